@@ -1,0 +1,21 @@
+"""carbon-gate: an energy and carbon budget gate for CI/CD.
+
+`from carbon_gate import measure` gives the in-process meter (a context manager and decorator);
+everything else lives behind the `carbon-gate` command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["measure", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `carbon-gate --version` and plain `import carbon_gate` stay fast.
+    if name == "measure":
+        from .api import measure
+
+        return measure
+    raise AttributeError(name)

@@ -1,0 +1,46 @@
+"""Energy → CO2e, embodied emissions and SCI per functional unit (DESIGN §6). Pure functions.
+
+SCI = (E·I + M) / R with E = energy (kWh) × PUE, I = grid intensity (g/kWh),
+M = embodied total × (time reserved / expected life) × (resources reserved / total), R = functional units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .grid import GridFactor
+from .meters.cpu_model import Embodied
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The carbon account of some energy over some time."""
+
+    energy_wh: float  # IT energy, what the meters saw
+    facility_wh: float  # × PUE
+    operational_g: float
+    embodied_g: float
+    co2e_g: float
+    units: float
+    unit: str
+    sci_g_per_unit: float
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 9) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def embodied_g(embodied: Embodied | None, seconds: float) -> float:
+    """SCI's M for `seconds` of reserved time on a host share."""
+    if embodied is None or embodied.lifetime_s <= 0:
+        return 0.0
+    return embodied.total_g * (seconds / embodied.lifetime_s) * embodied.share
+
+
+def footprint(energy_wh: float, wall_s: float, grid: GridFactor, embodied: Embodied | None = None,
+              units: float = 1.0, unit: str = "run") -> Footprint:
+    """Account `energy_wh` drawn over `wall_s` seconds for `units` functional units."""
+    facility = energy_wh * grid.pue
+    operational = facility / 1000.0 * grid.g_per_kwh
+    m = embodied_g(embodied, wall_s)
+    total = operational + m
+    return Footprint(energy_wh, facility, operational, m, total, units, unit, total / units if units > 0 else float("nan"))

@@ -1,0 +1,92 @@
+"""The Python API: measure a block of code in-process with the same meters and footprint as the CLI.
+
+    from carbon_gate import measure
+
+    with measure(grid_country="FR") as m:
+        train()
+    print(m.footprint.co2e_g, m.sample.energy)
+
+    @measure()
+    def step(): ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import threading
+import time
+from typing import Any
+
+from .account import Footprint, footprint
+from .domain import Sample
+from .grid import GridFactor, resolve
+from .meters.meter import MeterPlan, MeterSession, MeterSettings, plan_meters
+from .meters.process import SAMPLE_SCHEDULE, ProcessRun, Tick
+
+
+class measure(contextlib.ContextDecorator):
+    """Context manager and decorator; after the block, `.sample` and `.footprint` hold the result.
+
+    The block's CPU time is the whole process's (all threads and reaped children) minus the
+    sampler thread's own, which is reported as overhead.
+    """
+
+    def __init__(self, *, grid_country: str | None = None, grid_intensity: float | None = None, pue: float = 1.0,
+                 settings: MeterSettings = MeterSettings(), plan: MeterPlan | None = None, unit: str = "run",
+                 units: float = 1.0):
+        self._grid: GridFactor = resolve(grid_intensity, grid_country, pue)
+        self._settings = settings
+        self._plan = plan
+        self.unit, self.units = unit, units
+        self.sample: Sample | None = None
+        self.footprint: Footprint | None = None
+
+    def __enter__(self) -> "measure":
+        import psutil
+
+        self._plan = self._plan or plan_meters(self._settings)
+        self._session = MeterSession(self._plan)
+        self._proc = psutil.Process()
+        self._ticks: list[Tick] = []
+        self._stop = threading.Event()
+        self._overhead = 0.0
+        self._cpu0 = _cpu_now()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._sample_loop, name="carbon-gate-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample_loop(self) -> None:
+        step = 0
+        while not self._stop.wait(SAMPLE_SCHEDULE[min(step, len(SAMPLE_SCHEDULE) - 1)]):
+            step += 1
+            now = time.perf_counter() - self._t0
+            try:
+                with self._proc.oneshot():
+                    t = self._proc.cpu_times()
+                    cpu = t.user + t.system + t.children_user + t.children_system - self._cpu0
+                    rss = self._proc.memory_info().rss
+            except Exception:  # noqa: BLE001 - a failed sample must never break the user's code
+                continue
+            self._ticks.append(Tick(now, max(cpu - time.thread_time(), 0.0), rss))
+            self._session.tick(now)
+        self._overhead = time.thread_time()
+
+    def __exit__(self, *exc: Any) -> bool:
+        wall = time.perf_counter() - self._t0
+        self._stop.set()
+        self._thread.join()
+        cpu = max(_cpu_now() - self._cpu0 - self._overhead, 0.0)
+        peak = max((t.rss_bytes for t in self._ticks), default=self._proc.memory_info().rss)
+        run = ProcessRun(wall_s=wall, cpu_s=cpu, exit_code=0, ticks=self._ticks, peak_rss_bytes=peak,
+                         overhead_cpu_s=self._overhead)
+        self.sample = self._session.finish(run)
+        self.sample.units = self.units
+        self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, self.units, self.unit)
+        return False
+
+
+def _cpu_now() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime

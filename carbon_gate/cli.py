@@ -1,0 +1,212 @@
+"""The `carbon-gate` command: parse, call the pipeline, publish, map the outcome to an exit code.
+
+Heavy modules are imported inside the commands so `carbon-gate --version` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import EXIT_USAGE, CarbonGateError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _friendly(fn: Callable) -> Callable:
+    """Turn our errors into one clear message and the documented exit code, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CarbonGateError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"carbon-gate: error: {line}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def _on_sigterm() -> None:
+    from .pipeline import Interrupted
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _interrupt_code(exc: BaseException) -> int:
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="carbon-gate")
+def main() -> None:
+    """Energy and carbon budgets for CI: measure workloads, convert to CO2e, gate on regressions.
+
+    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run.
+    """
+
+
+def _grid_options(fn: Callable) -> Callable:
+    fn = click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True, help="Data-centre PUE multiplier.")(fn)
+    fn = click.option("--grid-intensity", metavar="G", help="Grid intensity, e.g. '472' or '472 g/kWh'.")(fn)
+    fn = click.option("--grid-country", metavar="CC", help="Country (ISO-2, ISO-3 or name) from the packaged dataset.")(fn)
+    return fn
+
+
+@main.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
+@_grid_options
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
+@click.option("--timeout", metavar="DURATION", help="Kill the command (and its process group) after this long, e.g. 10m.")
+@click.option("--profile", default="auto", show_default=True, help="Runner profile name or file for the CPU model.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@_friendly
+def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None, profile: str,
+            grid_country: str | None, grid_intensity: str | None, pue: float) -> None:
+    """Measure any command: carbon-gate measure [OPTIONS] -- COMMAND [ARGS]...
+
+    Prints wall time, CPU-seconds, energy per component with its method, CO2e and the tool's own
+    overhead (on stderr), and exits with the command's own exit code (128+N if killed by signal N).
+    """
+    import shlex
+
+    from . import results as results_mod
+    from .account import footprint
+    from .assess.summary import summarise
+    from .errors import UsageError
+    from .grid import UnknownCountry, resolve
+    from .meters.meter import MeterSettings, measure_command, plan_meters
+    from .pipeline import Interrupted, machine_section
+    from .render.terminal import measure_table
+    from .results import Results, WorkloadResult
+    from .units import parse_duration, parse_intensity
+
+    try:
+        grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue)
+        timeout_s = parse_duration(timeout) if timeout else None
+    except (ValueError, UnknownCountry) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    plan = plan_meters(MeterSettings(profile=profile))
+    _on_sigterm()
+    text = shlex.join(command)
+    try:
+        sample = measure_command(list(command), plan, timeout_s=timeout_s)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        click.echo("carbon-gate: interrupted; the command's process group was killed", err=True)
+        sys.exit(_interrupt_code(exc))
+    fp = footprint(sample.energy_wh, sample.wall_s, grid, plan.embodied)
+    click.echo(measure_table(text, sample, fp, grid), err=True)
+    if json_path:
+        summary = summarise([sample.energy_wh], [sample.wall_s], [sample.cpu_s]) if sample.ok else None
+        verdict = "new" if sample.ok else "error"
+        w = WorkloadResult("command", text, verdict, [sample.error] if sample.error else [], [sample], summary, fp)
+        doc = Results(machine_section(plan), grid, [w], "pass" if sample.ok else "error").to_dict()
+        results_mod.write(json_path, doc)
+    sys.exit(sample.exit_code)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
+              help="The budget file.")
+@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the results JSON.")
+@click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Run only this workload (repeatable).")
+@click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the summary.")
+@_friendly
+def run(config_path: str, results_path: str, names: tuple[str, ...], repeats: int | None, quiet: bool) -> None:
+    """Run the configured workloads, check budgets, write results, and exit 0/1/2/3."""
+    from . import config as config_mod
+    from . import results as results_mod
+    from .pipeline import run_suite
+    from .render.terminal import run_summary
+
+    config = config_mod.load(config_path)
+    _on_sigterm()
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    outcome = run_suite(config, names, repeats, progress)
+    doc = outcome.results.to_dict()
+    results_mod.write(results_path, doc)
+    click.echo(run_summary(doc))
+    click.echo(f"results: {results_path}", err=True)
+    if outcome.interrupted_by is not None:
+        sys.exit(_interrupt_code(outcome.interrupted_by))
+    sys.exit(outcome.suite.exit_code)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--cpu", "cpu_name", metavar="NAME", help="Show the curve for this CPU model instead of this machine's.")
+@click.option("--vcpus", type=click.IntRange(min=1), help="vCPUs held (default: this process's CPUs).")
+@click.option("--host-threads", type=click.IntRange(min=1), help="Threads of the host, to scale a TDP.")
+@click.option("--profile", default="auto", show_default=True, help="Runner profile name or file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_friendly
+def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, profile: str, as_json: bool) -> None:
+    """Show what the meters will use on this machine (or for --cpu/--vcpus), and why."""
+    import dataclasses
+    import json
+
+    from .meters.cpu_model import CpuModel, ProfileError, choose_cpu_model
+    from .meters.meter import MEMORY_W_PER_GB, MeterSettings, plan_meters
+    from .pipeline import machine_section
+
+    plan = plan_meters(MeterSettings(profile=profile, host_threads=host_threads))
+    hw = plan.hardware
+    if cpu_name or vcpus:
+        try:
+            model: CpuModel = choose_cpu_model(cpu_name or hw.cpu_model, vcpus or hw.logical_cpus,
+                                               machine_cpus=None if cpu_name else hw.machine_cpus,
+                                               virtualised=bool(cpu_name) or hw.virtualised, profile=profile,
+                                               host_threads=host_threads)
+        except ProfileError as exc:
+            raise click.UsageError(str(exc)) from None
+        plan = dataclasses.replace(plan, cpu_model=model, rapl_domains=[] if cpu_name else plan.rapl_domains)
+    info = machine_section(plan)
+    info["hardware"] = dataclasses.asdict(hw)
+    info["memory"] = {"method": "modelled", "w_per_gb": MEMORY_W_PER_GB, "source": "Cloud Carbon Footprint"}
+    info["rapl"] = [d.name for d in plan.rapl_domains] or plan.rapl_reason
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    fp = info["fingerprint"]
+    lines = [
+        f"CPU          {cpu_name or hw.cpu_model} — {vcpus or hw.logical_cpus} vCPUs held"
+        + ("" if cpu_name else f" of {hw.machine_cpus}" + (" (virtual machine)" if hw.virtualised else "")),
+        f"RAM          {hw.ram_bytes / 1e9:.1f} GB",
+        f"platform     {hw.os} {hw.arch}" + (f", runner image {hw.image_os} {hw.image_version}" if hw.image_os else ""),
+        f"CPU energy   {info['cpu']['method']}: {info['cpu']['reason']}",
+    ]
+    if info["cpu"]["fallback"]:
+        lines.append(f"             (no counters: {info['cpu']['fallback']})")
+    lines.append("curve        " + "  ".join(f"{p}%:{w:g}W" for p, w in info["cpu"]["curve_w"]))
+    lines.append(f"             source: {info['cpu']['source']}")
+    lines.append(f"memory       modelled: time-averaged RSS × {MEMORY_W_PER_GB} W/GB (Cloud Carbon Footprint)")
+    lines.append(f"GPU          {info['gpu']}")
+    emb = info["embodied"]
+    lines.append(f"embodied     {emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years ({emb['source']})"
+                 if emb else "embodied     none: no embodied data for this machine (the profile has none)")
+    lines.append(f"fingerprint  {json.dumps(fp, sort_keys=True)}" + (" (this machine)" if cpu_name else ""))
+    click.echo("\n".join(lines))
+
+
+@main.command(context_settings=CONTEXT)
+def schema() -> None:
+    """Print the JSON Schema of carbon-gate.yml (for editors)."""
+    import json
+
+    from .config import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

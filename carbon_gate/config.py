@@ -1,0 +1,537 @@
+"""Read and validate `carbon-gate.yml` (DESIGN §3) into typed settings.
+
+Every problem names the file, the line, the key, the bad value and what was expected. Unknown
+keys are errors: a typo must not silently disable a budget. The same declarative spec that
+validates the file also generates the JSON Schema shipped for editors (`carbon-gate schema`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import units
+from .errors import ConfigError, ConfigProblem
+from .meters.meter import MeterSettings
+
+VERDICTS = ("regression", "over-budget", "inconclusive", "error", "improvement", "unchanged", "new")
+
+
+# ---------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the config: its kind, default, description, and children for objects."""
+
+    kind: str  # string | integer | number | boolean | energy | mass | duration | percent | intensity | command | strings | env | choice | choices | object | workloads
+    description: str
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    children: dict[str, "Key"] = field(default_factory=dict)
+    minimum: float | None = None
+    example: Any = None
+
+
+_BUDGET = {
+    "energy": Key("energy", "Largest median energy per run.", example="40 Wh"),
+    "co2e": Key("mass", "Largest median CO2e per run (operational + embodied).", example="15 g"),
+    "per_unit": Key("object", "Limits per functional unit (SCI).", children={
+        "energy": Key("energy", "Largest median energy per unit.", example="2 Wh"),
+        "co2e": Key("mass", "Largest SCI: CO2e per unit.", example="1 g"),
+    }),
+}
+
+_RUN_KEYS = {
+    "repeats": Key("integer", "Measured runs per workload (statistics use their median).", 5, minimum=1),
+    "warmup": Key("integer", "Runs before the measured ones; measured but not counted.", 1, minimum=0),
+    "timeout": Key("duration", "Kill a run (and its whole process group) after this long.", "20m"),
+    "tolerance": Key("percent", "Largest increase vs the baseline that still passes.", "5%"),
+    "confirm": Key("integer", "Extra paired rounds to add when the first verdict is regression or inconclusive.", 0, minimum=0),
+}
+
+SPEC: dict[str, Key] = {
+    "version": Key("integer", "Config format version.", 1, required=True, minimum=1),
+    "grid": Key("object", "The pinned grid intensity used for CO2e.", children={
+        "country": Key("string", "ISO-2, ISO-3 or English name; intensity from the packaged Ember/OWID dataset.", example="FR"),
+        "intensity": Key("intensity", "A fixed intensity instead of a country.", example="472 g/kWh"),
+        "source": Key("string", "Where a fixed intensity comes from (shown in reports)."),
+        "pue": Key("number", "Data-centre power usage effectiveness multiplier.", 1.0, minimum=1.0),
+        "live": Key("choice", "Live grid data, informational only (not used for the gate).", "none",
+                    choices=("none", "electricitymaps", "uk", "watttime")),
+    }),
+    "machine": Key("object", "How energy is measured or modelled on this machine.", children={
+        "profile": Key("string", "auto, a packaged runner profile name, or a path to a profile file.", "auto"),
+        "host_threads": Key("integer", "Threads of the physical host, to scale a TDP in a VM.", minimum=1),
+        "attribution": Key("choice", "RAPL energy billed to the workload: by CPU share, or all of it.", "process",
+                           choices=("process", "machine")),
+        "rapl": Key("choice", "Use RAPL counters when readable.", "auto", choices=("auto", "off")),
+        "dram": Key("boolean", "Also read the RAPL DRAM domain for memory.", False),
+        "gpu": Key("choice", "Measure NVIDIA GPUs through NVML when present.", "auto", choices=("auto", "off")),
+        "embodied": Key("choice", "Include embodied emissions (SCI's M) from the profile.", "auto", choices=("auto", "off")),
+    }),
+    "defaults": Key("object", "Defaults for every workload.", children=dict(_RUN_KEYS)),
+    "baseline": Key("object", "What a run is compared with.", children={
+        "mode": Key("choice", "paired: base commit run interleaved; stored: the baseline file; auto: paired when a base is known.",
+                    "auto", choices=("auto", "paired", "stored", "none")),
+        "file": Key("string", "The committed baseline file.", ".carbon-gate/baseline.json"),
+        "setup": Key("command", "Run once in each tree before measuring (paired mode); not measured.", example="pip install -e ."),
+        "history": Key("integer", "Entries of history kept per workload in the baseline file.", 100, minimum=0),
+        "seed": Key("integer", "Seed for the order of base and head within each round (random when unset)."),
+    }),
+    "gate": Key("object", "What fails the gate.", children={
+        "fail_on": Key("choices", "Verdicts that fail the gate.", ["regression", "over-budget"], choices=VERDICTS),
+        "confidence": Key("number", "Confidence level of the intervals.", 0.95, minimum=0.5),
+        "family": Key("choice", "Family-wise error control across workloads.", "holm", choices=("holm", "none")),
+    }),
+    "workloads": Key("workloads", "The workloads to measure.", required=True, children={
+        "name": Key("string", "Unique name.", required=True, example="train-small"),
+        "command": Key("command", "A string (run by /bin/sh) or a list (exec'd directly).", required=True,
+                       example="python train.py --epochs 1"),
+        "cwd": Key("string", "Working directory, relative to the config file's directory.", "."),
+        "env": Key("env", "Extra environment variables for the command."),
+        **_RUN_KEYS,
+        "unit": Key("object", "The functional unit R for SCI.", children={
+            "name": Key("string", "What one unit is.", "run", example="epoch"),
+            "count": Key("number", "Units processed by one run.", 1.0, minimum=0.0),
+        }),
+        "budget": Key("object", "Absolute limits on the median run.", children=_BUDGET),
+        "paths": Key("strings", "Globs: pre-push runs this workload only when they change.", example=["src/**"]),
+    }),
+}
+
+
+# ---------------------------------------------------------------- the typed result
+
+
+@dataclass(frozen=True)
+class Budget:
+    energy_wh: float | None = None
+    co2e_g: float | None = None
+    per_unit_energy_wh: float | None = None
+    per_unit_co2e_g: float | None = None
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def limits(self) -> dict[str, float]:
+        """The limits that are set, by name."""
+        all_ = {"energy": self.energy_wh, "co2e": self.co2e_g, "per_unit.energy": self.per_unit_energy_wh,
+                "per_unit.co2e": self.per_unit_co2e_g}
+        return {k: v for k, v in all_.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    command: str | tuple[str, ...]
+    cwd: str  # relative to the tree the workload runs in (the config file's directory)
+    env: dict[str, str]
+    repeats: int
+    warmup: int
+    timeout_s: float
+    tolerance: float
+    confirm: int
+    unit_name: str
+    unit_count: float
+    budget: Budget
+    paths: tuple[str, ...]
+    line: int | None
+
+    def workdir(self, root: Path) -> Path:
+        """The directory the command runs in, for a tree rooted at `root`."""
+        return root / self.cwd
+
+    def command_text(self) -> str:
+        import shlex
+
+        return self.command if isinstance(self.command, str) else shlex.join(self.command)
+
+
+@dataclass(frozen=True)
+class GridSettings:
+    country: str | None = None
+    intensity: float | None = None
+    source: str | None = None
+    pue: float = 1.0
+    live: str = "none"
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    mode: str = "auto"
+    file: Path = Path(".carbon-gate/baseline.json")
+    setup: str | tuple[str, ...] | None = None
+    history: int = 100
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    fail_on: tuple[str, ...] = ("regression", "over-budget")
+    confidence: float = 0.95
+    family: str = "holm"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    version: int
+    grid: GridSettings
+    machine: MeterSettings
+    baseline: BaselineSettings
+    gate: GateSettings
+    workloads: tuple[Workload, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(path: str | os.PathLike) -> Config:
+    """Read, validate and type the config at `path`; raises ConfigError listing every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(str(p), None, "", "file not found (create one, or pass -c PATH)")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(str(p), None, "", f"cannot read: {exc}")]) from None
+    return parse(text, str(p))
+
+
+def parse(text: str, filename: str = "carbon-gate.yml") -> Config:
+    """Validate config text; `filename` is used in messages and as the base for relative paths."""
+    data, lines = _load_yaml(text, filename)
+    v = _Validator(filename, lines)
+    if not isinstance(data, dict):
+        v.problem((), f"expected a mapping with 'version' and 'workloads', got {_kind(data)}")
+        raise ConfigError(v.problems)
+    values = v.check_object((), data, SPEC)
+    if v.problems:
+        raise ConfigError(v.problems)
+    return _build(Path(filename), values, lines)
+
+
+class _Validator:
+    def __init__(self, filename: str, lines: dict[tuple, int]):
+        self.filename = filename
+        self.lines = lines
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, path: tuple, message: str) -> None:
+        line = self.lines.get(path)
+        probe = path
+        while line is None and probe:
+            probe = probe[:-1]
+            line = self.lines.get(probe)
+        self.problems.append(ConfigProblem(self.filename, line, _dotted(path), message))
+
+    def check_object(self, path: tuple, data: dict, spec: dict[str, Key]) -> dict:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in spec:
+                close = _close(str(key), spec)
+                self.problem(path + (key,), f"unknown key {key!r}" + (f" (did you mean {close!r}?)" if close else "")
+                             + f"; expected one of: {', '.join(spec)}")
+                continue
+            out[key] = self.check(path + (key,), value, spec[key])
+        for key, k in spec.items():
+            if k.required and key not in data:
+                where = f" in {_dotted(path)}" if path else ""
+                self.problem(path, f"missing required key {key!r}{where}")
+        return out
+
+    def check(self, path: tuple, value: Any, key: Key) -> Any:
+        kind = key.kind
+        shown = f"got {value!r}" if not isinstance(value, (dict, list)) else f"got {_kind(value)}"
+        if kind == "object":
+            if value is None:
+                return {}
+            if not isinstance(value, dict):
+                self.problem(path, f"expected a mapping, {shown}")
+                return {}
+            return self.check_object(path, value, key.children)
+        if kind == "workloads":
+            if not isinstance(value, list) or not value:
+                self.problem(path, f"expected a non-empty list of workloads, {shown}")
+                return []
+            seen: dict[str, int] = {}
+            out = []
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    self.problem(path + (i,), f"expected a workload mapping with name and command, got {_kind(item)}")
+                    continue
+                w = self.check_object(path + (i,), item, key.children)
+                name = w.get("name")
+                if isinstance(name, str):
+                    if name in seen:
+                        self.problem(path + (i, "name"), f"duplicate workload name {name!r} (first defined on line {seen[name]})")
+                    else:
+                        seen[name] = self.lines.get(path + (i, "name"), 0)
+                out.append(w)
+            return out
+        parser = _PARSERS.get(kind)
+        if parser is not None:
+            try:
+                parsed = parser(value)
+            except ValueError as exc:
+                self.problem(path, str(exc))
+                return None
+            if key.minimum is not None and parsed < key.minimum:
+                self.problem(path, f"must be at least {key.minimum:g}, got {value!r}")
+            return parsed
+        if kind == "string":
+            if not isinstance(value, str) or not value.strip():
+                self.problem(path, f"expected a non-empty string, {shown}")
+            return value
+        if kind == "choice":
+            if value not in key.choices:
+                self.problem(path, f"expected one of {', '.join(key.choices)}, {shown}")
+            return value
+        if kind == "choices":
+            items = value if isinstance(value, list) else [value]
+            bad = [x for x in items if x not in key.choices]
+            if bad:
+                self.problem(path, f"expected a list of {', '.join(key.choices)}, got {bad[0]!r}")
+            return tuple(items)
+        if kind == "boolean":
+            if not isinstance(value, bool):
+                self.problem(path, f"expected true or false, {shown}")
+            return value
+        if kind == "command":
+            if isinstance(value, str) and value.strip():
+                return value
+            if isinstance(value, list) and value and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in value):
+                return tuple(str(x) for x in value)
+            self.problem(path, f"expected a command: a non-empty string or a list of strings, {shown}")
+            return None
+        if kind == "strings":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                self.problem(path, f"expected a list of strings, {shown}")
+                return ()
+            return tuple(value)
+        if kind == "env":
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in value.items()):
+                self.problem(path, f"expected a mapping of variable names to strings, {shown}")
+                return {}
+            return {k: str(v) for k, v in value.items()}
+        raise AssertionError(f"unhandled kind {kind}")  # a bug in SPEC, not user input
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "integer": _integer,
+    "number": _number,
+    "energy": units.parse_energy,
+    "mass": units.parse_mass,
+    "duration": units.parse_duration,
+    "percent": units.parse_percent,
+    "intensity": units.parse_intensity,
+}
+
+
+def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
+    grid = v.get("grid", {})
+    machine = v.get("machine", {})
+    defaults = {k: v.get("defaults", {}).get(k, _default(_RUN_KEYS[k])) for k in _RUN_KEYS}
+    base = v.get("baseline", {})
+    gate = v.get("gate", {})
+    workloads = []
+    for i, w in enumerate(v["workloads"]):
+        run = {k: w.get(k, defaults[k]) for k in _RUN_KEYS}
+        b = w.get("budget", {})
+        per_unit = b.get("per_unit", {})
+        unit = w.get("unit", {})
+        budget_lines = {name: lines[key] for name, key in (
+            ("energy", ("workloads", i, "budget", "energy")), ("co2e", ("workloads", i, "budget", "co2e")),
+            ("per_unit.energy", ("workloads", i, "budget", "per_unit", "energy")),
+            ("per_unit.co2e", ("workloads", i, "budget", "per_unit", "co2e"))) if key in lines}
+        workloads.append(Workload(
+            name=w["name"],
+            command=w["command"],
+            cwd=w.get("cwd", "."),
+            env=w.get("env", {}),
+            repeats=run["repeats"],
+            warmup=run["warmup"],
+            timeout_s=run["timeout"],
+            tolerance=run["tolerance"],
+            confirm=run["confirm"],
+            unit_name=unit.get("name", "run"),
+            unit_count=unit.get("count", 1.0),
+            budget=Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines),
+            paths=w.get("paths", ()),
+            line=lines.get(("workloads", i)),
+        ))
+    return Config(
+        path=path,
+        version=v["version"],
+        grid=GridSettings(grid.get("country"), grid.get("intensity"), grid.get("source"), grid.get("pue", 1.0), grid.get("live", "none")),
+        machine=MeterSettings(**{k: machine[k] for k in machine}),
+        baseline=BaselineSettings(base.get("mode", "auto"), Path(base.get("file", ".carbon-gate/baseline.json")),
+                                  base.get("setup"), base.get("history", 100), base.get("seed")),
+        gate=GateSettings(tuple(gate.get("fail_on", ("regression", "over-budget"))), gate.get("confidence", 0.95), gate.get("family", "holm")),
+        workloads=tuple(workloads),
+    )
+
+
+def _default(key: Key) -> Any:
+    parser = _PARSERS.get(key.kind)
+    return parser(key.default) if parser and key.default is not None else key.default
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+def _load_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML keeping the line of every key and item (1-based); duplicate keys are errors."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem(filename, line, "", f"malformed YAML: {problem}")]) from None
+    if node is None:
+        raise ConfigError([ConfigProblem(filename, None, "", "the file is empty: expected 'version' and 'workloads'")])
+    lines: dict[tuple, int] = {}
+    problems: list[ConfigProblem] = []
+    loader = yaml.SafeLoader("")
+
+    def convert(n: Any, path: tuple) -> Any:
+        lines.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            out: dict = {}
+            for k_node, v_node in n.value:
+                key = loader.construct_object(k_node)
+                if key in out:
+                    problems.append(ConfigProblem(filename, k_node.start_mark.line + 1, _dotted(path + (key,)),
+                                                  f"duplicate key {key!r}"))
+                    continue
+                lines[path + (key,)] = k_node.start_mark.line + 1
+                out[key] = convert(v_node, path + (key,))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [convert(item, path + (i,)) for i, item in enumerate(n.value)]
+        return loader.construct_object(n)
+
+    try:
+        data = convert(node, ())
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(filename, None, "", f"malformed YAML: {exc}")]) from None
+    if problems:
+        raise ConfigError(problems)
+    return data, lines
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _close(key: str, spec: dict[str, Key]) -> str | None:
+    import difflib
+
+    m = difflib.get_close_matches(key, list(spec), n=1, cutoff=0.6)
+    return m[0] if m else None
+
+
+# ---------------------------------------------------------------- JSON Schema
+
+_QUANTITY_PATTERNS = {
+    "energy": r"^\s*[0-9.eE+]+\s*(µWh|mWh|Wh|kWh|MWh|GWh|mJ|J|kJ|MJ|wh|kwh|j|kj)\s*$",
+    "mass": r"^\s*[0-9.eE+]+\s*(mg|g|kg|t)(CO2e?)?\s*$",
+    "duration": r"^\s*[0-9.eE+]+\s*(ms|s|sec|m|min|h|d)?\s*$",
+    "percent": r"^\s*[0-9.eE+]+\s*%\s*$",
+    "intensity": r"^\s*[0-9.eE+]+\s*(g/kWh|kg/kWh|g/Wh|kg/MWh|t/MWh)?\s*$",
+}
+
+
+def json_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of carbon-gate.yml, generated from SPEC."""
+
+    def convert(key: Key) -> dict:
+        s: dict[str, Any] = {"description": key.description}
+        k = key.kind
+        if k in ("object", "workloads"):
+            obj = {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {name: convert(child) for name, child in key.children.items()},
+            }
+            required = [n for n, c in key.children.items() if c.required]
+            if required:
+                obj["required"] = required
+            if k == "workloads":
+                s.update({"type": "array", "minItems": 1, "items": obj})
+            else:
+                s.update(obj)
+        elif k in _QUANTITY_PATTERNS:
+            s["pattern"] = _QUANTITY_PATTERNS[k]
+            s["type"] = "string" if k in ("energy", "mass", "percent") else ["string", "number"]
+        elif k == "integer":
+            s["type"] = "integer"
+        elif k == "number":
+            s["type"] = "number"
+        elif k == "boolean":
+            s["type"] = "boolean"
+        elif k == "string":
+            s.update({"type": "string", "minLength": 1})
+        elif k == "choice":
+            s["enum"] = list(key.choices)
+        elif k == "choices":
+            s.update({"type": "array", "items": {"enum": list(key.choices)}})
+        elif k == "command":
+            s["oneOf"] = [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]
+        elif k == "strings":
+            s.update({"type": "array", "items": {"type": "string"}})
+        elif k == "env":
+            s.update({"type": "object", "additionalProperties": {"type": ["string", "number"]}})
+        if key.minimum is not None and k in ("integer", "number"):
+            s["minimum"] = key.minimum
+        if key.default is not None and k not in ("object", "workloads"):
+            s["default"] = list(key.default) if isinstance(key.default, tuple) else key.default
+        if key.example is not None:
+            s["examples"] = [key.example]
+        return s
+
+    root = convert(Key("object", "carbon-gate budget file (carbon-gate.yml)", children=SPEC))
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://carbon-gate.dev/schemas/config-1.json", "title": "carbon-gate.yml", **root}
+
+
+def iter_keys(spec: dict[str, Key] = SPEC, prefix: str = "") -> list[tuple[str, Key]]:
+    """Every key as (dotted path, Key), workloads' keys as `workloads[].name`; for docs and tests."""
+    out = []
+    for name, key in spec.items():
+        dotted = f"{prefix}{name}"
+        out.append((dotted, key))
+        if key.children:
+            out.extend(iter_keys(key.children, dotted + ("[]." if key.kind == "workloads" else ".")))
+    return out

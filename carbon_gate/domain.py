@@ -1,0 +1,67 @@
+"""The small typed records that flow through the pipeline and into the results JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+MEASURED, MODELLED, DEFAULTED = "measured", "modelled", "defaulted"
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy of one component (cpu, memory, gpu) in one run, and how it was obtained."""
+
+    component: str
+    wh: float
+    method: str  # measured | modelled | defaulted
+    reason: str
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "wh": round(self.wh, 9)}
+
+
+@dataclass
+class Sample:
+    """One run of a workload: wall time, exact CPU-seconds, RSS, energy per component, exit code."""
+
+    wall_s: float
+    cpu_s: float
+    exit_code: int
+    energy: list[Energy]
+    rss_peak_mb: float = 0.0
+    rss_avg_mb: float = 0.0
+    overhead_cpu_s: float = 0.0
+    started_at: str = ""
+    timed_out: bool = False
+    error: str | None = None  # why the run failed (not found, timeout, non-zero exit)
+    stderr_tail: str = ""
+    warmup: bool = False
+    units: float | None = None  # functional units the workload reported
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def energy_wh(self) -> float:
+        """Total energy of the run over all components."""
+        return sum(e.wh for e in self.energy)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["energy"] = [e.to_dict() for e in self.energy]
+        d["energy_wh"] = round(self.energy_wh, 9)
+        for k in ("wall_s", "cpu_s", "overhead_cpu_s"):
+            d[k] = round(d[k], 6)
+        for k in ("rss_peak_mb", "rss_avg_mb"):
+            d[k] = round(d[k], 3)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "Sample":
+        known = {k: v for k, v in d.items() if k in Sample.__dataclass_fields__}
+        known["energy"] = [Energy(**e) for e in d.get("energy", [])]
+        known["notes"] = list(d.get("notes", []))
+        return Sample(**known)

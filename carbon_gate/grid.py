@@ -1,0 +1,98 @@
+"""Grid carbon intensity: the pinned accounting factor for CO2e (DESIGN §6).
+
+Resolution, first that applies: an explicit intensity → a country from the packaged
+Ember/OWID annual dataset → the generation-weighted world average, flagged `defaulted`.
+No geolocation: the location is what the user wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import resources
+
+DATASET_SOURCE = "Ember; Our World in Data (annual lifecycle intensity, CC BY 4.0)"
+
+
+@dataclass(frozen=True)
+class Country:
+    iso3: str
+    iso2: str
+    name: str
+    year: int
+    g_per_kwh: float
+    total_twh: float
+
+
+@dataclass(frozen=True)
+class GridFactor:
+    """The intensity used for CO2e, where it came from, and the data-centre PUE."""
+
+    g_per_kwh: float
+    location: str
+    source: str
+    year: int | None
+    method: str  # configured | dataset | defaulted
+    pue: float = 1.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "GridFactor":
+        return GridFactor(**{k: d[k] for k in GridFactor.__dataclass_fields__ if k in d})
+
+
+class UnknownCountry(LookupError):
+    """The country is not in the dataset; `suggestions` holds near matches."""
+
+    def __init__(self, query: str, suggestions: list[str]):
+        self.query = query
+        self.suggestions = suggestions
+        hint = f" (did you mean {', '.join(suggestions)}?)" if suggestions else ""
+        super().__init__(f"unknown country {query!r}{hint}")
+
+
+@lru_cache(maxsize=1)
+def countries() -> tuple[Country, ...]:
+    """The packaged dataset, one row per country."""
+    with (resources.files("carbon_gate") / "data" / "grid-intensity.csv").open(encoding="utf-8") as f:
+        return tuple(
+            Country(r["iso3"], r["iso2"], r["country"], int(r["year"]), float(r["g_per_kwh"]), float(r["total_twh"]))
+            for r in csv.DictReader(f)
+        )
+
+
+def world_average() -> tuple[float, int]:
+    """Generation-weighted average intensity over the dataset (≈480.6 g/kWh), and its latest year."""
+    rows = countries()
+    total = sum(c.total_twh for c in rows)
+    return sum(c.g_per_kwh * c.total_twh for c in rows) / total, max(c.year for c in rows)
+
+
+def find_country(query: str) -> Country:
+    """Look up by ISO-2, ISO-3 or name, case-insensitively; raises UnknownCountry with near matches."""
+    q = query.strip().lower()
+    for c in countries():
+        if q in (c.iso2.lower(), c.iso3.lower(), c.name.lower()) and q:
+            return c
+    names = {c.name.lower(): c.name for c in countries()}
+    codes = {c.iso3.lower(): c.name for c in countries()} | {c.iso2.lower(): c.name for c in countries() if c.iso2}
+    close = difflib.get_close_matches(q, list(names), n=3, cutoff=0.6)
+    suggestions = [f"{names[n]}" for n in close]
+    if not suggestions and len(q) <= 3:
+        suggestions = [f"{codes[c]} ({c.upper()})" for c in difflib.get_close_matches(q, list(codes), n=3, cutoff=0.5)]
+    raise UnknownCountry(query, suggestions)
+
+
+def resolve(intensity: float | None = None, country: str | None = None, pue: float = 1.0, source: str | None = None) -> GridFactor:
+    """Pick the grid factor: explicit intensity, else country, else the world average (defaulted)."""
+    if intensity is not None:
+        return GridFactor(intensity, country or "configured", source or "configured in carbon-gate.yml", None, "configured", pue)
+    if country:
+        c = find_country(country)
+        return GridFactor(c.g_per_kwh, f"{c.name} ({c.iso2 or c.iso3})", DATASET_SOURCE, c.year, "dataset", pue)
+    avg, year = world_average()
+    return GridFactor(round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue)

@@ -1,0 +1,191 @@
+"""Which power curve models the CPU when there is no hardware counter (DESIGN §5).
+
+In order: a packaged or user-supplied runner profile; the CPU's TDP from the packaged table on
+the Teads curve, scaled to the vCPUs held; a documented per-vCPU default, flagged `defaulted`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .power import PowerCurve
+
+# Cloud Carbon Footprint's average per-vCPU coefficients for AWS (min 0.74 W idle, max 3.5 W at
+# full load): used only when the CPU is unknown, and always flagged `defaulted`.
+DEFAULT_IDLE_W_PER_VCPU = 0.74
+DEFAULT_MAX_W_PER_VCPU = 3.5
+DEFAULT_SOURCE = "Cloud Carbon Footprint per-vCPU averages (AWS: 0.74 W idle, 3.5 W max)"
+
+
+@dataclass(frozen=True)
+class Embodied:
+    """Embodied emissions of the host and the share of it this job reserves (SCI's M)."""
+
+    total_g: float
+    lifetime_s: float
+    share: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A runner profile: a measured or published power curve for a machine type."""
+
+    name: str
+    description: str
+    cpu_match: str
+    vcpus: int | None
+    curve: PowerCurve
+    embodied: Embodied | None
+    source: str
+
+
+@dataclass(frozen=True)
+class CpuModel:
+    """The curve the CPU meter will integrate, and why it was chosen."""
+
+    curve: PowerCurve
+    method: str  # modelled | defaulted
+    reason: str
+    source: str
+    profile: str | None = None
+    embodied: Embodied | None = None
+    tdp_w: float | None = None
+
+
+class ProfileError(ValueError):
+    """A profile file could not be read."""
+
+
+def load_profile(path: Path) -> Profile:
+    """Read a profile file (YAML): name, match {cpu, vcpus}, curve {percent: watts}, embodied, source."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+        match = data.get("match") or {}
+        points = tuple(sorted((float(u) / 100.0, float(w)) for u, w in data["curve"].items()))
+        if len(points) < 2 or points[0][0] != 0.0 or points[-1][0] != 1.0:
+            raise ProfileError(f"{path}: the curve needs points at 0 and 100 %")
+        emb = data.get("embodied")
+        embodied = (
+            Embodied(
+                total_g=float(emb["total_kg"]) * 1000.0,
+                lifetime_s=float(emb["lifetime_years"]) * 365.25 * 86400,
+                share=float(emb["share"]),
+                source=str(data.get("source", "")),
+            )
+            if emb
+            else None
+        )
+        return Profile(
+            name=str(data["name"]),
+            description=str(data.get("description", "")),
+            cpu_match=str(match.get("cpu", "")),
+            vcpus=int(match["vcpus"]) if match.get("vcpus") else None,
+            curve=PowerCurve(points),
+            embodied=embodied,
+            source=str(data.get("source", "")),
+        )
+    except ProfileError:
+        raise
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProfileError(f"{path}: not a valid profile ({exc})") from exc
+
+
+@lru_cache(maxsize=1)
+def packaged_profiles() -> tuple[Profile, ...]:
+    """The runner profiles shipped in `carbon_gate/data/profiles/`."""
+    folder = resources.files("carbon_gate") / "data" / "profiles"
+    return tuple(load_profile(Path(str(p))) for p in sorted(folder.iterdir(), key=str) if p.name.endswith(".yml"))
+
+
+def match_profile(cpu_model: str, vcpus: int) -> Profile | None:
+    """The packaged profile whose CPU name occurs in `cpu_model` and whose vCPU count equals `vcpus`."""
+    low = cpu_model.lower()
+    for p in packaged_profiles():
+        if p.cpu_match.lower() in low and (p.vcpus is None or p.vcpus == vcpus):
+            return p
+    return None
+
+
+def _normalise(name: str) -> str:
+    name = re.sub(r"\((?:R|TM|tm|r)\)|®|™", " ", name)
+    name = re.sub(r"@.*$", " ", name)  # clock speed
+    name = re.sub(r"\b\d+-Core\b|\bCPU\b|\bProcessor\b|\bwith Radeon.*$", " ", name, flags=re.I)
+    return " ".join(name.lower().split())
+
+
+@lru_cache(maxsize=1)
+def _tdp_table() -> dict[str, float]:
+    with (resources.files("carbon_gate") / "data" / "cpu-tdp.csv").open(encoding="utf-8") as f:
+        return {_normalise(row["Name"]): float(row["TDP"]) for row in csv.DictReader(f)}
+
+
+def lookup_tdp(cpu_model: str) -> tuple[str, float] | None:
+    """Find the CPU in the TDP table: exact normalised name, else the longest entry all of whose
+    words (one with a digit at least: a model number) occur in the name."""
+    table = _tdp_table()
+    key = _normalise(cpu_model)
+    if key in table:
+        return key, table[key]
+    words = set(key.split())
+    best: tuple[str, float] | None = None
+    for name, tdp in table.items():
+        parts = name.split()
+        if any(ch.isdigit() for ch in name) and set(parts) <= words and (best is None or len(name) > len(best[0])):
+            best = (name, tdp)
+    return best
+
+
+def choose_cpu_model(
+    cpu_model: str,
+    vcpus: int,
+    *,
+    machine_cpus: int | None = None,
+    virtualised: bool = False,
+    profile: str = "auto",
+    host_threads: int | None = None,
+) -> CpuModel:
+    """Pick the curve for `vcpus` of `cpu_model`; `profile` is `auto`, a packaged name or a file path."""
+    chosen: Profile | None = None
+    if profile not in ("auto", "", None):
+        by_name = {p.name: p for p in packaged_profiles()}
+        chosen = by_name.get(profile) or load_profile(Path(profile))
+        why = f"profile {chosen.name!r} set in the config"
+    else:
+        chosen = match_profile(cpu_model, vcpus)
+        why = f"runner profile {chosen.name!r} matches {cpu_model!r} with {vcpus} vCPUs" if chosen else ""
+    if chosen is not None:
+        return CpuModel(chosen.curve, "modelled", why, chosen.source, chosen.name, chosen.embodied)
+
+    found = lookup_tdp(cpu_model)
+    if found is not None:
+        name, tdp = found
+        threads = host_threads or (None if virtualised else machine_cpus)
+        if threads:
+            share = min(vcpus / threads, 1.0)
+            return CpuModel(
+                PowerCurve.scaled_teads(tdp * share),
+                "modelled",
+                f"TDP {tdp:g} W of {name!r} from the packaged table × {vcpus}/{threads} threads × Teads curve",
+                "CodeCarbon cpu_power.csv (Intel ARK, AMD); Teads curve",
+                tdp_w=tdp,
+            )
+        reason_prefix = (
+            f"{name!r} has TDP {tdp:g} W in the table, but the host's thread count is unknown in this VM "
+            "(set machine.host_threads to use it); "
+        )
+    else:
+        reason_prefix = f"CPU {cpu_model!r} is not in the TDP table; "
+    return CpuModel(
+        PowerCurve.linear(DEFAULT_IDLE_W_PER_VCPU * vcpus, DEFAULT_MAX_W_PER_VCPU * vcpus),
+        "defaulted",
+        reason_prefix + f"per-vCPU default {DEFAULT_IDLE_W_PER_VCPU}–{DEFAULT_MAX_W_PER_VCPU} W × {vcpus} vCPUs",
+        DEFAULT_SOURCE,
+    )

@@ -1,0 +1,108 @@
+"""What machine are we on: the facts the meters and the fingerprint are built from."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# Fields that must match for two results to be compared directly (DESIGN §5).
+COMPARABLE_FIELDS = ("cpu_model", "logical_cpus", "gpus", "cpu_method", "profile")
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Detected hardware and platform."""
+
+    cpu_model: str
+    logical_cpus: int  # CPUs this process may run on (affinity), i.e. the vCPUs the job holds
+    machine_cpus: int  # CPUs the OS sees
+    virtualised: bool
+    ram_bytes: int
+    os: str
+    arch: str
+    image_os: str | None = None
+    image_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What travels with every result so that only like is compared with like."""
+
+    cpu_model: str
+    logical_cpus: int
+    ram_gb: float
+    gpus: tuple[str, ...]
+    os: str
+    arch: str
+    image_os: str | None
+    image_version: str | None
+    profile: str | None
+    cpu_method: str
+    methods: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["gpus"] = list(self.gpus)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "Fingerprint":
+        return Fingerprint(
+            cpu_model=d.get("cpu_model", ""),
+            logical_cpus=int(d.get("logical_cpus", 0)),
+            ram_gb=float(d.get("ram_gb", 0.0)),
+            gpus=tuple(d.get("gpus", ())),
+            os=d.get("os", ""),
+            arch=d.get("arch", ""),
+            image_os=d.get("image_os"),
+            image_version=d.get("image_version"),
+            profile=d.get("profile"),
+            cpu_method=d.get("cpu_method", ""),
+            methods=dict(d.get("methods", {})),
+        )
+
+
+def fingerprint_differences(a: dict, b: dict) -> list[str]:
+    """Names of the comparable fields on which two fingerprints (as dicts) differ."""
+    return [f for f in COMPARABLE_FIELDS if a.get(f) != b.get(f)]
+
+
+def detect(proc_root: Path = Path("/proc")) -> Hardware:
+    """Read the CPU model, CPU counts, RAM and platform of this machine."""
+    import psutil
+
+    model, virtualised = _cpuinfo(proc_root / "cpuinfo")
+    try:
+        held = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        held = os.cpu_count() or 1
+    return Hardware(
+        cpu_model=model or platform.processor() or "unknown",
+        logical_cpus=held,
+        machine_cpus=os.cpu_count() or held,
+        virtualised=virtualised,
+        ram_bytes=psutil.virtual_memory().total,
+        os=f"{platform.system()} {platform.release()}",
+        arch=platform.machine(),
+        image_os=os.environ.get("ImageOS"),
+        image_version=os.environ.get("ImageVersion"),
+    )
+
+
+def _cpuinfo(path: Path) -> tuple[str, bool]:
+    model = ""
+    virtualised = False
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return model, virtualised
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Model", "cpu model") and not model:
+            model = " ".join(value.split())
+        elif key == "flags" and "hypervisor" in value.split():
+            virtualised = True
+    return model, virtualised

@@ -1,0 +1,213 @@
+"""Run a command as its own process group and observe it: the side-effect edge of `measure`.
+
+Exact CPU-seconds come from the kernel (`wait4` rusage of the leader, which includes every
+descendant it waited for); the utilisation *shape* and RSS come from psutil samples taken at an
+adaptive interval. Timeout, Ctrl-C and SIGTERM kill the whole group, so nothing survives the run.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+import psutil
+
+# Fast sampling first, so short commands still get a shape, then at most every 0.5 s (DESIGN §5: ≤ 1 s).
+SAMPLE_SCHEDULE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+KILL_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One observation of the running tree: seconds since start, cumulative tree CPU-s, RSS bytes."""
+
+    t: float
+    cpu_s: float
+    rss_bytes: int
+
+
+@dataclass
+class ProcessRun:
+    """What happened when a command ran."""
+
+    wall_s: float
+    cpu_s: float  # exact, from the kernel
+    exit_code: int  # the command's code, or 128+N if killed by signal N, 127 not found, 126 not executable
+    ticks: list[Tick] = field(default_factory=list)
+    peak_rss_bytes: int = 0
+    overhead_cpu_s: float = 0.0
+    timed_out: bool = False
+    launch_error: str | None = None  # the command could not be started at all
+    signal: int | None = None
+
+
+TickHook = Callable[[float], None]
+
+
+def run_process(
+    command: str | Sequence[str],
+    *,
+    cwd: str | os.PathLike | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+    stdin: int | IO | None = None,
+    stdout: int | IO | None = None,
+    stderr: int | IO | None = None,
+    on_tick: TickHook | None = None,
+) -> ProcessRun:
+    """Run `command` (a string goes through /bin/sh, a list is exec'd) and observe it until it exits.
+
+    `on_tick(t)` is called at every sample so other meters (RAPL, NVML) can read their counters on
+    the same clock. Raises KeyboardInterrupt (or whatever interrupted us) only after the process
+    group has been killed and reaped.
+    """
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
+    shell = isinstance(command, str)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.Popen(
+            command if shell else list(command),
+            shell=shell,
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # own session and process group: we can kill the whole tree
+        )
+    except FileNotFoundError as exc:
+        what = exc.filename if exc.filename else (command if shell else command[0])
+        if cwd is not None and not os.path.isdir(cwd):
+            return _failed_launch(start, 127, f"working directory not found: {cwd}")
+        return _failed_launch(start, 127, f"command not found: {what}")
+    except PermissionError:
+        return _failed_launch(start, 126, f"command not executable: {command if shell else command[0]}")
+    except OSError as exc:
+        return _failed_launch(start, 126, f"command could not start: {exc.strerror or exc}")
+
+    done = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def reap() -> None:
+        # wait4 gives the exact rusage of the leader and all descendants it reaped.
+        _, status, usage = os.wait4(proc.pid, 0)
+        outcome["end"] = time.perf_counter()
+        outcome["status"] = status
+        outcome["usage"] = usage
+        done.set()
+
+    waiter = threading.Thread(target=reap, name="carbon-gate-reaper", daemon=True)
+    waiter.start()
+
+    ticks: list[Tick] = []
+    timed_out = False
+    deadline = start + timeout_s if timeout_s else None
+    try:
+        ps = _psutil_process(proc.pid)
+        step = 0
+        while True:
+            interval = SAMPLE_SCHEDULE[min(step, len(SAMPLE_SCHEDULE) - 1)]
+            step += 1
+            if deadline is not None:
+                interval = max(0.0, min(interval, deadline - time.perf_counter()))
+            if done.wait(interval):
+                break
+            now = time.perf_counter() - start
+            if deadline is not None and time.perf_counter() >= deadline:
+                timed_out = True
+                _kill_group(proc.pid, done)
+                break
+            tick = _observe(ps, now)
+            if tick is not None:
+                ticks.append(tick)
+            if on_tick is not None:
+                on_tick(now)
+    except BaseException:
+        _kill_group(proc.pid, done)
+        waiter.join()
+        proc.returncode = -1  # reaped by us; stop Popen from waiting again
+        raise
+    waiter.join()
+    _kill_leftovers(proc.pid)
+    status = int(outcome["status"])  # type: ignore[arg-type]
+    usage = outcome["usage"]
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    exit_code = 128 + killed_by if killed_by else os.WEXITSTATUS(status)
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
+    return ProcessRun(
+        wall_s=float(outcome["end"]) - start,  # type: ignore[arg-type]
+        cpu_s=usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
+        exit_code=exit_code,
+        ticks=ticks,
+        peak_rss_bytes=int(usage.ru_maxrss) * 1024,  # type: ignore[attr-defined]  # Linux reports KiB
+        overhead_cpu_s=_cpu(self_after) - _cpu(self_before),
+        timed_out=timed_out,
+        signal=killed_by,
+    )
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
+
+
+def _failed_launch(start: float, code: int, message: str) -> ProcessRun:
+    return ProcessRun(wall_s=time.perf_counter() - start, cpu_s=0.0, exit_code=code, launch_error=message)
+
+
+def _psutil_process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _observe(leader: psutil.Process | None, now: float) -> Tick | None:
+    """Cumulative CPU-s and RSS of the live tree.
+
+    Each process's `children_*` times hold its reaped descendants, so the sum stays close to
+    monotonic as children come and go; the exact total closes the last interval anyway.
+    """
+    if leader is None:
+        return None
+    try:
+        members = [leader, *leader.children(recursive=True)]
+    except psutil.Error:
+        return None
+    cpu = 0.0
+    rss = 0
+    for p in members:
+        try:
+            with p.oneshot():
+                t = p.cpu_times()
+                cpu += t.user + t.system + t.children_user + t.children_system
+                rss += p.memory_info().rss
+        except psutil.Error:
+            continue  # exited between listing and reading: its time reappears in its parent's children_*
+    return Tick(now, cpu, rss)
+
+
+def _kill_group(pgid: int, done: threading.Event) -> None:
+    """SIGTERM the group, give it a grace period, then SIGKILL."""
+    for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        if done.wait(grace):
+            return
+
+
+def _kill_leftovers(pgid: int) -> None:
+    # Background children the command left behind would keep drawing power and outlive the gate.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

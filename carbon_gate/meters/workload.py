@@ -1,0 +1,58 @@
+"""Run a configured workload: warm-ups then counted repeats, output captured, one Sample per run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import Workload
+from ..domain import Sample
+from .meter import MeterPlan, measure_command
+
+STDERR_TAIL_CHARS = 2000
+
+Progress = Callable[[str], None]
+
+
+def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = False,
+             extra_env: dict[str, str] | None = None) -> Sample:
+    """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree)."""
+    cwd = workload.workdir(root)
+    env = {**os.environ, **workload.env, **(extra_env or {})}
+    with tempfile.TemporaryFile() as err:
+        sample = measure_command(
+            workload.command, plan, cwd=cwd, env=env, timeout_s=workload.timeout_s,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        )
+        sample.stderr_tail = _tail(err)
+    sample.warmup = warmup
+    return sample
+
+
+def run_workload(workload: Workload, plan: MeterPlan, root: Path, *, repeats: int | None = None,
+                 progress: Progress | None = None) -> list[Sample]:
+    """Warm-ups then counted runs; stops at the first failed run (a crash or timeout would only repeat)."""
+    n = workload.repeats if repeats is None else repeats
+    total = workload.warmup + n
+    samples: list[Sample] = []
+    for i in range(total):
+        is_warmup = i < workload.warmup
+        sample = run_once(workload, plan, root, warmup=is_warmup)
+        samples.append(sample)
+        if progress is not None:
+            label = "warm-up" if is_warmup else f"run {i - workload.warmup + 1}/{n}"
+            status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
+            progress(f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}")
+        if not sample.ok:
+            break
+    return samples
+
+
+def _tail(f) -> str:
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(max(0, size - STDERR_TAIL_CHARS * 4))
+    return f.read().decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:]

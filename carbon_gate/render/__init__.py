@@ -1,0 +1,1 @@
+"""Render results into documents: the terminal summary now, Markdown/JSON/CSV through templates later."""

@@ -1,0 +1,136 @@
+"""The results document (`"schema": "carbon-gate/results@1"`): build, serialise, write atomically, load."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .account import Footprint
+from .assess.budget import BudgetCheck
+from .assess.summary import Summary
+from .domain import Sample
+from .errors import UsageError
+from .fsutil import atomic_write_text
+from .grid import GridFactor
+
+SCHEMA = "carbon-gate/results@1"
+
+
+@dataclass
+class WorkloadResult:
+    """Everything known about one workload after measuring and assessing it."""
+
+    name: str
+    command: str
+    verdict: str
+    reasons: list[str]
+    samples: list[Sample]  # head runs, warm-ups included and flagged
+    summary: Summary | None = None
+    footprint: Footprint | None = None  # of the median run
+    budget: list[BudgetCheck] = field(default_factory=list)
+    line: int | None = None
+    tolerance: float | None = None
+    baseline: dict[str, Any] | None = None  # {mode, commit, n, ...} (issue: baselines)
+    change: dict[str, Any] | None = None  # {ratio, low, high, confidence, mde, ...}
+    base_samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def counted(self) -> list[Sample]:
+        return [s for s in self.samples if not s.warmup and s.ok]
+
+    def to_dict(self) -> dict:
+        fp = self.footprint
+        return {
+            "name": self.name,
+            "command": self.command,
+            "line": self.line,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "energy_wh": round(fp.energy_wh, 9) if fp else None,
+            "co2e_g": round(fp.co2e_g, 9) if fp else None,
+            "sci": {"value": round(fp.sci_g_per_unit, 9), "unit": f"gCO2e/{fp.unit}", "units_per_run": fp.units} if fp else None,
+            "footprint": fp.to_dict() if fp else None,
+            "summary": self.summary.to_dict() if self.summary else None,
+            "budget": {
+                "limits": {c.limit: c.allowed for c in self.budget},
+                "checks": [c.to_dict() for c in self.budget],
+                "max_use_pct": round(max(c.use for c in self.budget) * 100, 2) if self.budget else None,
+            },
+            "tolerance": self.tolerance,
+            "baseline": self.baseline,
+            "change": self.change,
+            "samples": [s.to_dict() for s in self.samples],
+            "base_samples": [s.to_dict() for s in self.base_samples],
+        }
+
+
+@dataclass
+class Results:
+    """A whole run: machine, grid, verdict, workloads."""
+
+    machine: dict[str, Any]
+    grid: GridFactor
+    workloads: list[WorkloadResult]
+    verdict: str
+    created_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    config: str | None = None
+    interrupted: bool = False
+    git: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for w in self.workloads:
+            out[w.verdict] = out.get(w.verdict, 0) + 1
+        return out
+
+    def to_dict(self) -> dict:
+        fps = [w.footprint for w in self.workloads if w.footprint]
+        return {
+            "schema": SCHEMA,
+            "tool_version": __version__,
+            "created_at": self.created_at,
+            "config": self.config,
+            "verdict": self.verdict,
+            "interrupted": self.interrupted,
+            "counts": self.counts(),
+            "totals": {
+                "energy_wh": round(sum(f.energy_wh for f in fps), 9),
+                "co2e_g": round(sum(f.co2e_g for f in fps), 9),
+            },
+            "machine": self.machine,
+            "grid": self.grid.to_dict(),
+            "git": self.git,
+            "notes": list(self.notes),
+            "workloads": [w.to_dict() for w in self.workloads],
+        }
+
+
+def to_json(data: dict) -> str:
+    """Stable, diff-friendly JSON."""
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write(path: str | os.PathLike, data: dict) -> Path:
+    """Write a results document atomically."""
+    return atomic_write_text(path, to_json(data))
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read a results document; a missing, corrupt or foreign file is a UsageError naming it."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{p}: results file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{p}: not a readable results file ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else None
+        raise UsageError(f"{p}: expected a results document with schema {SCHEMA!r}, found {found!r}")
+    return data

@@ -1,0 +1,124 @@
+"""Human units in the budget file: `50 Wh`, `0.2 kWh`, `3 kJ`, `20 g`, `1.5 kg`, `30s`, `10m`, `5%`.
+
+Each parser returns the value in a canonical unit (Wh, g, s, fraction, g/kWh) or raises
+`ValueError` with a sentence saying what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%/µ0-9₂]*)\s*$")
+
+# mWh/MWh and mJ/MJ differ only by case, so those are matched exactly; the rest case-insensitively.
+_ENERGY_EXACT = {"µWh": 1e-6, "mWh": 1e-3, "MWh": 1e6, "GWh": 1e9, "mJ": 1e-3 / 3600, "MJ": 1e6 / 3600}
+_ENERGY_ANY_CASE = {"wh": 1.0, "kwh": 1e3, "j": 1 / 3600, "kj": 1e3 / 3600}  # -> Wh
+MASS_UNITS = {"mg": 1e-3, "g": 1.0, "kg": 1e3, "t": 1e6}  # -> g CO2e
+DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+INTENSITY_UNITS = {"g/kwh": 1.0, "kg/kwh": 1e3, "g/wh": 1e3, "t/mwh": 1e3, "kg/mwh": 1.0}
+
+
+def _split(text: object, what: str, example: str) -> tuple[float, str]:
+    if isinstance(text, bool):
+        raise ValueError(f"expected {what} such as {example!r}, got a boolean")
+    if isinstance(text, (int, float)):
+        return float(text), ""
+    if not isinstance(text, str):
+        raise ValueError(f"expected {what} such as {example!r}, got {text!r}")
+    m = _QUANTITY.match(text)
+    if not m:
+        raise ValueError(f"expected {what} such as {example!r}, got {text!r}")
+    return float(m.group(1)), m.group(2)
+
+
+def _non_negative(value: float, raw: object, what: str) -> float:
+    if value < 0:
+        raise ValueError(f"{what} cannot be negative (got {raw!r})")
+    return value
+
+
+def parse_energy(text: object) -> float:
+    """Parse an energy such as `50 Wh`, `0.2 kWh` or `3 kJ` into watt-hours."""
+    value, unit = _split(text, "an energy", "50 Wh")
+    factor = _ENERGY_EXACT.get(unit, _ENERGY_ANY_CASE.get(unit.lower()))
+    if not unit or factor is None:
+        raise ValueError(f"expected an energy with a unit (mWh, Wh, kWh, MWh, J, kJ, MJ) such as '50 Wh', got {text!r}")
+    return _non_negative(value * factor, text, "an energy")
+
+
+def parse_mass(text: object) -> float:
+    """Parse a CO2e mass such as `20 g` or `1.5 kg` into grams (also accepts `gCO2e`, `kgCO2e`)."""
+    value, unit = _split(text, "a CO2e mass", "20 g")
+    unit = re.sub(r"(?i)co2e?$|co₂e?$", "", unit)
+    factor = MASS_UNITS.get(unit.lower()) if unit else None
+    if factor is None:
+        raise ValueError(f"expected a CO2e mass with a unit (mg, g, kg, t) such as '20 g', got {text!r}")
+    return _non_negative(value * factor, text, "a mass")
+
+
+def parse_duration(text: object) -> float:
+    """Parse a duration such as `30s`, `10m` or `1h` into seconds; a bare number means seconds."""
+    value, unit = _split(text, "a duration", "30s")
+    factor = DURATION_UNITS.get(unit.lower()) if unit else 1.0
+    if factor is None:
+        raise ValueError(f"expected a duration (ms, s, m, min, h, d) such as '30s' or '10m', got {text!r}")
+    if value * factor <= 0:
+        raise ValueError(f"a duration must be positive (got {text!r})")
+    return value * factor
+
+
+def parse_percent(text: object) -> float:
+    """Parse a percentage such as `5%` into a fraction (0.05)."""
+    value, unit = _split(text, "a percentage", "5%")
+    if unit != "%":
+        raise ValueError(f"expected a percentage such as '5%', got {text!r}")
+    return _non_negative(value / 100.0, text, "a percentage")
+
+
+def parse_intensity(text: object) -> float:
+    """Parse a grid intensity such as `472 g/kWh` into gCO2e/kWh; a bare number means g/kWh."""
+    value, unit = _split(text, "a grid intensity", "472 g/kWh")
+    unit = unit.lower().replace("co2e", "").replace("co2", "")
+    factor = INTENSITY_UNITS.get(unit) if unit else 1.0
+    if factor is None:
+        raise ValueError(f"expected a grid intensity such as '472 g/kWh', got {text!r}")
+    return _non_negative(value * factor, text, "a grid intensity")
+
+
+def parse_power(text: object) -> float:
+    """Parse a power such as `330 W` or `0.3 kW` into watts."""
+    value, unit = _split(text, "a power", "330 W")
+    factor = {"mW": 1e-3, "W": 1.0, "w": 1.0, "kW": 1e3, "kw": 1e3, "MW": 1e6}.get(unit) if unit else 1.0
+    if factor is None:
+        raise ValueError(f"expected a power such as '330 W', got {text!r}")
+    return _non_negative(value * factor, text, "a power")
+
+
+def format_energy(wh: float) -> str:
+    """Three significant digits in a sensible unit: mWh, Wh, kWh or MWh."""
+    if wh != wh:  # nan
+        return "n/a"
+    for limit, factor, unit in ((1e-3, 1e6, "µWh"), (1.0, 1e3, "mWh"), (1e3, 1.0, "Wh"), (1e6, 1e-3, "kWh")):
+        if abs(wh) < limit:
+            return f"{_sig3(wh * factor)} {unit}"
+    return f"{_sig3(wh * 1e-6)} MWh"
+
+
+def format_mass(g: float) -> str:
+    """Three significant digits in mg, g, kg or t CO2e."""
+    if g != g:
+        return "n/a"
+    for limit, factor, unit in ((1.0, 1e3, "mg"), (1e3, 1.0, "g"), (1e6, 1e-3, "kg")):
+        if abs(g) < limit:
+            return f"{_sig3(g * factor)} {unit}"
+    return f"{_sig3(g * 1e-6)} t"
+
+
+def _sig3(x: float) -> str:
+    if x == 0:
+        return "0"
+    text = f"{x:.3g}"
+    if "e" in text:  # avoid scientific notation for values like 1e+03 after rounding
+        text = f"{float(text):.0f}"
+    return text
