@@ -1,0 +1,36 @@
+"""Shared fixtures: run the real CLI in a subprocess, write configs into temp dirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """Run `carbon-gate ARGS...` as a real subprocess (python -m carbon_gate) in `cwd` (default tmp_path)."""
+
+    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "carbon_gate", *args], cwd=cwd or tmp_path, env=full_env,
+                              capture_output=True, text=True, timeout=timeout, input=input)
+
+    return run
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a dedented carbon-gate.yml (or another name) into tmp_path and return its path."""
+
+    def write(text: str, name: str = "carbon-gate.yml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return write
