@@ -121,25 +121,109 @@ def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None
               type=click.Path(dir_okay=False), help="Where to write the results JSON.")
 @click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Run only this workload (repeatable).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
+@click.option("--mode", type=click.Choice(["auto", "paired", "stored", "none"]),
+              help="Override baseline.mode: paired runs the base commit interleaved with HEAD.")
+@click.option("--base", "base_ref", metavar="REF", help="Base commit for paired mode (default: the PR's base on GitHub).")
+@click.option("--seed", type=int, help="Seed for the base/head order in paired rounds (recorded in the results).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the summary.")
 @_friendly
-def run(config_path: str, results_path: str, names: tuple[str, ...], repeats: int | None, quiet: bool) -> None:
-    """Run the configured workloads, check budgets, write results, and exit 0/1/2/3."""
+def run(config_path: str, results_path: str, names: tuple[str, ...], repeats: int | None, mode: str | None,
+        base_ref: str | None, seed: int | None, quiet: bool) -> None:
+    """Run the configured workloads, check budgets and the baseline, write results, and exit 0/1/2/3."""
     from . import config as config_mod
     from . import results as results_mod
-    from .pipeline import run_suite
+    from .pipeline import RunOptions, run_suite
     from .render.terminal import run_summary
 
     config = config_mod.load(config_path)
     _on_sigterm()
     progress = None if quiet else (lambda line: click.echo(line, err=True))
-    outcome = run_suite(config, names, repeats, progress)
+    options = RunOptions(tuple(names), repeats, mode, base_ref, seed)
+    outcome = run_suite(config, options, progress)
     doc = outcome.results.to_dict()
     results_mod.write(results_path, doc)
     click.echo(run_summary(doc))
     click.echo(f"results: {results_path}", err=True)
     if outcome.interrupted_by is not None:
         sys.exit(_interrupt_code(outcome.interrupted_by))
+    sys.exit(outcome.suite.exit_code)
+
+
+@main.group(context_settings=CONTEXT)
+def baseline() -> None:
+    """Manage the committed baseline file."""
+
+
+@baseline.command("update", context_settings=CONTEXT)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--from", "from_results", type=click.Path(dir_okay=False),
+              help="Record an existing results file instead of running the workloads now.")
+@click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Only this workload (repeatable).")
+@click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
+@click.option("-q", "--quiet", is_flag=True)
+@_friendly
+def baseline_update(config_path: str, from_results: str | None, names: tuple[str, ...], repeats: int | None, quiet: bool) -> None:
+    """Measure the workloads (or read --from RESULTS) and write the baseline file."""
+    from . import baseline as baseline_mod
+    from . import config as config_mod
+    from . import gitctx
+    from . import results as results_mod
+    from .pipeline import RunOptions, run_suite
+
+    config = config_mod.load(config_path)
+    path = config.root / config.baseline.file
+    previous = baseline_mod.load(path)  # a corrupt file stops here, before any work
+    if from_results:
+        doc = results_mod.load(from_results)
+        commit = (doc.get("git") or {}).get("head")
+    else:
+        _on_sigterm()
+        progress = None if quiet else (lambda line: click.echo(line, err=True))
+        outcome = run_suite(config, RunOptions(tuple(names), repeats, mode="none"), progress)
+        if outcome.interrupted_by is not None:
+            click.echo("carbon-gate: interrupted; the baseline file was not changed", err=True)
+            sys.exit(_interrupt_code(outcome.interrupted_by))
+        doc = outcome.results.to_dict()
+        commit = (doc.get("git") or {}).get("head")
+    root = gitctx.repo_root(config.root)
+    if commit is None and root is not None:
+        here = gitctx.head(root)
+        commit = here.sha if here else None
+    new = baseline_mod.update(previous, doc, commit, config.baseline.history)
+    baseline_mod.write(path, new)
+    recorded = [w["name"] for w in doc["workloads"] if w["name"] in new["workloads"] and w["verdict"] != "error"]
+    skipped = [w["name"] for w in doc["workloads"] if w["verdict"] == "error"]
+    click.echo(f"baseline: {path} — recorded {', '.join(recorded) or 'nothing'}"
+               + (f"; skipped failed {', '.join(skipped)}" if skipped else ""))
+    sys.exit(3 if skipped else 0)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("head_results", type=click.Path(dir_okay=False))
+@click.argument("base_results", required=False, type=click.Path(dir_okay=False))
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
+              help="Take tolerance, confidence and fail_on from this config instead of the results file.")
+@click.option("--results", "out_path", type=click.Path(dir_okay=False), help="Write the re-assessed results here.")
+@_friendly
+def compare(head_results: str, base_results: str | None, config_path: str | None, out_path: str | None) -> None:
+    """Gate two existing results files without running anything.
+
+    With BASE_RESULTS, HEAD's runs are compared with BASE's (unpaired, fingerprints checked). Without
+    it, the base runs recorded in HEAD by a paired run are used, reproducing that run's verdicts.
+    """
+    from . import config as config_mod
+    from . import results as results_mod
+    from .replay import reassess
+    from .render.terminal import run_summary
+
+    head = results_mod.load(head_results)
+    base = results_mod.load(base_results) if base_results else None
+    config = config_mod.load(config_path) if config_path else None
+    outcome = reassess(head, base, config)
+    doc = outcome.results.to_dict()
+    if out_path:
+        results_mod.write(out_path, doc)
+    click.echo(run_summary(doc))
     sys.exit(outcome.suite.exit_code)
 
 

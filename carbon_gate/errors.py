@@ -41,3 +41,9 @@ class ConfigError(CarbonGateError):
 
 class UsageError(CarbonGateError):
     """Bad command-line usage or an unusable input file."""
+
+
+class WorkloadError(CarbonGateError):
+    """Something a workload needs could not run (setup, the command itself)."""
+
+    exit_code = EXIT_WORKLOAD

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import random
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from . import grid as grid_mod
-from .assess.verdict import SuiteVerdict, assess_workload, suite_verdict
+from .assess.compare import Baseline
+from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite_verdict
 from .config import Config, Workload
 from .domain import Sample
 from .errors import UsageError
 from .meters.meter import MeterPlan, plan_meters
+from .meters.paired import PairedRuns, run_paired
 from .meters.workload import run_workload
 from .results import Results
 
@@ -75,27 +80,151 @@ def machine_section(plan: MeterPlan) -> dict:
     }
 
 
-def run_suite(config: Config, names: Sequence[str] = (), repeats: int | None = None,
-              progress: Progress | None = None, plan: MeterPlan | None = None) -> RunOutcome:
-    """Measure the selected workloads and assess them. On Ctrl-C/SIGTERM returns the partial outcome
-    with `interrupted_by` set, so the caller can still write results."""
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line choices for `run` that are not in the config."""
+
+    names: tuple[str, ...] = ()
+    repeats: int | None = None
+    mode: str | None = None  # overrides baseline.mode
+    base: str | None = None  # --base REF
+    seed: int | None = None
+
+
+def choose_mode(config: Config, options: RunOptions, base_known: bool, baseline_file_exists: bool) -> str:
+    """auto → paired when a base commit is known, else stored when the baseline file exists, else none."""
+    mode = options.mode or config.baseline.mode
+    if mode == "auto":
+        return "paired" if base_known else ("stored" if baseline_file_exists else "none")
+    return mode
+
+
+def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Progress | None = None,
+              plan: MeterPlan | None = None) -> RunOutcome:
+    """Measure the selected workloads (paired with the base commit, or alone) and assess them against
+    budgets and the baseline. On Ctrl-C/SIGTERM returns the partial outcome with `interrupted_by`
+    set, so the caller can still write results."""
+    from . import baseline as baseline_mod
+    from . import gitctx
+
     grid = resolve_grid(config)
-    workloads = select(config, names)
-    if repeats is not None:
-        workloads = [replace(w, repeats=repeats) for w in workloads]
+    workloads = select(config, options.names)
+    if options.repeats is not None:
+        workloads = [replace(w, repeats=options.repeats) for w in workloads]
+    root = gitctx.repo_root(config.root)
+    wants_paired = (options.mode or config.baseline.mode) in ("paired", "auto")
+    base = gitctx.find_base(root, options.base) if (root is not None and wants_paired) else None
+    if (options.mode or config.baseline.mode) == "paired" and base is None:
+        raise UsageError("paired mode needs a base commit: pass --base REF (in a git repository), "
+                         "or run in a pull request (GITHUB_BASE_REF)")
+    baseline_path = config.root / config.baseline.file
+    mode = choose_mode(config, options, base is not None, baseline_path.exists())
     plan = plan or plan_meters(config.machine)
-    assessed = []
+    fingerprint = plan.fingerprint().to_dict()
+    here = gitctx.head(root) if root is not None else None
+    git_info = {"head": here.sha if here else None, "base": base.sha if base else None,
+                "base_ref": base.ref if base else None, "mode": mode}
+    outcome_results: list = []
     interrupted: BaseException | None = None
-    for w in workloads:
-        if progress:
-            progress(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}")
-        try:
-            samples = run_workload(w, plan, config.root, progress=progress)
-        except (KeyboardInterrupt, Interrupted) as exc:
-            interrupted = exc
-            break
-        assessed.append(assess_workload(w, samples, grid, plan.embodied))
-    suite = suite_verdict(assessed, config.gate)
-    results = Results(machine_section(plan), grid, assessed, suite.verdict, config=str(config.path),
-                      interrupted=interrupted is not None)
+    try:
+        if mode == "paired":
+            assert root is not None and base is not None
+            seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
+                                                                  else random.SystemRandom().randrange(2**31))
+            git_info["seed"] = seed
+            with gitctx.worktree(root, base.sha) as tree:
+                base_root = tree / config.root.resolve().relative_to(root.resolve())
+                _paired(config, workloads, plan, base_root, base.sha, seed, grid, fingerprint, progress, outcome_results)
+        else:
+            stored = baseline_mod.load(baseline_path) if mode == "stored" else None
+            for w in workloads:
+                if progress:
+                    progress(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}")
+                samples = run_workload(w, plan, config.root, progress=progress)
+                outcome_results.append(assess_workload(w, samples, grid, plan.embodied, _stored(stored, w.name),
+                                                       confidence=config.gate.confidence, fingerprint=fingerprint))
+    except (KeyboardInterrupt, Interrupted) as exc:
+        interrupted = exc
+    if config.gate.family == "holm":
+        family_control(outcome_results, config.gate.confidence)
+    suite = suite_verdict(outcome_results, config.gate)
+    results = Results(machine_section(plan), grid, outcome_results, suite.verdict, config=str(config.path),
+                      interrupted=interrupted is not None, git=git_info)
+    results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
+                    "family": config.gate.family}
     return RunOutcome(results, suite, interrupted)
+
+
+def _stored(doc: dict | None, name: str) -> Baseline | None:
+    from . import baseline as baseline_mod
+
+    e = baseline_mod.entry(doc, name)
+    if e is None:
+        return None
+    return Baseline("stored", tuple(e.get("samples_wh", ())), e.get("commit"), e.get("fingerprint"))
+
+
+def _setup(config: Config, tree: Path, label: str, progress: Progress | None) -> str | None:
+    """Run `baseline.setup` once in a tree (not measured); returns an error message or None."""
+    import subprocess
+
+    from .meters.process import run_process
+
+    cmd = config.baseline.setup
+    if not cmd:
+        return None
+    if progress:
+        progress(f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
+    with tempfile.TemporaryFile() as err:
+        run = run_process(cmd, cwd=tree, stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout_s=3600)
+        if run.exit_code != 0 or run.launch_error:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace")[-500:].strip()
+            return f"setup failed in the {label} tree (exit {run.exit_code}): {run.launch_error or tail}"
+    return None
+
+
+def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, base_root: Path, base_sha: str, seed: int,
+            grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list) -> None:
+    from .assess.stats import min_repeats
+    from .errors import WorkloadError
+
+    head_error = _setup(config, config.root, "head", progress)
+    if head_error:
+        raise WorkloadError(head_error)
+    base_error = _setup(config, base_root, "base", progress)
+    rng = random.Random(seed)
+    floor = min_repeats(config.gate.confidence, paired=True)
+    for w in workloads:
+        notes: list[str] = []
+        rounds = w.repeats
+        if rounds < floor:
+            notes.append(f"repeats {rounds} raised to {floor} rounds: fewer cannot bound a "
+                         f"{config.gate.confidence:.0%} interval in paired mode")
+            rounds = floor
+        if progress:
+            progress(f"{w.name}: paired with base {base_sha[:10]}: {w.warmup} warm-up + {rounds} rounds (seed {seed})")
+        runs = PairedRuns(base_error=base_error)
+        if not w.workdir(base_root).is_dir():
+            runs.base_error = f"{w.cwd!r} does not exist at the base commit"
+        runs = run_paired(w, plan, config.root, base_root, rounds, rng, runs=runs, progress=progress)
+        result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
+        if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
+            if progress:
+                progress(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds")
+            runs = run_paired(w, plan, config.root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress)
+            notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
+            result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
+        out.append(result)
+
+
+def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, notes: list[str], grid: grid_mod.GridFactor,
+                   plan: MeterPlan, config: Config, fingerprint: dict):
+    _, base_wh = runs.counted_pairs()
+    baseline = Baseline("paired", tuple(base_wh), base_sha, None, runs.base_error, seed, tuple(notes))
+    # Counted head and base samples are in round order, so `compare` pairs them by position.
+    result = assess_workload(w, runs.head, grid, plan.embodied, baseline, confidence=config.gate.confidence,
+                             fingerprint=fingerprint, base_samples=runs.base)
+    if result.baseline is not None:
+        result.baseline["orders"] = "".join("H" if o == "hb" else "B" for o in runs.orders)
+    return result

@@ -82,6 +82,7 @@ class Results:
     interrupted: bool = False
     git: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    gate: dict[str, Any] | None = None
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -106,6 +107,7 @@ class Results:
             "machine": self.machine,
             "grid": self.grid.to_dict(),
             "git": self.git,
+            "gate": self.gate,
             "notes": list(self.notes),
             "workloads": [w.to_dict() for w in self.workloads],
         }

@@ -16,14 +16,18 @@ OUT = ROOT / "carbon_gate" / "data"
 
 
 def derive_tdp(src: Path, dst: Path) -> int:
-    """Copy the TDP table, dropping rows whose TDP is not one number (e.g. `27.29.5`)."""
+    """Copy the TDP table, dropping rows whose TDP is not one number (e.g. `27.29.5`), and add the
+    normalised lookup key so the CLI need not normalise 5,000 names at every start."""
+    sys.path.insert(0, str(ROOT))
+    from carbon_gate.meters.cpu_model import normalise_cpu_name
+
     dropped = 0
     with src.open(newline="", encoding="utf-8") as f, dst.open("w", newline="", encoding="utf-8") as g:
         w = csv.writer(g, lineterminator="\n")
-        w.writerow(["Name", "TDP"])
+        w.writerow(["Name", "TDP", "key"])
         for row in csv.DictReader(f):
             if re.fullmatch(r"\d+(\.\d+)?", row["TDP"].strip()):
-                w.writerow([row["Name"].strip(), float(row["TDP"])])
+                w.writerow([row["Name"].strip(), float(row["TDP"]), normalise_cpu_name(row["Name"])])
             else:
                 dropped += 1
     return dropped

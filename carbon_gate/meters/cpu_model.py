@@ -114,7 +114,8 @@ def match_profile(cpu_model: str, vcpus: int) -> Profile | None:
     return None
 
 
-def _normalise(name: str) -> str:
+def normalise_cpu_name(name: str) -> str:
+    """Lower-case model name without vendor marks, clock speed, core count and filler words."""
     name = re.sub(r"\((?:R|TM|tm|r)\)|®|™", " ", name)
     name = re.sub(r"@.*$", " ", name)  # clock speed
     name = re.sub(r"\b\d+-Core\b|\bCPU\b|\bProcessor\b|\bwith Radeon.*$", " ", name, flags=re.I)
@@ -124,14 +125,14 @@ def _normalise(name: str) -> str:
 @lru_cache(maxsize=1)
 def _tdp_table() -> dict[str, float]:
     with (resources.files("carbon_gate") / "data" / "cpu-tdp.csv").open(encoding="utf-8") as f:
-        return {_normalise(row["Name"]): float(row["TDP"]) for row in csv.DictReader(f)}
+        return {row["key"]: float(row["TDP"]) for row in csv.DictReader(f)}
 
 
 def lookup_tdp(cpu_model: str) -> tuple[str, float] | None:
     """Find the CPU in the TDP table: exact normalised name, else the longest entry all of whose
     words (one with a digit at least: a model number) occur in the name."""
     table = _tdp_table()
-    key = _normalise(cpu_model)
+    key = normalise_cpu_name(cpu_model)
     if key in table:
         return key, table[key]
     words = set(key.split())

@@ -39,7 +39,7 @@ def measure_table(command: str, sample: Sample, fp: Footprint, grid: GridFactor)
 
 def run_summary(results: dict) -> str:
     """The `run` summary from a results document: one row per workload, then the reasons that matter."""
-    header = ("workload", "runs", "median", "spread", "Δ vs base", "CO2e", "SCI", "budget", "verdict")
+    header = ("workload", "runs", "median", "spread", "Δ vs base [CI]", "MDE", "CO2e", "SCI", "budget", "verdict")
     rows = [header]
     for w in results["workloads"]:
         s = w.get("summary") or {}
@@ -52,9 +52,10 @@ def run_summary(results: dict) -> str:
             format_energy(s["median_wh"]) if s else "—",
             f"{s['spread']:.1%}" if s else "—",
             _delta(change) if change else "—",
+            _mde(change),
             format_mass(fp["co2e_g"]) if fp else "—",
             f"{format_mass(fp['sci_g_per_unit'])}/{fp['unit']}" if fp else "—",
-            f"{use:.0f}%" if use is not None else "—",
+            ("<1%" if use < 1 else f"{use:.0f}%") if use is not None else "—",
             w["verdict"],
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -75,6 +76,13 @@ def run_summary(results: dict) -> str:
     lines.append(f"carbon-gate: {MARKS.get(results['verdict'], results['verdict'].upper())} ({counts})"
                  + (" — interrupted, partial results" if results.get("interrupted") else ""))
     return "\n".join(lines)
+
+
+def _mde(change: dict) -> str:
+    if not change:
+        return "—"
+    mde = change.get("mde")
+    return "∞" if mde is None else f"{mde:.1%}"
 
 
 def _delta(change: dict) -> str:

@@ -1,0 +1,61 @@
+"""Compare a workload's head samples with its baseline (DESIGN §7). Pure functions, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..meters.hardware import fingerprint_differences
+from .stats import Change, classify, paired_change, unpaired_change
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a workload's head runs are compared with."""
+
+    mode: str  # paired | stored
+    samples_wh: tuple[float, ...] = ()  # counted base energies; aligned by round when paired
+    commit: str | None = None
+    fingerprint: dict | None = None  # stored mode: the baseline's machine
+    error: str | None = None  # the base side could not be measured (not the PR's fault)
+    seed: int | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def info(self) -> dict:
+        out = {"mode": self.mode, "commit": self.commit, "n": len(self.samples_wh), "seed": self.seed,
+               "error": self.error, "notes": list(self.notes)}
+        if self.mode == "stored":  # paired base runs travel as base_samples; stored ones only live here
+            out.update(samples_wh=list(self.samples_wh), fingerprint=self.fingerprint)
+        return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    verdict: str  # regression | improvement | unchanged | inconclusive | new
+    reason: str
+    change: Change | None = None
+    fingerprint_diff: tuple[str, ...] = ()
+
+
+def compare(head_wh: Sequence[float], baseline: Baseline | None, tolerance: float, confidence: float,
+            head_fingerprint: dict | None = None) -> Comparison:
+    """Verdict of the head energies against the baseline; `new` when there is nothing to compare with."""
+    if baseline is None:
+        return Comparison("new", "no baseline for this workload")
+    if baseline.error:
+        return Comparison("new", f"base side could not be measured, so no comparison (not blamed on this change): {baseline.error}")
+    if not baseline.samples_wh or not head_wh:
+        return Comparison("new", "no baseline samples for this workload")
+    if baseline.mode == "paired":
+        n = min(len(head_wh), len(baseline.samples_wh))
+        change = paired_change(head_wh[:n], baseline.samples_wh[:n], confidence)
+    else:
+        change = unpaired_change(head_wh, baseline.samples_wh, confidence)
+    verdict, reason = classify(change, tolerance)
+    if baseline.mode == "stored" and baseline.fingerprint is not None and head_fingerprint is not None:
+        diff = tuple(fingerprint_differences(head_fingerprint, baseline.fingerprint))
+        if diff:
+            details = ", ".join(f"{f}: {baseline.fingerprint.get(f)!r} → {head_fingerprint.get(f)!r}" for f in diff)
+            return Comparison("inconclusive", f"baseline was measured on different hardware or methods ({details}); "
+                              f"not comparable, so not gated (measured change: {reason})", change, diff)
+    return Comparison(verdict, reason, change)

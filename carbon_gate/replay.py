@@ -1,0 +1,80 @@
+"""Re-assess recorded results without running anything: the engine of `carbon-gate compare`.
+
+The same pure assessment as `run`, fed from results documents instead of fresh measurements.
+"""
+
+from __future__ import annotations
+
+from .assess.compare import Baseline
+from .assess.verdict import assess_workload, family_control, suite_verdict
+from .config import Budget, Config, GateSettings, Workload
+from .domain import Sample
+from .grid import GridFactor
+from .meters.cpu_model import Embodied
+from .pipeline import RunOutcome
+from .results import Results
+
+
+def _workload(w: dict, config: Config | None) -> Workload:
+    configured = {x.name: x for x in config.workloads} if config else {}
+    if w["name"] in configured:
+        return configured[w["name"]]
+    limits = (w.get("budget") or {}).get("limits") or {}
+    fp = w.get("footprint") or {}
+    return Workload(
+        name=w["name"], command=w["command"], cwd=".", env={}, repeats=0, warmup=0, timeout_s=0.0,
+        tolerance=w.get("tolerance") if w.get("tolerance") is not None else 0.05, confirm=0,
+        unit_name=fp.get("unit", "run"), unit_count=fp.get("units", 1.0),
+        budget=Budget(limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")),
+        paths=(), line=w.get("line"),
+    )
+
+
+def _embodied(machine: dict) -> Embodied | None:
+    e = machine.get("embodied")
+    if not e:
+        return None
+    return Embodied(e["total_kg"] * 1000.0, e["lifetime_years"] * 365.25 * 86400, e["share"], e.get("source", ""))
+
+
+def reassess(head: dict, base: dict | None, config: Config | None = None) -> RunOutcome:
+    """Verdicts for `head` against `base` (unpaired) or against the base runs recorded in `head` (paired)."""
+    recorded_gate = head.get("gate") or {}
+    gate = config.gate if config else GateSettings(
+        tuple(recorded_gate.get("fail_on", ("regression", "over-budget"))),
+        recorded_gate.get("confidence", 0.95), recorded_gate.get("family", "holm"))
+    grid = GridFactor.from_dict(head["grid"])
+    embodied = _embodied(head["machine"])
+    head_fp = head["machine"]["fingerprint"]
+    base_by_name = {w["name"]: w for w in base["workloads"]} if base else {}
+    assessed = []
+    for w in head["workloads"]:
+        workload = _workload(w, config)
+        samples = [Sample.from_dict(s) for s in w["samples"]]
+        base_samples = [Sample.from_dict(s) for s in w.get("base_samples", [])]
+        baseline = None
+        if base is not None:
+            other = base_by_name.get(w["name"])
+            if other is not None:
+                counted = [s["energy_wh"] for s in other["samples"] if not s.get("warmup") and s.get("error") is None]
+                baseline = Baseline("stored", tuple(counted), (base.get("git") or {}).get("head"),
+                                    base["machine"]["fingerprint"])
+        elif w.get("baseline"):
+            info = w["baseline"]
+            if info.get("mode") == "paired":
+                base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
+                baseline = Baseline("paired", tuple(base_wh), info.get("commit"), None, info.get("error"),
+                                    info.get("seed"), tuple(info.get("notes", ())))
+            elif info.get("mode") == "stored":
+                baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"), info.get("fingerprint"))
+        result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
+                                 fingerprint=head_fp, base_samples=base_samples)
+        if result.baseline is not None and w.get("baseline", {}) and "orders" in (w.get("baseline") or {}):
+            result.baseline["orders"] = w["baseline"]["orders"]
+        assessed.append(result)
+    if gate.family == "holm":
+        family_control(assessed, gate.confidence)
+    suite = suite_verdict(assessed, gate)
+    results = Results(head["machine"], grid, assessed, suite.verdict, config=head.get("config"), git=head.get("git"))
+    results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
+    return RunOutcome(results, suite)
