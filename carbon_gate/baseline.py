@@ -35,11 +35,11 @@ def load(path: str | os.PathLike) -> dict[str, Any] | None:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{p}: corrupt baseline file (line {exc.lineno}: {exc.msg}); "
-                         "restore it from git or rebuild it with `carbon-gate baseline update`") from None
+                         "restore it from git, or delete it and run `carbon-gate baseline update`") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if schema != SCHEMA:
         raise UsageError(f"{p}: baseline schema {schema!r} is not {SCHEMA!r} (written by another carbon-gate "
-                         "version); rebuild it with `carbon-gate baseline update`")
+                         "version); delete it and run `carbon-gate baseline update`")
     if not isinstance(data.get("workloads"), dict):
         raise UsageError(f"{p}: corrupt baseline file: 'workloads' must be a mapping")
     return data

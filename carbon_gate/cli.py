@@ -121,14 +121,17 @@ def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None
               type=click.Path(dir_okay=False), help="Where to write the results JSON.")
 @click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Run only this workload (repeatable).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
+@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the Markdown report ('' for none).")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
 @click.option("--mode", type=click.Choice(["auto", "paired", "stored", "none"]),
               help="Override baseline.mode: paired runs the base commit interleaved with HEAD.")
 @click.option("--base", "base_ref", metavar="REF", help="Base commit for paired mode (default: the PR's base on GitHub).")
 @click.option("--seed", type=int, help="Seed for the base/head order in paired rounds (recorded in the results).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the summary.")
 @_friendly
-def run(config_path: str, results_path: str, names: tuple[str, ...], repeats: int | None, mode: str | None,
-        base_ref: str | None, seed: int | None, quiet: bool) -> None:
+def run(config_path: str, results_path: str, report_path: str, template: str | None, names: tuple[str, ...],
+        repeats: int | None, mode: str | None, base_ref: str | None, seed: int | None, quiet: bool) -> None:
     """Run the configured workloads, check budgets and the baseline, write results, and exit 0/1/2/3."""
     from . import config as config_mod
     from . import results as results_mod
@@ -141,9 +144,10 @@ def run(config_path: str, results_path: str, names: tuple[str, ...], repeats: in
     options = RunOptions(tuple(names), repeats, mode, base_ref, seed)
     outcome = run_suite(config, options, progress)
     doc = outcome.results.to_dict()
-    results_mod.write(results_path, doc)
+    _write(results_path, results_mod.to_json(doc))
+    _write_report(doc, report_path, template, results_path)
     click.echo(run_summary(doc))
-    click.echo(f"results: {results_path}", err=True)
+    click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path else ""), err=True)
     if outcome.interrupted_by is not None:
         sys.exit(_interrupt_code(outcome.interrupted_by))
     sys.exit(outcome.suite.exit_code)
@@ -204,8 +208,12 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
               help="Take tolerance, confidence and fail_on from this config instead of the results file.")
 @click.option("--results", "out_path", type=click.Path(dir_okay=False), help="Write the re-assessed results here.")
+@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the Markdown report ('' for none).")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
 @_friendly
-def compare(head_results: str, base_results: str | None, config_path: str | None, out_path: str | None) -> None:
+def compare(head_results: str, base_results: str | None, config_path: str | None, out_path: str | None,
+            report_path: str, template: str | None) -> None:
     """Gate two existing results files without running anything.
 
     With BASE_RESULTS, HEAD's runs are compared with BASE's (unpaired, fingerprints checked). Without
@@ -222,7 +230,8 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     outcome = reassess(head, base, config)
     doc = outcome.results.to_dict()
     if out_path:
-        results_mod.write(out_path, doc)
+        _write(out_path, results_mod.to_json(doc))
+    _write_report(doc, report_path, template, out_path or head_results)
     click.echo(run_summary(doc))
     sys.exit(outcome.suite.exit_code)
 
@@ -280,6 +289,68 @@ def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, p
                  if emb else "embodied     none: no embodied data for this machine (the profile has none)")
     lines.append(f"fingerprint  {json.dumps(fp, sort_keys=True)}" + (" (this machine)" if cpu_name else ""))
     click.echo("\n".join(lines))
+
+
+def _write(path: str, text: str) -> None:
+    from .errors import UsageError
+    from .fsutil import atomic_write_text
+
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_report(doc: dict, report_path: str, template: str | None, results_name: str) -> None:
+    if not report_path:
+        return
+    from .render.markdown import render_markdown
+
+    _write(report_path, render_markdown(doc, template, results_name=results_name))
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("results_path", type=click.Path(dir_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(["markdown", "json", "csv", "model-card"]), default="markdown",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="A jinja2 template for the Markdown.")
+@click.option("--limit", type=click.IntRange(min=1000), default=65_536, show_default=True,
+              help="Largest Markdown report in characters (GitHub's comment limit by default).")
+@click.option("-w", "--workload", help="The workload for --format model-card.")
+@click.option("--training-type", default="fine-tuning", show_default=True, help="model-card training_type.")
+@_friendly
+def report(results_path: str, fmt: str, output: str | None, template: str | None, limit: int, workload: str | None,
+           training_type: str) -> None:
+    """Render a results file as Markdown, JSON, CSV or a model-card co2_eq_emissions block."""
+    from . import results as results_mod
+
+    doc = results_mod.load(results_path)
+    if fmt == "markdown":
+        from .render.markdown import render_markdown
+
+        try:
+            text = render_markdown(doc, template, limit=limit, results_name=results_path)
+        except Exception as exc:  # a user's template can fail in many ways; say which, don't trace back
+            if template is None:
+                raise
+            from .errors import UsageError
+
+            raise UsageError(f"{template}: template failed: {exc}") from None
+    elif fmt == "json":
+        text = results_mod.to_json(doc)
+    elif fmt == "csv":
+        from .render.tables import to_csv
+
+        text = to_csv(doc)
+    else:
+        from .render.tables import model_card
+
+        text = model_card(doc, workload, training_type)
+    if output:
+        _write(output, text)
+    else:
+        click.echo(text, nl=False)
 
 
 @main.command(context_settings=CONTEXT)

@@ -145,6 +145,7 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                                                        confidence=config.gate.confidence, fingerprint=fingerprint))
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = exc
+    _attach_history(outcome_results, baseline_path)
     if config.gate.family == "holm":
         family_control(outcome_results, config.gate.confidence)
     suite = suite_verdict(outcome_results, config.gate)
@@ -153,6 +154,19 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
                     "family": config.gate.family}
     return RunOutcome(results, suite, interrupted)
+
+
+def _attach_history(results: list, baseline_path: Path) -> None:
+    """Trend points from the baseline file, whatever the mode (a missing or bad file just means none)."""
+    from . import baseline as baseline_mod
+
+    try:
+        doc = baseline_mod.load(baseline_path)
+    except UsageError:
+        return
+    for r in results:
+        entry = baseline_mod.entry(doc, r.name) or {}
+        r.history = [{k: h.get(k) for k in ("commit", "date", "median_wh")} for h in entry.get("history", [])][-30:]
 
 
 def _stored(doc: dict | None, name: str) -> Baseline | None:

@@ -71,6 +71,7 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
                                  fingerprint=head_fp, base_samples=base_samples)
         if result.baseline is not None and w.get("baseline", {}) and "orders" in (w.get("baseline") or {}):
             result.baseline["orders"] = w["baseline"]["orders"]
+        result.history = list(w.get("history", []))
         assessed.append(result)
     if gate.family == "holm":
         family_control(assessed, gate.confidence)

@@ -38,6 +38,7 @@ class WorkloadResult:
     baseline: dict[str, Any] | None = None  # {mode, commit, n, ...} (issue: baselines)
     change: dict[str, Any] | None = None  # {ratio, low, high, confidence, mde, ...}
     base_samples: list[Sample] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # from the baseline file, for trend charts
 
     @property
     def counted(self) -> list[Sample]:
@@ -66,6 +67,7 @@ class WorkloadResult:
             "change": self.change,
             "samples": [s.to_dict() for s in self.samples],
             "base_samples": [s.to_dict() for s in self.base_samples],
+            "history": list(self.history),
         }
 
 

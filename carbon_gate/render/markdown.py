@@ -1,0 +1,295 @@
+"""The Markdown report: one document for the PR comment and the job summary (DESIGN §8).
+
+Pure: a results document in, text out. The layout lives in the jinja2 template
+`templates/report.md.j2` (packaged into the wheel); this module builds the template's context,
+escapes everything that comes from config or workloads, and degrades the document until it fits
+GitHub's comment limit: full → no charts or statistics table → unchanged rows dropped with a count
+→ failing workloads listed by name only, truncated with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..units import format_energy, format_mass
+
+MARKER = "<!-- carbon-gate-report -->"
+COMMENT_LIMIT = 65_536
+SUMMARY_LIMIT = 1_048_576
+ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "❌"}
+VERDICT_ICONS = {"regression": "❌", "over-budget": "❌", "error": "💥", "inconclusive": "⚠️", "improvement": "🟢",
+                 "unchanged": "✅", "new": "🆕"}
+COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "over budget", "over budget"),
+               ("improvement", "improvement", "improvements"), ("unchanged", "unchanged", "unchanged"),
+               ("inconclusive", "inconclusive", "inconclusive"), ("new", "new", "new"), ("error", "error", "errors"))
+FAILING = ("error", "over-budget", "regression")
+TOP = ("error", "over-budget", "regression", "inconclusive", "improvement", "new")
+MAX_CHARTS = 5
+MAX_CHART_POINTS = 30
+
+
+def md(text: Any) -> str:
+    """Escape text for inline Markdown and table cells: no HTML, no links, no emphasis, no @-mentions,
+    no pipes or newlines that would break a table row."""
+    s = str(text)
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = re.sub(r"([\\`*_\[\]|~])", r"\\\1", s)
+    s = re.sub(r"^([#+\-=>]|\d+\.)", r"\\\1", s)  # nothing may start a heading, list or quote
+    s = s.replace("@", "@\u200b")  # a zero-width space after @ stops GitHub from notifying anyone
+    return re.sub(r"[\r\n]+", " ", s)
+
+
+def code(text: str) -> str:
+    """A fenced code block that nothing inside can close early (the fence outruns any backtick run)."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def load_template(path: str | Path | None = None):
+    """The packaged report template, or the user's file."""
+    import jinja2
+
+    if path is not None:
+        source = Path(path).read_text(encoding="utf-8")
+    else:
+        source = _packaged_template("report.md.j2")
+    env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    env.filters["md"] = md
+    env.filters["code"] = code
+    return env.from_string(source)
+
+
+def _packaged_template(name: str) -> str:
+    packaged = resources.files("carbon_gate") / "templates" / name
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    # A source checkout (editable install): templates/ sits next to the package.
+    return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
+
+
+def render_markdown(results: dict, template: str | Path | None = None, limit: int = COMMENT_LIMIT,
+                    results_name: str = "carbon-gate-results.json") -> str:
+    """Render the report; the text never exceeds `limit` characters."""
+    tpl = load_template(template)
+    text = ""
+    for level in range(4):
+        text = tpl.render(**report_context(results, level, limit, results_name))
+        if len(text) <= limit:
+            return text
+    note = f"\n\n> ⚠️ Truncated at {limit} characters; the full report is in the job summary and in `{results_name}`.\n"
+    return text[: limit - len(note)] + note
+
+
+def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
+                   results_name: str = "carbon-gate-results.json") -> dict[str, Any]:
+    """Everything the template shows, escaped. `level` 0..3 trades detail for size."""
+    workloads = results["workloads"]
+    confidence = (results.get("gate") or {}).get("confidence", 0.95)
+    rows = [_row(w) for w in workloads]
+    order = {v: i for i, v in enumerate(TOP)}
+    top = sorted((r for r in rows if r["_verdict"] in TOP), key=lambda r: order[r["_verdict"]])
+    rest = [r for r in rows if r["_verdict"] not in TOP]
+    dropped = 0
+    if level >= 2:
+        dropped, rest = len(rest), []
+    failing_names: list[str] = []
+    failures = [_failure(w, with_stderr=level < 3) for w in workloads if w["verdict"] in FAILING]
+    if level >= 3:
+        failing_names = [md(w["name"]) for w in workloads if w["verdict"] in FAILING]
+        top, failures = [], []
+    return {
+        "marker": MARKER,
+        "headline": _headline(results),
+        "totals": _totals(workloads),
+        "confidence": f"{confidence:.0%}",
+        "top_rows": top,
+        "rest_rows": rest,
+        "dropped_rows": dropped,
+        "failures": failures,
+        "failing_names": failing_names,
+        "charts": _charts(workloads) if level == 0 else [],
+        "disclosure": _disclosure(results, with_stats=level == 0),
+        "truncated": level > 0,
+        "limit": f"{limit:,}",
+        "results_name": md(results_name),
+        "footer": _footer(results),
+        "version": __version__,
+    }
+
+
+def _headline(results: dict) -> dict[str, str]:
+    counts = results.get("counts") or {}
+    verdict = results["verdict"]
+    failing = sum(counts.get(v, 0) for v in FAILING)
+    text = {"pass": "passed", "warn": "passed with warnings", "fail": "failed", "error": "could not run every workload"}.get(verdict, verdict)
+    if results.get("interrupted"):
+        text += " (interrupted: partial results)"
+    parts = []
+    for key, one, many in COUNT_ORDER:
+        n = counts.get(key, 0)
+        if n:
+            parts.append(f"**{n}** {one if n == 1 else many}")
+    if failing:
+        text += f" — {failing} failing workload{'s' if failing != 1 else ''}"
+    return {"icon": ICONS.get(verdict, "❔"), "text": text, "counts": " · ".join(parts) or "no workloads"}
+
+
+def _totals(workloads: list[dict]) -> dict[str, str | None]:
+    energy = sum(w["energy_wh"] or 0.0 for w in workloads)
+    co2e = sum(w["co2e_g"] or 0.0 for w in workloads)
+    base_energy = base_co2e = 0.0
+    compared = False
+    for w in workloads:
+        ch = w.get("change") or {}
+        if ch.get("ratio") and w.get("energy_wh"):
+            compared = True
+            base_energy += w["energy_wh"] / ch["ratio"]
+            base_co2e += (w["co2e_g"] or 0.0) / ch["ratio"]
+    out: dict[str, str | None] = {"energy": format_energy(energy), "co2e": format_mass(co2e), "base_energy": None,
+                                  "base_co2e": None, "delta": None}
+    if compared and base_energy > 0:
+        head_compared = sum(w["energy_wh"] for w in workloads if (w.get("change") or {}).get("ratio") and w.get("energy_wh"))
+        out.update(base_energy=format_energy(base_energy), base_co2e=format_mass(base_co2e),
+                   delta=f"{(head_compared / base_energy - 1) * 100:+.1f} % on compared workloads")
+    return out
+
+
+def _pct(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{(ratio - 1) * 100:+.1f} %"
+
+
+def _delta(change: dict | None) -> str:
+    if not change or change.get("ratio") is None:
+        return "—"
+    low, high = change.get("low"), change.get("high")
+    if low is None or high is None or high == 0:
+        interval = "interval unbounded"
+    else:
+        interval = f"{_pct(low)} … {_pct(high)}"
+    return f"{_pct(change['ratio'])} ({interval})"
+
+
+def _row(w: dict) -> dict[str, Any]:
+    fp = w.get("footprint") or {}
+    use = (w.get("budget") or {}).get("max_use_pct")
+    return {
+        "_verdict": w["verdict"],
+        "name": md(w["name"]),
+        "energy": format_energy(w["energy_wh"]) if w.get("energy_wh") is not None else "—",
+        "delta": _delta(w.get("change")),
+        "co2e": format_mass(w["co2e_g"]) if w.get("co2e_g") is not None else "—",
+        "sci": f"{format_mass(fp['sci_g_per_unit'])}/{md(fp['unit'])}" if fp else "—",
+        "budget": ("—" if use is None else ("<1 %" if use < 1 else f"{use:.0f} %")),
+        "verdict": f"{VERDICT_ICONS.get(w['verdict'], '')} {w['verdict']}".strip(),
+    }
+
+
+def _failure(w: dict, with_stderr: bool) -> dict[str, Any]:
+    tail = ""
+    if with_stderr and w["verdict"] == "error":
+        tail = next((s.get("stderr_tail", "") for s in w.get("samples", []) if s.get("error")), "")
+        tail = "\n".join(tail.strip().splitlines()[-20:])
+    return {"icon": VERDICT_ICONS.get(w["verdict"], ""), "name": md(w["name"]), "verdict": w["verdict"],
+            "reasons": [md(r) for r in w.get("reasons", [])], "stderr": code(tail) if tail else ""}
+
+
+def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
+    charts = []
+    for w in workloads:
+        history = w.get("history") or []
+        if not history or w.get("energy_wh") is None:
+            continue
+        points = [h["median_wh"] for h in history][-(MAX_CHART_POINTS - 1):] + [w["energy_wh"]]
+        scale, unit = (1e3, "mWh") if max(points) < 1 else (1.0, "Wh")
+        labels = [f'"{(h.get("commit") or "?")[:7]}"' for h in history][-(MAX_CHART_POINTS - 1):] + ['"this run"']
+        # Titles are inside quotes in Mermaid: keep only safe characters.
+        title = re.sub(r"[^A-Za-z0-9 ._/-]", "", w["name"])[:60] or "workload"
+        charts.append({"title": title, "unit": unit, "labels": labels, "points": [f"{p * scale:.4g}" for p in points]})
+        if len(charts) >= MAX_CHARTS:
+            break
+    return charts
+
+
+def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
+    grid = results["grid"]
+    machine = results["machine"]
+    fp = machine.get("fingerprint") or {}
+    year = f", {grid['year']}" if grid.get("year") else ""
+    grid_text = (f"{grid['g_per_kwh']:g} gCO2e/kWh, {md(grid['location'])} ({md(grid['source'])}{year}; {grid['method']}), "
+                 f"PUE {grid.get('pue', 1.0):g}")
+    if grid["method"] == "defaulted":
+        grid_text += " — **defaulted**: set `grid.country` or `grid.intensity` in carbon-gate.yml"
+    emb = machine.get("embodied")
+    emb_text = (f"{emb['total_kg']:g} kgCO2e host × (run time / {emb['lifetime_years']:g} years) × share {emb['share']:g} "
+                f"({md(emb['source'])})" if emb else "not included: no embodied data for this machine")
+    methods: dict[tuple[str, str, str], None] = {}
+    overheads = []
+    for w in results["workloads"]:
+        for s in w.get("samples", []):
+            overheads.append(s.get("overhead_cpu_s", 0.0))
+            for e in s.get("energy", []):
+                methods[(e["component"], e["method"], e["reason"])] = None
+    git = results.get("git") or {}
+    modes = sorted({(w.get("baseline") or {}).get("mode") for w in results["workloads"] if w.get("baseline")} - {None})
+    if modes:
+        base = f"{', '.join(modes)} mode"
+        if git.get("base"):
+            base += f", base commit `{git['base'][:12]}`" + (f" ({md(git['base_ref'])})" if git.get("base_ref") else "")
+        if git.get("seed") is not None:
+            base += f", order seed {git['seed']}"
+        base += "; both sides measured with the same methods on this machine" if "paired" in modes else \
+            "; fingerprints compared before gating"
+    else:
+        base = "none: workloads are checked against their budgets only"
+    components = sorted({m[0] for m in methods})
+    stats = []
+    for w in results["workloads"] if with_stats else []:
+        s, ch = w.get("summary") or {}, w.get("change") or {}
+        stats.append({
+            "name": md(w["name"]), "n": s.get("n", 0),
+            "median": format_energy(s["median_wh"]) if s else "—",
+            "spread": f"{s['spread']:.1%}" if s else "—",
+            "mde": ("∞" if ch.get("mde") is None else f"{ch['mde']:.1%}") if ch else "—",
+            "interval": _delta(ch) if ch else "—",
+            "p": f"{ch['p_value']:.3g}" if ch and ch.get("p_value") is not None else "—",
+            "tolerance": f"{w['tolerance']:.0%}" if w.get("tolerance") is not None else "—",
+        })
+    max_stats = 200
+    return {
+        "grid": grid_text,
+        "embodied": emb_text,
+        "boundary": f"{', '.join(components) or 'none'} energy of the workload's process tree"
+                    + ("" if "gpu" in components else f"; GPU: {md(machine.get('gpu', 'none'))}"),
+        "baseline": base,
+        "machine": md(f"{fp.get('cpu_model', '?')}, {fp.get('logical_cpus', '?')} vCPUs, {fp.get('ram_gb', '?')} GB RAM, "
+                      f"{fp.get('os', '')} {fp.get('arch', '')}"
+                      + (f", runner image {fp['image_os']} {fp.get('image_version') or ''}" if fp.get("image_os") else "")
+                      + (f", profile {fp['profile']}" if fp.get("profile") else "")),
+        "overhead": f"median {sorted(overheads)[len(overheads) // 2] * 1000:.1f} ms per run" if overheads else "n/a",
+        "methods": [{"component": md(c), "method": f"**{m}**" if m == "defaulted" else m, "reason": md(r)}
+                    for c, m, r in list(methods)[:30]],
+        "stats": stats[:max_stats],
+        "stats_dropped": max(len(stats) - max_stats, 0),
+    }
+
+
+def _footer(results: dict) -> dict[str, str]:
+    git = results.get("git") or {}
+    cmd = "carbon-gate run"
+    if results.get("config") and Path(results["config"]).name != "carbon-gate.yml":
+        cmd += f" -c {Path(results['config']).name}"
+    if git.get("mode") == "paired" and git.get("base"):
+        cmd += f" --base {git['base'][:12]}"
+        if git.get("seed") is not None:
+            cmd += f" --seed {git['seed']}"
+    cmd = cmd.replace("`", "")
+    accept = ("raise the budget or tolerance in `carbon-gate.yml` in this pull request and add the "
+              "`carbon-budget-approved` label; after merging, `carbon-gate baseline update` on the default branch "
+              "records the new baseline")
+    return {"reproduce": cmd, "accept": accept}
