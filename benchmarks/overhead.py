@@ -40,7 +40,7 @@ def calibrate(script: Path, seconds: float) -> int:
     n = 2_000_000
     while True:
         t = wall([PY, str(script), str(n)])
-        if t > 0.5:
+        if t > 1.5:
             return int(n * seconds / t)
         n *= 4
 

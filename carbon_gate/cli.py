@@ -6,9 +6,11 @@ Heavy modules are imported inside the commands so `carbon-gate --version` stays 
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -351,6 +353,91 @@ def report(results_path: str, fmt: str, output: str | None, template: str | None
         _write(output, text)
     else:
         click.echo(text, nl=False)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True)
+@click.option("--mode", type=click.Choice(["gate", "measure-only", "update-baseline"]), default="gate", show_default=True)
+@click.option("--comment", "comment_policy", type=click.Choice(["always", "on-change", "on-failure", "off"]),
+              default="on-change", show_default=True)
+@click.option("--fail-on", default="", help="Comma-separated: regression, budget, inconclusive, error (default: the config's).")
+@click.option("--approve-label", default="carbon-budget-approved", show_default=True)
+@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True)
+@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True)
+@_friendly
+def action(config_path: str, mode: str, comment_policy: str, fail_on: str, approve_label: str, results_path: str,
+           report_path: str) -> None:
+    """Run as the GitHub Action: event-aware gate, tamper guard, summary, outputs, sticky comment.
+
+    The token comes from the GITHUB_TOKEN environment variable, never from the command line.
+    """
+    from .action import ActionInputs, run_action
+
+    _on_sigterm()
+    inputs = ActionInputs(config_path, mode, comment_policy, fail_on, approve_label, results_path, report_path,
+                          os.environ.get("GITHUB_TOKEN") or None)
+    sys.exit(run_action(inputs, echo=lambda text, file=None: click.echo(text, err=file is sys.stderr)))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--report", "report_file", required=True, type=click.Path(dir_okay=False), help="The rendered report (untrusted).")
+@click.option("--pr", "pr_number", type=click.IntRange(min=1), help="Pull request number (or from --meta).")
+@click.option("--head-sha", help="The head commit the report was made for (or from --meta).")
+@click.option("--meta", type=click.Path(dir_okay=False), help="carbon-gate-pr.json from the artifact: {pr, head_sha}.")
+@click.option("--repo", default=lambda: os.environ.get("GITHUB_REPOSITORY", ""), help="owner/name (default $GITHUB_REPOSITORY).")
+@click.option("--policy", type=click.Choice(["always", "on-change", "on-failure", "off"]), default="always", show_default=True)
+@_friendly
+def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta: str | None, repo: str, policy: str) -> None:
+    """Post or update the sticky PR comment from a report made elsewhere (the fork-safe workflow_run job).
+
+    The report and its metadata are treated as untrusted: size-capped, checked for the report
+    marker, and the PR's current head must equal --head-sha before any comment is touched.
+    Publishing problems are warnings (exit 0); a refused or invalid artifact exits 2.
+    """
+    import json
+    import re
+
+    from .errors import UsageError
+    from .publish.actions import annotation
+    from .publish.comment import publish
+    from .render.markdown import COMMENT_LIMIT, MARKER
+
+    token = os.environ.get("GITHUB_TOKEN")
+    if not token:
+        raise UsageError("GITHUB_TOKEN is not set: the comment job needs a token with pull-requests: write")
+    if meta:
+        try:
+            raw = Path(meta).read_bytes()[:4096]
+            data = json.loads(raw)
+            pr_number = pr_number or int(data["pr"])
+            head_sha = head_sha or str(data["head_sha"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{meta}: not a carbon-gate artifact ({exc})") from None
+    if not pr_number or not head_sha:
+        raise UsageError("need --pr and --head-sha (or --meta carbon-gate-pr.json)")
+    if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
+        raise UsageError(f"--head-sha {head_sha[:60]!r} is not a commit sha")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo or ""):
+        raise UsageError("--repo owner/name is required (or $GITHUB_REPOSITORY)")
+    try:
+        with open(report_file, "rb") as f:
+            raw = f.read(COMMENT_LIMIT * 4 + 1)
+    except OSError as exc:
+        raise UsageError(f"{report_file}: {exc.strerror or exc}") from None
+    if len(raw) > COMMENT_LIMIT * 4:
+        raise UsageError(f"{report_file}: larger than any carbon-gate report; refusing an untrusted artifact")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{report_file}: not UTF-8 text; refusing an untrusted artifact") from None
+    if not text.startswith(MARKER):
+        raise UsageError(f"{report_file}: does not start with the carbon-gate report marker; refusing it")
+    result = publish(text, token=token, repo=repo, pr_number=pr_number, api_url=os.environ.get("GITHUB_API_URL"),
+                     policy=policy, expected_head_sha=head_sha)
+    if result.status == "refused" and "head is" in result.message:
+        click.echo(f"carbon-gate: error: {result.message}", err=True)
+        sys.exit(2)
+    click.echo(annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
 
 
 @main.command(context_settings=CONTEXT)

@@ -96,3 +96,23 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
                        check=False, stdin=subprocess.DEVNULL)
         shutil.rmtree(parent, ignore_errors=True)
         subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+
+
+def show(root: Path, commit: str, path: str) -> str | None:
+    """The content of `path` (relative to the repository root) at `commit`, or None if it is absent there."""
+    proc = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, check=False,
+                          stdin=subprocess.DEVNULL)
+    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+
+
+def ensure_commit(root: Path, sha: str) -> bool:
+    """Make `sha` available locally (a shallow CI checkout may lack the base); True when it is."""
+    def have() -> bool:
+        return subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=root, capture_output=True,
+                              check=False, stdin=subprocess.DEVNULL).returncode == 0
+
+    if have():
+        return True
+    subprocess.run(["git", "fetch", "--no-tags", "--depth=1", "origin", sha], cwd=root, capture_output=True,
+                   check=False, stdin=subprocess.DEVNULL)
+    return have()

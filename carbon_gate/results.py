@@ -85,6 +85,7 @@ class Results:
     git: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     gate: dict[str, Any] | None = None
+    guard: dict[str, Any] | None = None  # budget-file changes in a pull request, and their approval
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -110,6 +111,7 @@ class Results:
             "grid": self.grid.to_dict(),
             "git": self.git,
             "gate": self.gate,
+            "guard": self.guard,
             "notes": list(self.notes),
             "workloads": [w.to_dict() for w in self.workloads],
         }

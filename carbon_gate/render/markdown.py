@@ -112,6 +112,8 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
         "rest_rows": rest,
         "dropped_rows": dropped,
         "failures": failures,
+        "guard": _guard(results.get("guard")),
+        "notes": [md(n) for n in results.get("notes") or []],
         "failing_names": failing_names,
         "charts": _charts(workloads) if level == 0 else [],
         "disclosure": _disclosure(results, with_stats=level == 0),
@@ -277,6 +279,23 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
         "stats": stats[:max_stats],
         "stats_dropped": max(len(stats) - max_stats, 0),
     }
+
+
+def _guard(guard: dict | None) -> dict[str, Any] | None:
+    if not guard or not guard.get("changes"):
+        return None
+    loosened = [c for c in guard["changes"] if c["loosened"]]
+    label = md(guard.get("label", "carbon-budget-approved"))
+    if guard.get("blocked"):
+        icon, summary = "❌", (f"This PR loosens {len(loosened)} limit{'s' if len(loosened) != 1 else ''} of its own gate. "
+                                f"The base commit's limits were applied; add the `{label}` label to accept the change.")
+    elif loosened:
+        icon, summary = "✅", f"Loosened limits accepted: the PR carries the `{label}` label."
+    else:
+        icon, summary = "ℹ️", "No limit is loosened; the base commit's limits were applied to existing workloads."
+    changes = [{"what": md(c["what"]), "before": md(c["before"]), "after": md(c["after"]),
+                "effect": "**loosened**" if c["loosened"] else "tightened or added"} for c in guard["changes"]]
+    return {"icon": icon, "summary": summary, "changes": changes}
 
 
 def _footer(results: dict) -> dict[str, str]:

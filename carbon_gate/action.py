@@ -1,0 +1,184 @@
+"""The GitHub Action's engine (`carbon-gate action`): read the event, guard the budget file against
+the PR, run the pipeline, and publish to the job summary, outputs, annotations and the sticky
+comment. Publishing problems become warnings; they never change the verdict or the exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import config as config_mod
+from .assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
+from .errors import UsageError
+from .publish import actions
+from .publish.event import EventContext, read_event
+
+FAIL_ON_ALIASES = {"budget": "over-budget", "over-budget": "over-budget", "regression": "regression",
+                   "inconclusive": "inconclusive", "error": "error"}
+
+
+@dataclass(frozen=True)
+class ActionInputs:
+    config: str = "carbon-gate.yml"
+    mode: str = "gate"  # gate | measure-only | update-baseline
+    comment: str = "on-change"
+    fail_on: str = ""
+    approve_label: str = "carbon-budget-approved"
+    results: str = "carbon-gate-results.json"
+    report: str = "carbon-gate-report.md"
+    token: str | None = None
+
+
+def parse_fail_on(text: str) -> tuple[str, ...] | None:
+    """`regression,budget` → ("regression", "over-budget"); empty → None (keep the config's)."""
+    items = [t.strip() for t in text.replace(" ", ",").split(",") if t.strip()]
+    if not items:
+        return None
+    bad = [t for t in items if t not in FAIL_ON_ALIASES]
+    if bad:
+        raise UsageError(f"fail-on: unknown {', '.join(bad)}; expected regression, budget, inconclusive or error")
+    return tuple(dict.fromkeys(FAIL_ON_ALIASES[t] for t in items))
+
+
+def guard(config: config_mod.Config, ctx: EventContext, root: Path) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
+    """For a pull request: gate with the base commit's limits and baseline; list what the PR changes."""
+    from . import baseline as baseline_mod
+    from . import gitctx
+
+    notes: list[str] = []
+    if not ctx.is_pull_request or not ctx.base_sha:
+        return config, [], notes
+    if not gitctx.ensure_commit(root, ctx.base_sha):
+        notes.append(f"base commit {ctx.base_sha[:12]} is not available: limits could not be read from it")
+        return config, [], notes
+    rel = config.path.resolve().relative_to(root.resolve()).as_posix()
+    base_text = gitctx.show(root, ctx.base_sha, rel)
+    if base_text is None:
+        notes.append(f"{rel} does not exist at the base commit: this PR introduces the gate, so its own limits apply")
+        return config, [], notes
+    base_cfg = config_mod.parse(base_text, str(config.path))
+    changes = diff_configs(base_cfg, config)
+    guarded = effective_config(base_cfg, config)
+    baseline_rel = (config.root / config.baseline.file).resolve().relative_to(root.resolve()).as_posix()
+    base_baseline = gitctx.show(root, ctx.base_sha, baseline_rel)
+    head_baseline_path = config.root / config.baseline.file
+    try:
+        head_doc = baseline_mod.load(head_baseline_path)
+    except UsageError:
+        head_doc = None
+    if base_baseline is not None:
+        tmp = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / "baseline.json"
+        tmp.write_text(base_baseline, encoding="utf-8")
+        base_doc = json.loads(base_baseline) if base_baseline.strip().startswith("{") else None
+        changes += diff_baselines(base_doc, head_doc)
+        guarded = replace(guarded, baseline=replace(guarded.baseline, file=tmp))
+    elif head_doc is not None:
+        notes.append("the baseline file is new in this PR: it is not used until merged")
+        guarded = replace(guarded, baseline=replace(guarded.baseline, file=Path(tempfile.mkdtemp()) / "absent.json"))
+    return guarded, changes, notes
+
+
+def approved(ctx: EventContext, label: str, token: str | None, api_url: str | None) -> tuple[bool, str]:
+    """Is the approval label on the PR? Asked through the API (labels added after the event count), else
+    taken from the event payload."""
+    if token and ctx.repo and ctx.pr_number:
+        try:
+            from .publish.comment import client
+
+            gh = client(token, api_url, retries=2)
+            names = [lbl.name for lbl in gh.get_repo(ctx.repo, lazy=True).get_issue(ctx.pr_number).get_labels()]
+            return label in names, "labels read through the API"
+        except Exception as exc:  # noqa: BLE001 - fall back to the payload, and say so
+            return label in ctx.labels, f"labels from the event payload (API failed: {type(exc).__name__})"
+    return label in ctx.labels, "labels from the event payload"
+
+
+def run_action(inputs: ActionInputs, echo=print) -> int:
+    """Run the Action; returns the exit code."""
+    from . import gitctx
+    from . import results as results_mod
+    from .fsutil import atomic_write_text
+    from .pipeline import RunOptions, run_suite
+    from .publish.comment import publish
+    from .render.markdown import SUMMARY_LIMIT, render_markdown
+    from .render.terminal import run_summary
+
+    env = os.environ
+    ctx = read_event()
+    config = config_mod.load(inputs.config)
+    root = gitctx.repo_root(config.root) or config.root
+    notes = [ctx.note] if ctx.note else []
+    changes: list[LimitChange] = []
+    if inputs.mode == "gate":
+        config, changes, guard_notes = guard(config, ctx, root)
+        notes += guard_notes
+    fail_on = parse_fail_on(inputs.fail_on)
+    if fail_on:
+        config = replace(config, gate=replace(config.gate, fail_on=fail_on))
+
+    mode = {"gate": None, "measure-only": "none", "update-baseline": "none"}[inputs.mode]
+    base = ctx.base_sha if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired")) else None
+    if base:
+        gitctx.ensure_commit(root, base)
+    elif inputs.mode == "gate" and config.baseline.mode == "paired":
+        mode = "stored"
+        notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
+    options = RunOptions(mode=mode, base=base)
+    with actions.stop_commands(sys.stderr, actions.in_actions()):
+        outcome = run_suite(config, options, progress=lambda line: echo(line, file=sys.stderr))
+    results = outcome.results
+    results.notes.extend(notes)
+    exit_code = outcome.suite.exit_code
+    label_ok, label_how = (False, "")
+    loosened = [c for c in changes if c.loosened]
+    if loosened:
+        label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, env.get("GITHUB_API_URL"))
+    results.guard = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": label_ok,
+                     "how": label_how, "blocked": bool(loosened) and not label_ok}
+    if results.guard["blocked"]:
+        results.verdict = "fail"
+        exit_code = max(exit_code, 1) if exit_code != 3 else 3
+    if inputs.mode == "measure-only":
+        exit_code = 0 if exit_code in (0, 1) else exit_code
+    doc = results.to_dict()
+    atomic_write_text(inputs.results, results_mod.to_json(doc))
+    report = render_markdown(doc, results_name=inputs.results)
+    atomic_write_text(inputs.report, report)
+    with actions.stop_commands(sys.stdout, actions.in_actions()):
+        echo(run_summary(doc))
+    if inputs.mode == "update-baseline" and outcome.interrupted_by is None:
+        from . import baseline as baseline_mod
+
+        path = config.root / config.baseline.file
+        new = baseline_mod.update(baseline_mod.load(path), doc, (doc.get("git") or {}).get("head"), config.baseline.history)
+        baseline_mod.write(path, new)
+        echo(f"baseline written: {path}")
+    actions.write_summary(report if len(report) <= SUMMARY_LIMIT else render_markdown(doc, limit=SUMMARY_LIMIT))
+    if ctx.is_pull_request:  # for the fork-safe workflow_run recipe: what the artifact is about
+        atomic_write_text(str(Path(inputs.report).with_name("carbon-gate-pr.json")),
+                          json.dumps({"pr": ctx.pr_number, "head_sha": ctx.head_sha}) + "\n")
+    for line in actions.annotations_for(doc, os.path.relpath(config.path, root)):
+        echo(line)
+    totals = doc["totals"]
+    actions.write_outputs({"verdict": doc["verdict"], "results-path": inputs.results, "report-path": inputs.report,
+                           "energy-wh": f"{totals['energy_wh']:.9g}", "co2e-g": f"{totals['co2e_g']:.9g}",
+                           "exit-code": str(exit_code)})
+    if ctx.is_pull_request and inputs.mode == "gate":
+        if ctx.fork:
+            echo("carbon-gate: fork pull request: the token is read-only, so the report is left for the "
+                 "workflow_run comment job (upload carbon-gate-report.md and carbon-gate-pr.json as an artifact)")
+        elif not inputs.token:
+            echo(actions.annotation("warning", "no github-token: the report is in the job summary only"))
+        else:
+            changed = any(w["verdict"] != "unchanged" for w in doc["workloads"]) or bool(changes)
+            result = publish(report, token=inputs.token, repo=ctx.repo or "", pr_number=ctx.pr_number or 0,
+                             api_url=env.get("GITHUB_API_URL"), policy=inputs.comment, changed=changed,
+                             failing=exit_code != 0)
+            echo(actions.annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
+    if outcome.interrupted_by is not None:
+        return 128 + getattr(outcome.interrupted_by, "signum", 2)
+    return exit_code

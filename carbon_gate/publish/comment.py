@@ -1,0 +1,104 @@
+"""The sticky pull-request comment, through PyGithub (DESIGN §9).
+
+One comment per PR, found by the report's hidden marker *and* the token's own author, edited in
+place. Issue comments, never review comments. Retries with backoff on 5xx, timeouts and secondary
+rate limits (PyGithub's GithubRetry). Publishing never changes the gate's verdict: every failure
+comes back as a `Published` with a warning for the log, never as an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..render.markdown import COMMENT_LIMIT, MARKER
+
+DEFAULT_API_URL = "https://api.github.com"
+FALLBACK_AUTHOR = "github-actions[bot]"
+POLICIES = ("always", "on-change", "on-failure", "off")
+
+
+@dataclass(frozen=True)
+class Published:
+    status: str  # created | updated | skipped | refused | failed
+    message: str
+    url: str | None = None
+
+    @property
+    def warning(self) -> bool:
+        return self.status in ("refused", "failed")
+
+
+def should_comment(policy: str, changed: bool, failing: bool, has_existing: bool) -> bool:
+    """`always`; `on-change` when something changed or failed; `on-failure` when failing; `off` never.
+    An existing comment is always updated, so a stale failure becomes "all clear"."""
+    if policy == "off":
+        return False
+    if has_existing or policy == "always":
+        return True
+    if policy == "on-failure":
+        return failing
+    return changed or failing
+
+
+def client(token: str, api_url: str | None = None, retries: int = 4, backoff: float = 0.5):
+    """A PyGithub client for github.com or GitHub Enterprise (`api_url` = $GITHUB_API_URL)."""
+    from github import Auth, Github, GithubRetry
+
+    retry = GithubRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=30, max_rate_limit_wait=120)
+    return Github(auth=Auth.Token(token), base_url=(api_url or DEFAULT_API_URL).rstrip("/"), timeout=20, retry=retry,
+                  seconds_between_requests=None, seconds_between_writes=0.2)
+
+
+def own_login(gh) -> str:
+    """The token's own login; installation tokens (GITHUB_TOKEN) cannot read /user, so fall back to the bot."""
+    from github import GithubException
+
+    try:
+        return gh.get_user().login
+    except GithubException:
+        return FALLBACK_AUTHOR
+
+
+def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str | None = None, policy: str = "always",
+            changed: bool = True, failing: bool = False, expected_head_sha: str | None = None,
+            retries: int = 4, backoff: float = 0.5) -> Published:
+    """Create or update the sticky comment on PR `pr_number` of `repo`.
+
+    With `expected_head_sha`, the PR's current head must equal it before anything is touched
+    (the fork-safe `workflow_run` flow: a stale or forged artifact must not comment).
+    """
+    from github import GithubException
+
+    if MARKER not in report:
+        report = f"{MARKER}\n{report}"
+    if len(report) > COMMENT_LIMIT:  # render_markdown keeps within the limit; a user template might not
+        note = "\n\n> ⚠️ Truncated to fit GitHub's comment limit; the full report is in the job summary.\n"
+        report = report[: COMMENT_LIMIT - len(note)] + note
+    try:
+        gh = client(token, api_url, retries, backoff)
+        repository = gh.get_repo(repo, lazy=True)
+        if expected_head_sha is not None:
+            actual = repository.get_pull(pr_number).head.sha
+            if actual != expected_head_sha:
+                return Published("refused", f"PR #{pr_number} head is {actual[:12]}, not {expected_head_sha[:12]} as in the "
+                                            "report: the report is stale or forged, so no comment was touched")
+        me = own_login(gh)
+        issue = repository.get_issue(pr_number)
+        existing = None
+        for c in issue.get_comments():  # PaginatedList: walks every page
+            if MARKER in (c.body or "") and c.user is not None and c.user.login == me:
+                existing = c
+        if not should_comment(policy, changed, failing, existing is not None):
+            return Published("skipped", f"comment policy {policy!r}: nothing to say")
+        if existing is not None:
+            existing.edit(report)
+            return Published("updated", f"updated comment {existing.html_url}", existing.html_url)
+        created = issue.create_comment(report)
+        return Published("created", f"created comment {created.html_url}", created.html_url)
+    except GithubException as exc:
+        detail = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
+        hint = " (a fork's read-only token cannot comment: use the workflow_run recipe)" if exc.status == 403 else ""
+        return Published("failed" if exc.status != 403 else "refused",
+                         f"GitHub API answered {exc.status}: {detail}{hint}; the report is in the job summary")
+    except Exception as exc:  # noqa: BLE001 - network errors of every kind: publishing never fails the gate
+        return Published("failed", f"could not reach GitHub ({type(exc).__name__}: {exc}); the report is in the job summary")
