@@ -77,7 +77,7 @@ def guard(config: config_mod.Config, ctx: EventContext, root: Path) -> tuple[con
         changes += diff_baselines(base_doc, head_doc)
         guarded = replace(guarded, baseline=replace(guarded.baseline, file=tmp))
     elif head_doc is not None:
-        notes.append("the baseline file is new in this PR: it is not used until merged")
+        changes.append(LimitChange("baseline file", "absent", "added in this PR", True))
         guarded = replace(guarded, baseline=replace(guarded.baseline, file=Path(tempfile.mkdtemp()) / "absent.json"))
     return guarded, changes, notes
 
@@ -113,9 +113,16 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
     root = gitctx.repo_root(config.root) or config.root
     notes = [ctx.note] if ctx.note else []
     changes: list[LimitChange] = []
+    label_ok, label_how = False, ""
     if inputs.mode == "gate":
-        config, changes, guard_notes = guard(config, ctx, root)
+        guarded, changes, guard_notes = guard(config, ctx, root)
         notes += guard_notes
+        if any(c.loosened for c in changes):
+            label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, env.get("GITHUB_API_URL"))
+        # A PR that only tightens or adds, or whose loosening is approved, runs with its own limits;
+        # an unapproved loosening runs with the base commit's limits and baseline, and is blocked.
+        if any(c.loosened for c in changes) and not label_ok:
+            config = guarded
     fail_on = parse_fail_on(inputs.fail_on)
     if fail_on:
         config = replace(config, gate=replace(config.gate, fail_on=fail_on))
@@ -133,10 +140,7 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
     results = outcome.results
     results.notes.extend(notes)
     exit_code = outcome.suite.exit_code
-    label_ok, label_how = (False, "")
     loosened = [c for c in changes if c.loosened]
-    if loosened:
-        label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, env.get("GITHUB_API_URL"))
     results.guard = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": label_ok,
                      "how": label_how, "blocked": bool(loosened) and not label_ok}
     if results.guard["blocked"]:
