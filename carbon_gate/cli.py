@@ -440,6 +440,60 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
     click.echo(annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
 
 
+@main.group(context_settings=CONTEXT)
+def hook() -> None:
+    """Install or remove the local pre-push check."""
+
+
+@hook.command("install", context_settings=CONTEXT)
+@click.option("--force", is_flag=True, help="Replace a pre-push hook carbon-gate did not write (kept as a backup).")
+@click.option("--quick", is_flag=True, help="The hook runs the minimal profile (fewest rounds, no warm-up).")
+@_friendly
+def hook_install(force: bool, quick: bool) -> None:
+    """Write .git/hooks/pre-push (respects core.hooksPath) running `carbon-gate check --pre-push`."""
+    from . import gitctx
+    from .errors import UsageError
+    from .prepush import install_hook
+
+    root = gitctx.repo_root(Path.cwd())
+    if root is None:
+        raise UsageError("not inside a git repository")
+    hook_path, backup = install_hook(root, sys.executable, force=force, quick=quick)
+    click.echo(f"installed {hook_path}" + (f" (your previous hook is kept as {backup})" if backup else ""))
+    click.echo("skip it once with: git push --no-verify")
+
+
+@hook.command("uninstall", context_settings=CONTEXT)
+@_friendly
+def hook_uninstall() -> None:
+    """Remove carbon-gate's pre-push hook (never one it did not write)."""
+    from . import gitctx
+    from .errors import UsageError
+    from .prepush import uninstall_hook
+
+    root = gitctx.repo_root(Path.cwd())
+    if root is None:
+        raise UsageError("not inside a git repository")
+    removed, restored = uninstall_hook(root)
+    if not removed:
+        click.echo("no carbon-gate pre-push hook installed; nothing removed")
+    else:
+        click.echo("removed the carbon-gate pre-push hook" + (f"; restored your previous hook {restored}" if restored else ""))
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--pre-push", "pre_push", is_flag=True, required=True, help="Read git's pre-push refs from stdin.")
+@click.option("-c", "--config", "config_path", default=None, help="Budget file (default: carbon-gate.yml at the repository root).")
+@click.option("--quick", is_flag=True, help="Fewest rounds that can decide, no warm-up.")
+@click.argument("hook_args", nargs=-1)
+@_friendly
+def check(pre_push: bool, config_path: str | None, quick: bool, hook_args: tuple[str, ...]) -> None:
+    """Compare what is being pushed with what the remote has, on this machine, before it leaves."""
+    from .prepush import run_check
+
+    sys.exit(run_check(config_path, quick, stdin=sys.stdin, echo=click.echo))
+
+
 @main.command(context_settings=CONTEXT)
 def schema() -> None:
     """Print the JSON Schema of carbon-gate.yml (for editors)."""

@@ -88,6 +88,10 @@ SPEC: dict[str, Key] = {
         "confidence": Key("number", "Confidence level of the intervals.", 0.95, minimum=0.5),
         "family": Key("choice", "Family-wise error control across workloads.", "holm", choices=("holm", "none")),
     }),
+    "prepush": Key("object", "The quicker profile of `carbon-gate check --pre-push` (and --quick).", children={
+        "repeats": Key("integer", "Paired rounds per workload before a push (raised to the statistical minimum).", 6, minimum=1),
+        "warmup": Key("integer", "Warm-up runs per side before a push.", 0, minimum=0),
+    }),
     "workloads": Key("workloads", "The workloads to measure.", required=True, children={
         "name": Key("string", "Unique name.", required=True, example="train-small"),
         "command": Key("command", "A string (run by /bin/sh) or a list (exec'd directly).", required=True,
@@ -176,6 +180,12 @@ class GateSettings:
 
 
 @dataclass(frozen=True)
+class PrepushSettings:
+    repeats: int = 6
+    warmup: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     version: int
@@ -184,6 +194,7 @@ class Config:
     baseline: BaselineSettings
     gate: GateSettings
     workloads: tuple[Workload, ...]
+    prepush: PrepushSettings = PrepushSettings()
 
     @property
     def root(self) -> Path:
@@ -390,6 +401,7 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
                                   base.get("setup"), base.get("history", 100), base.get("seed")),
         gate=GateSettings(tuple(gate.get("fail_on", ("regression", "over-budget"))), gate.get("confidence", 0.95), gate.get("family", "holm")),
         workloads=tuple(workloads),
+        prepush=PrepushSettings(v.get("prepush", {}).get("repeats", 6), v.get("prepush", {}).get("warmup", 0)),
     )
 
 

@@ -57,7 +57,8 @@ def resolve(ref: str, root: Path) -> Commit:
     return Commit(sha, ref)
 
 
-def find_base(root: Path, explicit: str | None = None, env: dict[str, str] | None = None) -> Commit | None:
+def find_base(root: Path, explicit: str | None = None, env: dict[str, str] | None = None,
+              head_ref: str | None = None) -> Commit | None:
     """The base to compare against: `--base REF` as given (its merge-base with HEAD when it is a
     branch that moved on), else the merge-base of HEAD with the PR's base branch on GitHub
     (GITHUB_BASE_REF), else None. A laptop run without --base has no base: running twice the
@@ -70,7 +71,7 @@ def find_base(root: Path, explicit: str | None = None, env: dict[str, str] | Non
         target = resolve(f"origin/{ref}" if git(["rev-parse", "-q", "--verify", f"origin/{ref}"], root, check=False) else ref, root)
     else:
         return None
-    here = head(root)
+    here = resolve(head_ref, root) if head_ref else head(root)
     if here is None:
         raise UsageError("this repository has no commits yet: nothing to compare with")
     mb = git(["merge-base", here.sha, target.sha], root, check=False)

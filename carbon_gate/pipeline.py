@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
 from collections.abc import Callable, Sequence
@@ -89,6 +90,8 @@ class RunOptions:
     mode: str | None = None  # overrides baseline.mode
     base: str | None = None  # --base REF
     seed: int | None = None
+    head: str | None = None  # measure this commit (in a worktree) instead of the working tree
+    warmup: int | None = None
 
 
 def choose_mode(config: Config, options: RunOptions, base_known: bool, baseline_file_exists: bool) -> str:
@@ -111,9 +114,11 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     workloads = select(config, options.names)
     if options.repeats is not None:
         workloads = [replace(w, repeats=options.repeats) for w in workloads]
+    if options.warmup is not None:
+        workloads = [replace(w, warmup=options.warmup) for w in workloads]
     root = gitctx.repo_root(config.root)
     wants_paired = (options.mode or config.baseline.mode) in ("paired", "auto")
-    base = gitctx.find_base(root, options.base) if (root is not None and wants_paired) else None
+    base = gitctx.find_base(root, options.base, head_ref=options.head) if (root is not None and wants_paired) else None
     if (options.mode or config.baseline.mode) == "paired" and base is None:
         raise UsageError("paired mode needs a base commit: pass --base REF (in a git repository), "
                          "or run in a pull request (GITHUB_BASE_REF)")
@@ -132,9 +137,15 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
             seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
                                                                   else random.SystemRandom().randrange(2**31))
             git_info["seed"] = seed
-            with gitctx.worktree(root, base.sha) as tree:
-                base_root = tree / config.root.resolve().relative_to(root.resolve())
-                _paired(config, workloads, plan, base_root, base.sha, seed, grid, fingerprint, progress, outcome_results)
+            rel = config.root.resolve().relative_to(root.resolve())
+            with contextlib.ExitStack() as stack:
+                head_root = config.root
+                if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha):
+                    head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
+                    git_info["head"] = gitctx.resolve(options.head, root).sha
+                base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
+                _paired(config, workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint, progress,
+                        outcome_results)
         else:
             stored = baseline_mod.load(baseline_path) if mode == "stored" else None
             for w in workloads:
@@ -198,12 +209,12 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
     return None
 
 
-def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, base_root: Path, base_sha: str, seed: int,
-            grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list) -> None:
+def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_root: Path, base_root: Path, base_sha: str,
+            seed: int, grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list) -> None:
     from .assess.stats import min_repeats
     from .errors import WorkloadError
 
-    head_error = _setup(config, config.root, "head", progress)
+    head_error = _setup(config, head_root, "head", progress)
     if head_error:
         raise WorkloadError(head_error)
     base_error = _setup(config, base_root, "base", progress)
@@ -221,12 +232,12 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, base_roo
         runs = PairedRuns(base_error=base_error)
         if not w.workdir(base_root).is_dir():
             runs.base_error = f"{w.cwd!r} does not exist at the base commit"
-        runs = run_paired(w, plan, config.root, base_root, rounds, rng, runs=runs, progress=progress)
+        runs = run_paired(w, plan, head_root, base_root, rounds, rng, runs=runs, progress=progress)
         result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
         if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
             if progress:
                 progress(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds")
-            runs = run_paired(w, plan, config.root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress)
+            runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress)
             notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
             result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
         out.append(result)

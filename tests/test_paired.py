@@ -1,0 +1,496 @@
+"""Paired mode end to end: a real git repository in tmp_path, the real CLI in a subprocess, the base
+commit checked out in a worktree and run interleaved with HEAD (DESIGN §7).
+
+Workloads sleep for a duration read from a committed file, so their modelled energy is about idle
+power × wall time and stable run to run; the base and head commits differ only in that file.
+Every CLI run gets its own TMPDIR, so "no carbon-gate-base-* directory is left" is checked exactly
+(and the setup log proves the worktree really was created there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from carbon_gate.assess.stats import min_repeats
+
+GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
+       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
+SLEEP = 'sleep "$(cat duration.txt)"'
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_env(monkeypatch):
+    """The runs must not pick up a pull request's base from the environment the tests run in."""
+    for var in ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
+                "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str | None], message: str) -> str:
+    """Write (or, for None, delete) files, commit everything, return the new sha."""
+    for name, text in files.items():
+        path = repo / name
+        if text is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def config(workloads: str, *, repeats: int = 6, warmup: int = 0, tolerance: str = "5%", baseline: str = "",
+           extra: str = "") -> str:
+    """A carbon-gate.yml with modelled energy only (no RAPL/GPU), so sleeps cost ~ idle power × wall."""
+    text = f"""\
+        version: 1
+        grid: {{intensity: 400 g/kWh, source: test value}}
+        machine: {{rapl: "off", gpu: "off", embodied: "off"}}
+        defaults: {{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}"}}
+        """
+    text = textwrap.dedent(text)
+    if baseline:
+        text += f"baseline: {baseline}\n"
+    text += extra
+    return text + "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
+
+
+def new_repo(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "checkout", "-q", "-b", "main")
+    return repo, commit(repo, files, "base")
+
+
+def tmpdir_for(tmp_path: Path) -> Path:
+    d = tmp_path / "tmp"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def run_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"TMPDIR": str(tmpdir_for(tmp_path)), **extra}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def counted(samples: list[dict]) -> list[dict]:
+    return [s for s in samples if not s["warmup"] and s["error"] is None]
+
+
+def worktrees(repo: Path) -> list[str]:
+    out = git(repo, "worktree", "list", "--porcelain")
+    return [line.split(" ", 1)[1] for line in out.splitlines() if line.startswith("worktree ")]
+
+
+def assert_clean(repo: Path, tmp_path: Path) -> None:
+    """Only the main tree is registered, and no carbon-gate-base-* directory is left in the run's TMPDIR."""
+    assert [Path(p).resolve() for p in worktrees(repo)] == [repo.resolve()]
+    assert list(tmpdir_for(tmp_path).glob("carbon-gate-base-*")) == []
+    assert "prunable" not in git(repo, "worktree", "list", "--porcelain")
+
+
+def setup_logger(log: Path) -> str:
+    """baseline.setup that appends the tree it runs in to `log` (outside the repository)."""
+    return json.dumps(f"pwd -P >> {log}")
+
+
+def assert_setup_ran_in_both_trees(log: Path, repo: Path, tmp_path: Path) -> Path:
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2, lines
+    assert str(repo.resolve()) in lines
+    (other,) = [Path(x) for x in lines if x != str(repo.resolve())]
+    assert other.name == "tree" and other.parent.name.startswith("carbon-gate-base-")
+    assert other.parent.parent == tmpdir_for(tmp_path).resolve(), "the worktree was not made in TMPDIR"
+    assert not other.exists()
+    return other
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def test_clear_increase_is_a_regression_with_full_paired_results(tmp_path, cli):
+    log = tmp_path / "setup.log"
+    order_log = tmp_path / "order.log"
+    workload = f"""
+        - name: sleepy
+          command: {json.dumps(SLEEP + f'; pwd -P >> {order_log}')}
+        """
+    repo, base = new_repo(tmp_path, {
+        "carbon-gate.yml": config(workload, repeats=6, warmup=1, baseline=f"{{setup: {setup_logger(log)}}}"),
+        "duration.txt": "0.15\n",
+    })
+    head = commit(repo, {"duration.txt": "0.25\n"}, "slower")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "11", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    doc = load(repo / "out.json")
+    assert doc["verdict"] == "fail"
+    assert doc["interrupted"] is False
+    assert doc["git"]["head"] == head and doc["git"]["base"] == base
+    assert doc["git"]["mode"] == "paired" and doc["git"]["seed"] == 11
+    (w,) = doc["workloads"]
+    assert w["verdict"] == "regression", w["reasons"]
+    b = w["baseline"]
+    assert (b["mode"], b["commit"], b["n"], b["seed"], b["error"]) == ("paired", base, 6, 11, None)
+    c = w["change"]
+    assert {"ratio", "low", "high", "confidence", "mde"} <= set(c)
+    assert c["paired"] is True and c["confidence"] == 0.95
+    assert c["n_head"] == c["n_base"] == 6
+    assert 1.3 < c["ratio"] < 2.0 and 1.05 < c["low"] <= c["ratio"] <= c["high"]
+    # One warm-up then 6 counted runs on each side; counted runs aligned by round (head slept longer in each).
+    for side in ("samples", "base_samples"):
+        assert [s["warmup"] for s in w[side]] == [True] + [False] * 6
+    h, bs = counted(w["samples"]), counted(w["base_samples"])
+    assert len(h) == len(bs) == 6
+    assert all(x["wall_s"] > y["wall_s"] + 0.05 for x, y in zip(h, bs))
+    assert all(x["energy_wh"] > y["energy_wh"] for x, y in zip(h, bs))
+    # The recorded order is what really ran: warm-ups head then base, then per round H first or B first.
+    orders = b["orders"]
+    assert len(orders) == 6 and set(orders) <= {"H", "B"}
+    ran = order_log.read_text().splitlines()
+    tree = assert_setup_ran_in_both_trees(log, repo, tmp_path)
+    who = ["H" if line == str(repo.resolve()) else "B" for line in ran]
+    assert all(line in (str(repo.resolve()), str(tree)) for line in ran)
+    assert who[:2] == ["H", "B"]
+    assert [who[2 + 2 * i] for i in range(6)] == list(orders)
+    assert sorted(who[2:]) == ["B"] * 6 + ["H"] * 6
+    assert_clean(repo, tmp_path)
+
+
+def test_identical_commit_is_unchanged(tmp_path, cli):
+    # A README-only commit: the workload is the same on both sides. 0.3 s sleeps and a 25 % tolerance
+    # keep a single scheduling hiccup on a shared 2-core machine from making this inconclusive.
+    repo, base = new_repo(tmp_path, {
+        "carbon-gate.yml": config(f"- name: same\n  command: {json.dumps(SLEEP)}\n", repeats=8, tolerance="25%"),
+        "duration.txt": "0.3\n",
+    })
+    commit(repo, {"README.md": "# docs only\n"}, "docs")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "3", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    doc = load(repo / "out.json")
+    (w,) = doc["workloads"]
+    assert w["verdict"] == "unchanged", (w["reasons"], w["change"])
+    assert r.returncode == 0, r.stderr
+    assert w["baseline"]["commit"] == base and w["baseline"]["n"] == 8
+    assert w["change"]["low"] <= 1.0 <= w["change"]["high"] or abs(w["change"]["ratio"] - 1) < 0.25
+    assert 0.9 < w["change"]["ratio"] < 1.1
+    assert_clean(repo, tmp_path)
+
+
+def test_clear_decrease_is_an_improvement(tmp_path, cli):
+    repo, base = new_repo(tmp_path, {
+        "carbon-gate.yml": config(f"- name: faster\n  command: {json.dumps(SLEEP)}\n"),
+        "duration.txt": "0.15\n",
+    })
+    commit(repo, {"duration.txt": "0.08\n"}, "faster")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "5", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 0, r.stderr
+    (w,) = load(repo / "out.json")["workloads"]
+    assert w["verdict"] == "improvement", w["reasons"]
+    assert w["change"]["high"] < 0.95 and w["change"]["ratio"] < 0.8
+    assert w["baseline"]["commit"] == base
+    assert_clean(repo, tmp_path)
+
+
+def test_round_order_is_random_but_reproducible_with_a_seed(tmp_path, cli):
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n", repeats=8)})
+    commit(repo, {"README.md": "x\n"}, "docs")
+
+    def orders(seed: int, out: str) -> str:
+        r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", str(seed), "--results", out, "--report", "",
+                "-q", cwd=repo, env=run_env(tmp_path))
+        assert r.returncode in (0, 1), r.stderr
+        doc = load(repo / out)
+        assert doc["git"]["seed"] == seed and doc["workloads"][0]["baseline"]["seed"] == seed
+        assert_clean(repo, tmp_path)
+        return doc["workloads"][0]["baseline"]["orders"]
+
+    first, again, other = orders(7, "a.json"), orders(7, "b.json"), orders(6, "c.json")
+    assert len(first) == 8
+    assert first == again
+    assert {"H", "B"} <= set(first), "the order is not randomised per round"
+    assert other != first, "a different seed gave the same order"
+
+
+# --------------------------------------------------------------------------- interruption
+
+
+def _sleep_processes(token: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if token in (p.info["cmdline"] or []):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_paired_run_cleans_up_and_writes_partial_results(tmp_path, sig, code):
+    token = f"30.{os.getpid() % 1000:03d}{int(sig):02d}1"  # a unique `sleep` argument to find the child by
+    workloads = f"""
+        - name: quick
+          command: 'true'
+        - name: long
+          command: sleep {token}
+        """
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads)})
+    commit(repo, {"README.md": "x\n"}, "docs")
+    proc = subprocess.Popen([sys.executable, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1",
+                             "--seed", "1", "--results", "out.json", "--report", ""],
+                            cwd=repo, env={**os.environ, **run_env(tmp_path)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(worktrees(repo)) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the base worktree never appeared"
+            time.sleep(0.05)
+        tree = Path(worktrees(repo)[1])
+        assert tree.resolve().is_relative_to(tmpdir_for(tmp_path).resolve())
+        while not _sleep_processes(token):  # the long workload is running (head or base side)
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the long workload never started"
+            time.sleep(0.05)
+        os.kill(proc.pid, sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    doc = load(repo / "out.json")
+    assert doc["interrupted"] is True
+    names = [w["name"] for w in doc["workloads"]]
+    assert "quick" in names, names  # the finished workload's results survive
+    quick = doc["workloads"][names.index("quick")]
+    assert len(counted(quick["samples"])) == len(counted(quick["base_samples"])) == 6
+    assert not tree.exists()
+    assert_clean(repo, tmp_path)
+    time.sleep(0.2)
+    assert _sleep_processes(token) == [], "the workload's sleep outlived the run"
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def test_setup_runs_once_in_each_tree(tmp_path, cli):
+    log = tmp_path / "setup.log"
+    workloads = "- name: one\n  command: 'true'\n- name: two\n  command: 'true'\n"
+    repo, _ = new_repo(tmp_path, {
+        "carbon-gate.yml": config(workloads, baseline=f"{{setup: {setup_logger(log)}}}", extra="gate: {family: none}\n"),
+    })
+    commit(repo, {"README.md": "x\n"}, "docs")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode in (0, 1), r.stderr  # tiny workloads: the verdict itself is not the point here
+    assert_setup_ran_in_both_trees(log, repo, tmp_path)  # two workloads, still once per tree
+    assert_clean(repo, tmp_path)
+
+
+def test_failing_setup_in_the_base_is_not_blamed_on_the_change(tmp_path, cli):
+    # setup needs a file that only the head commit has: it fails in the base worktree only.
+    workloads = f"""
+        - name: sleepy
+          command: {json.dumps(SLEEP)}
+          budget: {{energy: 1 Wh}}
+        """
+    repo, _ = new_repo(tmp_path, {
+        "carbon-gate.yml": config(workloads, baseline="{setup: 'test -f setup-ok || { echo no setup-ok here >&2; exit 4; }'}"),
+        "duration.txt": "0.05\n",
+    })
+    commit(repo, {"setup-ok": "", "duration.txt": "0.1\n"}, "head can set up")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 0, r.stderr
+    doc = load(repo / "out.json")
+    (w,) = doc["workloads"]
+    assert w["verdict"] == "new", w["reasons"]
+    assert "base" in w["reasons"][0] and "setup" in w["reasons"][0], w["reasons"]
+    assert w["baseline"]["error"] and "base" in w["baseline"]["error"]
+    assert len(counted(w["samples"])) == 6  # the head was still measured and budget-checked
+    assert w["budget"]["checks"] and not any(c.get("exceeded") for c in w["budget"]["checks"])
+    assert counted(w["base_samples"]) == []
+    assert_clean(repo, tmp_path)
+
+
+def test_failing_setup_in_the_head_is_a_workload_error(tmp_path, cli):
+    repo, _ = new_repo(tmp_path, {
+        "carbon-gate.yml": config("- name: quick\n  command: 'true'\n", baseline="{setup: 'test -f setup-ok'}"),
+        "setup-ok": "",
+    })
+    commit(repo, {"setup-ok": None}, "head broke its setup")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--report", "", cwd=repo,
+            env=run_env(tmp_path))
+
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "setup" in r.stderr and "head" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert_clean(repo, tmp_path)
+
+
+def test_workload_missing_at_the_base_is_new(tmp_path, cli):
+    workloads = """
+        - name: fresh
+          command: sh fresh.sh
+        """
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads)})
+    commit(repo, {"fresh.sh": "sleep 0.02\n"}, "add the workload's script")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 0, r.stderr
+    (w,) = load(repo / "out.json")["workloads"]
+    assert w["verdict"] == "new", w["reasons"]
+    assert "base" in w["reasons"][0]
+    assert w["baseline"]["error"]
+    assert len(counted(w["samples"])) == 6
+    assert_clean(repo, tmp_path)
+
+
+# --------------------------------------------------------------------------- choosing the base
+
+
+def test_paired_mode_without_a_base_is_a_usage_error(tmp_path, cli):
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n")})
+
+    r = cli("run", "--mode", "paired", "--report", "", cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 2, r.stderr
+    assert "--base" in r.stderr and "base commit" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (repo / "carbon-gate-results.json").exists()
+    assert_clean(repo, tmp_path)
+
+
+def test_unknown_base_ref_is_a_usage_error(tmp_path, cli):
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n")})
+
+    r = cli("run", "--mode", "paired", "--base", "no-such-branch", "--report", "", cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 2, r.stderr
+    assert "no-such-branch" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert_clean(repo, tmp_path)
+
+
+def test_github_base_ref_selects_paired_mode_at_the_merge_base(tmp_path, cli):
+    repo, fork_point = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n")})
+    git(repo, "checkout", "-q", "-b", "feature")
+    head = commit(repo, {"feature.txt": "x\n"}, "feature work")
+    git(repo, "checkout", "-q", "main")
+    main_tip = commit(repo, {"main.txt": "y\n"}, "main moved on")
+    git(repo, "checkout", "-q", "feature")
+
+    r = cli("run", "--seed", "4", "--results", "out.json", "--report", "", cwd=repo,
+            env=run_env(tmp_path, GITHUB_BASE_REF="main"))
+
+    assert r.returncode in (0, 1), r.stderr
+    doc = load(repo / "out.json")
+    assert doc["git"]["mode"] == "paired"
+    assert doc["git"]["head"] == head
+    assert doc["git"]["base"] == fork_point != main_tip
+    assert doc["workloads"][0]["baseline"]["mode"] == "paired"
+    assert doc["workloads"][0]["baseline"]["commit"] == fork_point
+    assert_clean(repo, tmp_path)
+
+
+# --------------------------------------------------------------------------- rounds
+
+
+def test_too_few_repeats_are_raised_to_the_paired_minimum(tmp_path, cli):
+    floor = min_repeats(0.95, paired=True)
+    assert floor > 3
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n", repeats=3)})
+    commit(repo, {"README.md": "x\n"}, "docs")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode in (0, 1), r.stderr
+    (w,) = load(repo / "out.json")["workloads"]
+    assert len(counted(w["samples"])) == len(counted(w["base_samples"])) == floor
+    assert len(w["baseline"]["orders"]) == floor
+    assert any("3" in n and str(floor) in n and "raised" in n for n in w["baseline"]["notes"]), w["baseline"]["notes"]
+    assert_clean(repo, tmp_path)
+
+
+def test_confirm_adds_rounds_after_a_first_regression(tmp_path, cli):
+    workloads = f"""
+        - name: grows
+          command: {json.dumps(SLEEP)}
+          confirm: 2
+        """
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads, repeats=6), "duration.txt": "0.08\n"})
+    commit(repo, {"duration.txt": "0.16\n"}, "slower")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "9", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    assert r.returncode == 1, r.stderr
+    (w,) = load(repo / "out.json")["workloads"]
+    assert w["verdict"] == "regression", w["reasons"]
+    assert len(w["baseline"]["orders"]) == 8
+    assert len(counted(w["samples"])) == len(counted(w["base_samples"])) == 8
+    assert w["change"]["n_head"] == w["change"]["n_base"] == 8
+    assert any("confirm" in n for n in w["baseline"]["notes"]), w["baseline"]["notes"]
+    assert_clean(repo, tmp_path)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the paired floor (6 rounds) ignores Holm: with 2 workloads the smallest "
+                                       "exact signed-rank p-value, 2/2**6 = 0.031, never beats 0.05/2, so two clear "
+                                       "regressions are both downgraded to inconclusive and the gate passes")
+def test_two_clear_regressions_at_the_default_floor_fail_the_gate(tmp_path, cli):
+    workloads = f"""
+        - name: first
+          command: {json.dumps(SLEEP)}
+        - name: second
+          command: {json.dumps(SLEEP)}
+        """
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads, repeats=5), "duration.txt": "0.05\n"})
+    commit(repo, {"duration.txt": "0.15\n"}, "three times slower")
+
+    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "8", "--results", "out.json", "--report", "",
+            cwd=repo, env=run_env(tmp_path))
+
+    doc = load(repo / "out.json")
+    assert all(w["change"]["ratio"] > 1.5 for w in doc["workloads"])  # both really doubled or more
+    assert [w["verdict"] for w in doc["workloads"]] == ["regression", "regression"], \
+        [w["reasons"][0] for w in doc["workloads"]]
+    assert r.returncode == 1
