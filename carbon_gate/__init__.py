@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["measure", "__version__"]
+__all__ = ["measure", "report_units", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from .api import measure
 
         return measure
+    if name == "report_units":
+        from .functional_units import report_units
+
+        return report_units
     raise AttributeError(name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .account import Footprint, footprint
 from .domain import Sample
+from .functional_units import active_measure
 from .grid import GridFactor, resolve
 from .meters.meter import MeterPlan, MeterSession, MeterSettings, plan_meters
 from .meters.process import SAMPLE_SCHEDULE, ProcessRun, Tick
@@ -41,6 +42,13 @@ class measure(contextlib.ContextDecorator):
         self.unit, self.units = unit, units
         self.sample: Sample | None = None
         self.footprint: Footprint | None = None
+        self._reported: float | None = None
+
+    def add_units(self, n: float, name: str | None = None) -> None:
+        """Called by carbon_gate.report_units() inside the block."""
+        self._reported = (self._reported or 0.0) + n
+        if name:
+            self.unit = name
 
     def __enter__(self) -> "measure":
         import psutil
@@ -55,6 +63,7 @@ class measure(contextlib.ContextDecorator):
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._sample_loop, name="carbon-gate-sampler", daemon=True)
         self._thread.start()
+        self._token = active_measure.set(self)
         return self
 
     def _sample_loop(self) -> None:
@@ -75,6 +84,7 @@ class measure(contextlib.ContextDecorator):
 
     def __exit__(self, *exc: Any) -> bool:
         wall = time.perf_counter() - self._t0
+        active_measure.reset(self._token)
         self._stop.set()
         self._thread.join()
         cpu = max(_cpu_now() - self._cpu0 - self._overhead, 0.0)
@@ -82,8 +92,9 @@ class measure(contextlib.ContextDecorator):
         run = ProcessRun(wall_s=wall, cpu_s=cpu, exit_code=0, ticks=self._ticks, peak_rss_bytes=peak,
                          overhead_cpu_s=self._overhead)
         self.sample = self._session.finish(run)
-        self.sample.units = self.units
-        self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, self.units, self.unit)
+        units = self._reported if self._reported is not None else self.units
+        self.sample.units = units
+        self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, units, self.unit)
         return False
 
 

@@ -440,6 +440,104 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
     click.echo(annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
 
 
+@main.command(context_settings=CONTEXT)
+@click.option("--params", type=float, help="Model parameters, e.g. 175e9.")
+@click.option("--tokens", type=float, help="Training tokens, e.g. 300e9.")
+@click.option("--moe-active-params", type=float, help="Active parameters per token for a mixture of experts.")
+@click.option("--hours", type=float, help="Instead of params/tokens: the run's length in hours.")
+@click.option("--accelerator", required=True, help="V100, A100-40GB, A100-80GB, H100-SXM, H100-PCIe, H200, L4, T4, A10G, TPUv2..v5e.")
+@click.option("--count", type=click.IntRange(min=1), required=True, help="Number of accelerators.")
+@click.option("--dtype", help="Which peak to use (default: the accelerator's training dtype).")
+@click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), help="Model FLOPs utilisation (default 0.4).")
+@click.option("--avg-power", help="Average power per accelerator, e.g. 330W (default: TDP).")
+@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True)
+@click.option("--grid-intensity", help="g/kWh, e.g. 429 or '429 g/kWh'.")
+@click.option("--grid-country", help="Country from the packaged dataset.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def estimate(params: float | None, tokens: float | None, moe_active_params: float | None, hours: float | None,
+             accelerator: str, count: int, dtype: str | None, mfu: float | None, avg_power: str | None, pue: float,
+             grid_intensity: str | None, grid_country: str | None, as_json: bool) -> None:
+    """Forecast a planned training run: days, energy, CO2e and embodied, with every assumption."""
+    import json
+
+    from .errors import UsageError
+    from .estimate import EstimateInput
+    from .estimate import estimate as run_estimate
+    from .grid import UnknownCountry, resolve
+    from .units import format_mass, parse_intensity, parse_power
+
+    try:
+        grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue,
+                       source="--grid-intensity")
+        inp = EstimateInput(accelerator, count, params, tokens, moe_active_params, hours, mfu,
+                            parse_power(avg_power) if avg_power else None, dtype, pue, grid.g_per_kwh,
+                            f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""))
+        est = run_estimate(inp)
+    except (ValueError, UnknownCountry) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    if as_json:
+        click.echo(json.dumps(est.to_dict(), indent=2))
+        return
+    a = est.assumptions
+    click.echo(f"{count} × {a['accelerator']} — {est.days:,.2f} days ({est.hours:,.1f} h)")
+    click.echo(f"  energy    {est.energy_kwh:,.1f} kWh (incl. PUE {pue:g})")
+    click.echo(f"  CO2e      {format_mass(est.co2e_kg * 1000)} operational + {format_mass(est.embodied_kg * 1000)} embodied"
+               f" = {format_mass(est.total_kg * 1000)}")
+    click.echo("assumptions:")
+    for key, value in a.items():
+        click.echo(f"  {key:<28} {value}")
+    if est.sensitivity:
+        click.echo("MFU sensitivity:")
+        for s in est.sensitivity:
+            click.echo(f"  MFU {s['mfu']:.3f}: {s['days']:,.2f} days, {s['energy_kwh']:,.1f} kWh, {format_mass(s['co2e_kg'] * 1000)} CO2e")
+
+
+@main.group("import", context_settings=CONTEXT)
+def import_() -> None:
+    """Import measurements made by other tools."""
+
+
+@import_.command("codecarbon", context_settings=CONTEXT)
+@click.argument("csv_path", type=click.Path(dir_okay=False))
+@click.option("--project", help="Only rows of this project_name.")
+@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True)
+@click.option("--grid-country", help="Pinned grid for CO2e (CodeCarbon's own factor is kept as a note).")
+@click.option("--grid-intensity", help="g/kWh.")
+@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True)
+@_friendly
+def import_codecarbon(csv_path: str, project: str | None, results_path: str, grid_country: str | None,
+                      grid_intensity: str | None, pue: float) -> None:
+    """Turn a CodeCarbon emissions.csv into a carbon-gate results file (one workload per project_name),
+    ready for `report`, `compare` and `baseline update --from`."""
+    from .assess.verdict import assess_workload, suite_verdict
+    from .codecarbon_import import read_codecarbon
+    from .config import Budget, GateSettings, Workload
+    from .errors import UsageError
+    from .grid import UnknownCountry, resolve
+    from .results import Results
+    from .units import parse_intensity
+
+    try:
+        grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue)
+    except (ValueError, UnknownCountry) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    groups = read_codecarbon(csv_path, project)
+    assessed = []
+    for name, samples in groups.items():
+        w = Workload(name, "", ".", {}, len(samples), 0, 0.0, 0.05, 0, "run", 1.0, Budget(), (), None,
+                     codecarbon_csv=csv_path)
+        assessed.append(assess_workload(w, samples, grid, None))
+    suite = suite_verdict(assessed, GateSettings())
+    machine = {"fingerprint": {"cpu_model": "imported", "logical_cpus": 0, "methods": {"source": "CodeCarbon"}},
+               "cpu": {"method": "modelled", "reason": f"imported from {csv_path}"}, "gpu": "imported", "embodied": None}
+    doc = Results(machine, grid, assessed, suite.verdict, config=None).to_dict()
+    from .results import to_json
+
+    _write(results_path, to_json(doc))
+    click.echo(f"imported {sum(len(s) for s in groups.values())} rows into {len(groups)} workload(s): {results_path}")
+
+
 @main.group(context_settings=CONTEXT)
 def hook() -> None:
     """Install or remove the local pre-push check."""

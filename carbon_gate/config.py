@@ -39,6 +39,10 @@ class Key:
 
 _BUDGET = {
     "energy": Key("energy", "Largest median energy per run.", example="40 Wh"),
+    "projected": Key("object", "Limits on the projected full run (with `extrapolate`) or the forecast (`estimate`).", children={
+        "energy": Key("energy", "Largest projected energy of the full run.", example="2 MWh"),
+        "co2e": Key("mass", "Largest projected CO2e of the full run.", example="50 kg"),
+    }),
     "co2e": Key("mass", "Largest median CO2e per run (operational + embodied).", example="15 g"),
     "per_unit": Key("object", "Limits per functional unit (SCI).", children={
         "energy": Key("energy", "Largest median energy per unit.", example="2 Wh"),
@@ -94,14 +98,33 @@ SPEC: dict[str, Key] = {
     }),
     "workloads": Key("workloads", "The workloads to measure.", required=True, children={
         "name": Key("string", "Unique name.", required=True, example="train-small"),
-        "command": Key("command", "A string (run by /bin/sh) or a list (exec'd directly).", required=True,
+        "command": Key("command", "A string (run by /bin/sh) or a list (exec'd directly). One of command, estimate, source.",
                        example="python train.py --epochs 1"),
+        "estimate": Key("object", "Instead of a command: forecast a planned training run (see `carbon-gate estimate`).", children={
+            "accelerator": Key("string", "Accelerator key, e.g. A100-80GB, H100-SXM, V100, TPUv4.", required=True, example="H100-SXM"),
+            "count": Key("integer", "Number of accelerators.", required=True, minimum=1, example=64),
+            "params": Key("number", "Model parameters.", minimum=0, example=7e9),
+            "tokens": Key("number", "Training tokens.", minimum=0, example=1e12),
+            "moe_active_params": Key("number", "Active parameters per token (mixture of experts).", minimum=0),
+            "hours": Key("number", "Instead of params/tokens: the run's length in hours.", minimum=0),
+            "mfu": Key("number", "Model FLOPs utilisation (default 0.4).", minimum=0.0),
+            "avg_power": Key("string", "Average power per accelerator, e.g. '330 W' (default: TDP)."),
+            "dtype": Key("string", "Which peak throughput to use (default: the accelerator's training dtype)."),
+        }),
+        "source": Key("object", "Instead of a command: import samples someone else measured.", children={
+            "codecarbon_csv": Key("string", "A CodeCarbon emissions.csv (relative to the config file); each row is a sample.",
+                                  required=True, example="emissions.csv"),
+        }),
+        "extrapolate": Key("object", "Project the full run from the measured per-unit energy.", children={
+            "to": Key("number", "Units of the full run (e.g. 90 epochs).", required=True, minimum=0.0, example=90),
+        }),
         "cwd": Key("string", "Working directory, relative to the config file's directory.", "."),
         "env": Key("env", "Extra environment variables for the command."),
         **_RUN_KEYS,
         "unit": Key("object", "The functional unit R for SCI.", children={
             "name": Key("string", "What one unit is.", "run", example="epoch"),
-            "count": Key("number", "Units processed by one run.", 1.0, minimum=0.0),
+            "count": Key("number", "Units processed by one run; leave it out when the workload reports its units "
+                                   "(carbon_gate.report_units or $CARBON_GATE_UNITS_FILE).", minimum=0.0),
         }),
         "budget": Key("object", "Absolute limits on the median run.", children=_BUDGET),
         "paths": Key("strings", "Globs: pre-push runs this workload only when they change.", example=["src/**"]),
@@ -119,11 +142,14 @@ class Budget:
     per_unit_energy_wh: float | None = None
     per_unit_co2e_g: float | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False)
+    projected_energy_wh: float | None = None
+    projected_co2e_g: float | None = None
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by name."""
         all_ = {"energy": self.energy_wh, "co2e": self.co2e_g, "per_unit.energy": self.per_unit_energy_wh,
-                "per_unit.co2e": self.per_unit_co2e_g}
+                "per_unit.co2e": self.per_unit_co2e_g, "projected.energy": self.projected_energy_wh,
+                "projected.co2e": self.projected_co2e_g}
         return {k: v for k, v in all_.items() if v is not None}
 
 
@@ -139,10 +165,17 @@ class Workload:
     tolerance: float
     confirm: int
     unit_name: str
-    unit_count: float
+    unit_count: float | None  # None: the workload must report its units
     budget: Budget
     paths: tuple[str, ...]
     line: int | None
+    estimate: dict | None = None
+    codecarbon_csv: str | None = None
+    extrapolate_to: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return "estimate" if self.estimate else ("codecarbon" if self.codecarbon_csv else "command")
 
     def workdir(self, root: Path) -> Path:
         """The directory the command runs in, for a tree rooted at `root`."""
@@ -151,6 +184,10 @@ class Workload:
     def command_text(self) -> str:
         import shlex
 
+        if self.estimate:
+            return "estimate: " + ", ".join(f"{k}={v}" for k, v in self.estimate.items())
+        if self.codecarbon_csv:
+            return f"import CodeCarbon {self.codecarbon_csv}"
         return self.command if isinstance(self.command, str) else shlex.join(self.command)
 
 
@@ -279,6 +316,10 @@ class _Validator:
                     self.problem(path + (i,), f"expected a workload mapping with name and command, got {_kind(item)}")
                     continue
                 w = self.check_object(path + (i,), item, key.children)
+                kinds = [k for k in ("command", "estimate", "source") if k in item]
+                if len(kinds) != 1:
+                    self.problem(path + (i,), "a workload needs exactly one of command, estimate or source"
+                                 + (f" (found {', '.join(kinds)})" if kinds else " (missing command)"))
                 name = w.get("name")
                 if isinstance(name, str):
                     if name in seen:
@@ -344,6 +385,12 @@ def _integer(value: Any) -> int:
 
 
 def _number(value: Any) -> float:
+    # YAML 1.1 reads `7.0e9` (no exponent sign) as a string: accept such numerals.
+    if isinstance(value, str):
+        try:
+            return float(value.replace("_", ""))
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"expected a number, got {value!r}")
     return float(value)
@@ -375,10 +422,13 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
         budget_lines = {name: lines[key] for name, key in (
             ("energy", ("workloads", i, "budget", "energy")), ("co2e", ("workloads", i, "budget", "co2e")),
             ("per_unit.energy", ("workloads", i, "budget", "per_unit", "energy")),
-            ("per_unit.co2e", ("workloads", i, "budget", "per_unit", "co2e"))) if key in lines}
+            ("per_unit.co2e", ("workloads", i, "budget", "per_unit", "co2e")),
+            ("projected.energy", ("workloads", i, "budget", "projected", "energy")),
+            ("projected.co2e", ("workloads", i, "budget", "projected", "co2e"))) if key in lines}
+        projected = b.get("projected", {})
         workloads.append(Workload(
             name=w["name"],
-            command=w["command"],
+            command=w.get("command", ""),
             cwd=w.get("cwd", "."),
             env=w.get("env", {}),
             repeats=run["repeats"],
@@ -387,10 +437,14 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
             tolerance=run["tolerance"],
             confirm=run["confirm"],
             unit_name=unit.get("name", "run"),
-            unit_count=unit.get("count", 1.0),
-            budget=Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines),
+            unit_count=unit.get("count", None if "name" in unit else 1.0),
+            budget=Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines,
+                          projected.get("energy"), projected.get("co2e")),
             paths=w.get("paths", ()),
             line=lines.get(("workloads", i)),
+            estimate=w.get("estimate") or None,
+            codecarbon_csv=(w.get("source") or {}).get("codecarbon_csv"),
+            extrapolate_to=(w.get("extrapolate") or {}).get("to"),
         ))
     return Config(
         path=path,

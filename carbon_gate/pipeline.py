@@ -149,6 +149,9 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
         else:
             stored = baseline_mod.load(baseline_path) if mode == "stored" else None
             for w in workloads:
+                if w.kind != "command":
+                    outcome_results.append(_not_run(w, grid, plan, config, _stored(stored, w.name), fingerprint))
+                    continue
                 if progress:
                     progress(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}")
                 samples = run_workload(w, plan, config.root, progress=progress)
@@ -165,6 +168,20 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
                     "family": config.gate.family}
     return RunOutcome(results, suite, interrupted)
+
+
+def _not_run(w: Workload, grid: grid_mod.GridFactor, plan: MeterPlan, config: Config, baseline: Baseline | None,
+             fingerprint: dict):
+    """Workloads that are not run here: a forecast (`estimate:`) or imported CodeCarbon samples."""
+    if w.kind == "estimate":
+        from .assess.verdict import assess_estimate
+
+        return assess_estimate(w, grid)
+    from .codecarbon_import import read_codecarbon
+
+    groups = read_codecarbon(config.root / w.codecarbon_csv)  # type: ignore[operator]
+    samples = groups.get(w.name) or [s for group in groups.values() for s in group]
+    return assess_workload(w, samples, grid, None, baseline, confidence=config.gate.confidence, fingerprint=None)
 
 
 def _attach_history(results: list, baseline_path: Path) -> None:
@@ -221,6 +238,9 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
     rng = random.Random(seed)
     floor = min_repeats(config.gate.confidence, paired=True)
     for w in workloads:
+        if w.kind != "command":
+            out.append(_not_run(w, grid, plan, config, None, fingerprint))
+            continue
         notes: list[str] = []
         rounds = w.repeats
         if rounds < floor:

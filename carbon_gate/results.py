@@ -39,6 +39,8 @@ class WorkloadResult:
     change: dict[str, Any] | None = None  # {ratio, low, high, confidence, mde, ...}
     base_samples: list[Sample] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # from the baseline file, for trend charts
+    projection: dict[str, Any] | None = None  # the full run projected from the measured per-unit energy
+    estimate: dict[str, Any] | None = None  # a forecast workload's figures and assumptions
 
     @property
     def counted(self) -> list[Sample]:
@@ -68,6 +70,8 @@ class WorkloadResult:
             "samples": [s.to_dict() for s in self.samples],
             "base_samples": [s.to_dict() for s in self.base_samples],
             "history": list(self.history),
+            "projection": self.projection,
+            "estimate": self.estimate,
         }
 
 

@@ -6,7 +6,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..account import footprint
+from ..account import Footprint, footprint
 from ..config import GateSettings, Workload
 from ..domain import Sample
 from ..grid import GridFactor
@@ -32,16 +32,25 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
         result.baseline = baseline.info()
     failed = [s for s in samples if not s.ok]
     counted = [s for s in samples if not s.warmup and s.ok]
+    missing_units = workload.unit_count is None and any(s.units is None for s in counted)
     if counted:
         result.summary = summarise([s.energy_wh for s in counted], [s.wall_s for s in counted], [s.cpu_s for s in counted])
         units = _units(workload, counted)
         result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied,
                                      units, workload.unit_name)
-        result.budget = check_budget(workload.budget, result.footprint)
+        projected = None
+        if workload.extrapolate_to is not None and not missing_units:
+            result.projection, projected = _project(workload, counted, grid, embodied)
+        result.budget = check_budget(workload.budget, result.footprint, projected)
     if failed:
         first = failed[0]
         result.verdict = "error"
         result.reasons.append(f"run {samples.index(first) + 1} failed: {first.error}")
+        return result
+    if missing_units:
+        result.verdict = "error"
+        result.reasons.append(f"declares the unit {workload.unit_name!r} without a count but reported no units: call "
+                              "carbon_gate.report_units() or write a number to $CARBON_GATE_UNITS_FILE")
         return result
     comparison = compare([s.energy_wh for s in counted], baseline, workload.tolerance, confidence, fingerprint)
     if comparison.change is not None:
@@ -71,8 +80,29 @@ def family_control(results: Sequence[WorkloadResult], confidence: float) -> None
 
 
 def _units(workload: Workload, counted: Sequence[Sample]) -> float:
+    """Reported units override the configured count (median over the counted runs)."""
     reported = [s.units for s in counted if s.units is not None]
-    return statistics.median(reported) if reported else workload.unit_count
+    if reported:
+        return statistics.median(reported)
+    return workload.unit_count if workload.unit_count is not None else 1.0
+
+
+def _project(workload: Workload, counted: Sequence[Sample], grid: GridFactor, embodied: Embodied | None):
+    """Measured energy per unit (median over runs) × planned units; the runs' min/max per-unit energy
+    give the range carried into the projection."""
+    static = workload.unit_count if workload.unit_count is not None else 1.0
+    per_unit = [s.energy_wh / (s.units if s.units else static) for s in counted]
+    wall_per_unit = [s.wall_s / (s.units if s.units else static) for s in counted]
+    to = workload.extrapolate_to or 0.0
+    energy = statistics.median(per_unit) * to
+    wall = statistics.median(wall_per_unit) * to
+    fp = footprint(energy, wall, grid, embodied, to, workload.unit_name)
+    low, high = min(per_unit) * to, max(per_unit) * to
+    info = {"to": to, "unit": workload.unit_name, "energy_wh": round(energy, 9), "low_wh": round(low, 9),
+            "high_wh": round(high, 9), "co2e_g": round(fp.co2e_g, 9), "wall_s": round(wall, 3),
+            "per_unit_wh": round(statistics.median(per_unit), 12), "n": len(per_unit),
+            "method": "median measured energy per unit × planned units; range from the runs' min and max per unit"}
+    return info, fp
 
 
 @dataclass(frozen=True)
@@ -93,3 +123,37 @@ def suite_verdict(workloads: Sequence[WorkloadResult], gate: GateSettings) -> Su
     if any(w.verdict in ("inconclusive",) for w in workloads):
         return SuiteVerdict(WARN, 0, ())
     return SuiteVerdict(PASS, 0, ())
+
+
+def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
+    """A forecast workload: nothing runs; the forecast is checked against `energy`/`co2e` and
+    `projected` budgets alike (it *is* the full run)."""
+    from ..estimate import EstimateInput, estimate
+    from ..units import parse_power
+
+    e = workload.estimate or {}
+    result = WorkloadResult(workload.name, workload.command_text(), "new", [], [], line=workload.line,
+                            tolerance=workload.tolerance)
+    try:
+        est = estimate(EstimateInput(
+            e["accelerator"], int(e["count"]), e.get("params"), e.get("tokens"), e.get("moe_active_params"), e.get("hours"),
+            e.get("mfu"), parse_power(e["avg_power"]) if e.get("avg_power") else None, e.get("dtype"), grid.pue,
+            grid.g_per_kwh, f"{grid.location}, {grid.source}"))
+    except (ValueError, KeyError) as exc:
+        result.verdict = "error"
+        result.reasons.append(f"cannot forecast: {exc}")
+        return result
+    energy_wh = est.energy_kwh * 1000.0 / grid.pue  # IT energy; footprint() applies PUE again
+    fp = Footprint(energy_wh, est.energy_kwh * 1000.0, est.co2e_kg * 1000.0, est.embodied_kg * 1000.0,
+                   est.total_kg * 1000.0, 1.0, "run", est.total_kg * 1000.0)
+    result.footprint = fp
+    result.estimate = est.to_dict()
+    result.projection = {"to": 1, "unit": "full run", "energy_wh": round(energy_wh, 6), "co2e_g": round(fp.co2e_g, 6),
+                         "wall_s": round(est.hours * 3600, 1), "method": "forecast (carbon-gate estimate)"}
+    result.budget = check_budget(workload.budget, fp, fp)
+    over = [c for c in result.budget if c.exceeded]
+    result.verdict = "over-budget" if over else "new"
+    result.reasons.extend(c.describe() for c in over)
+    result.reasons.append(f"forecast, not measured: {est.days:,.1f} days on {int(e['count'])} × {e['accelerator']}")
+    result.reasons.extend(c.describe() for c in result.budget if not c.exceeded)
+    return result

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import Workload
 from ..domain import Sample
+from ..functional_units import ENV_VAR, read_units_file
 from .meter import MeterPlan, measure_command
 
 STDERR_TAIL_CHARS = 2000
@@ -21,13 +22,15 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
              extra_env: dict[str, str] | None = None) -> Sample:
     """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree)."""
     cwd = workload.workdir(root)
-    env = {**os.environ, **workload.env, **(extra_env or {})}
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryDirectory(prefix="carbon-gate-run-") as scratch, tempfile.TemporaryFile() as err:
+        units_file = Path(scratch) / "units"
+        env = {**os.environ, **workload.env, **(extra_env or {}), ENV_VAR: str(units_file)}
         sample = measure_command(
             workload.command, plan, cwd=cwd, env=env, timeout_s=workload.timeout_s,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
         )
         sample.stderr_tail = _tail(err)
+        sample.units, _ = read_units_file(units_file)
     sample.warmup = warmup
     return sample
 

@@ -113,6 +113,7 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
         "dropped_rows": dropped,
         "failures": failures,
         "guard": _guard(results.get("guard")),
+        "projections": _projections(workloads),
         "notes": [md(n) for n in results.get("notes") or []],
         "failing_names": failing_names,
         "charts": _charts(workloads) if level == 0 else [],
@@ -279,6 +280,34 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
         "stats": stats[:max_stats],
         "stats_dropped": max(len(stats) - max_stats, 0),
     }
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:,.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:,.1f} h"
+    return f"{seconds:,.1f} s"
+
+
+def _projections(workloads: list[dict]) -> list[dict[str, str]]:
+    out = []
+    for w in workloads:
+        p = w.get("projection")
+        if not p:
+            continue
+        forecast = w.get("estimate") is not None
+        rng = "" if forecast else f" ({format_energy(p['low_wh'])} – {format_energy(p['high_wh'])})"
+        out.append({
+            "name": md(w["name"]),
+            "measured": "forecast" if forecast else (format_energy(w["energy_wh"]) if w.get("energy_wh") is not None else "—"),
+            "per_unit": "—" if forecast else f"{format_energy(p['per_unit_wh'])}/{md(p['unit'])}",
+            "planned": "full run" if forecast else f"{p['to']:g} {md(p['unit'])}",
+            "energy": format_energy(p["energy_wh"]) + rng,
+            "co2e": format_mass(p["co2e_g"]),
+            "time": _duration(p["wall_s"]),
+        })
+    return out
 
 
 def _guard(guard: dict | None) -> dict[str, Any] | None:

@@ -1,0 +1,288 @@
+"""`carbon-gate compare`: gate recorded results without running anything (DESIGN §2, §7).
+
+Real results files come from real CLI runs (module-scoped, to keep the suite fast); the family-wise
+(Holm) cases use documents built from a real one with hand-set sample energies, so the p-values are
+known exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
+       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
+SLEEP = 'sleep "$(cat duration.txt)"'
+RESULTS_SCHEMA = "carbon-gate/results@1"
+CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
+           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARS}
+    return {**env, **extra}
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_env(monkeypatch):
+    for var in CI_VARS:
+        monkeypatch.delenv(var, raising=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def config(workloads: str, *, repeats: int = 8, tolerance: str = "5%", extra: str = "") -> str:
+    text = textwrap.dedent(f"""\
+        version: 1
+        grid: {{intensity: 400 g/kWh, source: test value}}
+        machine: {{rapl: "off", gpu: "off", embodied: "off"}}
+        defaults: {{repeats: {repeats}, warmup: 0, tolerance: "{tolerance}"}}
+        """) + extra
+    return text + "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
+
+
+def carbon_gate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "carbon_gate", *args], cwd=cwd, env=env or clean_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def by_name(doc: dict) -> dict[str, dict]:
+    return {w["name"]: w for w in doc["workloads"]}
+
+
+# --------------------------------------------------------------------------- recorded runs
+
+
+@pytest.fixture(scope="module")
+def unpaired(tmp_path_factory) -> dict[str, Path]:
+    """Two `run --mode none` results of one workload: base sleeps 0.15 s, head 0.25 s."""
+    repo = tmp_path_factory.mktemp("unpaired")
+    git(repo, "init", "-q")
+    commit(repo, {"carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n"),
+                  "duration.txt": "0.15\n"}, "base")
+    out = {}
+    for label, duration in (("base", "0.15"), ("head", "0.25")):
+        commit(repo, {"duration.txt": f"{duration}\n", "label.txt": label}, label)
+        r = carbon_gate("run", "--mode", "none", "--results", f"{label}.json", "--report", "", "-q", cwd=repo)
+        assert r.returncode == 0, r.stderr
+        out[label] = repo / f"{label}.json"
+    return out
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory) -> tuple[Path, int]:
+    """A paired run with a clear regression ('grows') and a tiny unchanged workload ('tiny'), 8 rounds."""
+    root = tmp_path_factory.mktemp("paired")
+    repo = root / "repo"
+    repo.mkdir()
+    (root / "tmp").mkdir()
+    git(repo, "init", "-q")
+    workloads = f"""
+        - name: grows
+          command: {json.dumps(SLEEP)}
+        - name: tiny
+          command: 'true'
+        """
+    commit(repo, {"carbon-gate.yml": config(workloads), "duration.txt": "0.1\n"}, "base")
+    commit(repo, {"duration.txt": "0.2\n"}, "slower")
+    r = carbon_gate("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "21", "--results", "paired.json",
+                    "--report", "", "-q", cwd=repo, env=clean_env(TMPDIR=str(root / "tmp")))
+    assert r.returncode in (0, 1), r.stderr
+    return repo / "paired.json", r.returncode
+
+
+def test_compare_reproduces_a_paired_run(paired, tmp_path, cli):
+    results, run_code = paired
+    original = load(results)
+    assert by_name(original)["grows"]["verdict"] == "regression"  # the interesting case is covered
+    assert run_code == 1
+
+    r = cli("compare", str(results), "--results", "again.json", "--report", "")
+
+    assert r.returncode == run_code, r.stderr
+    again = load(tmp_path / "again.json")
+    assert again["schema"] == RESULTS_SCHEMA
+    assert again["verdict"] == original["verdict"]
+    for name, w in by_name(original).items():
+        v = by_name(again)[name]
+        assert v["verdict"] == w["verdict"], (name, v["reasons"], w["reasons"])
+        assert v["baseline"]["mode"] == "paired"
+        for key in ("commit", "n", "seed", "orders"):
+            assert v["baseline"][key] == w["baseline"][key], key
+        for key in ("ratio", "low", "high"):
+            assert v["change"][key] == pytest.approx(w["change"][key], rel=1e-3), (name, key)
+        assert v["change"]["n_head"] == w["change"]["n_head"] and v["change"]["paired"] is True
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: results round every energy to 9 decimals of a Wh (domain.Energy/Sample."
+                                       "to_dict), so for small workloads `compare` recomputes ratio/low/high from "
+                                       "truncated samples and the numbers differ from the run's")
+def test_compare_reproduces_the_change_numbers_exactly(paired, tmp_path, cli):
+    results, _ = paired
+    original = load(results)
+
+    r = cli("compare", str(results), "--results", "again.json", "--report", "")
+
+    again = by_name(load(tmp_path / "again.json"))
+    for name, w in by_name(original).items():
+        assert {k: again[name]["change"][k] for k in ("ratio", "low", "high")} == \
+               {k: w["change"][k] for k in ("ratio", "low", "high")}, name
+    assert r.returncode == 1
+
+
+def test_compare_head_with_base_results(unpaired, tmp_path, cli):
+    base_doc = load(unpaired["base"])
+
+    r = cli("compare", str(unpaired["head"]), str(unpaired["base"]), "--results", "out.json", "--report", "")
+
+    assert r.returncode == 1, r.stderr
+    text = (tmp_path / "out.json").read_text()
+    doc = json.loads(text)
+    assert doc["schema"] == RESULTS_SCHEMA and doc["verdict"] == "fail"
+    (w,) = doc["workloads"]
+    assert w["verdict"] == "regression", w["reasons"]
+    assert w["change"]["paired"] is False and w["change"]["low"] > 1.05
+    assert w["baseline"]["mode"] == "stored"
+    assert w["baseline"]["commit"] == base_doc["git"]["head"]
+    assert "regression" in r.stdout
+
+
+def test_compare_swapped_is_an_improvement(unpaired, tmp_path, cli):
+    r = cli("compare", str(unpaired["base"]), str(unpaired["head"]), "--results", "out.json", "--report", "")
+
+    assert r.returncode == 0, r.stderr
+    (w,) = load(tmp_path / "out.json")["workloads"]
+    assert w["verdict"] == "improvement", w["reasons"]
+    assert w["change"]["high"] < 0.95
+
+
+def test_compare_across_fingerprints_is_inconclusive(unpaired, tmp_path, cli):
+    other = load(unpaired["base"])
+    other["machine"]["fingerprint"]["cpu_model"] = "Imaginary CPU 9000"
+    (tmp_path / "elsewhere.json").write_text(json.dumps(other))
+
+    r = cli("compare", str(unpaired["head"]), "elsewhere.json", "--results", "out.json", "--report", "")
+
+    assert r.returncode == 0, r.stderr
+    (w,) = load(tmp_path / "out.json")["workloads"]
+    assert w["verdict"] == "inconclusive"
+    assert "cpu_model" in w["reasons"][0]
+
+
+def test_compare_rejects_missing_and_foreign_files(unpaired, tmp_path, cli):
+    (tmp_path / "notes.txt").write_text("not json at all\n")
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something/else@1", "workloads": []}))
+    head = str(unpaired["head"])
+    for args, name in ((("nowhere.json",), "nowhere.json"), ((head, "nowhere.json"), "nowhere.json"),
+                       (("notes.txt",), "notes.txt"), ((head, "other.json"), "other.json")):
+        r = cli("compare", *args, "--results", "out.json", "--report", "")
+        assert r.returncode == 2, (args, r.stderr)
+        assert name in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+# --------------------------------------------------------------------------- family-wise control
+
+
+def _sample(template: dict, wh: float) -> dict:
+    s = copy.deepcopy(template)
+    s.update(warmup=False, error=None, exit_code=0, energy_wh=wh, timed_out=False,
+             energy=[{"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set for the test",
+                      "source": "test"}])
+    return s
+
+
+def _document(template: dict, energies: dict[str, list[float]]) -> dict:
+    """A results document like `template` whose workloads have exactly these counted energies (Wh)."""
+    doc = copy.deepcopy(template)
+    w0 = doc["workloads"][0]
+    s0 = counted = next(s for s in w0["samples"] if not s["warmup"])
+    assert counted
+    doc["workloads"] = []
+    for name, values in energies.items():
+        w = copy.deepcopy(w0)
+        w.update(name=name, command="true", tolerance=0.05, baseline=None, change=None, base_samples=[], history=[],
+                 budget={"limits": {}, "checks": [], "max_use_pct": None},
+                 samples=[_sample(s0, v) for v in values])
+        doc["workloads"].append(w)
+    return doc
+
+
+@pytest.fixture
+def holm_files(unpaired, tmp_path) -> tuple[str, str]:
+    """'hot' separates completely (4 + 4 runs, +29 %): alone a regression with p = 2/70 = 0.029, which does
+    not survive Holm across 3 workloads (needs p <= 0.05/3); 'a' and 'b' are interleaved (no change)."""
+    template = load(unpaired["head"])
+    head = _document(template, {"hot": [1.30e-3, 1.31e-3, 1.32e-3, 1.33e-3],
+                                "a": [1.000e-3, 1.010e-3, 1.020e-3, 1.030e-3],
+                                "b": [1.000e-3, 1.010e-3, 1.020e-3, 1.030e-3]})
+    base = _document(template, {"hot": [1.00e-3, 1.01e-3, 1.02e-3, 1.03e-3],
+                                "a": [1.005e-3, 1.015e-3, 1.025e-3, 1.035e-3],
+                                "b": [1.005e-3, 1.015e-3, 1.025e-3, 1.035e-3]})
+    (tmp_path / "head.json").write_text(json.dumps(head))
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    return "head.json", "base.json"
+
+
+def _gate_config(tmp_path: Path, gate: str) -> str:
+    workloads = "".join(f"- name: {n}\n  command: 'true'\n" for n in ("hot", "a", "b"))
+    (tmp_path / "gate.yml").write_text(config(workloads, extra=f"gate: {gate}\n"))
+    return "gate.yml"
+
+
+def test_holm_downgrades_a_regression_that_does_not_survive_the_family(holm_files, tmp_path, cli):
+    r = cli("compare", *holm_files, "--results", "out.json", "--report", "")
+
+    assert r.returncode == 0, r.stderr
+    doc = load(tmp_path / "out.json")
+    assert doc["gate"]["family"] == "holm"
+    w = by_name(doc)
+    assert w["hot"]["change"]["p_value"] == pytest.approx(2 / 70, rel=1e-3)
+    assert w["hot"]["change"]["low"] > 1.05
+    assert w["hot"]["verdict"] == "inconclusive", w["hot"]["reasons"]
+    assert "Holm" in w["hot"]["reasons"][0]
+    assert w["a"]["verdict"] == w["b"]["verdict"] == "unchanged"
+    assert doc["verdict"] == "warn"
+
+
+def test_without_family_control_the_regression_stands(holm_files, tmp_path, cli):
+    r = cli("compare", *holm_files, "-c", _gate_config(tmp_path, "{family: none}"), "--results", "out.json",
+            "--report", "")
+
+    assert r.returncode == 1, r.stderr
+    w = by_name(load(tmp_path / "out.json"))
+    assert w["hot"]["verdict"] == "regression", w["hot"]["reasons"]
+    assert not any("Holm" in x for x in w["hot"]["reasons"])
+
+
+def test_fail_on_inconclusive_fails_the_gate(holm_files, tmp_path, cli):
+    r = cli("compare", *holm_files, "-c", _gate_config(tmp_path, "{fail_on: [regression, over-budget, inconclusive]}"),
+            "--results", "out.json", "--report", "")
+
+    assert r.returncode == 1, r.stderr
+    doc = load(tmp_path / "out.json")
+    assert by_name(doc)["hot"]["verdict"] == "inconclusive"
+    assert doc["verdict"] == "fail"
