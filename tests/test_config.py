@@ -471,9 +471,9 @@ def test_valid_config_budgets_in_canonical_units_with_lines(valid):
     assert b.co2e_g == pytest.approx(1500.0)  # 1.5 kg
     assert b.per_unit_energy_wh == pytest.approx(3000 / 3600)  # 3 kJ
     assert b.per_unit_co2e_g == pytest.approx(20.0)
-    assert b.lines == {"energy": 30, "co2e": 31, "per_unit.energy": 33, "per_unit.co2e": 34}
-    assert valid.workloads[0].line == 23
-    assert valid.workloads[1].line == 36
+    assert b.lines == {"energy": 29, "co2e": 30, "per_unit.energy": 32, "per_unit.co2e": 33}
+    assert valid.workloads[0].line == 22  # the `- name:` line of the item
+    assert valid.workloads[1].line == 35
 
 
 def test_cwd_is_relative_to_the_config_file(valid, tmp_path):
@@ -662,6 +662,7 @@ def test_schema_rejects_unknown_workload_key():
         "version: 1\ngrid: {intensity: 472 gCO2e/kWh}\nworkloads:\n  - {name: a, command: x}\n",
         "version: 1\nworkloads:\n  - {name: a, command: x, budget: {energy: 5 KWH}}\n",
     ],
+    ids=["list-command-with-number", "paths-string", "fail_on-string", "empty-section", "gCO2e-per-kWh", "upper-case-unit"],
 )
 def test_schema_accepts_what_the_loader_accepts(text):
     parse(text)  # valid for the tool...

@@ -274,7 +274,7 @@ def with_history(doc: dict, names: list[str] | None = None, points: int = 100) -
     for w in doc["workloads"]:
         if w.get("energy_wh") is None or (names is not None and w["name"] not in names):
             continue
-        w["history"] = [{"commit": f"{i:040x}", "date": f"2026-01-{1 + i % 28:02d}",
+        w["history"] = [{"commit": f"{i:07x}" + "c" * 33, "date": f"2026-01-{1 + i % 28:02d}",
                          "median_wh": w["energy_wh"] * (1 + 0.001 * i)} for i in range(points)]
     return doc
 
@@ -330,7 +330,8 @@ def test_changed_rows_first_in_severity_order_unchanged_in_details(suite):
     assert "details" not in top.ancestors()
     regression = rows[2]
     assert re.match(r"\+\d+\.\d % \(\+\d+\.\d % … \+\d+\.\d %\)", regression[2]), regression  # Δ with interval
-    assert rows[1][5] == "200 %"  # budget use of the over-budget workload
+    over = next(w for w in suite["doc"]["workloads"] if w["verdict"] == "over-budget")
+    assert rows[1][5] == f"{over['budget']['max_use_pct']:.0f} %" and rows[1][5] in ("200 %", "201 %")  # budget use
     assert rows[0][1] == "—"  # the error workload has no energy
 
     rest = workload_table(tree, 1)
@@ -356,7 +357,7 @@ def test_failing_workloads_have_sections_with_reasons(suite):
         return [li.text() for li in ul.find_all("li")]
 
     over = reasons(next(t for t in headings if "over-budget" in t))
-    assert any(re.search(r"energy budget exceeded: median .+ > .+ \(\+.+, 200% of budget\)", r) for r in over), over
+    assert any(re.search(r"energy budget exceeded: median .+ > .+ \(\+.+, 20[01]% of budget\)", r) for r in over), over
     regression = reasons(next(t for t in headings if "regression" in t))
     assert any(re.search(r"\+\d+\.\d % \(95 % CI .+\) exceeds the 5 % tolerance", r) for r in regression), regression
     error = reasons(next(t for t in headings if "error" in t))
@@ -531,14 +532,33 @@ def test_degradation_drops_detail_in_the_documented_order(suite):
     sizes = [len(at(level)) for level in range(4)]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4, sizes
     one, two, three = at(1), at(2), at(3)
-    assert "xychart-beta" not in one and "| Workload | Runs |" not in one and "2 unchanged workloads" in one
+    assert "xychart-beta" not in one and "2 unchanged workloads" in one
+    assert not re.search(r"^\| lint \| 8 \|", one, flags=re.M)  # no per-workload statistics rows
     assert "2 unchanged workloads not listed to fit GitHub's comment limit" in two and "docs-build" not in two
     assert "### " in two and "CUDA out of memory" in two
     assert "CUDA out of memory" not in three and "### " not in three
-    assert "**Failing workloads (3):** data-loader, train-epoch, api-latency" in three
+    assert "**Failing workloads (3):** api-latency, train-epoch, data-loader" in three
     # render_markdown picks the first level that fits.
     assert render_markdown(doc, limit=sizes[1] + 1) == one
     assert render_markdown(doc, limit=sizes[2]) == two
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: from level 1 on the statistics table is emptied but its header is "
+                                       "still printed: an empty 8-column table in the disclosure")
+def test_shortened_report_has_no_empty_statistics_table(suite):
+    from carbon_gate.render.markdown import load_template
+
+    text = load_template().render(**report_context(suite["doc"], 1))
+    html, tree = parse(text)
+    assert not [t for t in tables(tree) if "MDE" in header(t)]
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: in stored mode the baseline commit (workloads[].baseline.commit) is "
+                                       "not disclosed; only git.base (paired mode) is shown")
+def test_disclosure_names_the_stored_baseline_commit(suite):
+    html, tree = parse(suite["report"])
+    baseline = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:")][0]
+    assert "stored mode" in baseline and "b" * 12 in baseline
 
 
 def test_hard_truncation_keeps_the_limit_and_says_so(suite):
@@ -604,7 +624,7 @@ def test_report_uses_a_user_template(suite, cli, tmp_path):
     r = cli("report", str(suite["path"]), "--template", "my.j2")
     assert r.returncode == 0, r.stderr
     assert r.stdout == ("CUSTOM could not run every workload — 3 failing workloads\n"
-                        "data-loader;train-epoch;api-latency;cold-start;tokenizer;export-onnx;\n")
+                        "data-loader;train-epoch;api-latency;cold-start;tokenizer;export-onnx;")  # trim_blocks
 
 
 @pytest.mark.parametrize("source", ["{% for x in %}", "{{ no_such_variable.field }}", "{{ headline.text | nofilter }}",
@@ -700,8 +720,10 @@ def test_report_csv_one_row_per_sample_with_codecarbon_columns(suite, cli, tmp_p
     samples = {(n, side, s["started_at"], s["energy_wh"]) for n, side, s in expected}
     for row in rows:
         cpu, gpu, ram, total = (float(row[c]) for c in ("cpu_energy", "gpu_energy", "ram_energy", "energy_consumed"))
-        assert cpu + gpu + ram == pytest.approx(total, rel=1e-9)
-        assert (row["workload"], row["side"], row["timestamp"], pytest.approx(total * 1000, rel=1e-9)) in samples
+        # Components and totals are rounded to the nWh in the results document, so they agree to ~1e-12 kWh.
+        assert cpu + gpu + ram == pytest.approx(total, rel=1e-9, abs=2e-12)
+        assert any(k[:3] == (row["workload"], row["side"], row["timestamp"]) and k[3] == pytest.approx(total * 1000)
+                   for k in samples)
         assert float(row["emissions"]) == pytest.approx(total * grid["pue"] * grid["g_per_kwh"] / 1000, rel=1e-9)
         assert float(row["duration"]) > 0 and row["project_name"] == row["workload"]
         assert row["country_name"].startswith("France")
@@ -718,7 +740,7 @@ def test_report_csv_reads_with_pandas(suite, cli):
     frame = pd.read_csv(io.StringIO(r.stdout))
     assert len(frame) == sum(len(w["samples"]) for w in suite["doc"]["workloads"])
     assert frame["energy_consumed"].dtype.kind == "f"
-    assert (frame[["cpu_energy", "gpu_energy", "ram_energy"]].sum(axis=1) - frame["energy_consumed"]).abs().max() < 1e-12
+    assert (frame[["cpu_energy", "gpu_energy", "ram_energy"]].sum(axis=1) - frame["energy_consumed"]).abs().max() <= 2e-12
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: country_name/country_iso_code differ from CodeCarbon's meaning: "
