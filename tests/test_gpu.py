@@ -5,6 +5,7 @@ takes the NVML return code and maps it to a subclass (NVMLError_NotSupported, ..
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import threading
 import time
@@ -325,8 +326,6 @@ def test_gpu_off_in_settings_measures_no_gpu():
 def test_workload_env_cuda_visible_devices_selects_the_device():
     nvml = two_gpus(energy_mj=None, power_mw=100_000)
     plan = plan_meters(SETTINGS, hardware=HW, nvml=nvml)
-    import os
-
     sample = measure_command(["sleep", "0.1"], plan, env={**os.environ, "CUDA_VISIBLE_DEVICES": "1"})
     gpu = [e for e in sample.energy if e.component == "gpu"]
     assert [e.source for e in gpu] == ["NVML GPU 1: NVIDIA A100-SXM4-40GB"]

@@ -195,9 +195,11 @@ def test_missing_profile_raises_profile_error(tmp_path):
         choose_cpu_model(EPYC, 4, profile=str(tmp_path / "nope.yml"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load_profile accepts negative watts, so the model can produce negative energy")
-def test_profile_with_negative_watts_is_rejected(tmp_path):
-    path = tmp_path / "negative.yml"
-    path.write_text("name: x\ncurve: {0: -5, 100: 10}\n")
+@pytest.mark.xfail(strict=True, reason="BUG: load_profile accepts negative or NaN watts, so the model can produce "
+                                       "negative or NaN energy")
+@pytest.mark.parametrize("watts", ["-5", ".nan"])
+def test_profile_with_impossible_watts_is_rejected(tmp_path, watts):
+    path = tmp_path / "impossible.yml"
+    path.write_text(f"name: x\ncurve: {{0: {watts}, 100: 10}}\n")
     with pytest.raises(ProfileError):
         load_profile(path)

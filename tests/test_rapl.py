@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -196,18 +197,12 @@ def test_dram_is_measured_when_enabled(tree):
     plan = plan_meters(MeterSettings(powercap_root=str(tree), attribution="machine", dram=True, gpu="off"), hardware=HW)
     dram = counter(tree, "intel-rapl:0:2").resolve()
     pkg = counter(tree, "intel-rapl:0").resolve()
-    cmd = ["sh", "-c", f"{' '.join(_q(a) for a in _advance(pkg, 5_000_000))} && {' '.join(_q(a) for a in _advance(dram, 1_800_000))}"]
+    cmd = ["sh", "-c", f"{shlex.join(_advance(pkg, 5_000_000))} && {shlex.join(_advance(dram, 1_800_000))}"]
     sample = measure_command(cmd, plan)
     by = {e.component: e for e in sample.energy}
     assert by["cpu"].wh == 5.0 / 3600.0
     assert by["memory"].method == "measured"
     assert by["memory"].wh == pytest.approx(1.8 / 3600.0, rel=1e-12)
-
-
-def _q(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
 
 
 def test_counter_unreadable_mid_run_falls_back_to_the_model(tree):

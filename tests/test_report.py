@@ -32,7 +32,7 @@ from carbon_gate.render.markdown import COMMENT_LIMIT, MARKER, render_markdown, 
 PY = sys.executable
 HOSTILE = "<img src=x onerror=alert(1)> | @octocat"
 CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT")
+           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "CARBON_GATE_POWERCAP_ROOT")
 # CodeCarbon's emissions.csv header (2.x), in its order.
 CODECARBON_COLUMNS = (
     "timestamp", "project_name", "run_id", "duration", "emissions", "emissions_rate", "cpu_power", "gpu_power",
@@ -266,7 +266,7 @@ def hostile(tmp_path_factory) -> dict:
     assert r.returncode == 3, r.stderr
     doc = json.loads((tmp / "carbon-gate-results.json").read_text())
     assert [w["verdict"] for w in doc["workloads"]] == ["error", "new"]
-    return {"dir": tmp, "doc": doc, "report": (tmp / "carbon-gate-report.md").read_text()}
+    return {"dir": tmp, "doc": doc, "report": (tmp / "carbon-gate-report.md").read_text(), "stderr": r.stderr}
 
 
 def with_history(doc: dict, names: list[str] | None = None, points: int = 100) -> dict:
@@ -315,6 +315,51 @@ def test_headline_states_verdict_and_counts(suite):
     # Totals say how the compared workloads moved against the baseline.
     suite_line = tree.root.find_all("p")[1].text()
     assert suite_line.startswith("Suite:") and "baseline" in suite_line and "on compared workloads" in suite_line
+
+
+def only(doc: dict, names: list[str], verdict: str) -> dict:
+    """The suite cut down to some workloads, with the counts and suite verdict `compare` would give."""
+    doc = copy.deepcopy(doc)
+    doc["workloads"] = [w for w in doc["workloads"] if w["name"] in names]
+    doc["counts"] = {}
+    for w in doc["workloads"]:
+        doc["counts"][w["verdict"]] = doc["counts"].get(w["verdict"], 0) + 1
+    doc["verdict"] = verdict
+    return doc
+
+
+@pytest.mark.parametrize("names, verdict, icon, text, counts", [
+    (["docs-build", "lint"], "pass", "✅", "passed", "2 unchanged"),
+    (["docs-build", "cold-start", "export-onnx"], "warn", "⚠️", "passed with warnings",
+     "1 unchanged · 1 inconclusive · 1 new"),
+    (["api-latency", "tokenizer"], "fail", "❌", "failed — 1 failing workload", "1 regression · 1 improvement"),
+])
+def test_headline_for_each_suite_verdict(suite, names, verdict, icon, text, counts):
+    html, tree = parse(render_markdown(only(suite["doc"], names, verdict)))
+    assert tree.root.find_all("h2")[0].text() == f"{icon} carbon-gate: {text}"
+    assert tree.root.find_all("p")[0].text() == counts
+    top = [t for t in tables(tree) if header(t)[-1:] == ["Verdict"] and "details" not in t.ancestors()]
+    assert len(top) == (0 if verdict == "pass" else 1)  # nothing changed: every row is in <details>
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the report's idea of 'failing' is hard-coded (error, over-budget, "
+                                       "regression) instead of the gate's fail_on: a gate failed by an inconclusive "
+                                       "workload names no failing workload; a passed gate reports one")
+@pytest.mark.parametrize("fail_on, names, verdict, failing", [
+    (["regression", "over-budget", "inconclusive"], ["cold-start", "lint"], "fail", "cold-start"),
+    (["regression"], ["train-epoch", "lint"], "pass", None),
+])
+def test_headline_and_sections_follow_the_gates_fail_on(suite, fail_on, names, verdict, failing):
+    doc = only(suite["doc"], names, verdict)
+    doc["gate"]["fail_on"] = fail_on
+    html, tree = parse(render_markdown(doc))
+    h2 = tree.root.find_all("h2")[0].text()
+    sections = [h.text() for h in tree.root.find_all("h3") if " — " in h.text()]
+    if failing:
+        assert h2.endswith("failed — 1 failing workload")
+        assert [s.split(" ", 1)[1].split(" — ")[0] for s in sections] == [failing]
+    else:
+        assert h2 == "✅ carbon-gate: passed" and not sections
 
 
 def test_changed_rows_first_in_severity_order_unchanged_in_details(suite):
@@ -404,6 +449,22 @@ def test_marker_footer_and_method_disclosure(suite):
     assert len(mde) == len(PLAN)
     assert re.fullmatch(r"\d+\.\d%", mde["api-latency"]), mde
     assert mde["export-onnx"] == "—"  # nothing to compare with
+
+
+@pytest.mark.parametrize("config, command", [
+    ("carbon-gate.yml", "carbon-gate run"),
+    ("perf.yml", "carbon-gate run -c perf.yml"),
+    pytest.param("ci/budget.yml", "carbon-gate run -c ci/budget.yml", marks=pytest.mark.xfail(
+        strict=True, reason="BUG: the reproduce command keeps only the config's file name, so a config in a "
+                            "subdirectory gives a command that cannot find it")),
+    pytest.param("ci/carbon-gate.yml", "carbon-gate run -c ci/carbon-gate.yml", marks=pytest.mark.xfail(
+        strict=True, reason="BUG: the reproduce command drops -c for any file named carbon-gate.yml, wherever it is")),
+])
+def test_footer_reproduce_command_finds_the_config(suite, config, command):
+    doc = copy.deepcopy(suite["doc"])
+    doc["config"] = config  # as `run -c PATH` records it: the path as given
+    html, tree = parse(render_markdown(doc))
+    assert tree.root.find_all("sub")[-1].find_all("code")[0].text() == command
 
 
 def test_report_written_by_compare_equals_report_command(suite, cli):
@@ -524,10 +585,10 @@ def test_degradation_drops_detail_in_the_documented_order(suite):
     full = render_markdown(doc, limit=COMMENT_LIMIT)
     assert "xychart-beta" in full and "| Workload | Runs |" in full and "2 unchanged workloads" in full
 
-    def at(level: int) -> str:
+    def at(level: int, limit: int = COMMENT_LIMIT) -> str:
         from carbon_gate.render.markdown import load_template
 
-        return load_template().render(**report_context(doc, level))
+        return load_template().render(**report_context(doc, level, limit))
 
     sizes = [len(at(level)) for level in range(4)]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4, sizes
@@ -538,9 +599,11 @@ def test_degradation_drops_detail_in_the_documented_order(suite):
     assert "### " in two and "CUDA out of memory" in two
     assert "CUDA out of memory" not in three and "### " not in three
     assert "**Failing workloads (3):** api-latency, train-epoch, data-loader" in three
-    # render_markdown picks the first level that fits.
-    assert render_markdown(doc, limit=sizes[1] + 1) == one
-    assert render_markdown(doc, limit=sizes[2]) == two
+    # render_markdown picks the first level that fits (the note in the text states the limit).
+    limit = len(at(1, 10_000))
+    assert limit < len(full) and render_markdown(doc, limit=limit) == at(1, limit)
+    limit = len(at(2, 10_000))
+    assert render_markdown(doc, limit=limit) == at(2, limit)
 
 
 @pytest.mark.xfail(strict=True, reason="BUG: from level 1 on the statistics table is emptied but its header is "
@@ -593,6 +656,32 @@ def test_hard_truncation_never_leaves_details_open(suite):
     assert text.count("<details") == text.count("</details>")
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: the Action writes the comment-sized (shortened) report to the job "
+                                       "summary, while the shortened report says the full one is in the job summary")
+def test_action_job_summary_gets_the_full_report_when_the_comment_is_shortened(cli, tmp_path):
+    workloads = [{"name": f"w{i}-" + "x" * 7000, "command": "true"} for i in range(6)]  # > 65,536 characters in full
+    (tmp_path / "carbon-gate.yml").write_text(yaml.safe_dump({
+        "version": 1, "grid": {"intensity": "400 g/kWh", "source": "test value"},
+        "machine": {"rapl": "off", "gpu": "off", "embodied": "off"}, "defaults": {"repeats": 1, "warmup": 0},
+        "workloads": workloads}))
+    summary = tmp_path / "summary.md"
+    r = cli("action", "--mode", "measure-only", "--comment", "off",
+            env={"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(tmp_path / "outputs.txt")})
+    assert r.returncode == 0, r.stderr[-2000:]
+    comment = (tmp_path / "carbon-gate-report.md").read_text()
+    assert len(comment) <= COMMENT_LIMIT and "full report is in the job summary" in comment
+    text = summary.read_text()
+    assert "shortened" not in text and "| Workload | Runs |" in text and len(text) > COMMENT_LIMIT
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: the results file name in the shortening note is Markdown-escaped "
+                                       "and then put in a code span, where escapes are literal: my\\_results.json")
+def test_shortening_note_names_the_results_file_verbatim(suite):
+    html, tree = parse(render_markdown(suite["doc"], limit=3000, results_name="out/my_results.json"))
+    note = [p for p in tree.root.find_all("p") if "shortened" in p.text()][0]
+    assert [c.text() for c in note.find_all("code")] == ["out/my_results.json"]
+
+
 def test_trend_chart_where_history_exists(suite):
     doc = with_history(suite["doc"], names=["api-latency"])
     text = render_markdown(doc)
@@ -611,6 +700,19 @@ def test_trend_chart_where_history_exists(suite):
     assert "xychart-beta" not in suite["report"]
 
 
+@pytest.mark.xfail(strict=True, reason="BUG: history commit ids go unsanitised into the Mermaid x-axis labels; a "
+                                       "newline and ``` close the code fence and the rest of the report breaks")
+def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
+    doc = copy.deepcopy(suite["doc"])
+    doc["workloads"][0]["history"] = [{"commit": "\n```\n<b>", "median_wh": 1e-5},
+                                      {"commit": 'x"</b>', "median_wh": 1e-5}]
+    html, tree = parse(render_markdown(doc))
+    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"]
+    assert len(charts) == 1 and "line [" in charts[0].text()
+    assert not tree.root.find_all("b") and not tree.stray_end_tags
+    assert any(s.text() == "How these numbers were obtained" for s in tree.root.find_all("summary"))
+
+
 def test_at_most_five_trend_charts(suite):
     text = render_markdown(with_history(suite["doc"]))
     assert text.count("xychart-beta") == 5
@@ -627,8 +729,7 @@ def test_report_uses_a_user_template(suite, cli, tmp_path):
                         "data-loader;train-epoch;api-latency;cold-start;tokenizer;export-onnx;")  # trim_blocks
 
 
-@pytest.mark.parametrize("source", ["{% for x in %}", "{{ no_such_variable.field }}", "{{ headline.text | nofilter }}",
-                                    b"\xff\xfe{{ headline }}"])
+@pytest.mark.parametrize("source", ["{% for x in %}", "{{ no_such_variable.field }}", b"\xff\xfe{{ headline }}"])
 def test_broken_user_template_is_a_usage_error(suite, cli, tmp_path, source):
     path = tmp_path / "broken.j2"
     path.write_bytes(source if isinstance(source, bytes) else source.encode())
@@ -734,10 +835,11 @@ def test_report_csv_one_row_per_sample_with_codecarbon_columns(suite, cli, tmp_p
     assert errors and all(r["error"] == "exited with code 2" and r["exit_code"] == "2" for r in errors)
 
 
-def test_report_csv_reads_with_pandas(suite, cli):
+def test_report_csv_reads_with_pandas(suite):
     pd = pytest.importorskip("pandas")
-    r = cli("report", str(suite["path"]), "--format", "csv")
-    frame = pd.read_csv(io.StringIO(r.stdout))
+    from carbon_gate.render.tables import to_csv  # what `report --format csv` prints
+
+    frame = pd.read_csv(io.StringIO(to_csv(suite["doc"])))
     assert len(frame) == sum(len(w["samples"]) for w in suite["doc"]["workloads"])
     assert frame["energy_consumed"].dtype.kind == "f"
     assert (frame[["cpu_energy", "gpu_energy", "ram_energy"]].sum(axis=1) - frame["energy_consumed"]).abs().max() <= 2e-12
@@ -746,9 +848,10 @@ def test_report_csv_reads_with_pandas(suite, cli):
 @pytest.mark.xfail(strict=True, reason="BUG: country_name/country_iso_code differ from CodeCarbon's meaning: "
                                        "CodeCarbon writes 'France' and the ISO-3 code 'FRA', we write "
                                        "'France (FR)' and 'FR'")
-def test_report_csv_country_columns_mean_what_codecarbon_means(suite, cli):
-    r = cli("report", str(suite["path"]), "--format", "csv")
-    row = next(csv.DictReader(io.StringIO(r.stdout)))
+def test_report_csv_country_columns_mean_what_codecarbon_means(suite):
+    from carbon_gate.render.tables import to_csv
+
+    row = next(csv.DictReader(io.StringIO(to_csv(suite["doc"]))))
     assert (row["country_name"], row["country_iso_code"]) == ("France", "FRA")
 
 
@@ -773,8 +876,13 @@ def test_report_model_card_needs_one_workload(suite, cli):
     r = cli("report", str(suite["path"]), "--format", "model-card")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "several workloads" in r.stderr and "--workload" in r.stderr
-    r = cli("report", str(suite["path"]), "--format", "model-card", "-w", "no-such-workload")
-    assert r.returncode == 2 and "no-such-workload" in r.stderr and "Traceback" not in r.stderr
+    from carbon_gate.errors import UsageError
+    from carbon_gate.render.tables import model_card
+
+    with pytest.raises(UsageError, match="no-such-workload"):
+        model_card(suite["doc"], "no-such-workload")
+    with pytest.raises(UsageError, match="no measured workload"):
+        model_card(suite["doc"], "data-loader")  # it never produced a measurement
 
 
 # --------------------------------------------------------------------------------------------------
@@ -791,13 +899,12 @@ QUICK = """
     """
 
 
-def test_run_writes_the_report_by_default(cli, write_config, tmp_path):
-    write_config(QUICK)
-    r = cli("run", "--mode", "none", "-q")
-    assert r.returncode == 0, r.stderr
-    report = (tmp_path / "carbon-gate-report.md").read_text()
-    assert report.startswith(MARKER) and "| nap |" in report
-    assert "report: carbon-gate-report.md" in r.stderr
+def test_run_writes_the_report_by_default(hostile):
+    # The hostile fixture ran `carbon-gate run --mode none -q` with no --report option.
+    report = (hostile["dir"] / "carbon-gate-report.md").read_text()
+    assert report.startswith(MARKER) and "stderr (last lines)" in report
+    assert "report: carbon-gate-report.md" in hostile["stderr"]
+    assert report == render_markdown(hostile["doc"])  # the same text `carbon-gate report` would give
 
 
 def test_run_with_empty_report_writes_none(cli, write_config, tmp_path):
@@ -829,18 +936,11 @@ def test_report_output_to_an_unwritable_place_is_a_usage_error(suite, cli, tmp_p
 
 @pytest.mark.xfail(strict=True, reason="BUG: atomic writes create files with mkstemp's 0600 mode instead of "
                                        "honouring the umask, so reports/results are unreadable to other users")
-def test_written_report_honours_the_umask(suite, cli, tmp_path):
-    out = tmp_path / "report.md"
-    r = cli("report", str(suite["path"]), "-o", str(out))
-    assert r.returncode == 0, r.stderr
+def test_written_report_honours_the_umask(tmp_path):
+    from carbon_gate.fsutil import atomic_write_text  # what `report -o`, `run --report` and `--results` use
+
+    out = atomic_write_text(tmp_path / "report.md", "text")
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
-
-def test_report_of_a_missing_or_foreign_file_is_a_usage_error(cli, tmp_path):
-    r = cli("report", "missing.json")
-    assert r.returncode == 2 and "results file not found" in r.stderr
-    (tmp_path / "other.json").write_text('{"schema": "something-else"}')
-    r = cli("report", "other.json")
-    assert r.returncode == 2 and "carbon-gate/results@1" in r.stderr and "Traceback" not in r.stderr
