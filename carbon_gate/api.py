@@ -92,6 +92,9 @@ class measure(contextlib.ContextDecorator):
         run = ProcessRun(wall_s=wall, cpu_s=cpu, exit_code=0, ticks=self._ticks, peak_rss_bytes=peak,
                          overhead_cpu_s=self._overhead)
         self.sample = self._session.finish(run)
+        if exc and exc[0] is not None:  # the block raised: a failed run, not a clean sample
+            self.sample.exit_code = 1
+            self.sample.error = f"the measured block raised {exc[0].__name__}"
         units = self._reported if self._reported is not None else self.units
         self.sample.units = units
         self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, units, self.unit)

@@ -222,7 +222,8 @@ def test_baseline_from_other_hardware_is_inconclusive(tmp_path, cli):
     assert set(w["baseline"]["fingerprint_diff"]) == {"cpu_model", "logical_cpus"}
 
 
-@pytest.mark.parametrize("content", ["{ this is not json", json.dumps({"schema": "carbon-gate/baseline@0", "workloads": {}})],
+@pytest.mark.parametrize("content", ["{ this is not json",
+                                     json.dumps({"schema": "carbon-gate/baseline@0", "workloads": {}})],
                          ids=["corrupt", "old-schema"])
 def test_unusable_baseline_file_is_a_usage_error_naming_it(tmp_path, cli, content):
     runs_log = tmp_path / "runs.log"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -229,8 +228,7 @@ def _document(template: dict, energies: dict[str, list[float]]) -> dict:
     """A results document like `template` whose workloads have exactly these counted energies (Wh)."""
     doc = copy.deepcopy(template)
     w0 = doc["workloads"][0]
-    s0 = counted = next(s for s in w0["samples"] if not s["warmup"])
-    assert counted
+    s0 = next(s for s in w0["samples"] if not s["warmup"])
     doc["workloads"] = []
     for name, values in energies.items():
         w = copy.deepcopy(w0)

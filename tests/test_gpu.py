@@ -321,8 +321,6 @@ def test_gpu_off_in_settings_measures_no_gpu():
     assert nvml.inits == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the GPU meter selects devices from carbon-gate's own CUDA_VISIBLE_DEVICES, "
-                                       "not the workload's env passed to measure_command")
 def test_workload_env_cuda_visible_devices_selects_the_device():
     nvml = two_gpus(energy_mj=None, power_mw=100_000)
     plan = plan_meters(SETTINGS, hardware=HW, nvml=nvml)

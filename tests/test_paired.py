@@ -306,7 +306,8 @@ def test_setup_runs_once_in_each_tree(tmp_path, cli):
     log = tmp_path / "setup.log"
     workloads = "- name: one\n  command: 'true'\n- name: two\n  command: 'true'\n"
     repo, _ = new_repo(tmp_path, {
-        "carbon-gate.yml": config(workloads, baseline=f"{{setup: {setup_logger(log)}}}", extra="gate: {family: none}\n"),
+        "carbon-gate.yml": config(workloads, baseline=f"{{setup: {setup_logger(log)}}}",
+                                  extra="gate: {family: none}\n"),
     })
     commit(repo, {"README.md": "x\n"}, "docs")
 
@@ -326,7 +327,8 @@ def test_failing_setup_in_the_base_is_not_blamed_on_the_change(tmp_path, cli):
           budget: {{energy: 1 Wh}}
         """
     repo, _ = new_repo(tmp_path, {
-        "carbon-gate.yml": config(workloads, baseline="{setup: 'test -f setup-ok || { echo no setup-ok here >&2; exit 4; }'}"),
+        "carbon-gate.yml": config(workloads,
+                                  baseline="{setup: 'test -f setup-ok || { echo no setup-ok here >&2; exit 4; }'}"),
         "duration.txt": "0.05\n",
     })
     commit(repo, {"setup-ok": "", "duration.txt": "0.1\n"}, "head can set up")

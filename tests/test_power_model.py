@@ -195,8 +195,6 @@ def test_missing_profile_raises_profile_error(tmp_path):
         choose_cpu_model(EPYC, 4, profile=str(tmp_path / "nope.yml"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: load_profile accepts negative or NaN watts, so the model can produce "
-                                       "negative or NaN energy")
 @pytest.mark.parametrize("watts", ["-5", ".nan"])
 def test_profile_with_impossible_watts_is_rejected(tmp_path, watts):
     path = tmp_path / "impossible.yml"

@@ -7,6 +7,7 @@ the Teads curve, scaled to the vCPUs held; a documented per-vCPU default, flagge
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -72,6 +73,8 @@ def load_profile(path: Path) -> Profile:
         points = tuple(sorted((float(u) / 100.0, float(w)) for u, w in data["curve"].items()))
         if len(points) < 2 or points[0][0] != 0.0 or points[-1][0] != 1.0:
             raise ProfileError(f"{path}: the curve needs points at 0 and 100 %")
+        if not all(math.isfinite(w) and w >= 0 for _, w in points):
+            raise ProfileError(f"{path}: the curve's watts must be finite and not negative")
         emb = data.get("embodied")
         embodied = (
             Embodied(

@@ -107,13 +107,15 @@ class MeterSession:
     """The meters for one run: start them, tick them on the sampler's clock, and turn the observed
     run into a Sample. Used by `measure_command` (a child process) and the Python API (a code block)."""
 
-    def __init__(self, plan: MeterPlan):
+    def __init__(self, plan: MeterPlan, env: dict[str, str] | None = None):
         import psutil
 
         self.plan = plan
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.rapl = rapl.RaplMeter(plan.rapl_domains) if plan.rapl_domains else None
-        self.gpu: GpuMeter | None = open_gpu_meter(plan.nvml)[0] if plan.nvml is not None else None
+        # The workload's own CUDA_VISIBLE_DEVICES decides which GPUs it uses, so it decides what we bill.
+        visible = (env if env is not None else os.environ).get("CUDA_VISIBLE_DEVICES")
+        self.gpu: GpuMeter | None = open_gpu_meter(plan.nvml, visible)[0] if plan.nvml is not None else None
         self._cpu_times = psutil.cpu_times
         self._sys_before = _busy_cpu_s(self._cpu_times())
         for meter in (self.rapl, self.gpu):
@@ -176,7 +178,7 @@ def measure_command(
     stderr: int | IO | None = None,
 ) -> Sample:
     """Run a command once under every meter of `plan` and return the sample."""
-    session = MeterSession(plan)
+    session = MeterSession(plan, env)
     try:
         run = run_process(command, cwd=cwd, env=env, timeout_s=timeout_s, stdin=stdin, stdout=stdout,
                           stderr=stderr, on_tick=session.tick)
@@ -201,8 +203,9 @@ def _error(run: ProcessRun, timeout_s: float | None) -> str | None:
 
 
 def _busy_cpu_s(t: Any) -> float:
-    # Everything but idle and iowait: the machine's CPU-seconds of real work in the window.
-    return sum(v for k, v in t._asdict().items() if k not in ("idle", "iowait", "guest", "guest_nice"))
+    # Everything but idle, iowait and steal (time the hypervisor gave to other VMs): the machine's
+    # CPU-seconds of real work in the window. guest time is already inside user.
+    return sum(v for k, v in t._asdict().items() if k not in ("idle", "iowait", "steal", "guest", "guest_nice"))
 
 
 def _rss(run: ProcessRun) -> tuple[float, float, str]:

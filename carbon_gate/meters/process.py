@@ -68,6 +68,7 @@ def run_process(
     the same clock. Raises KeyboardInterrupt (or whatever interrupted us) only after the process
     group has been killed and reaped.
     """
+    _become_subreaper()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     shell = isinstance(command, str)
     start = time.perf_counter()
@@ -132,10 +133,13 @@ def run_process(
     except BaseException:
         _kill_group(proc.pid, done)
         waiter.join()
+        _kill_leftovers(proc.pid)
+        _reap_orphans(proc.pid)
         proc.returncode = -1  # reaped by us; stop Popen from waiting again
         raise
     waiter.join()
     _kill_leftovers(proc.pid)
+    orphan_cpu = _reap_orphans(proc.pid)
     status = int(outcome["status"])  # type: ignore[arg-type]
     usage = outcome["usage"]
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -144,7 +148,7 @@ def run_process(
     self_after = resource.getrusage(resource.RUSAGE_SELF)
     return ProcessRun(
         wall_s=float(outcome["end"]) - start,  # type: ignore[arg-type]
-        cpu_s=usage.ru_utime + usage.ru_stime,  # type: ignore[attr-defined]
+        cpu_s=usage.ru_utime + usage.ru_stime + orphan_cpu,  # type: ignore[attr-defined]
         exit_code=exit_code,
         ticks=ticks,
         peak_rss_bytes=int(usage.ru_maxrss) * 1024,  # type: ignore[attr-defined]  # Linux reports KiB
@@ -203,6 +207,34 @@ def _kill_group(pgid: int, done: threading.Event) -> None:
             return
         if done.wait(grace):
             return
+
+
+def _become_subreaper() -> None:
+    """Make descendants that detach (double fork) re-parent to us instead of init, so their CPU time
+    can still be collected with wait4 (Linux PR_SET_CHILD_SUBREAPER). Best effort elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap_orphans(pgid: int) -> float:
+    """CPU-seconds of the command's descendants that outlived their parents and were re-parented to us
+    (as subreaper) — killed with the group, now reaped here so none is left a zombie or uncounted."""
+    total = 0.0
+    while True:
+        try:
+            pid, _, usage = os.wait4(-pgid, 0)
+        except ChildProcessError:
+            return total
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return total
+        total += usage.ru_utime + usage.ru_stime
 
 
 def _kill_leftovers(pgid: int) -> None:
