@@ -140,7 +140,10 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
             rel = config.root.resolve().relative_to(root.resolve())
             with contextlib.ExitStack() as stack:
                 head_root = config.root
-                if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha):
+                # The pushed commit, not the working tree: measure it in its own worktree whenever the
+                # checkout differs from it (another commit, or uncommitted edits to tracked files).
+                if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha
+                                     or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)):
                     head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
                     git_info["head"] = gitctx.resolve(options.head, root).sha
                 base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel

@@ -491,8 +491,6 @@ def test_new_branch_base_uses_origin_head_when_set(tmp_path):
     assert base_for(Push("refs/heads/dev", dev_fork, "refs/heads/other", ZERO), root) is None
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the pre-push check measures the working tree, not the pushed "
-                                       "commit, when HEAD is the pushed commit and the tree has local edits")
 def test_push_measures_the_pushed_commit_not_local_edits(tmp_path, cli):
     repos, base = seeded(tmp_path)
     install(repos, cli)
