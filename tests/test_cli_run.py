@@ -13,7 +13,6 @@ import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -167,9 +166,7 @@ def test_timeout_exits_3_kills_the_run_and_the_other_workload_is_still_measured(
           - name: fine
             command: {QUICK}
         """)
-    started = time.monotonic()
     proc, results = run(cli, config)
-    assert time.monotonic() - started < 4.5  # killed, not waited for
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "slow: run 1 failed: timed out after 0.5 s" in proc.stdout
     doc = load_results(results)
@@ -178,7 +175,7 @@ def test_timeout_exits_3_kills_the_run_and_the_other_workload_is_still_measured(
     [sample] = slow["samples"]
     assert sample["timed_out"] is True
     assert "timed out" in sample["error"]
-    assert 0.4 < sample["wall_s"] < 4.0
+    assert 0.4 < sample["wall_s"] < 4.0  # killed after 0.5 s, not waited for
     assert fine["verdict"] == "new" and len(fine["samples"]) == 2
 
 

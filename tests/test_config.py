@@ -487,6 +487,14 @@ def test_built_in_defaults(tmp_path):
     assert cfg.gate.fail_on == ("regression", "over-budget")
 
 
+def test_unit_count_default_depends_on_unit_name():
+    # As docs/configuration.md says: no `unit` = one run; a named unit without a count = reported by the workload.
+    text = "version: 1\nworkloads:\n  - name: a\n    command: x\n    unit: {name: epoch}\n  - name: b\n    command: x\n"
+    named, plain = parse(text).workloads
+    assert (named.unit_name, named.unit_count) == ("epoch", None)
+    assert (plain.unit_name, plain.unit_count) == ("run", 1.0)
+
+
 def test_parse_collects_problems_with_lines():
     with pytest.raises(ConfigError) as info:
         parse("version: 1\nworkloads:\n  - name: a\n    command: x\n    warmup: -1\n", "f.yml")

@@ -179,11 +179,11 @@ def test_clear_increase_is_a_regression_with_full_paired_results(tmp_path, cli):
 
 
 def test_identical_commit_is_unchanged(tmp_path, cli):
-    # A README-only commit: the workload is the same on both sides. 0.3 s sleeps and a 25 % tolerance
+    # A README-only commit: the workload is the same on both sides. 0.2 s sleeps, 8 rounds and a 25 % tolerance
     # keep a single scheduling hiccup on a shared 2-core machine from making this inconclusive.
     repo, base = new_repo(tmp_path, {
         "carbon-gate.yml": config(f"- name: same\n  command: {json.dumps(SLEEP)}\n", repeats=8, tolerance="25%"),
-        "duration.txt": "0.3\n",
+        "duration.txt": "0.2\n",
     })
     commit(repo, {"README.md": "# docs only\n"}, "docs")
 
@@ -483,8 +483,8 @@ def test_two_clear_regressions_at_the_default_floor_fail_the_gate(tmp_path, cli)
         - name: second
           command: {json.dumps(SLEEP)}
         """
-    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads, repeats=5), "duration.txt": "0.05\n"})
-    commit(repo, {"duration.txt": "0.15\n"}, "three times slower")
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads, repeats=5), "duration.txt": "0.03\n"})
+    commit(repo, {"duration.txt": "0.09\n"}, "three times slower")
 
     r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "8", "--results", "out.json", "--report", "",
             cwd=repo, env=run_env(tmp_path))

@@ -121,8 +121,13 @@ def counted(w: dict) -> list[dict]:
 # ------------------------------------------------------------------ a real training script
 
 
-def test_training_script_reports_epochs_as_functional_units(cli, tmp_path, train_script):
-    proc, doc = run_gate(cli, tmp_path, f"""
+@pytest.fixture(scope="module")
+def measured_training(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, str]:
+    """One real `carbon-gate run` of the training script (3 runs of 2 epochs, projected to 90), shared by
+    the tests that only read its results and report."""
+    root = tmp_path_factory.mktemp("training")
+    (root / "train.py").write_text(TRAIN_PY.lstrip())
+    (root / "carbon-gate.yml").write_text(config_text(f"""
         - name: train
           command: {train_command()}
           unit: {{name: epoch}}
@@ -130,7 +135,16 @@ def test_training_script_reports_epochs_as_functional_units(cli, tmp_path, train
           budget:
             per_unit: {{energy: 1 kWh}}
             projected: {{co2e: 1 t}}
-        """)
+        """))
+    proc = subprocess.run([sys.executable, "-m", "carbon_gate", "run", "-q"], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert (root / "carbon-gate-results.json").exists(), proc.stdout + proc.stderr
+    doc = json.loads((root / "carbon-gate-results.json").read_text())
+    return proc, doc, (root / "carbon-gate-report.md").read_text()
+
+
+def test_training_script_reports_epochs_as_functional_units(measured_training):
+    proc, doc, _ = measured_training
     assert proc.returncode == 0, proc.stdout + proc.stderr
     w = workload(doc, "train")
     assert w["verdict"] == "new"
@@ -150,13 +164,8 @@ def test_training_script_reports_epochs_as_functional_units(cli, tmp_path, train
     assert checks["per_unit.energy"]["actual"] == pytest.approx(w["energy_wh"] / EPOCHS, rel=1e-4, abs=2e-9)
 
 
-def test_projection_of_the_full_run_from_the_measured_epochs(cli, tmp_path, train_script):
-    proc, doc = run_gate(cli, tmp_path, f"""
-        - name: train
-          command: {train_command()}
-          unit: {{name: epoch}}
-          extrapolate: {{to: 90}}
-        """)
+def test_projection_of_the_full_run_from_the_measured_epochs(measured_training):
+    proc, doc, report = measured_training
     assert proc.returncode == 0, proc.stdout + proc.stderr
     w = workload(doc, "train")
     p = w["projection"]
@@ -183,7 +192,6 @@ def test_projection_of_the_full_run_from_the_measured_epochs(cli, tmp_path, trai
     assert p["wall_s"] > 0
 
     # The Markdown report shows measured and projected side by side.
-    report = (tmp_path / "carbon-gate-report.md").read_text()
     assert "### Projected full runs" in report
     section = report.split("### Projected full runs", 1)[1]
     row = next(line for line in section.splitlines() if line.startswith("| train |"))
