@@ -7,7 +7,9 @@ validates the file also generates the JSON Schema shipped for editors (`carbon-g
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,20 +35,24 @@ class Key:
     required: bool = False
     choices: tuple[str, ...] = ()
     children: dict[str, "Key"] = field(default_factory=dict)
-    minimum: float | None = None
+    minimum: float | None = None  # inclusive bounds
+    maximum: float | None = None
+    above: float | None = None  # exclusive bounds: 0 units or a 0 Wh budget make no sense
+    below: float | None = None
     example: Any = None
 
 
+# A budget of 0 can never be met (and would make "% of budget" infinite): leave the key out for no limit.
 _BUDGET = {
-    "energy": Key("energy", "Largest median energy per run.", example="40 Wh"),
+    "energy": Key("energy", "Largest median energy per run.", example="40 Wh", above=0.0),
     "projected": Key("object", "Limits on the projected full run (with `extrapolate`) or the forecast (`estimate`).", children={
-        "energy": Key("energy", "Largest projected energy of the full run.", example="2 MWh"),
-        "co2e": Key("mass", "Largest projected CO2e of the full run.", example="50 kg"),
+        "energy": Key("energy", "Largest projected energy of the full run.", example="2 MWh", above=0.0),
+        "co2e": Key("mass", "Largest projected CO2e of the full run.", example="50 kg", above=0.0),
     }),
-    "co2e": Key("mass", "Largest median CO2e per run (operational + embodied).", example="15 g"),
+    "co2e": Key("mass", "Largest median CO2e per run (operational + embodied).", example="15 g", above=0.0),
     "per_unit": Key("object", "Limits per functional unit (SCI).", children={
-        "energy": Key("energy", "Largest median energy per unit.", example="2 Wh"),
-        "co2e": Key("mass", "Largest SCI: CO2e per unit.", example="1 g"),
+        "energy": Key("energy", "Largest median energy per unit.", example="2 Wh", above=0.0),
+        "co2e": Key("mass", "Largest SCI: CO2e per unit.", example="1 g", above=0.0),
     }),
 }
 
@@ -89,7 +95,7 @@ SPEC: dict[str, Key] = {
     }),
     "gate": Key("object", "What fails the gate.", children={
         "fail_on": Key("choices", "Verdicts that fail the gate.", ["regression", "over-budget"], choices=VERDICTS),
-        "confidence": Key("number", "Confidence level of the intervals.", 0.95, minimum=0.5),
+        "confidence": Key("number", "Confidence level of the intervals.", 0.95, minimum=0.5, below=1.0),
         "family": Key("choice", "Family-wise error control across workloads.", "holm", choices=("holm", "none")),
     }),
     "prepush": Key("object", "The quicker profile of `carbon-gate check --pre-push` (and --quick).", children={
@@ -107,7 +113,7 @@ SPEC: dict[str, Key] = {
             "tokens": Key("number", "Training tokens.", minimum=0, example=1e12),
             "moe_active_params": Key("number", "Active parameters per token (mixture of experts).", minimum=0),
             "hours": Key("number", "Instead of params/tokens: the run's length in hours.", minimum=0),
-            "mfu": Key("number", "Model FLOPs utilisation (default 0.4).", minimum=0.0),
+            "mfu": Key("number", "Model FLOPs utilisation (default 0.4).", above=0.0, maximum=1.0),
             "avg_power": Key("string", "Average power per accelerator, e.g. '330 W' (default: TDP)."),
             "dtype": Key("string", "Which peak throughput to use (default: the accelerator's training dtype)."),
         }),
@@ -116,7 +122,7 @@ SPEC: dict[str, Key] = {
                                   required=True, example="emissions.csv"),
         }),
         "extrapolate": Key("object", "Project the full run from the measured per-unit energy.", children={
-            "to": Key("number", "Units of the full run (e.g. 90 epochs).", required=True, minimum=0.0, example=90),
+            "to": Key("number", "Units of the full run (e.g. 90 epochs).", required=True, above=0.0, example=90),
         }),
         "cwd": Key("string", "Working directory, relative to the config file's directory.", "."),
         "env": Key("env", "Extra environment variables for the command."),
@@ -124,7 +130,7 @@ SPEC: dict[str, Key] = {
         "unit": Key("object", "The functional unit R for SCI.", children={
             "name": Key("string", "What one unit is.", "run", example="epoch"),
             "count": Key("number", "Units processed by one run; leave it out when the workload reports its units "
-                                   "(carbon_gate.report_units or $CARBON_GATE_UNITS_FILE).", minimum=0.0),
+                                   "(carbon_gate.report_units or $CARBON_GATE_UNITS_FILE).", above=0.0),
         }),
         "budget": Key("object", "Absolute limits on the median run.", children=_BUDGET),
         "paths": Key("strings", "Globs: pre-push runs this workload only when they change.", example=["src/**"]),
@@ -198,6 +204,7 @@ class GridSettings:
     source: str | None = None
     pue: float = 1.0
     live: str = "none"
+    lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line, for errors found later
 
 
 @dataclass(frozen=True)
@@ -335,14 +342,17 @@ class _Validator:
             except ValueError as exc:
                 self.problem(path, str(exc))
                 return None
-            if key.minimum is not None and parsed < key.minimum:
-                self.problem(path, f"must be at least {key.minimum:g}, got {value!r}")
+            out_of_range = _out_of_range(parsed, key)
+            if out_of_range:
+                self.problem(path, f"{out_of_range}, got {value!r}")
             return parsed
         if kind == "string":
             if not isinstance(value, str) or not value.strip():
                 self.problem(path, f"expected a non-empty string, {shown}")
             return value
         if kind == "choice":
+            if value is False and "off" in key.choices:
+                value = "off"  # YAML 1.1 reads a bare `off` (as DESIGN §3 writes it) as false
             if value not in key.choices:
                 self.problem(path, f"expected one of {', '.join(key.choices)}, {shown}")
             return value
@@ -359,8 +369,15 @@ class _Validator:
         if kind == "command":
             if isinstance(value, str) and value.strip():
                 return value
-            if isinstance(value, list) and value and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in value):
-                return tuple(str(x) for x in value)
+            if isinstance(value, list) and value:
+                bad = [(i, x) for i, x in enumerate(value) if isinstance(x, bool) or not isinstance(x, (str, int, float))]
+                if not bad:
+                    return tuple(str(x) for x in value)
+                i, x = bad[0]
+                hint = " (YAML reads bare yes/no/on/off/true/false as booleans: quote it)" if isinstance(x, bool) else ""
+                self.problem(path + (i,), f"expected each item of a list command to be a string, "
+                                          f"item {i + 1} is {x!r}{hint}")
+                return None
             self.problem(path, f"expected a command: a non-empty string or a list of strings, {shown}")
             return None
         if kind == "strings":
@@ -386,14 +403,31 @@ def _integer(value: Any) -> int:
 
 def _number(value: Any) -> float:
     # YAML 1.1 reads `7.0e9` (no exponent sign) as a string: accept such numerals.
+    number: float | None = None
     if isinstance(value, str):
         try:
-            return float(value.replace("_", ""))
+            number = float(value.replace("_", ""))
         except ValueError:
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"expected a number, got {value!r}")
-    return float(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    # float() also reads 'nan' and 'inf' (YAML: .nan, .inf): no limit or factor can be either.
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _out_of_range(value: float, key: Key) -> str | None:
+    """Why `value` (already parsed) is outside the key's bounds, or None."""
+    if key.minimum is not None and value < key.minimum:
+        return f"must be at least {key.minimum:g}"
+    if key.maximum is not None and value > key.maximum:
+        return f"must be at most {key.maximum:g}"
+    if key.above is not None and value <= key.above:
+        return f"must be greater than {key.above:g}"
+    if key.below is not None and value >= key.below:
+        return f"must be less than {key.below:g}"
+    return None
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -449,7 +483,8 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
     return Config(
         path=path,
         version=v["version"],
-        grid=GridSettings(grid.get("country"), grid.get("intensity"), grid.get("source"), grid.get("pue", 1.0), grid.get("live", "none")),
+        grid=GridSettings(grid.get("country"), grid.get("intensity"), grid.get("source"), grid.get("pue", 1.0), grid.get("live", "none"),
+                          {k: lines[("grid", k)] for k in grid if ("grid", k) in lines}),
         machine=MeterSettings(**{k: machine[k] for k in machine}),
         baseline=BaselineSettings(base.get("mode", "auto"), Path(base.get("file", ".carbon-gate/baseline.json")),
                                   base.get("setup"), base.get("history", 100), base.get("seed")),
@@ -468,52 +503,87 @@ def _default(key: Key) -> Any:
 
 
 def _load_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML keeping the line of every key and item (1-based); duplicate keys are errors."""
+    """Parse YAML keeping the line of every key and item (1-based); duplicate keys, keys that are not
+    scalars and values their tag cannot construct (`!!int abc`) are errors at their line."""
     import yaml
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigProblem(filename, line, "", f"malformed YAML: {problem}")]) from None
+        raise ConfigError([_yaml_problem(exc, text, filename)]) from None
     if node is None:
         raise ConfigError([ConfigProblem(filename, None, "", "the file is empty: expected 'version' and 'workloads'")])
     lines: dict[tuple, int] = {}
     problems: list[ConfigProblem] = []
     loader = yaml.SafeLoader("")
 
-    def convert(n: Any, path: tuple) -> Any:
+    def scalar(n: Any, path: tuple) -> Any:
+        try:
+            return loader.construct_object(n)
+        except Exception as exc:  # noqa: BLE001 - a tag's constructor fed a bad value raises anything (`!!timestamp x`)
+            why = _first_line(exc) if isinstance(exc, (ValueError, yaml.YAMLError)) else "not a valid value for that tag"
+            problems.append(ConfigProblem(filename, n.start_mark.line + 1, _dotted(path),
+                                          f"cannot read {n.value!r} as {n.tag.rsplit(':', 1)[-1]}: {why}"))
+            return None
+
+    def convert(n: Any, path: tuple, open_nodes: frozenset[int]) -> Any:
         lines.setdefault(path, n.start_mark.line + 1)
+        if id(n) in open_nodes:  # an alias to one of its own ancestors (`a: &x [*x]`)
+            problems.append(ConfigProblem(filename, n.start_mark.line + 1, _dotted(path), "recursive YAML alias"))
+            return None
+        inside = open_nodes | {id(n)}
         if isinstance(n, yaml.MappingNode):
             out: dict = {}
             for k_node, v_node in n.value:
-                key = loader.construct_object(k_node)
+                if not isinstance(k_node, yaml.ScalarNode):  # `[a]: x` or `? {b: 1}`: unhashable, and never a key we know
+                    problems.append(ConfigProblem(filename, k_node.start_mark.line + 1, _dotted(path),
+                                                  "expected a plain key name, got "
+                                                  + ("a mapping" if isinstance(k_node, yaml.MappingNode) else "a list") + " as a key"))
+                    continue
+                key = scalar(k_node, path)
                 if key in out:
                     problems.append(ConfigProblem(filename, k_node.start_mark.line + 1, _dotted(path + (key,)),
                                                   f"duplicate key {key!r}"))
                     continue
                 lines[path + (key,)] = k_node.start_mark.line + 1
-                out[key] = convert(v_node, path + (key,))
+                out[key] = convert(v_node, path + (key,), inside)
             return out
         if isinstance(n, yaml.SequenceNode):
-            return [convert(item, path + (i,)) for i, item in enumerate(n.value)]
-        return loader.construct_object(n)
+            return [convert(item, path + (i,), inside) for i, item in enumerate(n.value)]
+        return scalar(n, path)
 
-    try:
-        data = convert(node, ())
-    except yaml.YAMLError as exc:
-        raise ConfigError([ConfigProblem(filename, None, "", f"malformed YAML: {exc}")]) from None
+    data = convert(node, (), frozenset())
     if problems:
         raise ConfigError(problems)
     return data, lines
 
 
+def _yaml_problem(exc: Exception, text: str, filename: str) -> ConfigProblem:
+    """Locate a YAML syntax error. When the parser ran off the end of the file (an unclosed quote or
+    bracket) the useful line is where the construct began (PyYAML's context mark), not the end."""
+    end = len(text.rstrip())
+    problem = getattr(exc, "problem", None) or _first_line(exc)
+    context = getattr(exc, "context", None)
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    began = None
+    if context_mark is not None and context_mark.index < end and (mark is None or mark.index >= end):
+        mark = began = context_mark
+    message = f"malformed YAML: {problem}" + (f" ({context} that starts here)" if began is not None and context else "")
+    # Never a line past the last one: the end of the stream sits after the final newline.
+    line = min(mark.line + 1, text[:end].count("\n") + 1) if mark is not None else None
+    return ConfigProblem(filename, line, "", message)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _dotted(path: tuple) -> str:
     out = ""
     for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        is_index = isinstance(p, int) and not isinstance(p, bool)  # a bare `on:` key reads as True, not an index
+        out += f"[{p}]" if is_index else (f".{p}" if out else str(p))
     return out
 
 
@@ -530,13 +600,30 @@ def _close(key: str, spec: dict[str, Key]) -> str | None:
 
 # ---------------------------------------------------------------- JSON Schema
 
+def _any_case(word: str) -> str:
+    """A regex matching `word` in any case: JSON Schema patterns (ECMA-262) have no inline (?i) flag."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.lower() != c.upper() else re.escape(c) for c in word)
+
+
+def _quantity_pattern(unit_alternatives: list[str], optional: bool = False) -> str:
+    # The numerals units._split reads; signs other than '+' are left to the loader (a negative is an error there).
+    number = r"\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    unit = f"(?:{'|'.join(unit_alternatives)})" + ("?" if optional else "")
+    return rf"^\s*{number}\s*{unit}\s*$"
+
+
+# Mirrors of the parsers in units.py, so the editor accepts exactly what the loader reads.
+_CO2 = f"(?:{_any_case('co2')}|{_any_case('co')}₂)[eE]?"
 _QUANTITY_PATTERNS = {
-    "energy": r"^\s*[0-9.eE+]+\s*(µWh|mWh|Wh|kWh|MWh|GWh|mJ|J|kJ|MJ|wh|kwh|j|kj)\s*$",
-    "mass": r"^\s*[0-9.eE+]+\s*(mg|g|kg|t)(CO2e?)?\s*$",
-    "duration": r"^\s*[0-9.eE+]+\s*(ms|s|sec|m|min|h|d)?\s*$",
-    "percent": r"^\s*[0-9.eE+]+\s*%\s*$",
-    "intensity": r"^\s*[0-9.eE+]+\s*(g/kWh|kg/kWh|g/Wh|kg/MWh|t/MWh)?\s*$",
+    "energy": _quantity_pattern([*units.ENERGY_EXACT] + [_any_case(u) for u in units.ENERGY_ANY_CASE]),
+    "mass": _quantity_pattern([f"(?:{_any_case(u)})(?:{_CO2})?" for u in units.MASS_UNITS]),
+    "duration": _quantity_pattern([_any_case(u) for u in units.DURATION_UNITS], optional=True),
+    "percent": _quantity_pattern(["%"]),
+    "intensity": _quantity_pattern([_any_case(u.split("/")[0]) + f"(?:{_any_case('co2')}[eE]?)?/" + _any_case(u.split("/")[1])
+                                    for u in units.INTENSITY_UNITS], optional=True),
 }
+# Bare numbers the loader takes: YAML reads `7.0e9` as a string, which `_number` still accepts.
+_NUMBER_PATTERN = r"^\s*[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?\s*$"
 
 
 def json_schema() -> dict:
@@ -557,30 +644,33 @@ def json_schema() -> dict:
             if k == "workloads":
                 s.update({"type": "array", "minItems": 1, "items": obj})
             else:
-                s.update(obj)
+                s.update({**obj, "type": ["object", "null"]})  # an empty section (`grid:`) reads as null
         elif k in _QUANTITY_PATTERNS:
             s["pattern"] = _QUANTITY_PATTERNS[k]
             s["type"] = "string" if k in ("energy", "mass", "percent") else ["string", "number"]
         elif k == "integer":
             s["type"] = "integer"
         elif k == "number":
-            s["type"] = "number"
+            s.update({"type": ["number", "string"], "pattern": _NUMBER_PATTERN})  # the pattern applies to strings only
         elif k == "boolean":
             s["type"] = "boolean"
         elif k == "string":
             s.update({"type": "string", "minLength": 1})
         elif k == "choice":
-            s["enum"] = list(key.choices)
+            s["enum"] = list(key.choices) + ([False] if "off" in key.choices else [])  # YAML 1.1 reads `off` as false
         elif k == "choices":
-            s.update({"type": "array", "items": {"enum": list(key.choices)}})
+            s["anyOf"] = [{"enum": list(key.choices)}, {"type": "array", "items": {"enum": list(key.choices)}}]
         elif k == "command":
-            s["oneOf"] = [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1, "items": {"type": "string"}}]
+            s["oneOf"] = [{"type": "string", "minLength": 1},
+                          {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}}]
         elif k == "strings":
-            s.update({"type": "array", "items": {"type": "string"}})
+            s.update({"type": ["array", "string"], "items": {"type": "string"}})  # one glob may be a plain string
         elif k == "env":
             s.update({"type": "object", "additionalProperties": {"type": ["string", "number"]}})
-        if key.minimum is not None and k in ("integer", "number"):
-            s["minimum"] = key.minimum
+        if k in ("integer", "number"):
+            bounds = {"minimum": key.minimum, "maximum": key.maximum, "exclusiveMinimum": key.above,
+                      "exclusiveMaximum": key.below}
+            s.update({name: bound for name, bound in bounds.items() if bound is not None})
         if key.default is not None and k not in ("object", "workloads"):
             s["default"] = list(key.default) if isinstance(key.default, tuple) else key.default
         if key.example is not None:

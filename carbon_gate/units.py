@@ -6,14 +6,15 @@ Each parser returns the value in a canonical unit (Wh, g, s, fraction, g/kWh) or
 
 from __future__ import annotations
 
+import math
 import re
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%/µ0-9₂]*)\s*$")
 
 # mWh/MWh and mJ/MJ differ only by case, so those are matched exactly; the rest case-insensitively.
-_ENERGY_EXACT = {"µWh": 1e-6, "mWh": 1e-3, "MWh": 1e6, "GWh": 1e9, "mJ": 1e-3 / 3600, "MJ": 1e6 / 3600}
-_ENERGY_ANY_CASE = {"wh": 1.0, "kwh": 1e3, "j": 1 / 3600, "kj": 1e3 / 3600}  # -> Wh
+ENERGY_EXACT = {"µWh": 1e-6, "mWh": 1e-3, "MWh": 1e6, "GWh": 1e9, "mJ": 1e-3 / 3600, "MJ": 1e6 / 3600}
+ENERGY_ANY_CASE = {"wh": 1.0, "kwh": 1e3, "j": 1 / 3600, "kj": 1e3 / 3600}  # -> Wh
 MASS_UNITS = {"mg": 1e-3, "g": 1.0, "kg": 1e3, "t": 1e6}  # -> g CO2e
 DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 INTENSITY_UNITS = {"g/kwh": 1.0, "kg/kwh": 1e3, "g/wh": 1e3, "t/mwh": 1e3, "kg/mwh": 1.0}
@@ -23,16 +24,25 @@ def _split(text: object, what: str, example: str) -> tuple[float, str]:
     if isinstance(text, bool):
         raise ValueError(f"expected {what} such as {example!r}, got a boolean")
     if isinstance(text, (int, float)):
-        return float(text), ""
+        return _finite(float(text), text, what), ""
     if not isinstance(text, str):
         raise ValueError(f"expected {what} such as {example!r}, got {text!r}")
     m = _QUANTITY.match(text)
     if not m:
         raise ValueError(f"expected {what} such as {example!r}, got {text!r}")
-    return float(m.group(1)), m.group(2)
+    return _finite(float(m.group(1)), text, what), m.group(2)
+
+
+def _finite(value: float, raw: object, what: str) -> float:
+    # float() turns '1e999' into inf (and YAML has .inf/.nan): an infinite limit would pass everything
+    # and cannot be written to the results JSON.
+    if not math.isfinite(value):
+        raise ValueError(f"expected {what} that is a finite number, got {raw!r}")
+    return value
 
 
 def _non_negative(value: float, raw: object, what: str) -> float:
+    _finite(value, raw, what)  # a finite number × a unit factor can still overflow
     if value < 0:
         raise ValueError(f"{what} cannot be negative (got {raw!r})")
     return value
@@ -41,7 +51,7 @@ def _non_negative(value: float, raw: object, what: str) -> float:
 def parse_energy(text: object) -> float:
     """Parse an energy such as `50 Wh`, `0.2 kWh` or `3 kJ` into watt-hours."""
     value, unit = _split(text, "an energy", "50 Wh")
-    factor = _ENERGY_EXACT.get(unit, _ENERGY_ANY_CASE.get(unit.lower()))
+    factor = ENERGY_EXACT.get(unit, ENERGY_ANY_CASE.get(unit.lower()))
     if not unit or factor is None:
         raise ValueError(f"expected an energy with a unit (mWh, Wh, kWh, MWh, J, kJ, MJ) such as '50 Wh', got {text!r}")
     return _non_negative(value * factor, text, "an energy")
@@ -63,7 +73,7 @@ def parse_duration(text: object) -> float:
     factor = DURATION_UNITS.get(unit.lower()) if unit else 1.0
     if factor is None:
         raise ValueError(f"expected a duration (ms, s, m, min, h, d) such as '30s' or '10m', got {text!r}")
-    if value * factor <= 0:
+    if _finite(value * factor, text, "a duration") <= 0:
         raise ValueError(f"a duration must be positive (got {text!r})")
     return value * factor
 
@@ -95,24 +105,33 @@ def parse_power(text: object) -> float:
     return _non_negative(value * factor, text, "a power")
 
 
+_ENERGY_SCALE = (("µWh", 1e-6), ("mWh", 1e-3), ("Wh", 1.0), ("kWh", 1e3), ("MWh", 1e6))
+_MASS_SCALE = (("mg", 1e-3), ("g", 1.0), ("kg", 1e3), ("t", 1e6))
+
+
 def format_energy(wh: float) -> str:
-    """Three significant digits in a sensible unit: mWh, Wh, kWh or MWh."""
-    if wh != wh:  # nan
-        return "n/a"
-    for limit, factor, unit in ((1e-3, 1e6, "µWh"), (1.0, 1e3, "mWh"), (1e3, 1.0, "Wh"), (1e6, 1e-3, "kWh")):
-        if abs(wh) < limit:
-            return f"{_sig3(wh * factor)} {unit}"
-    return f"{_sig3(wh * 1e-6)} MWh"
+    """Three significant digits in a sensible unit: µWh, mWh, Wh, kWh or MWh."""
+    return _scaled(wh, _ENERGY_SCALE)
 
 
 def format_mass(g: float) -> str:
     """Three significant digits in mg, g, kg or t CO2e."""
-    if g != g:
+    return _scaled(g, _MASS_SCALE)
+
+
+def _scaled(value: float, scale: tuple[tuple[str, float], ...]) -> str:
+    """The first unit (smallest first) whose *rounded* number is below 1000: the unit is chosen after
+    rounding, so 999.7 Wh reads '1 kWh', not '1000 Wh'."""
+    if value != value:  # nan
         return "n/a"
-    for limit, factor, unit in ((1.0, 1e3, "mg"), (1e3, 1.0, "g"), (1e6, 1e-3, "kg")):
-        if abs(g) < limit:
-            return f"{_sig3(g * factor)} {unit}"
-    return f"{_sig3(g * 1e-6)} t"
+    previous = ""
+    for unit, size in scale:
+        text = _sig3(value / size)
+        if abs(float(text)) < 1000 or unit == scale[-1][0]:
+            # At an exact tie (999.5 rounding up) the next unit may round down to 0.999: keep '1000'.
+            return previous if previous and abs(float(text)) < 1 else f"{text} {unit}"
+        previous = f"{text} {unit}"
+    raise AssertionError("unreachable: the last unit always returns")
 
 
 def _sig3(x: float) -> str:

@@ -268,8 +268,6 @@ def test_unknown_country_exits_2_and_suggests_france(cli, write_config):
     assert not (path.parent / "ran").exists()  # refused before running anything
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: pipeline.resolve_grid raises ConfigProblem(..., line=None, 'grid.country'): the "
-                                       "unknown-country error names the file but not the line")
 def test_unknown_country_names_the_line(cli, write_config):
     path = write_config("""
         version: 1
@@ -282,11 +280,9 @@ def test_unknown_country_names_the_line(cli, write_config):
     assert_config_error(run_config(cli, path), path, 3, "grid.country", "'Frnace'", "France")
 
 
-# ------------------------------------------------------------------ known bugs (strict xfail: they pass once fixed)
+# ------------------------------------------------------------------ inputs that used to crash or mislead
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _load_yaml reports problem_mark (the end of the stream, a line past the end of "
-                                       "the file) and drops PyYAML's context_mark, which is where the quote was opened")
 def test_unclosed_quote_points_at_the_quote():
     text = 'version: 1\nworkloads:\n  - name: "a\n    command: python x.py\n  - name: b\n'
     with pytest.raises(ConfigError) as info:
@@ -294,30 +290,22 @@ def test_unclosed_quote_points_at_the_quote():
     assert "conf.yml:3:" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: _load_yaml does not catch the ValueError a bad explicit tag raises "
-                                       "(`!!int abc`): traceback and exit 1 instead of exit 2 with file:line")
 def test_bad_explicit_tag_is_a_config_error():
     with pytest.raises(ConfigError, match=r"conf\.yml:1:"):
         parse("version: !!int abc\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-scalar mapping key (`[a]: x`) raises TypeError: unhashable type in "
-                                       "_load_yaml: traceback and exit 1 instead of exit 2")
 def test_unhashable_key_is_a_config_error():
     with pytest.raises(ConfigError, match=r"conf\.yml:2:"):
         parse("version: 1\n[a]: x\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: gate.confidence has a minimum (0.5) but no maximum; 2 is accepted and "
-                                       "stats._alpha later raises ValueError (traceback, exit 1) once a baseline exists")
 @pytest.mark.parametrize("value", ["1.0", "2"])
 def test_confidence_of_one_or_more_is_rejected(value):
     with pytest.raises(ConfigError, match=r"conf\.yml:2: gate\.confidence"):
         parse(f"version: 1\ngate: {{confidence: {value}}}\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `unit: {count: 0}` is allowed (minimum 0.0) but SCI = CO2e / 0 is NaN and "
-                                       "results.to_json (allow_nan=False) crashes with a traceback, exit 1")
 def test_zero_units_per_run_does_not_crash(cli, write_config):
     path = write_config("""
         version: 1
@@ -333,8 +321,6 @@ def test_zero_units_per_run_does_not_crash(cli, write_config):
     assert proc.returncode in (0, 2), proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a zero budget (`energy: 0 Wh`) makes BudgetCheck.use infinite and "
-                                       "results.to_json (allow_nan=False) crashes with a traceback, exit 1")
 def test_zero_budget_does_not_crash(cli, write_config):
     path = write_config("""
         version: 1
@@ -352,8 +338,6 @@ def test_zero_budget_does_not_crash(cli, write_config):
     assert proc.returncode == 2 or (proc.returncode == 1 and (path.parent / "results.json").exists()), proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a list command with a non-string item (YAML's `yes` is a boolean) is refused "
-                                       "with 'got a list', which names neither the item nor the value")
 def test_bad_command_item_is_named():
     with pytest.raises(ConfigError) as info:
         parse("version: 1\nworkloads:\n  - name: a\n    command: [echo, yes]\n", "conf.yml")
@@ -361,8 +345,6 @@ def test_bad_command_item_is_named():
     assert "True" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: YAML reads bare `off` as the boolean false, so `embodied: off` as written in "
-                                       "DESIGN §3 is refused with 'expected one of auto, off, got False'")
 @pytest.mark.parametrize("key", ["embodied", "rapl", "gpu"])
 def test_bare_off_is_accepted_for_on_off_choices(key):
     cfg = parse(f"version: 1\nmachine:\n  {key}: off\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
@@ -653,9 +635,6 @@ def test_schema_rejects_unknown_workload_key():
     assert errors and any("comand" in e.message for e in errors)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.json_schema is stricter than the loader: an editor flags valid configs "
-                                       "(list commands with numbers, a single string for paths/fail_on, an empty section, "
-                                       "'gCO2e/kWh', upper-case units)")
 @pytest.mark.parametrize(
     "text",
     [
