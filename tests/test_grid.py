@@ -57,8 +57,6 @@ def test_codes_and_names_are_unique():
     assert len(iso2) == len(set(iso2))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 24 rows of data/grid-intensity.csv have no ISO-2 code (KR, TR, TW, RU, VN, IR, "
-                                       "BO, ...), so `country: KR` is 'unknown' although DESIGN §3 promises ISO-2 lookup")
 @pytest.mark.parametrize(("iso2", "iso3"), [("KR", "KOR"), ("TR", "TUR"), ("TW", "TWN"), ("RU", "RUS"), ("VN", "VNM")])
 def test_iso2_codes_of_large_grids(iso2, iso3):
     assert find_country(iso2).iso3 == iso3
