@@ -20,7 +20,7 @@ from typing import Any
 
 from .account import Footprint, footprint
 from .domain import Sample
-from .functional_units import active_measure
+from .functional_units import open_blocks
 from .grid import GridFactor, resolve
 from .meters.meter import MeterPlan, MeterSession, MeterSettings, plan_meters
 from .meters.process import SAMPLE_SCHEDULE, ProcessRun, Tick
@@ -43,12 +43,14 @@ class measure(contextlib.ContextDecorator):
         self.sample: Sample | None = None
         self.footprint: Footprint | None = None
         self._reported: float | None = None
+        self._units_lock = threading.Lock()  # worker threads report too
 
     def add_units(self, n: float, name: str | None = None) -> None:
-        """Called by carbon_gate.report_units() inside the block."""
-        self._reported = (self._reported or 0.0) + n
-        if name:
-            self.unit = name
+        """Called by carbon_gate.report_units() inside the block (from any thread)."""
+        with self._units_lock:
+            self._reported = (self._reported or 0.0) + n
+            if name:
+                self.unit = name
 
     def __enter__(self) -> "measure":
         import psutil
@@ -63,7 +65,7 @@ class measure(contextlib.ContextDecorator):
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._sample_loop, name="carbon-gate-sampler", daemon=True)
         self._thread.start()
-        self._token = active_measure.set(self)
+        self._token = open_blocks.open(self)
         return self
 
     def _sample_loop(self) -> None:
@@ -84,7 +86,7 @@ class measure(contextlib.ContextDecorator):
 
     def __exit__(self, *exc: Any) -> bool:
         wall = time.perf_counter() - self._t0
-        active_measure.reset(self._token)
+        open_blocks.close(self, self._token)
         self._stop.set()
         self._thread.join()
         cpu = max(_cpu_now() - self._cpu0 - self._overhead, 0.0)

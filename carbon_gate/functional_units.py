@@ -9,27 +9,83 @@ carbon-gate sets for every run. The run's units are the sum of the numbers in th
 from __future__ import annotations
 
 import contextvars
+import math
 import os
+import threading
+import warnings
 from pathlib import Path
+from typing import Protocol
 
 ENV_VAR = "CARBON_GATE_UNITS_FILE"
 
-# The innermost `carbon_gate.measure` block, for report_units() calls made in-process.
-active_measure: contextvars.ContextVar = contextvars.ContextVar("carbon_gate_active_measure", default=None)
+
+class Listener(Protocol):
+    """What report_units() feeds: a `carbon_gate.measure` block."""
+
+    def add_units(self, n: float, name: str | None = None) -> None: ...
+
+
+# The innermost `carbon_gate.measure` block of this thread or asyncio task.
+active_measure: contextvars.ContextVar[Listener | None] = contextvars.ContextVar("carbon_gate_active_measure", default=None)
+
+
+class OpenBlocks:
+    """The `measure` blocks open in this process, each with the block it was opened inside.
+
+    A new thread does not inherit the ContextVar, yet a block's energy includes every thread of the
+    process; so report_units() from a thread that opened no block goes to the innermost open block
+    when the open blocks are nested in one another (one chain). When blocks run side by side (in
+    several threads or tasks) such a call cannot tell which one it belongs to, and warns instead."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parents: dict[Listener, Listener | None] = {}
+
+    def open(self, block: Listener) -> contextvars.Token:
+        with self._lock:
+            parent = active_measure.get()
+            self._parents[block] = parent if parent in self._parents else None
+        return active_measure.set(block)
+
+    def close(self, block: Listener, token: contextvars.Token) -> None:
+        active_measure.reset(token)
+        with self._lock:
+            self._parents.pop(block, None)
+
+    def listener(self) -> Listener | None:
+        """The block that units reported here and now belong to, or None."""
+        own = active_measure.get()
+        with self._lock:
+            if own is not None and own in self._parents:
+                return own  # this thread's (or task's) own block
+            leaves = set(self._parents) - set(self._parents.values())
+        if len(leaves) <= 1:
+            return next(iter(leaves), None)
+        warnings.warn(f"report_units(): {len(leaves)} carbon_gate.measure blocks are open side by side and this thread "
+                      "opened none, so its units cannot be attributed; run the thread in the block's context "
+                      "(contextvars.copy_context().run) or call add_units() on the block", RuntimeWarning, stacklevel=3)
+        return None
+
+
+# Process-wide by nature: it is how a worker thread finds the block its work is measured in.
+open_blocks = OpenBlocks()
 
 
 def report_units(n: float = 1.0, name: str | None = None) -> bool:
     """Record `n` functional units processed. Returns False when nobody is listening (not under
     carbon-gate and not inside a `measure` block), so calling it unconditionally is safe."""
+    n = float(n)
+    if not math.isfinite(n):  # `n < 0` is False for NaN, which would then poison units and SCI
+        raise ValueError(f"units must be a finite number, got {n!r}")
     if n < 0:
-        raise ValueError("units cannot be negative")
-    listener = active_measure.get()
+        raise ValueError(f"units cannot be negative, got {n!r}")
+    listener = open_blocks.listener()
     if listener is not None:
         listener.add_units(n, name)
     path = os.environ.get(ENV_VAR)
     if path:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(f"{n:g}" + (f" {name}" if name else "") + "\n")
+            f.write(repr(n) + (f" {name}" if name else "") + "\n")  # repr: exact ('%g' rounds 1234567 tokens)
         return True
     return listener is not None
 
@@ -47,10 +103,13 @@ def read_units_file(path: str | os.PathLike) -> tuple[float | None, str | None]:
         if not parts:
             continue
         try:
-            total += float(parts[0])
-            seen = True
+            number = float(parts[0])
         except ValueError:
             continue
+        if not math.isfinite(number):  # 'nan'/'inf' are not counts: skipped like any other non-number
+            continue
+        total += number
+        seen = True
         if len(parts) > 1:
             name = parts[1].strip()
     return (total, name) if seen else (None, None)

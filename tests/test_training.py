@@ -412,8 +412,6 @@ def test_negative_units_raise(no_units_env, tmp_path, monkeypatch):
 # ------------------------------------------------------------------ bugs
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: 0 units make SCI NaN; the results JSON (allow_nan=False) then raises "
-                                       "ValueError: `carbon-gate run` dies with a traceback and exit 1 ('gate failed')")
 def test_zero_reported_units_is_a_clear_workload_error_not_a_crash(cli, tmp_path):
     # e.g. a training script whose data loader came back empty: report_units(len(batches)) with 0 batches
     (tmp_path / "carbon-gate.yml").write_text(config_text("""
@@ -428,8 +426,6 @@ def test_zero_reported_units_is_a_clear_workload_error_not_a_crash(cli, tmp_path
     assert workload(doc, "empty-epoch")["verdict"] == "error"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `unit.count: 0` passes validation (minimum 0) but makes SCI NaN and "
-                                       "`carbon-gate run` crash with a traceback (exit 1) instead of a config error (exit 2)")
 def test_unit_count_zero_is_rejected_as_a_config_error(cli, tmp_path):
     (tmp_path / "carbon-gate.yml").write_text(config_text("""
         - name: no-work
@@ -442,16 +438,11 @@ def test_unit_count_zero_is_rejected_as_a_config_error(cli, tmp_path):
     assert "unit.count" in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: report_units(nan) is accepted (`n < 0` is False for NaN) and poisons "
-                                       "units, SCI and the results JSON")
 def test_report_units_rejects_nan(no_units_env):
     with pytest.raises(ValueError):
         carbon_gate.report_units(float("nan"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the listener is a ContextVar, which new threads do not inherit: "
-                                       "report_units() from a worker thread inside a measure block returns False "
-                                       "and the units are silently lost (the block's energy does include that thread)")
 def test_report_units_from_a_worker_thread_reaches_the_measure_block(no_units_env):
     returned = []
     with carbon_gate.measure(grid_intensity=INTENSITY_G_PER_KWH) as m:
