@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` through a temp file in the same directory and an atomic rename."""
+    """Write `text` to `path` through a temp file in the same directory and an atomic rename.
+
+    The file gets the mode any new file would (0666 less the umask), not mkstemp's 0600: results
+    and reports are read by other users and CI steps."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _create_temp(target)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -25,3 +28,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             pass
         raise
     return target
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """Like tempfile.mkstemp next to `target` (O_EXCL, so never an existing file or a symlink), but
+    created with 0666 so the kernel applies the umask; reading the umask would mean changing it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {target}")

@@ -430,8 +430,6 @@ def test_results_written_atomically_replacing_the_old_file(cli, write_config, tm
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fsutil.atomic_write_text keeps mkstemp's 0600 mode, so results and reports "
-                                       "are unreadable to other users (umask ignored)")
 def test_results_file_mode_follows_the_umask(cli, write_config, tmp_path):
     config = write_config(two_workloads(repeats=1))
     old = os.umask(0o022)
