@@ -147,9 +147,15 @@ def run(config_path: str, results_path: str, report_path: str, template: str | N
     outcome = run_suite(config, options, progress)
     doc = outcome.results.to_dict()
     _write(results_path, results_mod.to_json(doc))
-    _write_report(doc, report_path, template, results_path)
+    report_error = _write_report(doc, report_path, template, results_path)
     click.echo(run_summary(doc))
-    click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path else ""), err=True)
+    click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path and not report_error else ""),
+               err=True)
+    if report_error is not None:  # exit 2, after the measurements are safe on disk and the verdict is shown
+        from .errors import UsageError
+
+        raise UsageError(f"{report_error}\nthe results are saved in {results_path}; "
+                         f"`carbon-gate report {results_path}` renders them again")
     if outcome.interrupted_by is not None:
         sys.exit(_interrupt_code(outcome.interrupted_by))
     sys.exit(outcome.suite.exit_code)
@@ -233,8 +239,10 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     doc = outcome.results.to_dict()
     if out_path:
         _write(out_path, results_mod.to_json(doc))
-    _write_report(doc, report_path, template, out_path or head_results)
+    report_error = _write_report(doc, report_path, template, out_path or head_results)
     click.echo(run_summary(doc))
+    if report_error is not None:  # exit 2, after the re-assessed results (if asked for) are written
+        raise report_error
     sys.exit(outcome.suite.exit_code)
 
 
@@ -303,12 +311,30 @@ def _write(path: str, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _write_report(doc: dict, report_path: str, template: str | None, results_name: str) -> None:
-    if not report_path:
-        return
-    from .render.markdown import render_markdown
+def _render_markdown(doc: dict, template: str | None, results_name: str, limit: int | None = None) -> str:
+    """The Markdown report; a failing user template is a usage error naming it, never a traceback."""
+    from .render.markdown import COMMENT_LIMIT, render_markdown
 
-    _write(report_path, render_markdown(doc, template, results_name=results_name))
+    try:
+        return render_markdown(doc, template, limit=limit or COMMENT_LIMIT, results_name=results_name)
+    except Exception as exc:  # a user's template can fail in many ways; say which, don't trace back
+        if template is None:
+            raise
+        from .errors import UsageError
+
+        raise UsageError(f"{template}: template failed: {exc}") from None
+
+
+def _write_report(doc: dict, report_path: str, template: str | None, results_name: str) -> CarbonGateError | None:
+    """Render and write the report for `run`/`compare`; the error (a broken template, an unwritable
+    path) is returned, not raised, so the caller can show the verdict first."""
+    if not report_path:
+        return None
+    try:
+        _write(report_path, _render_markdown(doc, template, results_name))
+    except CarbonGateError as exc:
+        return exc
+    return None
 
 
 @main.command(context_settings=CONTEXT)
@@ -329,16 +355,7 @@ def report(results_path: str, fmt: str, output: str | None, template: str | None
 
     doc = results_mod.load(results_path)
     if fmt == "markdown":
-        from .render.markdown import render_markdown
-
-        try:
-            text = render_markdown(doc, template, limit=limit, results_name=results_path)
-        except Exception as exc:  # a user's template can fail in many ways; say which, don't trace back
-            if template is None:
-                raise
-            from .errors import UsageError
-
-            raise UsageError(f"{template}: template failed: {exc}") from None
+        text = _render_markdown(doc, template, results_path, limit)
     elif fmt == "json":
         text = results_mod.to_json(doc)
     elif fmt == "csv":

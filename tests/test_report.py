@@ -346,9 +346,6 @@ def test_headline_for_each_suite_verdict(suite, names, verdict, icon, text, coun
     assert len(top) == (0 if verdict == "pass" else 1)  # nothing changed: every row is in <details>
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the report's idea of 'failing' is hard-coded (error, over-budget, "
-                                       "regression) instead of the gate's fail_on: a gate failed by an inconclusive "
-                                       "workload names no failing workload; a passed gate reports one")
 @pytest.mark.parametrize("fail_on, names, verdict, failing", [
     (["regression", "over-budget", "inconclusive"], ["cold-start", "lint"], "fail", "cold-start"),
     (["regression"], ["train-epoch", "lint"], "pass", None),
@@ -458,11 +455,10 @@ def test_marker_footer_and_method_disclosure(suite):
 @pytest.mark.parametrize("config, command", [
     ("carbon-gate.yml", "carbon-gate run"),
     ("perf.yml", "carbon-gate run -c perf.yml"),
-    pytest.param("ci/budget.yml", "carbon-gate run -c ci/budget.yml", marks=pytest.mark.xfail(
-        strict=True, reason="BUG: the reproduce command keeps only the config's file name, so a config in a "
-                            "subdirectory gives a command that cannot find it")),
-    pytest.param("ci/carbon-gate.yml", "carbon-gate run -c ci/carbon-gate.yml", marks=pytest.mark.xfail(
-        strict=True, reason="BUG: the reproduce command drops -c for any file named carbon-gate.yml, wherever it is")),
+    ("ci/budget.yml", "carbon-gate run -c ci/budget.yml"),
+    ("ci/carbon-gate.yml", "carbon-gate run -c ci/carbon-gate.yml"),
+    ("./carbon-gate.yml", "carbon-gate run"),
+    ("my ci/budget.yml", "carbon-gate run -c 'my ci/budget.yml'"),  # shell-quoted, so it can be pasted
 ])
 def test_footer_reproduce_command_finds_the_config(suite, config, command):
     doc = copy.deepcopy(suite["doc"])
@@ -610,8 +606,6 @@ def test_degradation_drops_detail_in_the_documented_order(suite):
     assert render_markdown(doc, limit=limit) == at(2, limit)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: from level 1 on the statistics table is emptied but its header is "
-                                       "still printed: an empty 8-column table in the disclosure")
 def test_shortened_report_has_no_empty_statistics_table(suite):
     from carbon_gate.render.markdown import load_template
 
@@ -620,12 +614,22 @@ def test_shortened_report_has_no_empty_statistics_table(suite):
     assert not [t for t in tables(tree) if "MDE" in header(t)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: in stored mode the baseline commit (workloads[].baseline.commit) is "
-                                       "not disclosed; only git.base (paired mode) is shown")
 def test_disclosure_names_the_stored_baseline_commit(suite):
     html, tree = parse(suite["report"])
     baseline = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:")][0]
     assert "stored mode" in baseline and "b" * 12 in baseline
+
+
+def test_disclosure_names_each_stored_baseline_commit(suite):
+    doc = copy.deepcopy(suite["doc"])
+    stored = [w for w in doc["workloads"] if (w.get("baseline") or {}).get("mode") == "stored"]
+    for i, w in enumerate(stored):
+        w["baseline"]["commit"] = "a" * 40 if i % 3 else "`<b>@x\n" * 10  # from a baseline file: sanitised
+    html, tree = parse(render_markdown(doc))
+    baseline = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:")][0]
+    a, b = sum(1 for i in range(len(stored)) if i % 3), sum(1 for i in range(len(stored)) if not i % 3)
+    assert f"baseline commits {'a' * 12} ({a} workloads), bxbxbxbxbxbx ({b} workloads)" in baseline, baseline
+    assert not tree.root.find_all("b") and "@x" not in baseline
 
 
 def test_hard_truncation_keeps_the_limit_and_says_so(suite):
@@ -641,9 +645,6 @@ def test_hard_truncation_keeps_the_limit_and_says_so(suite):
     assert text.rstrip().endswith("the full report is in the job summary and in `carbon-gate-results.json`.")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: when the report is cut at the limit, an open <details> (the method "
-                                       "disclosure) is left unclosed, so the truncation note lands inside the "
-                                       "collapsed block")
 def test_hard_truncation_never_leaves_details_open(suite):
     base = big_suite(suite["doc"], 10)
     for w in base["workloads"]:
@@ -658,10 +659,25 @@ def test_hard_truncation_never_leaves_details_open(suite):
     text = render_markdown(base, limit=limit)
     assert len(text) <= limit
     assert text.count("<details") == text.count("</details>")
+    html, tree = parse(text)
+    note = [q for q in tree.root.find_all("blockquote") if "Truncated at" in q.text()]
+    assert len(note) == 1 and "details" not in note[0].ancestors()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the Action writes the comment-sized (shortened) report to the job "
-                                       "summary, while the shortened report says the full one is in the job summary")
+def test_hard_truncation_closes_an_open_code_fence(suite, tmp_path):
+    # A user template may put anything in a collapsed block, e.g. a long fenced listing of every workload.
+    (tmp_path / "long.j2").write_text("{{ marker }}\n{{ headline.text }}\n\n<details><summary>all</summary>\n\n"
+                                      "````text\n{% for w in range(2000) %}line {{ w }} </details> ```\n{% endfor %}"
+                                      "````\n\n</details>\n")
+    text = render_markdown(suite["doc"], template=tmp_path / "long.j2", limit=5000)
+    assert len(text) <= 5000
+    html, tree = parse(text)
+    note = [q for q in tree.root.find_all("blockquote") if "Truncated at" in q.text()]
+    assert len(note) == 1 and note[0].ancestors() == ["#root"]
+    code = [c for c in tree.root.find_all("code") if "line 0 " in c.text()]
+    assert len(code) == 1 and "Truncated" not in code[0].text() and "details" in code[0].ancestors()
+
+
 def test_action_job_summary_gets_the_full_report_when_the_comment_is_shortened(cli, tmp_path):
     workloads = [{"name": f"w{i}-" + "x" * 7000, "command": "true"} for i in range(6)]  # > 65,536 characters in full
     (tmp_path / "carbon-gate.yml").write_text(yaml.safe_dump({
@@ -678,12 +694,20 @@ def test_action_job_summary_gets_the_full_report_when_the_comment_is_shortened(c
     assert "shortened" not in text and "| Workload | Runs |" in text and len(text) > COMMENT_LIMIT
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the results file name in the shortening note is Markdown-escaped "
-                                       "and then put in a code span, where escapes are literal: my\\_results.json")
 def test_shortening_note_names_the_results_file_verbatim(suite):
     html, tree = parse(render_markdown(suite["doc"], limit=3000, results_name="out/my_results.json"))
     note = [p for p in tree.root.find_all("p") if "shortened" in p.text()][0]
     assert [c.text() for c in note.find_all("code")] == ["out/my_results.json"]
+
+
+@pytest.mark.parametrize("name", ["out/a`b.json", "``x``.json", "`lead.json", "two\n\nlines <b>.json"])
+def test_results_file_name_cannot_break_out_of_its_code_span(suite, name):
+    shown = name.replace("\n\n", " ")  # a line break cannot stay in a code span; it would end the paragraph
+    for limit in (3000, 1000):  # the shortening note, and the hard-truncation note
+        html, tree = parse(render_markdown(suite["doc"], limit=limit, results_name=name))
+        note = [p for p in tree.root.find_all("p") if "shortened" in p.text() or "Truncated" in p.text()][-1]
+        assert [c.text() for c in note.find_all("code")] == [shown], limit
+        assert not tree.root.find_all("b")
 
 
 def test_trend_chart_where_history_exists(suite):
@@ -704,8 +728,6 @@ def test_trend_chart_where_history_exists(suite):
     assert "xychart-beta" not in suite["report"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: history commit ids go unsanitised into the Mermaid x-axis labels; a "
-                                       "newline and ``` close the code fence and the rest of the report breaks")
 def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
     doc = copy.deepcopy(suite["doc"])
     doc["workloads"][0]["history"] = [{"commit": "\n```\n<b>", "median_wh": 1e-5},
@@ -760,8 +782,6 @@ def test_run_with_a_user_template(cli, write_config, tmp_path):
     assert (tmp_path / "carbon-gate-report.md").read_text() == f"{MARKER}\nCUSTOM ✅ **1** new\n"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `run`/`compare` do not catch a failing user template: a traceback "
-                                       "and exit 1 (looks like a failed gate) instead of exit 2 with a message")
 def test_run_with_a_broken_template_is_a_usage_error(cli, write_config, tmp_path):
     write_config("""
         version: 1
@@ -778,6 +798,18 @@ def test_run_with_a_broken_template_is_a_usage_error(cli, write_config, tmp_path
     assert "Traceback" not in r.stderr
     assert r.returncode == 2, r.stderr
     assert "broken.j2" in r.stderr
+    assert "carbon-gate: error: broken.j2: template failed: 'no_such_variable' is undefined" in r.stderr
+    assert "the results are saved in carbon-gate-results.json" in r.stderr
+    assert not (tmp_path / "carbon-gate-report.md").exists()
+    assert "carbon-gate: PASS" in r.stdout  # the verdict still reaches the log
+
+
+def test_compare_with_a_broken_template_is_a_usage_error(suite, cli, tmp_path):
+    (tmp_path / "broken.j2").write_text("{% for x in %}")
+    r = cli("compare", str(suite["path"]), "--results", "again.json", "--template", "broken.j2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("carbon-gate: error: broken.j2: template failed:")
+    assert json.loads((tmp_path / "again.json").read_text())["verdict"] == suite["doc"]["verdict"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -851,14 +883,26 @@ def test_report_csv_reads_with_pandas(suite):
     assert (parts - frame["energy_consumed"]).abs().max() <= 2e-12  # nWh rounding in the results document
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: country_name/country_iso_code differ from CodeCarbon's meaning: "
-                                       "CodeCarbon writes 'France' and the ISO-3 code 'FRA', we write "
-                                       "'France (FR)' and 'FR'")
 def test_report_csv_country_columns_mean_what_codecarbon_means(suite):
     from carbon_gate.render.tables import to_csv
 
     row = next(csv.DictReader(io.StringIO(to_csv(suite["doc"]))))
     assert (row["country_name"], row["country_iso_code"]) == ("France", "FRA")
+
+
+@pytest.mark.parametrize("grid, expected", [
+    ({"location": "DE", "method": "configured"}, ("Germany", "DEU")),  # an intensity with grid.country
+    ({"location": "Bavaria", "method": "configured"}, ("Bavaria", "")),  # as written, no code
+    ({"location": "configured", "method": "configured"}, ("", "")),  # a bare intensity: no country
+    ({"location": "World (generation-weighted average)", "method": "defaulted"}, ("", "")),
+])
+def test_report_csv_country_columns_for_other_grids(suite, grid, expected):
+    from carbon_gate.render.tables import to_csv
+
+    doc = copy.deepcopy(suite["doc"])
+    doc["grid"].update(grid)
+    row = next(csv.DictReader(io.StringIO(to_csv(doc))))
+    assert (row["country_name"], row["country_iso_code"]) == expected
 
 
 def test_report_model_card(suite, cli):
@@ -940,8 +984,6 @@ def test_report_output_to_an_unwritable_place_is_a_usage_error(suite, cli, tmp_p
     assert r.returncode == 2 and "Traceback" not in r.stderr and "cannot write" in r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: atomic writes create files with mkstemp's 0600 mode instead of "
-                                       "honouring the umask, so reports/results are unreadable to other users")
 def test_written_report_honours_the_umask(tmp_path):
     from carbon_gate.fsutil import atomic_write_text  # what `report -o`, `run --report` and `--results` use
 

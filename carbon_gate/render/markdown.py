@@ -4,12 +4,15 @@ Pure: a results document in, text out. The layout lives in the jinja2 template
 `templates/report.md.j2` (packaged into the wheel); this module builds the template's context,
 escapes everything that comes from config or workloads, and degrades the document until it fits
 GitHub's comment limit: full → no charts or statistics table → unchanged rows dropped with a count
-→ failing workloads listed by name only, truncated with a note.
+→ failing workloads listed by name only → cut at a line, open code fences and <details> closed, with a
+note. "Failing" follows the gate: the results' `gate.fail_on`, plus `error`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ VERDICT_ICONS = {"regression": "❌", "over-budget": "❌", "error": "💥", "in
 COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "over budget", "over budget"),
                ("improvement", "improvement", "improvements"), ("unchanged", "unchanged", "unchanged"),
                ("inconclusive", "inconclusive", "inconclusive"), ("new", "new", "new"), ("error", "error", "errors"))
-FAILING = ("error", "over-budget", "regression")
+DEFAULT_FAIL_ON = ("regression", "over-budget")  # config.py's default, for documents without `gate.fail_on`
 TOP = ("error", "over-budget", "regression", "inconclusive", "improvement", "new")
 MAX_CHARTS = 5
 MAX_CHART_POINTS = 30
@@ -41,6 +44,23 @@ def md(text: Any) -> str:
     s = re.sub(r"^([#+\-=>]|\d+\.)", r"\\\1", s)  # nothing may start a heading, list or quote
     s = s.replace("@", "@\u200b")  # a zero-width space after @ stops GitHub from notifying anyone
     return re.sub(r"[\r\n]+", " ", s)
+
+
+def code_span(text: Any) -> str:
+    """An inline code span showing `text` verbatim (no escapes: they would be literal inside it) that
+    nothing inside can end early: the fence outruns any backtick run, and line breaks become spaces so
+    the span cannot leave its paragraph."""
+    s = re.sub(r"[\x00-\x1f\x7f]+", " ", str(text)) or " "
+    longest = max((len(m) for m in re.findall(r"`+", s)), default=0)
+    fence = "`" * (longest + 1)
+    # CommonMark strips one space on each side when both are present; pad so the text survives as is.
+    pad = " " if s[0] == "`" or s[-1] == "`" or (s[0] == " " and s[-1] == " " and s.strip(" ")) else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def short_sha(commit: Any, n: int = 12) -> str:
+    """A commit id reduced to its first `n` alphanumeric characters (it may come from a baseline file)."""
+    return re.sub(r"[^0-9A-Za-z]", "", str(commit or ""))[:n]
 
 
 def code(text: str) -> str:
@@ -62,6 +82,7 @@ def load_template(path: str | Path | None = None):
                              undefined=jinja2.StrictUndefined)
     env.filters["md"] = md
     env.filters["code"] = code
+    env.filters["code_span"] = code_span
     return env.from_string(source)
 
 
@@ -82,8 +103,47 @@ def render_markdown(results: dict, template: str | Path | None = None, limit: in
         text = tpl.render(**report_context(results, level, limit, results_name))
         if len(text) <= limit:
             return text
-    note = f"\n\n> ⚠️ Truncated at {limit} characters; the full report is in the job summary and in `{results_name}`.\n"
-    return text[: limit - len(note)] + note
+    note = (f"\n\n> ⚠️ Truncated at {limit} characters; the full report is in the job summary and in "
+            f"{code_span(results_name)}.\n")
+    return truncate(text, limit, note)
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)")
+_DETAILS_TAG = re.compile(r"<(/?)details\b", re.IGNORECASE)
+
+
+def _closers(text: str) -> str:
+    """What `text` needs appended to end every code fence and <details> block it leaves open."""
+    fence: str | None = None
+    depth = 0
+    for line in text.split("\n"):
+        m = _FENCE.match(line)
+        if fence is not None:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end():].strip():
+                fence = None
+            continue
+        if m and not (m.group(1)[0] == "`" and "`" in line[m.end():]):
+            fence = m.group(1)
+            continue
+        for tag in _DETAILS_TAG.finditer(_CODE_SPAN.sub("", line)):
+            depth = max(depth - 1, 0) if tag.group(1) else depth + 1
+    return ("\n" + fence if fence else "") + "\n\n</details>" * depth
+
+
+def truncate(text: str, limit: int, note: str) -> str:
+    """Cut `text` at a line boundary so that, with open fences and <details> closed and `note` appended
+    outside all of them, it fits in `limit` characters."""
+    if len(note) >= limit:
+        return note[:limit]
+    end = limit - len(note)
+    while True:
+        head = text[:end]
+        head = head[: max(head.rfind("\n"), 0)]
+        closers = _closers(head)
+        if len(head) + len(closers) + len(note) <= limit:
+            return head + closers + note
+        end = len(head) - 1
 
 
 def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
@@ -98,14 +158,15 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
     dropped = 0
     if level >= 2:
         dropped, rest = len(rest), []
+    failing = failing_verdicts(results)
     failing_names: list[str] = []
-    failures = [_failure(w, with_stderr=level < 3) for w in workloads if w["verdict"] in FAILING]
+    failures = [_failure(w, with_stderr=level < 3) for w in workloads if w["verdict"] in failing]
     if level >= 3:
-        failing_names = [md(w["name"]) for w in workloads if w["verdict"] in FAILING]
+        failing_names = [md(w["name"]) for w in workloads if w["verdict"] in failing]
         top, failures = [], []
     return {
         "marker": MARKER,
-        "headline": _headline(results),
+        "headline": _headline(results, failing),
         "totals": _totals(workloads),
         "confidence": f"{confidence:.0%}",
         "top_rows": top,
@@ -120,16 +181,25 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
         "disclosure": _disclosure(results, with_stats=level == 0),
         "truncated": level > 0,
         "limit": f"{limit:,}",
-        "results_name": md(results_name),
+        "results_name": code_span(results_name),
         "footer": _footer(results),
         "version": __version__,
     }
 
 
-def _headline(results: dict) -> dict[str, str]:
+def failing_verdicts(results: dict) -> frozenset[str]:
+    """The workload verdicts that fail this gate: its `gate.fail_on`, and `error` (a workload that could
+    not run always fails the suite, exit 3)."""
+    fail_on = (results.get("gate") or {}).get("fail_on")
+    if not isinstance(fail_on, (list, tuple)):
+        fail_on = DEFAULT_FAIL_ON
+    return frozenset(("error", *fail_on))
+
+
+def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
     counts = results.get("counts") or {}
     verdict = results["verdict"]
-    failing = sum(counts.get(v, 0) for v in FAILING)
+    failing = sum(n for v, n in counts.items() if v in failing_set)
     text = {"pass": "passed", "warn": "passed with warnings", "fail": "failed", "error": "could not run every workload"}.get(verdict, verdict)
     if results.get("interrupted"):
         text += " (interrupted: partial results)"
@@ -205,18 +275,44 @@ def _failure(w: dict, with_stderr: bool) -> dict[str, Any]:
 def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
     charts = []
     for w in workloads:
-        history = w.get("history") or []
+        # History comes from the baseline file: keep points with a number, label them by a sanitised commit.
+        history = [h for h in w.get("history") or [] if isinstance(h, dict) and _is_number(h.get("median_wh"))]
+        history = history[-(MAX_CHART_POINTS - 1):]
         if not history or w.get("energy_wh") is None:
             continue
-        points = [h["median_wh"] for h in history][-(MAX_CHART_POINTS - 1):] + [w["energy_wh"]]
+        points = [h["median_wh"] for h in history] + [w["energy_wh"]]
         scale, unit = (1e3, "mWh") if max(points) < 1 else (1.0, "Wh")
-        labels = [f'"{(h.get("commit") or "?")[:7]}"' for h in history][-(MAX_CHART_POINTS - 1):] + ['"this run"']
+        labels = [f'"{short_sha(h.get("commit"), 7) or "?"}"' for h in history] + ['"this run"']
         # Titles are inside quotes in Mermaid: keep only safe characters.
         title = re.sub(r"[^A-Za-z0-9 ._/-]", "", w["name"])[:60] or "workload"
         charts.append({"title": title, "unit": unit, "labels": labels, "points": [f"{p * scale:.4g}" for p in points]})
         if len(charts) >= MAX_CHARTS:
             break
     return charts
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+
+
+def _stored_commits(workloads: list[dict]) -> str:
+    """The commit(s) the stored baselines were recorded at (`workloads[].baseline.commit`), sanitised:
+    "baseline commit `abc`", or "baseline commits `abc` (3 workloads), `def` (1 workload)"."""
+    per_commit: dict[str, int] = {}
+    for w in workloads:
+        b = w.get("baseline") or {}
+        if b.get("mode") == "stored" and short_sha(b.get("commit")):
+            key = short_sha(b.get("commit"))
+            per_commit[key] = per_commit.get(key, 0) + 1
+    if not per_commit:
+        return ""
+    if len(per_commit) == 1:
+        return f"baseline commit `{next(iter(per_commit))}`"
+    shown = sorted(per_commit.items(), key=lambda kv: -kv[1])[:5]
+    text = ", ".join(f"`{c}` ({n} workload{'s' if n != 1 else ''})" for c, n in shown)
+    if len(per_commit) > len(shown):
+        text += f" and {len(per_commit) - len(shown)} more"
+    return f"baseline commits {text}"
 
 
 def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
@@ -242,8 +338,12 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
     modes = sorted({(w.get("baseline") or {}).get("mode") for w in results["workloads"] if w.get("baseline")} - {None})
     if modes:
         base = f"{', '.join(modes)} mode"
-        if git.get("base"):
-            base += f", base commit `{git['base'][:12]}`" + (f" ({md(git['base_ref'])})" if git.get("base_ref") else "")
+        if short_sha(git.get("base")):
+            base += f", base commit `{short_sha(git['base'])}`"
+            base += f" ({md(git['base_ref'])})" if git.get("base_ref") else ""
+        stored = _stored_commits(results["workloads"]) if "stored" in modes else ""
+        if stored:
+            base += ", " + ("stored " if len(modes) > 1 else "") + stored
         if git.get("seed") is not None:
             base += f", order seed {git['seed']}"
         base += "; both sides measured with the same methods on this machine" if "paired" in modes else \
@@ -279,6 +379,7 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
                     for c, m, r in list(methods)[:30]],
         "stats": stats[:max_stats],
         "stats_dropped": max(len(stats) - max_stats, 0),
+        "stats_omitted": not with_stats,
     }
 
 
@@ -321,7 +422,7 @@ def _guard(guard: dict | None) -> dict[str, Any] | None:
     elif loosened:
         icon, summary = "✅", f"Loosened limits accepted: the PR carries the `{label}` label."
     else:
-        icon, summary = "ℹ️", "No limit is loosened; the base commit's limits were applied to existing workloads."
+        icon, summary = "ℹ️", "No limit is loosened, so this pull request's own limits were applied."
     changes = [{"what": md(c["what"]), "before": md(c["before"]), "after": md(c["after"]),
                 "effect": "**loosened**" if c["loosened"] else "tightened or added"} for c in guard["changes"]]
     return {"icon": icon, "summary": summary, "changes": changes}
@@ -330,14 +431,15 @@ def _guard(guard: dict | None) -> dict[str, Any] | None:
 def _footer(results: dict) -> dict[str, str]:
     git = results.get("git") or {}
     cmd = "carbon-gate run"
-    if results.get("config") and Path(results["config"]).name != "carbon-gate.yml":
-        cmd += f" -c {Path(results['config']).name}"
-    if git.get("mode") == "paired" and git.get("base"):
-        cmd += f" --base {git['base'][:12]}"
-        if git.get("seed") is not None:
+    config = results.get("config")
+    # `config` is the path as given to `run -c`, relative to where it ran; only the default needs no -c.
+    if isinstance(config, str) and config and os.path.normpath(config) != "carbon-gate.yml":
+        cmd += f" -c {shlex.quote(config)}"
+    if git.get("mode") == "paired" and short_sha(git.get("base")):
+        cmd += f" --base {short_sha(git['base'])}"
+        if isinstance(git.get("seed"), int):
             cmd += f" --seed {git['seed']}"
-    cmd = cmd.replace("`", "")
     accept = ("raise the budget or tolerance in `carbon-gate.yml` in this pull request and add the "
               "`carbon-budget-approved` label; after merging, `carbon-gate baseline update` on the default branch "
               "records the new baseline")
-    return {"reproduce": cmd, "accept": accept}
+    return {"reproduce": code_span(cmd), "accept": accept}

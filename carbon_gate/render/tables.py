@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import platform
+import re
 from typing import Any
 
 from .. import __version__
@@ -29,12 +30,29 @@ def _method(sample: dict, component: str) -> str:
     return ",".join(sorted({e["method"] for e in sample["energy"] if e["component"] == component})) or "none"
 
 
+def _country(grid: dict) -> tuple[str, str]:
+    """CodeCarbon's `country_name` and `country_iso_code` (ISO 3166-1 alpha-3): the country's name and
+    code from the packaged dataset, when the grid location is a country; else the configured location
+    as written and no code; empty for the world average or a bare configured intensity."""
+    from ..grid import UnknownCountry, find_country
+
+    location = str(grid.get("location") or "")
+    method = grid.get("method")
+    if method == "defaulted" or (method == "configured" and location == "configured") or not location:
+        return "", ""
+    m = re.fullmatch(r"(.+) \(([A-Z]{2,3})\)", location)  # "France (FR)", as grid.resolve writes it
+    try:
+        c = find_country(m.group(2) if m and method == "dataset" else location)
+    except UnknownCountry:
+        return location, ""
+    return c.name, c.iso3
+
+
 def to_csv(results: dict) -> str:
     """One row per sample (head and base, warm-ups flagged); energies in kWh and emissions in kg as CodeCarbon."""
     grid = results["grid"]
     fp = results["machine"].get("fingerprint") or {}
-    location = grid.get("location", "")
-    iso = location.rsplit("(", 1)[-1].rstrip(")") if "(" in location and grid.get("method") == "dataset" else ""
+    country_name, iso = _country(grid)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -57,7 +75,7 @@ def to_csv(results: dict) -> str:
                     "ram_power": f"{_kwh(s, 'memory') * 3.6e6 / duration:.6g}" if duration > 0 else "",
                     "cpu_energy": f"{_kwh(s, 'cpu'):.12g}", "gpu_energy": f"{_kwh(s, 'gpu'):.12g}",
                     "ram_energy": f"{_kwh(s, 'memory'):.12g}", "energy_consumed": f"{energy_kwh:.12g}",
-                    "country_name": location, "country_iso_code": iso, "os": fp.get("os", ""),
+                    "country_name": country_name, "country_iso_code": iso, "os": fp.get("os", ""),
                     "python_version": platform.python_version(), "cpu_count": fp.get("logical_cpus", ""),
                     "cpu_model": fp.get("cpu_model", ""), "gpu_count": len(fp.get("gpus", [])),
                     "gpu_model": ", ".join(fp.get("gpus", [])), "ram_total_size": fp.get("ram_gb", ""),
