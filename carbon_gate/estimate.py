@@ -12,6 +12,8 @@ Checks reproduced in the tests: GPT-3 (175 B params, 300 B tokens, 10,000 V100 a
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -101,6 +103,13 @@ def estimate(inp: EstimateInput) -> Estimate:
     acc = find_accelerator(inp.accelerator)
     if inp.count < 1:
         raise ValueError("count must be at least 1")
+    # A negative or infinite size would forecast negative days and energy that look like real numbers.
+    for label, value in (("params", inp.params), ("tokens", inp.tokens), ("moe-active-params", inp.moe_active_params),
+                         ("hours", inp.hours), ("avg-power", inp.avg_power_w)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{label} must be a positive number, got {value:g}")
+    if inp.moe_active_params is not None and inp.params is not None and inp.moe_active_params > inp.params:
+        raise ValueError("moe-active-params must not exceed params (active parameters are a subset)")
     dtype = inp.dtype or acc.default_dtype
     if dtype not in acc.peak_tflops:
         raise ValueError(f"{acc.key} has no {dtype} peak in the table; known: {', '.join(acc.peak_tflops)}")

@@ -301,3 +301,15 @@ def test_estimate_workload_next_to_a_measured_one(cli, write_config, tmp_path):
     assert forecast["verdict"] == "new"
     smoke = next(w for w in doc["workloads"] if w["name"] == "smoke")
     assert smoke["projection"] is None
+
+
+@pytest.mark.parametrize("args", [("--params", "-1"), ("--tokens", "-3e9"), ("--params", "inf"), ("--hours", "0"),
+                                  ("--moe-active-params", "1e12")])
+def test_impossible_sizes_are_usage_errors_not_negative_forecasts(cli, args):
+    base = {"--params": "175e9", "--tokens": "300e9"}
+    if args[0] == "--hours":
+        base = {}
+    base[args[0]] = args[1]
+    proc = cli("estimate", "--accelerator", "V100", "--count", "10", *[x for kv in base.items() for x in kv], "--json")
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr and "must" in proc.stderr, proc.stderr
