@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,32 +47,63 @@ def read_event(env: dict[str, str] | None = None) -> EventContext:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         return EventContext(name, repo, note=f"could not read the event payload ({exc}); measured and reported only")
+    if not isinstance(payload, dict):
+        return EventContext(name, repo, note=f"could not read the event payload (JSON {type(payload).__name__}, "
+                                             "not an object); measured and reported only")
     return parse_event(name, payload, repo)
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A payload member that should be an object; anything else (null, a list, a string) reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _sha(value: Any) -> str | None:
+    """A commit id (SHA-1 or SHA-256 hex), else None: it goes to git as an argument, never as an option."""
+    return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", value) else None
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _is_fork(side: dict[str, Any], key: str, upstream: str | None) -> bool:
+    """Does the head come from another repository? A head repository that is null in the payload is a
+    fork that was deleted: its token is just as read-only, so it counts as a fork."""
+    if key in side and side[key] is None:
+        return True
+    head_repo = _obj(side.get(key)).get("full_name")
+    return bool(head_repo and upstream and head_repo != upstream)
 
 
 def parse_event(name: str, payload: dict[str, Any], repo: str | None = None) -> EventContext:
     """Pure: an event name and payload into the context."""
-    repo = repo or (payload.get("repository") or {}).get("full_name")
+    payload = _obj(payload)
+    repo = repo or _obj(payload.get("repository")).get("full_name")
     if name in ("pull_request", "pull_request_target"):
-        pr = payload.get("pull_request") or {}
-        base, head = pr.get("base") or {}, pr.get("head") or {}
-        head_repo = (head.get("repo") or {}).get("full_name")
-        base_repo = (base.get("repo") or {}).get("full_name")
+        pr = _obj(payload.get("pull_request"))
+        base, head = _obj(pr.get("base")), _obj(pr.get("head"))
+        base_repo = _obj(base.get("repo")).get("full_name") or repo
         return EventContext(
-            name, repo, pr.get("number") or payload.get("number"), base.get("sha"), head.get("sha"), base.get("ref"),
-            head.get("ref"), fork=bool(head_repo and base_repo and head_repo != base_repo),
-            labels=tuple(lbl.get("name", "") for lbl in pr.get("labels") or []),
+            name, repo, _number(pr.get("number")) or _number(payload.get("number")), _sha(base.get("sha")),
+            _sha(head.get("sha")), base.get("ref"), head.get("ref"), fork=_is_fork(head, "repo", base_repo),
+            labels=tuple(str(lbl.get("name", "")) for lbl in _list(pr.get("labels")) if isinstance(lbl, dict)),
         )
     if name == "push":
-        before, after = payload.get("before"), payload.get("after")
+        before, after = _sha(payload.get("before")), _sha(payload.get("after"))
         new = before in (None, ZERO_SHA)
         return EventContext(name, repo, before=before, after=after, head_sha=after, base_sha=None if new else before,
                             head_ref=payload.get("ref"), new_branch=new,
                             note="new branch: nothing to compare with, measured and reported only" if new else None)
     if name == "workflow_run":
-        run = payload.get("workflow_run") or {}
-        prs = run.get("pull_requests") or []
-        return EventContext(name, repo, prs[0].get("number") if prs else None, head_sha=run.get("head_sha"),
-                            head_ref=run.get("head_branch"),
-                            fork=(run.get("head_repository") or {}).get("full_name") not in (None, repo))
+        run = _obj(payload.get("workflow_run"))
+        prs = [p for p in _list(run.get("pull_requests")) if isinstance(p, dict)]
+        upstream = repo or _obj(run.get("repository")).get("full_name")
+        return EventContext(name, repo, _number(prs[0].get("number")) if prs else None,
+                            head_sha=_sha(run.get("head_sha")), head_ref=run.get("head_branch"),
+                            fork=_is_fork(run, "head_repository", upstream))
     return EventContext(name, repo, note=f"event {name!r}: measured and reported, no comparison")
