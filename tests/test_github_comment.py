@@ -356,12 +356,15 @@ def test_policy_on_failure_without_failure_or_comment_is_skipped(github):
     assert not github.writes
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: publish(policy='off') still calls the API (GET /user, GET comments) "
-                                       "before deciding to skip; with a read-only token or an API outage that "
-                                       "turns `comment: off` into a misleading ::warning::")
 def test_policy_off_touches_nothing(github):
     res = post(github, report(), policy="off")
     assert res.status == "skipped"
+    assert github.requests == []
+
+
+def test_unknown_policy_is_a_warning_without_a_request(github):
+    res = post(github, report(), policy="sometimes")
+    assert res.status == "failed" and res.warning and "sometimes" in res.message
     assert github.requests == []
 
 

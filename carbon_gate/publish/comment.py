@@ -45,8 +45,10 @@ def client(token: str, api_url: str | None = None, retries: int = 4, backoff: fl
     from github import Auth, Github, GithubRetry
 
     retry = GithubRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=30, max_rate_limit_wait=120)
+    # lazy: objects are not fetched until an attribute is needed, so the sticky comment goes straight to
+    # GET .../issues/N/comments (no GET of the repository or the issue first).
     return Github(auth=Auth.Token(token), base_url=(api_url or DEFAULT_API_URL).rstrip("/"), timeout=20, retry=retry,
-                  seconds_between_requests=None, seconds_between_writes=0.2)
+                  seconds_between_requests=None, seconds_between_writes=0.2, lazy=True)
 
 
 def own_login(gh) -> str:
@@ -67,6 +69,11 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
     With `expected_head_sha`, the PR's current head must equal it before anything is touched
     (the fork-safe `workflow_run` flow: a stale or forged artifact must not comment).
     """
+    if policy == "off":  # decided before any client exists: `comment: off` never touches the API
+        return Published("skipped", "comment policy 'off': no comment posted or updated")
+    if policy not in POLICIES:
+        return Published("failed", f"unknown comment policy {policy!r} (expected {', '.join(POLICIES)}); "
+                                   "the report is in the job summary")
     from github import GithubException
 
     if MARKER not in report:
@@ -76,7 +83,7 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
         report = report[: COMMENT_LIMIT - len(note)] + note
     try:
         gh = client(token, api_url, retries, backoff)
-        repository = gh.get_repo(repo, lazy=True)
+        repository = gh.get_repo(repo)
         if expected_head_sha is not None:
             actual = repository.get_pull(pr_number).head.sha
             if actual != expected_head_sha:
