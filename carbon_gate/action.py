@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
-from .errors import UsageError
+from .errors import CarbonGateError, UsageError
 from .publish import actions
 from .publish.event import EventContext, read_event
 
@@ -45,41 +45,89 @@ def parse_fail_on(text: str) -> tuple[str, ...] | None:
 
 
 def guard(config: config_mod.Config, ctx: EventContext, root: Path) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
-    """For a pull request: gate with the base commit's limits and baseline; list what the PR changes."""
+    """For a pull request: the config to gate with should the PR loosen its own gate (the base commit's limits
+    and baseline), what the PR changes, and notes for the report.
+
+    Reading the base never stops the gate: a base commit that cannot be fetched, or whose budget file is
+    missing or invalid, leaves the PR's own limits in force and says so in a note."""
     from . import baseline as baseline_mod
     from . import gitctx
 
     notes: list[str] = []
-    if not ctx.is_pull_request or not ctx.base_sha:
+    if not ctx.is_pull_request:
         return config, [], notes
+    if not ctx.base_sha:
+        notes.append("the event names no base commit: the budget file could not be checked against it, "
+                     "so this pull request's own limits apply")
+        return config, [], notes
+    short = ctx.base_sha[:12]
     if not gitctx.ensure_commit(root, ctx.base_sha):
-        notes.append(f"base commit {ctx.base_sha[:12]} is not available: limits could not be read from it")
+        notes.append(f"base commit {short} is not available: limits could not be read from it")
         return config, [], notes
-    rel = config.path.resolve().relative_to(root.resolve()).as_posix()
+    try:
+        rel = _repo_path(config.path, root)
+    except ValueError:
+        notes.append(f"{config.path} is outside the repository: limits could not be read from the base commit")
+        return config, [], notes
     base_text = gitctx.show(root, ctx.base_sha, rel)
     if base_text is None:
         notes.append(f"{rel} does not exist at the base commit: this PR introduces the gate, so its own limits apply")
         return config, [], notes
-    base_cfg = config_mod.parse(base_text, str(config.path))
-    changes = diff_configs(base_cfg, config)
-    guarded = effective_config(base_cfg, config)
-    baseline_rel = (config.root / config.baseline.file).resolve().relative_to(root.resolve()).as_posix()
-    base_baseline = gitctx.show(root, ctx.base_sha, baseline_rel)
-    head_baseline_path = config.root / config.baseline.file
+    changes: list[LimitChange] = []
     try:
-        head_doc = baseline_mod.load(head_baseline_path)
+        base_cfg: config_mod.Config | None = config_mod.parse(base_text, str(config.path))
+    except (CarbonGateError, ValueError, TypeError) as exc:
+        # The base branch's own gate cannot run with it either; the PR (often the fix) is gated with its own
+        # limits, but its baseline is still guarded below.
+        notes.append(f"{rel} at the base commit {short} is invalid, so this pull request's own limits were "
+                     f"applied: {_first_problem(exc)}")
+        changes.append(LimitChange("budget file at the base commit", "invalid", "valid in this PR", False))
+        base_cfg = None
+    if base_cfg is not None:
+        changes += diff_configs(base_cfg, config)
+        guarded = effective_config(base_cfg, config)
+    else:
+        guarded = config
+
+    # The baseline the base commit would compare with (its own file, at the base commit), against the PR's.
+    try:
+        base_baseline_rel = _repo_path(config.root / guarded.baseline.file, root)
+    except ValueError:
+        notes.append(f"the baseline file {guarded.baseline.file} is outside the repository: it could not be read "
+                     "from the base commit")
+        return guarded, changes, notes
+    base_baseline = gitctx.show(root, ctx.base_sha, base_baseline_rel)
+    try:
+        head_doc = baseline_mod.load(config.root / config.baseline.file)
     except UsageError:
         head_doc = None
     if base_baseline is not None:
-        tmp = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / "baseline.json"
+        tmp = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / f"base-{short}-{Path(base_baseline_rel).name}"
         tmp.write_text(base_baseline, encoding="utf-8")
-        base_doc = json.loads(base_baseline) if base_baseline.strip().startswith("{") else None
-        changes += diff_baselines(base_doc, head_doc)
+        try:
+            base_doc = json.loads(base_baseline)
+        except ValueError:
+            base_doc = None
+        changes += diff_baselines(base_doc if isinstance(base_doc, dict) else None, head_doc)
         guarded = replace(guarded, baseline=replace(guarded.baseline, file=tmp))
     elif head_doc is not None:
         changes.append(LimitChange("baseline file", "absent", "added in this PR", True))
         guarded = replace(guarded, baseline=replace(guarded.baseline, file=Path(tempfile.mkdtemp()) / "absent.json"))
     return guarded, changes, notes
+
+
+def _repo_path(path: Path, root: Path) -> str:
+    """`path` relative to the repository root, as git names it; ValueError when it is outside."""
+    return path.resolve().relative_to(root.resolve()).as_posix()
+
+
+def _first_problem(exc: Exception) -> str:
+    problems = getattr(exc, "problems", None)
+    if not problems:
+        return str(exc) or type(exc).__name__
+    p = problems[0]
+    text = (f"line {p.line}: " if p.line else "") + (f"{p.key}: " if p.key else "") + p.message
+    return text + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
 def approved(ctx: EventContext, label: str, token: str | None, api_url: str | None) -> tuple[bool, str]:
@@ -90,7 +138,7 @@ def approved(ctx: EventContext, label: str, token: str | None, api_url: str | No
             from .publish.comment import client
 
             gh = client(token, api_url, retries=2)
-            names = [lbl.name for lbl in gh.get_repo(ctx.repo, lazy=True).get_issue(ctx.pr_number).get_labels()]
+            names = [lbl.name for lbl in gh.get_repo(ctx.repo).get_issue(ctx.pr_number).get_labels()]
             return label in names, "labels read through the API"
         except Exception as exc:  # noqa: BLE001 - fall back to the payload, and say so
             return label in ctx.labels, f"labels from the event payload (API failed: {type(exc).__name__})"
@@ -161,20 +209,30 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
         new = baseline_mod.update(baseline_mod.load(path), doc, (doc.get("git") or {}).get("head"), config.baseline.history)
         baseline_mod.write(path, new)
         echo(f"baseline written: {path}")
-    actions.write_summary(report if len(report) <= SUMMARY_LIMIT else render_markdown(doc, limit=SUMMARY_LIMIT))
+    # The job summary gets the full report (GitHub allows 1 MiB there); only the comment is cut to 65,536
+    # characters, and its shortening note sends readers here.
+    try:
+        actions.write_summary(_summary_report(doc, inputs.results, render_markdown, SUMMARY_LIMIT))
+    except OSError as exc:  # a publishing problem: it never changes the verdict or the exit code
+        echo(actions.annotation("warning", f"could not write the job summary ({exc}); the report is in {inputs.report}"))
     if ctx.is_pull_request:  # for the fork-safe workflow_run recipe: what the artifact is about
         atomic_write_text(str(Path(inputs.report).with_name("carbon-gate-pr.json")),
                           json.dumps({"pr": ctx.pr_number, "head_sha": ctx.head_sha}) + "\n")
     for line in actions.annotations_for(doc, os.path.relpath(config.path, root)):
         echo(line)
     totals = doc["totals"]
-    actions.write_outputs({"verdict": doc["verdict"], "results-path": inputs.results, "report-path": inputs.report,
-                           "energy-wh": f"{totals['energy_wh']:.9g}", "co2e-g": f"{totals['co2e_g']:.9g}",
-                           "exit-code": str(exit_code)})
+    try:
+        actions.write_outputs({"verdict": doc["verdict"], "results-path": inputs.results, "report-path": inputs.report,
+                               "energy-wh": f"{totals['energy_wh']:.9g}", "co2e-g": f"{totals['co2e_g']:.9g}",
+                               "exit-code": str(exit_code)})
+    except OSError as exc:
+        echo(actions.annotation("warning", f"could not write the step outputs ({exc})"))
     if ctx.is_pull_request and inputs.mode == "gate":
         if ctx.fork:
             echo("carbon-gate: fork pull request: the token is read-only, so the report is left for the "
                  "workflow_run comment job (upload carbon-gate-report.md and carbon-gate-pr.json as an artifact)")
+        elif inputs.comment == "off":  # no client, no request: a read-only token or an outage cannot warn here
+            echo("carbon-gate: comment: off: the report is in the job summary only")
         elif not inputs.token:
             echo(actions.annotation("warning", "no github-token: the report is in the job summary only"))
         else:
@@ -186,3 +244,17 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
     if outcome.interrupted_by is not None:
         return 128 + getattr(outcome.interrupted_by, "signum", 2)
     return exit_code
+
+
+def _summary_report(doc: dict, results_name: str, render, limit: int) -> str:
+    """The report for $GITHUB_STEP_SUMMARY: as full as fits in `limit` bytes of UTF-8 (the renderer counts
+    characters, so multi-byte text is rendered again to a proportionally smaller character limit)."""
+    chars = limit
+    text = render(doc, limit=chars, results_name=results_name)
+    for _ in range(3):
+        size = len(text.encode("utf-8"))
+        if size <= limit:
+            break
+        chars = max(1_000, int(chars * limit / size) - 1_000)
+        text = render(doc, limit=chars, results_name=results_name)
+    return text  # actions.write_summary still caps the bytes, should a pathological text need it

@@ -298,9 +298,6 @@ def test_forged_workflow_commands_from_a_workload_stay_inert(tmp_path, github):
     assert run.outputs["verdict"] == "error"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with `comment: off` the action still calls the API (GET /user and "
-                                       "GET comments) and turns a read-only token's 403 into a ::warning:: "
-                                       "about forks")
 def test_comment_off_makes_no_api_call(tmp_path, github):
     github.fail("GET", github.comments_path, 403, body=FORBIDDEN)
     repo = make_repo(tmp_path / "repo", config_text({"nap": (SLEEP, "1 Wh")}, repeats=2))
@@ -320,3 +317,19 @@ def test_corrupt_event_payload_measures_and_notes(tmp_path, github):
     assert any("could not read the event payload" in n for n in run.results()["notes"])
     assert github.requests == []
     assert run.summary.startswith(MARKER)
+
+
+def test_summary_report_fits_the_byte_limit():
+    """The renderer limits characters; the step summary's 1 MiB is bytes, so multi-byte text is rendered again."""
+    from carbon_gate.action import _summary_report
+
+    limits = []
+
+    def render(doc, limit, results_name):
+        limits.append(limit)
+        return "é" * limit  # two bytes of UTF-8 per character
+
+    text = _summary_report({}, "r.json", render, 10_000)
+    assert len(text.encode("utf-8")) <= 10_000
+    assert limits[0] == 10_000 and len(limits) == 2
+    assert _summary_report({}, "r.json", lambda doc, limit, results_name: "ascii", 10_000) == "ascii"

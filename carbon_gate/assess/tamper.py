@@ -2,12 +2,14 @@
 
 The limits in force come from the base commit's budget file; the PR's own file only adds new
 workloads. Every difference is reported; a loosened limit (higher budget or tolerance, removed
-budget or workload, fewer failing verdicts, lower grid intensity or PUE, a changed command, a raised
-baseline) fails the gate unless the PR carries the approval label.
+budget or workload, fewer repeats, fewer failing verdicts, lower grid intensity or PUE, a changed
+command or unit, a raised or edited baseline, a weaker baseline mode or another baseline file) fails
+the gate unless the PR carries the approval label.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, replace
 
 from ..config import Config, Workload
@@ -49,11 +51,12 @@ def diff_configs(base: Config, head: Config) -> list[LimitChange]:
                 out.append(LimitChange(f"{name}: budget.{limit}", _fmt(limit, before), _fmt(limit, after), loosened))
         if h.tolerance != b.tolerance:
             out.append(LimitChange(f"{name}: tolerance", f"{b.tolerance:.1%}", f"{h.tolerance:.1%}", h.tolerance > b.tolerance))
+        if h.repeats != b.repeats:  # fewer runs: a wider interval, so a real regression reads as inconclusive
+            out.append(LimitChange(f"{name}: repeats", f"{b.repeats}", f"{h.repeats}", h.repeats < b.repeats))
         if h.command != b.command:
             out.append(LimitChange(f"{name}: command", b.command_text(), h.command_text(), True))
         if (h.unit_name, h.unit_count) != (b.unit_name, b.unit_count):
-            out.append(LimitChange(f"{name}: unit", f"{b.unit_count:g} {b.unit_name}", f"{h.unit_count:g} {h.unit_name}",
-                                   h.unit_count > b.unit_count))
+            out.append(LimitChange(f"{name}: unit", _unit(b), _unit(h), _more_units(b, h)))
     for name in head_w.keys() - base_w.keys():
         out.append(LimitChange(f"workload {name}", "absent", "added", False))
     removed = set(base.gate.fail_on) - set(head.gate.fail_on)
@@ -70,35 +73,99 @@ def diff_configs(base: Config, head: Config) -> list[LimitChange]:
                                f"{hg.intensity or hg.country or 'world average'}", True))
     if hg.pue < bg.pue:
         out.append(LimitChange("grid.pue", f"{bg.pue:g}", f"{hg.pue:g}", True))
+    bb, hb = base.baseline, head.baseline
+    if hb.mode != bb.mode:
+        out.append(LimitChange("baseline.mode", bb.mode, hb.mode,
+                               _MODE_STRENGTH.get(hb.mode, -1) < _MODE_STRENGTH.get(bb.mode, -1)))
+    if hb.file.as_posix() != bb.file.as_posix():
+        # The file decides the verdict whenever either side may compare with it (stored, or auto without a base);
+        # pointing it elsewhere (a missing or hand-made file) can hide a regression.
+        used = bool({bb.mode, hb.mode} & {"stored", "auto"})
+        out.append(LimitChange("baseline.file", bb.file.as_posix(), hb.file.as_posix(), used))
     return out
+
+
+# In a pull request the base commit is known, so `auto` compares paired, like `paired`; `stored` compares with
+# a recorded file instead, which a PR can make miss (or point elsewhere): switching to it weakens the check;
+# `none` (budgets only) and any other mode weaken it most.
+_MODE_STRENGTH = {"paired": 2, "auto": 2, "stored": 1, "none": 0}
+
+
+def _unit(w: Workload) -> str:
+    if w.unit_count is None:
+        return f"{w.unit_name} (count reported by the workload)"
+    return f"{w.unit_count:g} {w.unit_name}"
+
+
+def _more_units(b: Workload, h: Workload) -> bool:
+    """More units per run divides the per-unit footprint; a count the workload reports itself is the
+    workload's (the PR's) to choose, so switching to or from it counts as loosened either way."""
+    if b.unit_count is None or h.unit_count is None:
+        return True
+    return h.unit_count > b.unit_count
 
 
 def diff_baselines(base_doc: dict | None, head_doc: dict | None) -> list[LimitChange]:
-    """A PR that raises a stored baseline's median (or drops an entry) makes regressions harder to see."""
+    """A PR that raises a stored baseline's median (or drops an entry) makes regressions harder to see; so does
+    one that edits the recorded samples (a wider spread) or the fingerprint (a mismatch is only inconclusive)
+    while leaving the median alone. The median is that of `samples_wh`, which stored mode compares with."""
     out: list[LimitChange] = []
-    before = (base_doc or {}).get("workloads", {})
-    after = (head_doc or {}).get("workloads", {})
+    before, after = _entries(base_doc), _entries(head_doc)
     for name, b in before.items():
         a = after.get(name)
-        b_med = (b.get("summary") or {}).get("median_wh")
+        b_med = _median(b)
         if a is None:
             out.append(LimitChange(f"baseline {name}", format_energy(b_med) if b_med else "present", "removed", True))
             continue
-        a_med = (a.get("summary") or {}).get("median_wh")
+        a_med = _median(a)
         if b_med is not None and a_med is not None and a_med != b_med:
             out.append(LimitChange(f"baseline {name}", format_energy(b_med), format_energy(a_med), a_med > b_med))
+            continue
+        if a.get("samples_wh") != b.get("samples_wh"):
+            out.append(LimitChange(f"baseline {name}: samples", _count(b), f"{_count(a)}, edited (same median)", True))
+        if a.get("fingerprint") != b.get("fingerprint"):
+            out.append(LimitChange(f"baseline {name}: fingerprint", "recorded", "edited", True))
     return out
+
+
+def _entries(doc: dict | None) -> dict:
+    workloads = doc.get("workloads") if isinstance(doc, dict) else None
+    return {n: e for n, e in workloads.items() if isinstance(e, dict)} if isinstance(workloads, dict) else {}
+
+
+def _numbers(value) -> list[float]:
+    if not isinstance(value, list):
+        return []
+    return [float(x) for x in value if isinstance(x, (int, float)) and not isinstance(x, bool)]
+
+
+def _median(entry: dict) -> float | None:
+    samples = _numbers(entry.get("samples_wh"))
+    if samples:
+        return statistics.median(samples)
+    summary = entry.get("summary")
+    value = summary.get("median_wh") if isinstance(summary, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count(entry: dict) -> str:
+    n = len(_numbers(entry.get("samples_wh")))
+    return f"{n} sample{'s' if n != 1 else ''}"
 
 
 def effective_config(base: Config, head: Config) -> Config:
     """The config to gate with: the PR's workloads and commands, but the base's limits for every workload
-    the base knows, and the base's gate and grid settings."""
+    the base knows, and the base's gate, grid and baseline (mode, file) settings."""
     base_w = {w.name: w for w in base.workloads}
 
     def guarded(w: Workload) -> Workload:
         b = base_w.get(w.name)
         if b is None:
             return w
-        return replace(w, budget=b.budget, tolerance=b.tolerance, unit_name=b.unit_name, unit_count=b.unit_count)
+        return replace(w, budget=b.budget, tolerance=b.tolerance, unit_name=b.unit_name, unit_count=b.unit_count,
+                       repeats=max(w.repeats, b.repeats))
 
-    return replace(head, workloads=tuple(guarded(w) for w in head.workloads), gate=base.gate, grid=base.grid)
+    # What to compare with is the base's too (mode and file); `setup` stays the PR's, like its commands.
+    baseline = replace(head.baseline, mode=base.baseline.mode, file=base.baseline.file)
+    return replace(head, workloads=tuple(guarded(w) for w in head.workloads), gate=base.gate, grid=base.grid,
+                   baseline=baseline)
