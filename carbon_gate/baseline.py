@@ -73,7 +73,7 @@ def update(previous: dict[str, Any] | None, results: dict[str, Any], commit: str
             "tool_version": results.get("tool_version", __version__),
             "fingerprint": fingerprint,
             "methods": sorted({f"{e['component']}:{e['method']}" for s in counted for e in s["energy"]}),
-            "samples_wh": [round(s["energy_wh"], 9) for s in counted],
+            "samples_wh": [float(s["energy_wh"]) for s in counted],  # unrounded: stored mode compares these
             "wall_s": [round(s["wall_s"], 4) for s in counted],
             "summary": w["summary"],
             "history": hist,

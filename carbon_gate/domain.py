@@ -18,7 +18,10 @@ class Energy:
     source: str = ""
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "wh": round(self.wh, 9)}
+        # Full float precision (JSON floats round-trip exactly): `compare` and `baseline update` must see
+        # the very numbers the run's statistics used. Rounding to fixed decimals of a Wh truncated small
+        # workloads (1e-6 Wh kept 3 digits) and made `compare` disagree with the run.
+        return {**asdict(self), "wh": float(self.wh)}
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Sample:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["energy"] = [e.to_dict() for e in self.energy]
-        d["energy_wh"] = round(self.energy_wh, 9)
+        d["energy_wh"] = self.energy_wh  # unrounded, like the components: it is what the statistics use
         for k in ("wall_s", "cpu_s", "overhead_cpu_s"):
             d[k] = round(d[k], 6)
         for k in ("rss_peak_mb", "rss_avg_mb"):
