@@ -47,7 +47,9 @@ def resolve_grid(config: Config) -> grid_mod.GridFactor:
     except grid_mod.UnknownCountry as exc:
         from .errors import ConfigError, ConfigProblem
 
-        raise ConfigError([ConfigProblem(str(config.path), None, "grid.country", str(exc))]) from None
+        raise ConfigError([ConfigProblem(str(config.path), g.lines.get("country"), "grid.country",
+                                         f"{exc}; expected an ISO-2 or ISO-3 code or an English country name "
+                                         "from the packaged Ember/OWID dataset")]) from None
 
 
 def select(config: Config, names: Sequence[str]) -> list[Workload]:
@@ -151,14 +153,19 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                         outcome_results)
         else:
             stored = baseline_mod.load(baseline_path) if mode == "stored" else None
+            # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
+            family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
+                                         for w in workloads for b in [_stored(stored, w.name)]))
             for w in workloads:
+                baseline = _stored(stored, w.name)
                 if w.kind != "command":
-                    outcome_results.append(_not_run(w, grid, plan, config, _stored(stored, w.name), fingerprint))
+                    outcome_results.append(_not_run(w, grid, plan, config, baseline, fingerprint))
                     continue
+                w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
                 if progress:
                     progress(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}")
                 samples = run_workload(w, plan, config.root, progress=progress)
-                outcome_results.append(assess_workload(w, samples, grid, plan.embodied, _stored(stored, w.name),
+                outcome_results.append(assess_workload(w, samples, grid, plan.embodied, baseline,
                                                        confidence=config.gate.confidence, fingerprint=fingerprint))
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = exc
@@ -200,6 +207,48 @@ def _attach_history(results: list, baseline_path: Path) -> None:
         r.history = [{k: h.get(k) for k in ("commit", "date", "median_wh")} for h in entry.get("history", [])][-30:]
 
 
+def _family(config: Config, compared: int) -> int:
+    """How many workloads share the family-wise error rate (1 when each is tested on its own)."""
+    return max(1, compared) if config.gate.family == "holm" else 1
+
+
+def _floor_reason(confidence: float, family: int, bounded_floor: int, floor: int) -> str:
+    if floor <= bounded_floor:
+        return f"fewer cannot bound a {confidence:.0%} interval"
+    alpha = 1 - confidence
+    return (f"with Holm across {family} workloads, fewer cannot reach p <= {alpha:.3g}/{family} "
+            f"= {alpha / family:.3g} even if every run regresses (rank tests are discrete)")
+
+
+def _stored_floor(w: Workload, baseline: Baseline | None, confidence: float, family: int
+                  ) -> tuple[Workload, Baseline | None]:
+    """Stored mode: raise the head runs so that, against the baseline's runs, a bounded interval exists
+    and a clear regression can survive Holm; at most to the balanced minimum (the floor with as many
+    head as base runs). A smaller baseline would need many more head runs: better re-record it."""
+    from .assess.stats import min_head_runs, min_repeats
+
+    if baseline is None or not baseline.samples_wh:
+        return w, baseline
+    n = len(baseline.samples_wh)
+    balanced = min_repeats(confidence, paired=False, family=family)
+    need = min_head_runs(n, confidence, family, limit=balanced)
+    with_holm = f" with Holm across {family} workloads" if family > 1 else ""
+    if need is None:
+        if min_head_runs(n, confidence, family, limit=w.repeats) is not None:
+            return w, baseline  # the configured repeats are enough, however small the baseline
+        note = (f"the baseline has only {n} run{'' if n == 1 else 's'}: too few to reach {confidence:.0%} "
+                f"confidence{with_holm} with {w.repeats} head runs; re-record it with at least {balanced} repeats "
+                "(`carbon-gate baseline update`)")
+    elif w.repeats < need:
+        bounded = min_head_runs(n, confidence, 1, limit=need) or need
+        note = (f"repeats {w.repeats} raised to {need} runs against the baseline's {n}: "
+                + _floor_reason(confidence, family, bounded, need))
+        w = replace(w, repeats=need)
+    else:
+        return w, baseline
+    return w, replace(baseline, notes=(*baseline.notes, note))
+
+
 def _stored(doc: dict | None, name: str) -> Baseline | None:
     from . import baseline as baseline_mod
 
@@ -239,7 +288,10 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         raise WorkloadError(head_error)
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
-    floor = min_repeats(config.gate.confidence, paired=True)
+    # Every command workload is compared with its base, so all of them form the Holm family.
+    family = _family(config, sum(w.kind == "command" for w in workloads))
+    bounded = min_repeats(config.gate.confidence, paired=True)
+    floor = min_repeats(config.gate.confidence, paired=True, family=family)
     for w in workloads:
         if w.kind != "command":
             out.append(_not_run(w, grid, plan, config, None, fingerprint))
@@ -247,8 +299,8 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         notes: list[str] = []
         rounds = w.repeats
         if rounds < floor:
-            notes.append(f"repeats {rounds} raised to {floor} rounds: fewer cannot bound a "
-                         f"{config.gate.confidence:.0%} interval in paired mode")
+            notes.append(f"repeats {rounds} raised to {floor} rounds in paired mode: "
+                         + _floor_reason(config.gate.confidence, family, bounded, floor))
             rounds = floor
         if progress:
             progress(f"{w.name}: paired with base {base_sha[:10]}: {w.warmup} warm-up + {rounds} rounds (seed {seed})")

@@ -66,7 +66,8 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
                 baseline = Baseline("paired", tuple(base_wh), info.get("commit"), None, info.get("error"),
                                     info.get("seed"), tuple(info.get("notes", ())))
             elif info.get("mode") == "stored":
-                baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"), info.get("fingerprint"))
+                baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"),
+                                    info.get("fingerprint"), notes=tuple(info.get("notes", ())))
         result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
                                  fingerprint=head_fp, base_samples=base_samples)
         if result.baseline is not None and w.get("baseline", {}) and "orders" in (w.get("baseline") or {}):

@@ -203,6 +203,45 @@ def test_run_gates_against_the_stored_baseline(tmp_path, cli):
     assert w["change"]["low"] > 1.25
 
 
+def test_stored_mode_raises_head_runs_so_a_regression_can_survive_holm(tmp_path, cli):
+    # Baseline of 4 runs per workload, 2 workloads: 4 + 4 runs give at best p = 2/70 = 0.029 > 0.05/2, so
+    # the head needs 5 runs (2/126 = 0.016); a baseline of 1 run cannot be rescued by a few more head runs.
+    workloads = "- name: one\n  command: 'sleep 0.01'\n- name: two\n  command: 'sleep 0.01'\n"
+    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads, repeats=4)})
+    assert cli("baseline", "update", "-q", cwd=repo).returncode == 0
+    (repo / "carbon-gate.yml").write_text(config(workloads, repeats=3))
+
+    r = cli("run", "--results", "out.json", "--report", "", cwd=repo)
+
+    assert r.returncode in (0, 1), r.stderr
+    for w in load(repo / "out.json")["workloads"]:
+        assert w["baseline"]["mode"] == "stored" and w["baseline"]["n"] == 4
+        assert len(counted(w["samples"])) == w["change"]["n_head"] == 5
+        assert any("raised to 5" in n and "Holm across 2" in n for n in w["baseline"]["notes"]), w["baseline"]["notes"]
+
+    assert cli("baseline", "update", "-q", "--repeats", "1", cwd=repo).returncode == 0
+    r = cli("run", "--results", "tiny.json", "--report", "", cwd=repo)
+
+    assert r.returncode in (0, 1), r.stderr
+    for w in load(repo / "tiny.json")["workloads"]:
+        assert len(counted(w["samples"])) == 3  # not raised: no affordable number of runs would do
+        assert w["verdict"] == "inconclusive"
+        assert any("only 1 run:" in n and "re-record" in n for n in w["baseline"]["notes"]), w["baseline"]["notes"]
+
+
+def test_update_keeps_full_precision_samples():
+    from carbon_gate import baseline as baseline_mod
+
+    tiny = [1e-6 / 3, 1.23456789012345e-7]
+    results = {"machine": {"fingerprint": {"cpu_model": "x"}}, "workloads": [{
+        "name": "w", "command": "true", "verdict": "new", "summary": {"median_wh": 2e-7},
+        "samples": [{"warmup": False, "error": None, "energy_wh": v, "wall_s": 0.1,
+                     "energy": [{"component": "cpu", "method": "modelled", "wh": v}]} for v in tiny]}]}
+    doc = baseline_mod.update(None, results, "abc", date="2026-01-01T00:00:00+00:00")
+    assert doc["workloads"]["w"]["samples_wh"] == tiny
+    assert json.loads(json.dumps(doc))["workloads"]["w"]["samples_wh"] == tiny
+
+
 def test_baseline_from_other_hardware_is_inconclusive(tmp_path, cli):
     repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'sleep 0.02'\n")})
     assert cli("baseline", "update", "-q", cwd=repo).returncode == 0

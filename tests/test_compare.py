@@ -145,9 +145,6 @@ def test_compare_reproduces_a_paired_run(paired, tmp_path, cli):
         assert v["change"]["n_head"] == w["change"]["n_head"] and v["change"]["paired"] is True
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: results round every energy to 9 decimals of a Wh (domain.Energy/Sample."
-                                       "to_dict), so for small workloads `compare` recomputes ratio/low/high from "
-                                       "truncated samples and the numbers differ from the run's")
 def test_compare_reproduces_the_change_numbers_exactly(tiny_paired, tmp_path, cli):
     results, run_code = tiny_paired
     original = load(results)
@@ -156,9 +153,20 @@ def test_compare_reproduces_the_change_numbers_exactly(tiny_paired, tmp_path, cl
 
     again = by_name(load(tmp_path / "again.json"))
     for name, w in by_name(original).items():
-        assert {k: again[name]["change"][k] for k in ("ratio", "low", "high")} == \
-               {k: w["change"][k] for k in ("ratio", "low", "high")}, name
+        keys = ("ratio", "low", "high", "mde", "p_value", "n_head", "n_base")
+        assert {k: again[name]["change"][k] for k in keys} == {k: w["change"][k] for k in keys}, name
+        assert again[name]["verdict"] == w["verdict"], name
     assert r.returncode == run_code
+
+
+def test_samples_round_trip_through_json_exactly():
+    from carbon_gate.domain import Energy, Sample
+
+    energies = [Energy("cpu", 1e-6 / 3, "modelled", "r"), Energy("memory", 2.0 / 3600 * 1e-4, "modelled", "r")]
+    s = Sample(0.01, 0.001, 0, energies)
+    again = Sample.from_dict(json.loads(json.dumps(s.to_dict())))
+    assert again.energy_wh == s.energy_wh and [e.wh for e in again.energy] == [e.wh for e in energies]
+    assert s.to_dict()["energy_wh"] == s.energy_wh
 
 
 def test_compare_head_with_base_results(unpaired, tmp_path, cli):
@@ -272,6 +280,9 @@ def test_holm_downgrades_a_regression_that_does_not_survive_the_family(holm_file
     assert w["hot"]["change"]["low"] > 1.05
     assert w["hot"]["verdict"] == "inconclusive", w["hot"]["reasons"]
     assert "Holm" in w["hot"]["reasons"][0]
+    # 4 + 4 runs can never beat 0.05/3; the reason says what would (2/C(9, 4) = 0.016 <= 0.05/3).
+    assert "at best p = 0.0286" in w["hot"]["reasons"][0] and "5 head runs" in w["hot"]["reasons"][0], \
+        w["hot"]["reasons"][0]
     assert w["a"]["verdict"] == w["b"]["verdict"] == "unchanged"
     assert doc["verdict"] == "warn"
 

@@ -292,7 +292,8 @@ def test_interrupted_paired_run_cleans_up_and_writes_partial_results(tmp_path, s
     names = [w["name"] for w in doc["workloads"]]
     assert "quick" in names, names  # the finished workload's results survive
     quick = doc["workloads"][names.index("quick")]
-    assert len(counted(quick["samples"])) == len(counted(quick["base_samples"])) == 6
+    # repeats 6, raised to the floor for a Holm family of 2 workloads (7 rounds)
+    assert len(counted(quick["samples"])) == len(counted(quick["base_samples"])) == min_repeats(0.95, family=2)
     assert not tree.exists()
     assert_clean(repo, tmp_path)
     time.sleep(0.2)
@@ -473,9 +474,6 @@ def test_confirm_adds_rounds_after_a_first_regression(tmp_path, cli):
     assert_clean(repo, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the paired floor (6 rounds) ignores Holm: with 2 workloads the smallest "
-                                       "exact signed-rank p-value, 2/2**6 = 0.031, never beats 0.05/2, so two clear "
-                                       "regressions are both downgraded to inconclusive and the gate passes")
 def test_two_clear_regressions_at_the_default_floor_fail_the_gate(tmp_path, cli):
     workloads = f"""
         - name: first
@@ -494,3 +492,11 @@ def test_two_clear_regressions_at_the_default_floor_fail_the_gate(tmp_path, cli)
     assert [w["verdict"] for w in doc["workloads"]] == ["regression", "regression"], \
         [w["reasons"][0] for w in doc["workloads"]]
     assert r.returncode == 1
+    # The floor for a family of 2 (2/2**7 = 0.016 <= 0.05/2), said so in each workload's notes.
+    floor = min_repeats(0.95, paired=True, family=2)
+    assert floor == 7
+    for w in doc["workloads"]:
+        assert len(w["baseline"]["orders"]) == w["change"]["n_head"] == floor
+        assert any("raised" in n and "Holm" in n and str(floor) in n for n in w["baseline"]["notes"]), \
+            w["baseline"]["notes"]
+    assert_clean(repo, tmp_path)

@@ -16,11 +16,13 @@ from carbon_gate.assess.stats import (
     Change,
     classify,
     holm,
+    min_head_runs,
     min_repeats,
     paired_change,
     paired_mde,
     rank_sum_critical,
     signed_rank_critical,
+    smallest_p,
     student_t_quantile,
     unpaired_change,
     unpaired_mde,
@@ -191,6 +193,53 @@ def test_min_repeats():
     assert min_repeats(0.90, paired=True) == 5
 
 
+def test_min_repeats_lets_a_clear_regression_survive_holm():
+    # n rounds give at best p = 2 / 2**n: beating 0.05 / k needs 2**n >= 40 k.
+    assert [min_repeats(0.95, paired=True, family=k) for k in (1, 2, 3, 5, 10, 100)] == [6, 7, 7, 8, 9, 12]
+    # n + n runs give at best p = 2 / C(2n, n): C(8, 4) = 70 < 2 / (0.05 / 2) = 80 <= C(10, 5).
+    assert [min_repeats(0.95, paired=False, family=k) for k in (1, 2, 7, 30)] == [4, 5, 6, 7]
+    for k in (1, 2, 3, 7, 25):
+        for paired in (True, False):
+            n = min_repeats(0.95, paired=paired, family=k)
+            change = paired_change if paired else unpaired_change
+            # k workloads that all clearly regressed (every head run above every base run) at the floor ...
+            base = [100.0 + i for i in range(n)]
+            head = [200.0 + i for i in range(n)]
+            c = change(head, base)
+            assert c.p_value == pytest.approx(smallest_p(n, n, paired), rel=1e-12)
+            assert classify(c, 0.05)[0] == "regression"
+            assert all(holm([c.p_value] * k, 0.05)), (k, paired, n)
+            # ... and one run fewer cannot survive the family however clear the change.
+            fewer = change(head[:-1], base[:-1])
+            assert not all(holm([fewer.p_value] * k, 0.05)) or classify(fewer, 0.05)[0] != "regression", (k, paired)
+
+
+def test_min_head_runs_against_a_fixed_stored_baseline():
+    # 2 / C(m + n, m) <= alpha / k, and a bounded interval (the documented 3 + 5 and 2 + 8 cases for k = 1).
+    assert [min_head_runs(n, 0.95) for n in (1, 2, 3, 4, 5, 8)] == [39, 8, 5, 4, 3, 2]
+    assert [min_head_runs(n, 0.95, family=2) for n in (2, 3, 4, 5)] == [12, 6, 5, 4]
+    assert min_head_runs(1, 0.95, family=2, limit=50) is None
+    assert min_head_runs(0, 0.95) is None
+    for n in (2, 3, 5):
+        for k in (1, 2, 4):
+            m = min_head_runs(n, 0.95, family=k)
+            assert all(holm([smallest_p(m, n, False)] * k, 0.05))
+            assert rank_sum_critical(m, n, 0.95) is not None
+            assert m == 1 or not (all(holm([smallest_p(m - 1, n, False)] * k, 0.05))
+                                  and rank_sum_critical(m - 1, n, 0.95) is not None)
+
+
+@pytest.mark.parametrize("m, n", [(1, 1), (3, 5), (6, 6), (50, 50), (51, 50), (60, 60), (100, 3), (1000, 1)])
+def test_smallest_p_is_what_the_tests_return_for_complete_separation(m, n):
+    if m == n:
+        d = [float(i) for i in range(1, n + 1)]
+        assert smallest_p(n, n, True) == pytest.approx(stats._signed_rank_p(d), rel=1e-12)
+    x, y = [float(n + i) for i in range(1, m + 1)], [float(i) for i in range(1, n + 1)]
+    assert smallest_p(m, n, False) == pytest.approx(stats._rank_sum_p(x, y), rel=1e-12)
+    with pytest.raises(ValueError):
+        min_repeats(0.95, family=0)
+
+
 def _brute_signed_rank_p(d: list[float]) -> float:
     nz = [x for x in d if x != 0]
     r2 = stats._doubled_midranks([abs(x) for x in nz])
@@ -314,6 +363,32 @@ def test_holm_hand_worked():
     assert holm([], 0.05) == []
 
 
+def test_holm_across_results_uses_the_unrounded_p_value():
+    from carbon_gate.assess.verdict import family_control
+    from carbon_gate.results import WorkloadResult
+
+    # 31 rounds whose exact two-sided p is 0.0020004, just above 0.05 / 25 (rounded to 4 digits: 0.002).
+    n = 31
+    cdf = stats._signed_rank_cdf(n)  # cumulative counts of T <= t out of 2**n
+    t = next(t for t in range(len(cdf)) if 0.002 < 2 * cdf[t] / 2**n < 0.0020005)
+    negative, left = set(), t  # the ranks of the negative differences sum to t
+    for r in range(n, 0, -1):
+        if r <= left:
+            negative.add(r)
+            left -= r
+    d = [(-0.001 if r in negative else 0.001) * r for r in range(1, n + 1)]
+    c = paired_change([math.exp(x) for x in d], [1.0] * n)
+    assert 0.05 / 25 < c.p_value < 0.0020005 and classify(c, 0.0)[0] == "regression"
+
+    results = [WorkloadResult("hot", "true", "regression", [], [])]
+    results[0].change = c.to_dict()
+    for i in range(24):
+        results.append(WorkloadResult(f"w{i}", "true", "unchanged", [], []))
+        results[-1].change = {**c.to_dict(), "p_value": 1.0}
+    family_control(results, 0.95)
+    assert results[0].verdict == "inconclusive", results[0].reasons
+
+
 # --------------------------------------------------------------------------- API details
 
 
@@ -321,7 +396,7 @@ def test_to_dict_is_json_friendly():
     c = Change(1.1234567891, 1.05, math.inf, 0.95, 0.0412345, 10, 10, True, 1.23456789e-9, "m")
     d = c.to_dict()
     assert list(d) == ["ratio", "low", "high", "confidence", "mde", "n_head", "n_base", "paired", "p_value", "method"]
-    assert d["ratio"] == 1.12346 and d["high"] is None and d["mde"] == 0.04123 and d["p_value"] == 1.235e-9
+    assert d["ratio"] == 1.12346 and d["high"] is None and d["mde"] == 0.04123 and d["p_value"] == 1.23456789e-9
     json.dumps(d, allow_nan=False)
 
 

@@ -46,7 +46,9 @@ class Change:
     method: str  # human-readable description of how the numbers were obtained
 
     def to_dict(self) -> dict:
-        """JSON-friendly form: floats rounded to significant digits, inf/nan as None."""
+        """JSON-friendly form: floats rounded to significant digits, inf/nan as None. The p-value is
+        not rounded: Holm compares it with alpha / k, and 4 digits can round a p just above the
+        threshold onto it (31 rounds, p = 0.0020004 -> 0.002 = 0.05 / 25)."""
         return {
             "ratio": _round(self.ratio, 6),
             "low": _round(self.low, 6),
@@ -56,7 +58,7 @@ class Change:
             "n_head": self.n_head,
             "n_base": self.n_base,
             "paired": self.paired,
-            "p_value": _round(self.p_value, 4),
+            "p_value": float(self.p_value) if math.isfinite(self.p_value) else None,
             "method": self.method,
         }
 
@@ -191,12 +193,47 @@ def unpaired_mde(spread: float, m: int, n: int, confidence: float = 0.95, power:
     return _exp(q * spread * math.sqrt(1 / m + 1 / n)) - 1
 
 
-def min_repeats(confidence: float = 0.95, paired: bool = True) -> int:
-    """Fewest paired rounds (or runs per side, unpaired) for which a bounded interval exists."""
+def min_repeats(confidence: float = 0.95, paired: bool = True, family: int = 1) -> int:
+    """Fewest paired rounds (or runs per side, unpaired) for which a bounded interval exists and, with
+    `family` workloads under Holm, the smallest attainable p-value survives the correction.
+
+    Rank tests are discrete: n paired rounds can never give p below 2 / 2**n, so with k workloads
+    Holm's first threshold alpha / k is out of reach below some n, however clear the regression.
+    """
     for n in range(1, 1000):
-        if (signed_rank_critical(n, confidence) if paired else rank_sum_critical(n, n, confidence)) is not None:
+        if _decidable(n, n, confidence, paired, family):
             return n
     raise ValueError(f"confidence {confidence!r} is unreachable")  # only for absurd confidences
+
+
+def min_head_runs(n_base: int, confidence: float = 0.95, family: int = 1, limit: int = 1000) -> int | None:
+    """Unpaired: fewest head runs that, against `n_base` stored base runs, bound the interval and can
+    survive Holm across `family` workloads; None if more than `limit` would be needed (or n_base < 1)."""
+    if n_base < 1:
+        return None
+    for m in range(1, limit + 1):
+        if _decidable(m, n_base, confidence, False, family):
+            return m
+    return None
+
+
+def smallest_p(n_head: int, n_base: int, paired: bool) -> float:
+    """The smallest two-sided p-value these sample sizes can produce: every round (paired) or every
+    head run (unpaired) above its base. Exact: 2 / 2**n paired, 2 / C(m+n, n) unpaired (small n)."""
+    if n_head < 1 or n_base < 1:
+        return 1.0
+    # Closed forms of what _signed_rank_p / _rank_sum_p return for such samples (tests check they agree).
+    if paired:
+        n = n_head
+        if n <= EXACT_MAX_N:
+            return min(1.0, 2 / 2**n)
+        z = (n * (n + 1) / 2 - 1) / math.sqrt(n * (n + 1) * (2 * n + 1) / 6)  # doubled ranks, as there
+        return min(1.0, 2 * _NORMAL.cdf(-z))
+    m, n = n_head, n_base
+    if m * n <= EXACT_MAX_MN:
+        return min(1.0, 2 / math.comb(m + n, m))
+    z = (m * n / 2 - 0.5) / math.sqrt(m * n * (m + n + 1) / 12)
+    return min(1.0, 2 * _NORMAL.cdf(-z))
 
 
 def signed_rank_critical(n: int, confidence: float = 0.95) -> int | None:
@@ -232,6 +269,15 @@ def student_t_quantile(p: float, df: float) -> float:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _decidable(m: int, n: int, confidence: float, paired: bool, family: int) -> bool:
+    """A bounded interval exists and `family` equally extreme p-values would all be rejected by Holm."""
+    if not (isinstance(family, int) and family >= 1):
+        raise ValueError(f"family must be a whole number of workloads >= 1, got {family!r}")
+    if (signed_rank_critical(m, confidence) if paired else rank_sum_critical(m, n, confidence)) is None:
+        return False
+    return all(holm([smallest_p(m, n, paired)] * family, _alpha(confidence)))
 
 
 def _alpha(confidence: float) -> float:

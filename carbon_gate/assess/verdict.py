@@ -14,7 +14,7 @@ from ..meters.cpu_model import Embodied
 from ..results import WorkloadResult
 from .budget import check_budget
 from .compare import Baseline, compare
-from .stats import holm
+from .stats import holm, min_head_runs, min_repeats, smallest_p
 from .summary import summarise
 
 # Most severe first: a workload shows the first of these that applies.
@@ -33,19 +33,30 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
     failed = [s for s in samples if not s.ok]
     counted = [s for s in samples if not s.warmup and s.ok]
     missing_units = workload.unit_count is None and any(s.units is None for s in counted)
+    # A run that reports 0 units (an empty data loader) did no work to divide by: SCI is undefined.
+    no_work = [s for s in counted if s.units is not None and s.units <= 0]
     if counted:
         result.summary = summarise([s.energy_wh for s in counted], [s.wall_s for s in counted], [s.cpu_s for s in counted])
-        units = _units(workload, counted)
-        result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied,
-                                     units, workload.unit_name)
-        projected = None
-        if workload.extrapolate_to is not None and not missing_units:
-            result.projection, projected = _project(workload, counted, grid, embodied)
-        result.budget = check_budget(workload.budget, result.footprint, projected)
+        if no_work:  # still show what was measured, per run
+            result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied)
+        else:
+            units = _units(workload, counted)
+            result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied,
+                                         units, workload.unit_name)
+            projected = None
+            if workload.extrapolate_to is not None and not missing_units:
+                result.projection, projected = _project(workload, counted, grid, embodied)
+            result.budget = check_budget(workload.budget, result.footprint, projected)
     if failed:
         first = failed[0]
         result.verdict = "error"
         result.reasons.append(f"run {samples.index(first) + 1} failed: {first.error}")
+        return result
+    if no_work:
+        result.verdict = "error"
+        result.reasons.append(f"run {samples.index(no_work[0]) + 1} reported {no_work[0].units:g} units of "
+                              f"{workload.unit_name!r}: SCI per unit is undefined, so budgets were not checked; "
+                              "report the units the run processed (or leave `unit` out to count runs)")
         return result
     if missing_units:
         result.verdict = "error"
@@ -71,12 +82,28 @@ def family_control(results: Sequence[WorkloadResult], confidence: float) -> None
     compared = [w for w in results if w.change is not None and w.change.get("p_value") is not None]
     if len(compared) < 2:
         return
+    k = len(compared)
     rejected = holm([w.change["p_value"] for w in compared], 1.0 - confidence)
     for w, ok in zip(compared, rejected):
         if w.verdict == "regression" and not ok:
             w.verdict = "inconclusive"
-            w.reasons.insert(0, f"not significant after Holm correction across {len(compared)} workloads "
-                                f"(p = {w.change['p_value']:.3g})")
+            w.reasons.insert(0, f"not significant after Holm correction across {k} workloads "
+                                f"(p = {w.change['p_value']:.3g}){_too_few(w.change, confidence, k)}")
+
+
+def _too_few(change: dict, confidence: float, k: int) -> str:
+    """Why no regression could have survived Holm at this sample size, or ''."""
+    m, n, paired = change.get("n_head") or 0, change.get("n_base") or 0, bool(change.get("paired"))
+    best = smallest_p(m, n, paired)
+    if all(holm([best] * k, 1.0 - confidence)):
+        return ""
+    runs = f"{m} paired rounds" if paired else f"{m} + {n} runs"
+    if paired:
+        need = f"at least {min_repeats(confidence, True, k)} paired rounds"
+    else:
+        head = min_head_runs(n, confidence, k, limit=1000)
+        need = f"at least {head} head runs against these {n} base runs" if head else "more base runs"
+    return f"; {runs} can give at best p = {best:.3g}, too large for {k} workloads: needs {need}"
 
 
 def _units(workload: Workload, counted: Sequence[Sample]) -> float:
