@@ -528,7 +528,7 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     """Turn a CodeCarbon emissions.csv into a carbon-gate results file (one workload per project_name),
     ready for `report`, `compare` and `baseline update --from`."""
     from .assess.verdict import assess_workload, suite_verdict
-    from .codecarbon_import import read_codecarbon
+    from .codecarbon_import import imported_machine, read_codecarbon
     from .config import Budget, GateSettings, Workload
     from .errors import UsageError
     from .grid import UnknownCountry, resolve
@@ -546,8 +546,7 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
                      codecarbon_csv=csv_path)
         assessed.append(assess_workload(w, samples, grid, None))
     suite = suite_verdict(assessed, GateSettings())
-    machine = {"fingerprint": {"cpu_model": "imported", "logical_cpus": 0, "methods": {"source": "CodeCarbon"}},
-               "cpu": {"method": "modelled", "reason": f"imported from {csv_path}"}, "gpu": "imported", "embodied": None}
+    machine = imported_machine(csv_path)
     doc = Results(machine, grid, assessed, suite.verdict, config=None).to_dict()
     from .results import to_json
 

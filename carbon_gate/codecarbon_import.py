@@ -70,3 +70,39 @@ def read_codecarbon(path: str | Path, project: str | None = None) -> dict[str, l
     if not groups:
         raise UsageError(f"{p}: no rows with energy" + (f" for project {project!r}" if project else ""))
     return groups
+
+
+def imported_machine(path: str | Path) -> dict:
+    """The results document's `machine` for imported rows: the hardware CodeCarbon recorded (first row),
+    so fingerprints compare like with like, and the methods marked as CodeCarbon's, not ours."""
+    pd = _pandas()
+    df = pd.read_csv(Path(path), nrows=1)
+    row = df.iloc[0] if len(df) else {}
+
+    def text(col: str) -> str | None:
+        v = row.get(col) if col in df.columns else None
+        return str(v).strip() if v is not None and pd.notna(v) and str(v).strip() else None
+
+    def number(col: str) -> float | None:
+        try:
+            v = float(text(col) or "nan")
+        except ValueError:
+            return None
+        return v if v == v and v >= 0 else None  # NaN and negatives: unknown
+
+    gpus = [text("gpu_model")] if text("gpu_model") else []
+    has_gpu = "gpu_energy" in df.columns and bool(gpus)
+    os_text = text("os") or "unknown"
+    reason = f"imported from {Path(path).name}: CodeCarbon's own method (RAPL, NVML or its TDP model) is not recorded"
+    return {
+        "fingerprint": {
+            "cpu_model": text("cpu_model") or "unknown (CodeCarbon import)",
+            "logical_cpus": int(number("cpu_count") or 0), "ram_gb": round(number("ram_total_size") or 0.0, 1),
+            "gpus": gpus, "os": os_text, "arch": "x86_64" if "x86_64" in os_text else "unknown",
+            "image_os": None, "image_version": None, "profile": None, "cpu_method": MODELLED,
+            "methods": {"cpu": MODELLED, "memory": MODELLED, "gpu": "measured" if has_gpu else "none"},
+        },
+        "cpu": {"method": MODELLED, "reason": reason, "fallback": None, "curve_w": [], "source": "CodeCarbon"},
+        "gpu": f"imported from CodeCarbon: {', '.join(gpus)}" if gpus else "no GPU recorded by CodeCarbon",
+        "embodied": None,
+    }

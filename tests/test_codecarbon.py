@@ -343,3 +343,15 @@ def test_run_with_a_missing_or_energyless_csv_is_exit_2_naming_the_file(cli, wri
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "emissions.csv" in proc.stderr and "no energy columns" in proc.stderr
+
+
+@pytest.mark.parametrize("path", [V2, V0], ids=["v2", "v0-totals-only"])
+def test_imported_results_match_the_results_schema(cli, tmp_path, path):
+    import jsonschema
+    from importlib import resources
+
+    schema = json.loads(resources.files("carbon_gate").joinpath("data/results.schema.json").read_text())
+    proc = cli("import", "codecarbon", str(path), "--results", "imported.json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "imported.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
