@@ -198,7 +198,6 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         echo("carbon-gate: nothing pushed to check")
         return 0
     rel = config.root.resolve().relative_to(root.resolve()).as_posix()
-    repeats = min_repeats(config.gate.confidence) if quick else config.prepush.repeats
     warmup = 0 if quick else config.prepush.warmup
     tty = sys.stderr.isatty()
     worst = 0
@@ -213,6 +212,10 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
             echo(f"carbon-gate: {push.local_ref}: no workload's paths changed; nothing to check")
             continue
         names = ", ".join(w.name for w in chosen)
+        # The fewest rounds that can decide for this many workloads under Holm (the pipeline's floor too).
+        family = sum(w.kind == "command" for w in chosen) if config.gate.family == "holm" else 1
+        floor = min_repeats(config.gate.confidence, paired=True, family=max(1, family))
+        repeats = floor if quick else max(config.prepush.repeats, floor)
         echo(f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds)")
         started = time.monotonic()
 
