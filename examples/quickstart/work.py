@@ -13,5 +13,5 @@ def primes_below(n: int) -> int:
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
     print(primes_below(n))
