@@ -43,7 +43,7 @@ from carbon_gate.render.markdown import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 ACT_DIR = Path(__file__).resolve().parent / "act"
-EVENTS = ROOT.parent / "shared" / "data" / "github-events"
+EVENTS = Path(__file__).resolve().parent / "fixtures" / "github-events"  # real payloads, see its README
 PACKAGE_FILES = ("carbon_gate", "templates", "pyproject.toml", "action.yml", "README.md", "LICENSE")
 GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}

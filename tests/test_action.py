@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
-from test_github_comment import FORBIDDEN, FakeGitHub
+from test_github_comment import FORBIDDEN, FakeGitHub, github, server  # noqa: F401 (the stand-in API's fixtures)
 from test_github_event import parse_command, parse_output_file
 
 from carbon_gate.render.markdown import MARKER
 
 PY = sys.executable
-EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-events"
+EVENTS = Path(__file__).resolve().parent / "fixtures" / "github-events"  # real payloads, see its README
 REPO = "Codertocat/Hello-World"
 SLEEP = "import time; time.sleep(0.05)"
 FORGER = ("import sys\n"
@@ -166,24 +165,6 @@ def split_log(log: str) -> tuple[list[str], list[str], list[str]]:
 
 def commands(lines: list[str]) -> list[tuple[str, dict[str, str], str]]:
     return [c for c in map(parse_command, lines) if c]
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = HTTPServer(host="127.0.0.1", port=0)
-    s.start()
-    yield s
-    s.clear()
-    s.stop()
-
-
-@pytest.fixture
-def github(server):
-    server.clear()
-    fake = FakeGitHub(server)
-    yield fake
-    server.check_handler_errors()
-    server.clear()
 
 
 # --------------------------------------------------------------------------------------------------

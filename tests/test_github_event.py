@@ -1,6 +1,6 @@
 """GitHub integration, part 1 (DESIGN §9): the event payload and the workflow-command layer.
 
-`parse_event` / `read_event` are fed GitHub's own webhook payloads (shared/data/github-events/),
+`parse_event` / `read_event` are fed GitHub's own webhook payloads (tests/fixtures/github-events/),
 edited where a variant is needed (a fork, a new branch, a workflow_run for a PR). The workflow
 commands, outputs and step summary written by `carbon_gate.publish.actions` are read back with a
 parser that follows the GitHub runner's rules, so a value that could end a heredoc early or forge a
@@ -20,7 +20,7 @@ import pytest
 from carbon_gate.publish import actions
 from carbon_gate.publish.event import ZERO_SHA, EventContext, parse_event, read_event
 
-EVENTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "github-events"  # shared/ sits beside main/
+EVENTS = Path(__file__).resolve().parent / "fixtures" / "github-events"  # real payloads, see its README
 
 
 def payload(name: str) -> dict:

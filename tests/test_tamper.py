@@ -13,9 +13,8 @@ import json
 import textwrap
 
 import pytest
-from pytest_httpserver import HTTPServer
 from test_action import PY, SLEEP, config_text, make_repo, run_action
-from test_github_comment import FakeGitHub
+from test_github_comment import FakeGitHub, github, server  # noqa: F401 (the stand-in API's fixtures)
 
 from carbon_gate.assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
 from carbon_gate.config import Config, parse
@@ -215,24 +214,6 @@ def test_diff_baselines_reads_the_samples_stored_mode_compares():
 # End to end: `carbon-gate action` in a repository whose PR edits carbon-gate.yml
 
 LOW, HIGH = "0.001 mWh", "1 Wh"  # far below / far above a 50 ms sleep's ~50 µWh
-
-
-@pytest.fixture(scope="module")
-def server():
-    s = HTTPServer(host="127.0.0.1", port=0)
-    s.start()
-    yield s
-    s.clear()
-    s.stop()
-
-
-@pytest.fixture
-def github(server):
-    server.clear()
-    fake = FakeGitHub(server)
-    yield fake
-    server.check_handler_errors()
-    server.clear()
 
 
 def _guard_doc(run) -> dict:
