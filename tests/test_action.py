@@ -80,22 +80,19 @@ def make_repo(path: Path, base_config: str | None, head_config: str | None = Non
     commit on top that changes the README, and the budget file and other files when given."""
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
-    files = {"README.md": "# demo\n", ".gitignore": "carbon-gate-*\n", **(base_files or {})}
-    if base_config is not None:
-        files["carbon-gate.yml"] = base_config
-    for name, text in files.items():
-        (path / name).write_text(text, encoding="utf-8")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "base")
-    base = git(path, "rev-parse", "HEAD")
-    files = {"README.md": "# demo\n\nA change in the PR.\n", **(head_files or {})}
-    if head_config is not None:
-        files["carbon-gate.yml"] = head_config
-    for name, text in files.items():
-        (path / name).write_text(text, encoding="utf-8")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "pr")
-    return Repo(path, base, git(path, "rev-parse", "HEAD"))
+
+    def commit(files: dict[str, str], config: str | None, message: str) -> str:
+        if config is not None:
+            files["carbon-gate.yml"] = config
+        for name, text in files.items():
+            (path / name).write_text(text, encoding="utf-8")
+        git(path, "add", "-A")
+        git(path, "commit", "-q", "-m", message)
+        return git(path, "rev-parse", "HEAD")
+
+    base = commit({"README.md": "# demo\n", ".gitignore": "carbon-gate-*\n", **(base_files or {})}, base_config, "base")
+    head = commit({"README.md": "# demo\n\nA change in the PR.\n", **(head_files or {})}, head_config, "pr")
+    return Repo(path, base, head)
 
 
 def pr_event(path: Path, repo: Repo, fork: bool = False, labels: tuple[str, ...] = ("bug",)) -> Path:
