@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import grid as grid_mod
 from .assess.compare import Baseline
+from .assess.stats import min_head_runs, min_repeats
 from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite_verdict
 from .config import Config, Workload
 from .domain import Sample
@@ -212,6 +213,17 @@ def _family(config: Config, compared: int) -> int:
     return max(1, compared) if config.gate.family == "holm" else 1
 
 
+def _paired_family(config: Config, workloads: Sequence[Workload]) -> int:
+    # Every command workload is compared with its base, so all of them form the Holm family.
+    return _family(config, sum(w.kind == "command" for w in workloads))
+
+
+def paired_floor(config: Config, workloads: Sequence[Workload]) -> int:
+    """The fewest paired rounds that can decide for these workloads: a bounded interval, and a clear
+    regression that survives Holm across all of them."""
+    return min_repeats(config.gate.confidence, paired=True, family=_paired_family(config, workloads))
+
+
 def _floor_reason(confidence: float, family: int, bounded_floor: int, floor: int) -> str:
     if floor <= bounded_floor:
         return f"fewer cannot bound a {confidence:.0%} interval"
@@ -225,8 +237,6 @@ def _stored_floor(w: Workload, baseline: Baseline | None, confidence: float, fam
     """Stored mode: raise the head runs so that, against the baseline's runs, a bounded interval exists
     and a clear regression can survive Holm; at most to the balanced minimum (the floor with as many
     head as base runs). A smaller baseline would need many more head runs: better re-record it."""
-    from .assess.stats import min_head_runs, min_repeats
-
     if baseline is None or not baseline.samples_wh:
         return w, baseline
     n = len(baseline.samples_wh)
@@ -280,7 +290,6 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
 
 def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_root: Path, base_root: Path, base_sha: str,
             seed: int, grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list) -> None:
-    from .assess.stats import min_repeats
     from .errors import WorkloadError
 
     head_error = _setup(config, head_root, "head", progress)
@@ -288,10 +297,9 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         raise WorkloadError(head_error)
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
-    # Every command workload is compared with its base, so all of them form the Holm family.
-    family = _family(config, sum(w.kind == "command" for w in workloads))
+    family = _paired_family(config, workloads)
     bounded = min_repeats(config.gate.confidence, paired=True)
-    floor = min_repeats(config.gate.confidence, paired=True, family=family)
+    floor = paired_floor(config, workloads)
     for w in workloads:
         if w.kind != "command":
             out.append(_not_run(w, grid, plan, config, None, fingerprint))

@@ -178,8 +178,7 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
     import time
 
     from . import config as config_mod
-    from .assess.stats import min_repeats
-    from .pipeline import RunOptions, run_suite
+    from .pipeline import RunOptions, paired_floor, run_suite
     from .render.terminal import run_summary
 
     root = gitctx.repo_root(Path.cwd())
@@ -212,9 +211,7 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
             echo(f"carbon-gate: {push.local_ref}: no workload's paths changed; nothing to check")
             continue
         names = ", ".join(w.name for w in chosen)
-        # The fewest rounds that can decide for this many workloads under Holm (the pipeline's floor too).
-        family = sum(w.kind == "command" for w in chosen) if config.gate.family == "holm" else 1
-        floor = min_repeats(config.gate.confidence, paired=True, family=max(1, family))
+        floor = paired_floor(config, chosen)  # the pipeline raises fewer rounds to this anyway
         repeats = floor if quick else max(config.prepush.repeats, floor)
         echo(f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds)")
         started = time.monotonic()
