@@ -118,11 +118,14 @@ def diff_baselines(base_doc: dict | None, head_doc: dict | None) -> list[LimitCh
             out.append(LimitChange(f"baseline {name}", format_energy(b_med) if b_med else "present", "removed", True))
             continue
         a_med = _median(a)
-        if b_med is not None and a_med is not None and a_med != b_med:
+        moved = b_med is not None and a_med is not None and a_med != b_med
+        if moved:
             out.append(LimitChange(f"baseline {name}", format_energy(b_med), format_energy(a_med), a_med > b_med))
-            continue
-        if a.get("samples_wh") != b.get("samples_wh"):
-            out.append(LimitChange(f"baseline {name}: samples", _count(b), f"{_count(a)}, edited (same median)", True))
+        # Checked whatever the median did: a slightly lower median with a much wider spread still hides a
+        # regression (the wider interval makes it inconclusive). A uniformly rescaled set keeps its spread.
+        if a.get("samples_wh") != b.get("samples_wh") and (not moved or _spread(a) > _spread(b)):
+            edit = "a wider spread" if moved else "same median"
+            out.append(LimitChange(f"baseline {name}: samples", _count(b), f"{_count(a)}, edited ({edit})", True))
         if a.get("fingerprint") != b.get("fingerprint"):
             out.append(LimitChange(f"baseline {name}: fingerprint", "recorded", "edited", True))
     return out
@@ -146,6 +149,13 @@ def _median(entry: dict) -> float | None:
     summary = entry.get("summary")
     value = summary.get("median_wh") if isinstance(summary, dict) else None
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _spread(entry: dict) -> float:
+    """(max - min) / median of the recorded samples: what a comparison's interval width follows."""
+    samples = _numbers(entry.get("samples_wh"))
+    median = statistics.median(samples) if samples else 0.0
+    return (max(samples) - min(samples)) / median if median > 0 else 0.0
 
 
 def _count(entry: dict) -> str:
