@@ -135,11 +135,9 @@ def approved(ctx: EventContext, label: str, token: str | None, api_url: str | No
     taken from the event payload."""
     if token and ctx.repo and ctx.pr_number:
         try:
-            from .publish.comment import client
+            from .publish.comment import pr_labels
 
-            gh = client(token, api_url, retries=2)
-            names = [lbl.name for lbl in gh.get_repo(ctx.repo).get_issue(ctx.pr_number).get_labels()]
-            return label in names, "labels read through the API"
+            return label in pr_labels(token, ctx.repo, ctx.pr_number, api_url), "labels read through the API"
         except Exception as exc:  # noqa: BLE001 - fall back to the payload, and say so
             return label in ctx.labels, f"labels from the event payload (API failed: {type(exc).__name__})"
     return label in ctx.labels, "labels from the event payload"

@@ -316,13 +316,11 @@ def test_inputs_reach_the_shell_only_through_env():
 
 
 @pytest.mark.parametrize("policy, conclusion, head_sha, expected", [
-    ("on-change", "success", "a" * 40, "always"),      # the report does not say what changed: post or update
-    ("on-failure", "failure", "a" * 40, "always"),     # the measuring run failed: post
-    ("on-failure", "success", "a" * 40, "on-failure"),  # otherwise only an existing comment is updated
-    ("on-failure", "", "a" * 40, "on-failure"),        # not a workflow_run: no conclusion
-    ("always", "success", "a" * 40, "always"),
-    ("off", "failure", "a" * 40, "off"),
-    ("on-change", "success", "", None),                # no trusted head sha: refused before carbon-gate runs
+    # the policy and the run's conclusion pass through unchanged: `carbon-gate comment` decides
+    ("on-failure", "failure", "a" * 40, True),
+    ("on-failure", "", "a" * 40, True),        # not a workflow_run: no conclusion
+    ("off", "success", "a" * 40, True),
+    ("on-change", "success", "", None),        # no trusted head sha: refused before carbon-gate runs
 ])
 def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     """The `mode: comment` step's script from action.yml, run by bash with the environment its `env:` names and
@@ -351,4 +349,4 @@ def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     assert proc.returncode == 0, proc.stderr
     argv = (tmp_path / "argv").read_text(encoding="utf-8").splitlines()
     assert argv == ["comment", "--report", report, "--meta", "carbon-gate-pr.json", "--head-sha", head_sha,
-                    "--policy", expected]
+                    "--policy", policy, "--run-conclusion", conclusion]

@@ -386,7 +386,7 @@ def test_should_comment(policy, changed, failing, existing, expected):
 def test_head_sha_mismatch_refuses_before_touching_comments(github):
     github.add_comment(report("old"))
     res = post(github, report("from a stale artifact"), expected_head_sha=OTHER_SHA)
-    assert res.status == "refused" and res.warning
+    assert res.status == "stale" and res.warning
     assert "stale or forged" in res.message
     assert [r["path"] for r in github.requests] == [f"/repos/{REPO}/pulls/{PR}"]
 
@@ -495,3 +495,22 @@ def test_comment_cli_forbidden_is_a_warning(github, artifact):
     proc = comment_cli(github, artifact, "--report", "carbon-gate-report.md", "--meta", "carbon-gate-pr.json")
     assert proc.returncode == 0
     assert proc.stdout.startswith("::warning::") and "403" in proc.stdout
+
+
+@pytest.mark.parametrize("policy, conclusion, existing, posted", [
+    ("on-failure", "failure", False, "created"),   # the measuring run failed: post
+    ("on-failure", "success", False, None),        # nothing failed and nothing to update
+    ("on-failure", "success", True, "updated"),    # an existing comment becomes "all clear"
+    ("on-change", "success", False, "created"),    # a finished report does not say what changed: post
+    ("off", "failure", True, None),
+])
+def test_comment_cli_policy_with_the_run_conclusion(github, artifact, policy, conclusion, existing, posted):
+    if existing:
+        github.add_comment(report("earlier"))
+    proc = comment_cli(github, artifact, "--report", "carbon-gate-report.md", "--meta", "carbon-gate-pr.json",
+                       "--policy", policy, "--run-conclusion", conclusion)
+    assert proc.returncode == 0, proc.stderr
+    assert len(github.calls("POST")) == (posted == "created")
+    assert len(github.calls("PATCH")) == (posted == "updated")
+    if posted is None:
+        assert not github.writes

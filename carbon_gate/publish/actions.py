@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-SUMMARY_LIMIT = 1_048_576  # GitHub refuses a step summary over 1 MiB
+from ..render.markdown import SUMMARY_LIMIT  # GitHub refuses a step summary over 1 MiB
+
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
 
 

@@ -19,13 +19,13 @@ POLICIES = ("always", "on-change", "on-failure", "off")
 
 @dataclass(frozen=True)
 class Published:
-    status: str  # created | updated | skipped | refused | failed
+    status: str  # created | updated | skipped | stale (head moved on: nothing touched) | refused | failed
     message: str
     url: str | None = None
 
     @property
     def warning(self) -> bool:
-        return self.status in ("refused", "failed")
+        return self.status in ("stale", "refused", "failed")
 
 
 def should_comment(policy: str, changed: bool, failing: bool, has_existing: bool) -> bool:
@@ -49,6 +49,13 @@ def client(token: str, api_url: str | None = None, retries: int = 4, backoff: fl
     # GET .../issues/N/comments (no GET of the repository or the issue first).
     return Github(auth=Auth.Token(token), base_url=(api_url or DEFAULT_API_URL).rstrip("/"), timeout=20, retry=retry,
                   seconds_between_requests=None, seconds_between_writes=0.2, lazy=True)
+
+
+def pr_labels(token: str, repo: str, pr_number: int, api_url: str | None = None, retries: int = 2) -> list[str]:
+    """The PR's current label names, read through the API (labels added after the event count).
+    Raises on any API failure: the caller decides what to fall back to."""
+    gh = client(token, api_url, retries=retries)
+    return [label.name for label in gh.get_repo(repo).get_issue(pr_number).get_labels()]
 
 
 def own_login(gh) -> str:
@@ -87,8 +94,8 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
         if expected_head_sha is not None:
             actual = repository.get_pull(pr_number).head.sha
             if actual != expected_head_sha:
-                return Published("refused", f"PR #{pr_number} head is {actual[:12]}, not {expected_head_sha[:12]} as in the "
-                                            "report: the report is stale or forged, so no comment was touched")
+                return Published("stale", f"PR #{pr_number} head is {actual[:12]}, not {expected_head_sha[:12]}, the commit "
+                                            "the report was made for: the report is stale or forged, so no comment was touched")
         me = own_login(gh)
         issue = repository.get_issue(pr_number)
         existing = None

@@ -62,9 +62,14 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def is_commit_sha(value: Any) -> bool:
+    """A full commit id (SHA-1, or SHA-256 for repositories that use it); anything else must not reach git."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", value) is not None
+
+
 def _sha(value: Any) -> str | None:
     """A commit id (SHA-1 or SHA-256 hex), else None: it goes to git as an argument, never as an option."""
-    return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", value) else None
+    return value if is_commit_sha(value) else None
 
 
 def _number(value: Any) -> int | None:
