@@ -29,7 +29,7 @@ VERDICTS = ("regression", "over-budget", "inconclusive", "error", "improvement",
 class Key:
     """One key of the config: its kind, default, description, and children for objects."""
 
-    kind: str  # string | integer | number | boolean | energy | mass | duration | percent | intensity | command | strings | env | choice | choices | object | workloads
+    kind: str  # string | integer | number | boolean | energy | mass | duration | percent | intensity | power | command | strings | env | choice | choices | object | workloads
     description: str
     default: Any = None
     required: bool = False
@@ -111,10 +111,10 @@ SPEC: dict[str, Key] = {
             "count": Key("integer", "Number of accelerators.", required=True, minimum=1, example=64),
             "params": Key("number", "Model parameters.", above=0.0, example=7e9),
             "tokens": Key("number", "Training tokens.", above=0.0, example=1e12),
-            "moe_active_params": Key("number", "Active parameters per token (mixture of experts).", above=0.0),
+            "moe_active_params": Key("number", "Active parameters per token (mixture of experts); at most params.", above=0.0),
             "hours": Key("number", "Instead of params/tokens: the run's length in hours.", above=0.0),
             "mfu": Key("number", "Model FLOPs utilisation (default 0.4).", above=0.0, maximum=1.0),
-            "avg_power": Key("string", "Average power per accelerator, e.g. '330 W' (default: TDP)."),
+            "avg_power": Key("power", "Average power per accelerator, e.g. '330 W' (default: TDP).", above=0.0, example="330 W"),
             "dtype": Key("string", "Which peak throughput to use (default: the accelerator's training dtype)."),
         }),
         "source": Key("object", "Instead of a command: import samples someone else measured.", children={
@@ -191,7 +191,7 @@ class Workload:
         import shlex
 
         if self.estimate:
-            return "estimate: " + ", ".join(f"{k}={v}" for k, v in self.estimate.items())
+            return "estimate: " + ", ".join(f"{k}={v:g} W" if k == "avg_power" else f"{k}={v}" for k, v in self.estimate.items())
         if self.codecarbon_csv:
             return f"import CodeCarbon {self.codecarbon_csv}"
         return self.command if isinstance(self.command, str) else shlex.join(self.command)
@@ -323,6 +323,8 @@ class _Validator:
                     self.problem(path + (i,), f"expected a workload mapping with name and command, got {_kind(item)}")
                     continue
                 w = self.check_object(path + (i,), item, key.children)
+                if isinstance(w.get("estimate"), dict):
+                    self.check_estimate(path + (i, "estimate"), w["estimate"])
                 kinds = [k for k in ("command", "estimate", "source") if k in item]
                 if len(kinds) != 1:
                     self.problem(path + (i,), "a workload needs exactly one of command, estimate or source"
@@ -394,6 +396,17 @@ class _Validator:
             return {k: str(v) for k, v in value.items()}
         raise AssertionError(f"unhandled kind {kind}")  # a bug in SPEC, not user input
 
+    def check_estimate(self, path: tuple, e: dict) -> None:
+        """What no single key can check: a forecast needs a size, and its active parameters are a
+        subset of all of them (`estimate()` refuses both at run time, naming the CLI flags)."""
+        params, moe = e.get("params"), e.get("moe_active_params")
+        if isinstance(params, float) and isinstance(moe, float) and moe > params:
+            self.problem(path + ("moe_active_params",), f"must not exceed params ({params:g}): active parameters are "
+                                                        f"a subset of all of them, got {moe:g}")
+        if "hours" not in e and not ("params" in e and "tokens" in e):
+            missing = " and ".join(k for k in ("params", "tokens") if k not in e)
+            self.problem(path, f"a forecast needs params and tokens, or hours (missing {missing})")
+
 
 def _integer(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -438,6 +451,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "duration": units.parse_duration,
     "percent": units.parse_percent,
     "intensity": units.parse_intensity,
+    "power": units.parse_power,
 }
 
 
@@ -488,7 +502,8 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
         machine=MeterSettings(**{k: machine[k] for k in machine}),
         baseline=BaselineSettings(base.get("mode", "auto"), Path(base.get("file", ".carbon-gate/baseline.json")),
                                   base.get("setup"), base.get("history", 100), base.get("seed")),
-        gate=GateSettings(tuple(gate.get("fail_on", ("regression", "over-budget"))), gate.get("confidence", 0.95), gate.get("family", "holm")),
+        gate=GateSettings(tuple(gate.get("fail_on", GateSettings.fail_on)), gate.get("confidence", GateSettings.confidence),
+                          gate.get("family", GateSettings.family)),
         workloads=tuple(workloads),
         prepush=PrepushSettings(v.get("prepush", {}).get("repeats", 6), v.get("prepush", {}).get("warmup", 0)),
     )
@@ -529,7 +544,9 @@ def _load_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     def convert(n: Any, path: tuple, open_nodes: frozenset[int]) -> Any:
         lines.setdefault(path, n.start_mark.line + 1)
         if id(n) in open_nodes:  # an alias to one of its own ancestors (`a: &x [*x]`)
-            problems.append(ConfigProblem(filename, n.start_mark.line + 1, _dotted(path), "recursive YAML alias"))
+            # The alias resolves to the anchored node itself: its mark is the anchor's, so the line is the
+            # key's where there is one (`paths: *w`), not the line of the anchor it points back to.
+            problems.append(ConfigProblem(filename, lines[path], _dotted(path), "recursive YAML alias"))
             return None
         inside = open_nodes | {id(n)}
         if isinstance(n, yaml.MappingNode):
@@ -621,6 +638,7 @@ _QUANTITY_PATTERNS = {
     "percent": _quantity_pattern(["%"]),
     "intensity": _quantity_pattern([_any_case(u.split("/")[0]) + f"(?:{_any_case('co2')}[eE]?)?/" + _any_case(u.split("/")[1])
                                     for u in units.INTENSITY_UNITS], optional=True),
+    "power": _quantity_pattern(list(units.POWER_UNITS), optional=True),
 }
 # Bare numbers the loader takes: YAML reads `7.0e9` as a string, which `_number` still accepts.
 _NUMBER_PATTERN = r"^\s*[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?\s*$"
@@ -667,7 +685,7 @@ def json_schema() -> dict:
             s.update({"type": ["array", "string"], "items": {"type": "string"}})  # one glob may be a plain string
         elif k == "env":
             s.update({"type": "object", "additionalProperties": {"type": ["string", "number"]}})
-        if k in ("integer", "number"):
+        if k in ("integer", "number", "power"):  # JSON Schema applies these to numbers only: a power's '330 W' is not bounded
             bounds = {"minimum": key.minimum, "maximum": key.maximum, "exclusiveMinimum": key.above,
                       "exclusiveMaximum": key.below}
             s.update({name: bound for name, bound in bounds.items() if bound is not None})

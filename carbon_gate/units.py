@@ -18,6 +18,7 @@ ENERGY_ANY_CASE = {"wh": 1.0, "kwh": 1e3, "j": 1 / 3600, "kj": 1e3 / 3600}  # ->
 MASS_UNITS = {"mg": 1e-3, "g": 1.0, "kg": 1e3, "t": 1e6}  # -> g CO2e
 DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 INTENSITY_UNITS = {"g/kwh": 1.0, "kg/kwh": 1e3, "g/wh": 1e3, "t/mwh": 1e3, "kg/mwh": 1.0}
+POWER_UNITS = {"mW": 1e-3, "W": 1.0, "w": 1.0, "kW": 1e3, "kw": 1e3, "MW": 1e6}  # -> W; matched exactly (mW/MW)
 
 
 def _split(text: object, what: str, example: str) -> tuple[float, str]:
@@ -97,9 +98,9 @@ def parse_intensity(text: object) -> float:
 
 
 def parse_power(text: object) -> float:
-    """Parse a power such as `330 W` or `0.3 kW` into watts."""
+    """Parse a power such as `330 W` or `0.3 kW` into watts; a bare number means watts."""
     value, unit = _split(text, "a power", "330 W")
-    factor = {"mW": 1e-3, "W": 1.0, "w": 1.0, "kW": 1e3, "kw": 1e3, "MW": 1e6}.get(unit) if unit else 1.0
+    factor = POWER_UNITS.get(unit) if unit else 1.0
     if factor is None:
         raise ValueError(f"expected a power such as '330 W', got {text!r}")
     return _non_negative(value * factor, text, "a power")
@@ -120,18 +121,19 @@ def format_mass(g: float) -> str:
 
 
 def _scaled(value: float, scale: tuple[tuple[str, float], ...]) -> str:
-    """The first unit (smallest first) whose *rounded* number is below 1000: the unit is chosen after
-    rounding, so 999.7 Wh reads '1 kWh', not '1000 Wh'."""
+    """Three significant digits in the first unit (smallest first) that keeps the number below 1000.
+    When rounding carries the number to 1000 (999.7 Wh, or a tie such as 999.5 µWh) it moves to the
+    next unit: the rounded number divided by the step, so it reads '1 kWh', never '1000 Wh'."""
     if value != value:  # nan
         return "n/a"
-    previous = ""
-    for unit, size in scale:
-        text = _sig3(value / size)
-        if abs(float(text)) < 1000 or unit == scale[-1][0]:
-            # At an exact tie (999.5 rounding up) the next unit may round down to 0.999: keep '1000'.
-            return previous if previous and abs(float(text)) < 1 else f"{text} {unit}"
-        previous = f"{text} {unit}"
-    raise AssertionError("unreachable: the last unit always returns")
+    i = 0
+    while i < len(scale) - 1 and abs(value / scale[i][1]) >= 1000:
+        i += 1
+    text = _sig3(value / scale[i][1])
+    if abs(float(text)) >= 1000 and i < len(scale) - 1:
+        text = _sig3(float(text) * scale[i][1] / scale[i + 1][1])
+        i += 1
+    return f"{text} {scale[i][0]}"
 
 
 def _sig3(x: float) -> str:

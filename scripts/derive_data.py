@@ -1,18 +1,21 @@
 """Derive the packaged data in carbon_gate/data/ from the raw sources in ../shared/data/.
 
 Run: python scripts/derive_data.py [SHARED_DATA_DIR]. Output is deterministic, so re-running on
-unchanged sources gives no diff.
+unchanged sources gives no diff. Every row is derived (and checked) before a file is written, and each
+file is replaced atomically: a bad source row stops the script with the packaged files untouched.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "carbon_gate" / "data"
+sys.path.insert(0, str(ROOT))
 
 # ISO 3166-1 alpha-3 -> alpha-2, all 249 officially assigned codes. The source's ISO-2 column came from
 # carbontracker's file, which lacks 24 of them (KR, TR, TW, RU, VN, ...); a table here avoids a dependency.
@@ -40,18 +43,17 @@ VIR:VI VNM:VN VUT:VU WLF:WF WSM:WS YEM:YE ZAF:ZA ZMB:ZM ZWE:ZW
 def derive_tdp(src: Path, dst: Path) -> int:
     """Copy the TDP table, dropping rows whose TDP is not one number (e.g. `27.29.5`), and add the
     normalised lookup key so the CLI need not normalise 5,000 names at every start."""
-    sys.path.insert(0, str(ROOT))
     from carbon_gate.meters.cpu_model import normalise_cpu_name
 
     dropped = 0
-    with src.open(newline="", encoding="utf-8") as f, dst.open("w", newline="", encoding="utf-8") as g:
-        w = csv.writer(g, lineterminator="\n")
-        w.writerow(["Name", "TDP", "key"])
+    rows: list[list] = [["Name", "TDP", "key"]]
+    with src.open(newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             if re.fullmatch(r"\d+(\.\d+)?", row["TDP"].strip()):
-                w.writerow([row["Name"].strip(), float(row["TDP"]), normalise_cpu_name(row["Name"])])
+                rows.append([row["Name"].strip(), float(row["TDP"]), normalise_cpu_name(row["Name"])])
             else:
                 dropped += 1
+    write_csv(dst, rows)
     return dropped
 
 
@@ -67,16 +69,25 @@ def derive_grid(src: Path, dst: Path) -> list[str]:
     """Keep identifiers, year, intensity and generation (to weight the world average); fill in ISO-2
     codes the source lacks. Returns the ISO-3 codes still without one (not ISO 3166-1 countries)."""
     missing = []
-    with src.open(newline="", encoding="utf-8") as f, dst.open("w", newline="", encoding="utf-8") as g:
-        w = csv.writer(g, lineterminator="\n")
-        w.writerow(["iso3", "iso2", "country", "year", "g_per_kwh", "total_twh"])
+    rows: list[list] = [["iso3", "iso2", "country", "year", "g_per_kwh", "total_twh"]]
+    with src.open(newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
-            iso2 = iso2_of(r["iso3"], r["iso2"].strip())
+            iso2 = iso2_of(r["iso3"], r["iso2"].strip())  # may stop the script: nothing is written yet
             if not iso2:
                 missing.append(r["iso3"])
-            w.writerow([r["iso3"], iso2, r["country"], r["year"], r["carbon_intensity_g_per_kwh"],
-                        round(float(r["total_twh"]), 3)])
+            rows.append([r["iso3"], iso2, r["country"], r["year"], r["carbon_intensity_g_per_kwh"],
+                         round(float(r["total_twh"]), 3)])
+    write_csv(dst, rows)
     return missing
+
+
+def write_csv(dst: Path, rows: list[list]) -> None:
+    """Replace `dst` with `rows` in one atomic rename: never a truncated packaged file."""
+    from carbon_gate.fsutil import atomic_write_text
+
+    text = io.StringIO(newline="")
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    atomic_write_text(dst, text.getvalue())
 
 
 def main() -> None:

@@ -295,6 +295,25 @@ def test_bad_explicit_tag_is_a_config_error():
         parse("version: !!int abc\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
 
 
+@pytest.mark.parametrize(("text", "line", "key"), [
+    ("version: 1\nx: &a [*a]\nworkloads:\n  - {name: a, command: x}\n", 2, "x[0]"),
+    ("version: 1\nworkloads: &w\n  - name: a\n    command: x\n    paths: *w\n", 5, "workloads[0].paths"),
+    ("version: 1\nworkloads:\n  - &x {name: a, command: x, env: *x}\n", 3, "workloads[0].env"),
+], ids=["list-in-itself", "workloads-in-a-workload", "mapping-in-itself"])
+def test_recursive_yaml_alias_is_a_config_error_at_its_line(text, line, key):
+    # An alias to one of its own ancestors would recurse forever when converted: one problem, at the
+    # line where the alias is used, naming the key.
+    with pytest.raises(ConfigError) as info:
+        parse(text, "conf.yml")
+    assert [str(p) for p in info.value.problems] == [f"conf.yml:{line}: {key}: recursive YAML alias"]
+
+
+def test_a_shared_yaml_anchor_is_not_recursive():
+    config = parse("version: 1\nworkloads:\n  - {name: a, command: x, env: &e {A: '1'}}\n"
+                   "  - {name: b, command: y, env: *e}\n", "conf.yml")
+    assert [w.env for w in config.workloads] == [{"A": "1"}, {"A": "1"}]
+
+
 def test_unhashable_key_is_a_config_error():
     with pytest.raises(ConfigError, match=r"conf\.yml:2:"):
         parse("version: 1\n[a]: x\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
@@ -620,6 +639,8 @@ def test_full_config_uses_every_key_and_is_accepted_by_schema_and_loader():
         {"defaults": {"repeats": "two"}},  # wrong type
         {"defaults": {"tolerance": "5"}},  # no % sign
         {"grid": {"live": "sometimes"}},  # not a choice
+        {"workloads": [{"name": "a", "estimate": {"accelerator": "V100", "count": 1, "hours": 1, "avg_power": "3 parsecs"}}]},
+        {"workloads": [{"name": "a", "estimate": {"accelerator": "V100", "count": 1, "hours": 1, "avg_power": 0}}]},
     ],
 )
 def test_schema_rejects_what_the_loader_rejects(patch):
@@ -644,8 +665,11 @@ def test_schema_rejects_unknown_workload_key():
         "version: 1\ngrid:\nworkloads:\n  - {name: a, command: x}\n",
         "version: 1\ngrid: {intensity: 472 gCO2e/kWh}\nworkloads:\n  - {name: a, command: x}\n",
         "version: 1\nworkloads:\n  - {name: a, command: x, budget: {energy: 5 KWH}}\n",
+        "version: 1\nworkloads:\n  - {name: a, estimate: {accelerator: V100, count: 1, hours: 1, avg_power: 0.3 kW}}\n",
+        "version: 1\nworkloads:\n  - {name: a, estimate: {accelerator: V100, count: 1, hours: 1, avg_power: 300}}\n",
     ],
-    ids=["list-command-with-number", "paths-string", "fail_on-string", "empty-section", "gCO2e-per-kWh", "upper-case-unit"],
+    ids=["list-command-with-number", "paths-string", "fail_on-string", "empty-section", "gCO2e-per-kWh", "upper-case-unit",
+         "power-in-kW", "power-bare-watts"],
 )
 def test_schema_accepts_what_the_loader_accepts(text):
     parse(text)  # valid for the tool...

@@ -109,14 +109,14 @@ def test_the_worked_example_8_1_kg_on_any_accelerator(accelerator):
     assert est.assumptions["duration"] == "given"
 
 
-def test_the_worked_example_8_1_kg_via_the_cli(cli, accelerator="T4"):
-    proc = cli("estimate", "--accelerator", accelerator, *EIGHT_KG_ARGS, "--json")
+def test_the_worked_example_8_1_kg_via_the_cli(cli):
+    proc = cli("estimate", "--accelerator", "T4", *EIGHT_KG_ARGS, "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["energy_kwh"] == pytest.approx(18.0)
     assert out["co2e_kg"] == pytest.approx(8.1)
     assert out["hours"] == pytest.approx(10.0)
-    text = cli("estimate", "--accelerator", accelerator, *EIGHT_KG_ARGS)
+    text = cli("estimate", "--accelerator", "T4", *EIGHT_KG_ARGS)
     assert text.returncode == 0, text.stderr
     assert "18.0 kWh" in text.stdout and "8.1 kg operational" in text.stdout
 
@@ -313,3 +313,45 @@ def test_impossible_sizes_are_usage_errors_not_negative_forecasts(cli, args):
     proc = cli("estimate", "--accelerator", "V100", "--count", "10", *[x for kv in base.items() for x in kv], "--json")
     assert proc.returncode == 2, proc.stdout
     assert "Traceback" not in proc.stderr and "must" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("old", "new", "line", "key", "fragments"), [
+    ("avg_power: 330 W", "avg_power: 0 W", 13, "avg_power", ["'0 W'", "greater than 0"]),
+    ("avg_power: 330 W", "avg_power: -330 W", 13, "avg_power", ["'-330 W'", "negative"]),
+    ("avg_power: 330 W", "avg_power: 330 parsecs", 13, "avg_power", ["'330 parsecs'", "330 W"]),
+    ("mfu: 0.197", "mfu: 0.197\n      moe_active_params: 1.75e12", 13, "moe_active_params",
+     ["must not exceed params", "1.75e+12"]),
+    ("      tokens: 300e9\n", "", 7, "", ["params and tokens, or hours", "missing tokens"]),
+], ids=["zero-power", "negative-power", "power-without-a-watt", "moe-above-params", "no-tokens"])
+def test_impossible_forecast_in_the_config_is_a_config_error(cli, write_config, tmp_path, old, new, line, key, fragments):
+    # estimate() refuses these at run time (workload error, exit 3, naming a CLI flag): the loader
+    # must refuse them first, at the key's line, naming the config key.
+    text = GPT3_WORKLOAD.format(budget="co2e: 600 t")
+    assert old in text
+    write_config(text.replace(old, new))
+    proc = cli("run", "-q")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    dotted = "workloads[0].estimate" + (f".{key}" if key else "")
+    assert f"carbon-gate.yml:{line}: {dotted}:" in proc.stderr, proc.stderr
+    assert "--" not in proc.stderr, proc.stderr  # the config key, not the CLI flag
+    for fragment in fragments:
+        assert fragment in proc.stderr, (fragment, proc.stderr)
+    assert not (tmp_path / "carbon-gate-results.json").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("power", ["330 W", "0.33 kW", "330"])
+def test_config_average_power_is_read_in_watts(write_config, power):
+    from carbon_gate.config import load
+
+    path = write_config(GPT3_WORKLOAD.format(budget="co2e: 600 t").replace("avg_power: 330 W", f"avg_power: {power}"))
+    w = load(path).workloads[0]
+    assert w.estimate["avg_power"] == pytest.approx(330.0)
+    assert "avg_power=330 W" in w.command_text()
+
+
+def test_moe_active_params_equal_to_params_is_a_dense_model(write_config):
+    from carbon_gate.config import load
+
+    path = write_config(GPT3_WORKLOAD.format(budget="co2e: 600 t").replace("mfu: 0.197", "mfu: 0.197\n      moe_active_params: 175e9"))
+    assert load(path).workloads[0].estimate["moe_active_params"] == 175e9
