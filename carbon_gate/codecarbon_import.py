@@ -8,10 +8,12 @@ recomputed with carbon-gate's pinned grid factor; CodeCarbon's own `emissions` c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .domain import MODELLED, Energy, Sample
 from .errors import UsageError
+from .meters.hardware import Fingerprint
 
 COMPONENTS = (("cpu_energy", "cpu"), ("gpu_energy", "gpu"), ("ram_energy", "memory"))
 REQUIRED_ANY = ("energy_consumed", "cpu_energy")
@@ -25,8 +27,23 @@ def _pandas():
     return pandas
 
 
+@dataclass(frozen=True)
+class CodeCarbonImport:
+    """What one read of a CodeCarbon file gives: the samples per project and the results document's
+    `machine` for the rows kept."""
+
+    groups: dict[str, list[Sample]]
+    machine: dict
+
+
 def read_codecarbon(path: str | Path, project: str | None = None) -> dict[str, list[Sample]]:
     """Samples per `project_name` (or one group named after the file) from a CodeCarbon CSV."""
+    return load_codecarbon(path, project).groups
+
+
+def load_codecarbon(path: str | Path, project: str | None = None) -> CodeCarbonImport:
+    """Read a CodeCarbon CSV once: the samples per `project_name` (only `project`'s when given) and the
+    machine those rows were recorded on."""
     pd = _pandas()
     p = Path(path)
     try:
@@ -43,6 +60,7 @@ def read_codecarbon(path: str | Path, project: str | None = None) -> dict[str, l
     version = str(df["codecarbon_version"].dropna().iloc[0]) if "codecarbon_version" in df.columns and df["codecarbon_version"].notna().any() else "unknown version"
     source = f"CodeCarbon {version} emissions.csv"
     groups: dict[str, list[Sample]] = {}
+    first_kept = None
     for _, row in df.iterrows():
         name = str(row["project_name"]) if "project_name" in df.columns and pd.notna(row.get("project_name")) else p.stem
         energy = []
@@ -58,6 +76,8 @@ def read_codecarbon(path: str | Path, project: str | None = None) -> dict[str, l
                                  reason + "; this file has only the total energy", source))
         else:
             continue
+        if first_kept is None:
+            first_kept = row
         duration = float(row["duration"]) if "duration" in df.columns and pd.notna(row.get("duration")) else 0.0
         notes = []
         if "emissions" in df.columns and pd.notna(row.get("emissions")):
@@ -69,18 +89,17 @@ def read_codecarbon(path: str | Path, project: str | None = None) -> dict[str, l
         ))
     if not groups:
         raise UsageError(f"{p}: no rows with energy" + (f" for project {project!r}" if project else ""))
-    return groups
+    return CodeCarbonImport(groups, _machine(first_kept, p))
 
 
-def imported_machine(path: str | Path) -> dict:
-    """The results document's `machine` for imported rows: the hardware CodeCarbon recorded (first row),
-    so fingerprints compare like with like, and the methods marked as CodeCarbon's, not ours."""
+def _machine(row, path: Path) -> dict:
+    """The results document's `machine` for imported rows: the hardware CodeCarbon recorded in `row` (the
+    first row kept), so fingerprints compare like with like, and every method marked modelled, as the
+    samples' energies are: the file does not say what CodeCarbon measured."""
     pd = _pandas()
-    df = pd.read_csv(Path(path), nrows=1)
-    row = df.iloc[0] if len(df) else {}
 
     def text(col: str) -> str | None:
-        v = row.get(col) if col in df.columns else None
+        v = row.get(col)
         return str(v).strip() if v is not None and pd.notna(v) and str(v).strip() else None
 
     def number(col: str) -> float | None:
@@ -91,17 +110,18 @@ def imported_machine(path: str | Path) -> dict:
         return v if v == v and v >= 0 else None  # NaN and negatives: unknown
 
     gpus = [text("gpu_model")] if text("gpu_model") else []
-    has_gpu = "gpu_energy" in df.columns and bool(gpus)
+    has_gpu = "gpu_energy" in row.index and bool(gpus)
     os_text = text("os") or "unknown"
-    reason = f"imported from {Path(path).name}: CodeCarbon's own method (RAPL, NVML or its TDP model) is not recorded"
+    reason = f"imported from {path.name}: CodeCarbon's own method (RAPL, NVML or its TDP model) is not recorded"
+    fingerprint = Fingerprint(
+        cpu_model=text("cpu_model") or "unknown (CodeCarbon import)",
+        logical_cpus=int(number("cpu_count") or 0), ram_gb=round(number("ram_total_size") or 0.0, 1),
+        gpus=tuple(gpus), os=os_text, arch="x86_64" if "x86_64" in os_text else "unknown",
+        image_os=None, image_version=None, profile=None, cpu_method=MODELLED,
+        methods={"cpu": MODELLED, "memory": MODELLED, "gpu": MODELLED if has_gpu else "none"},
+    )
     return {
-        "fingerprint": {
-            "cpu_model": text("cpu_model") or "unknown (CodeCarbon import)",
-            "logical_cpus": int(number("cpu_count") or 0), "ram_gb": round(number("ram_total_size") or 0.0, 1),
-            "gpus": gpus, "os": os_text, "arch": "x86_64" if "x86_64" in os_text else "unknown",
-            "image_os": None, "image_version": None, "profile": None, "cpu_method": MODELLED,
-            "methods": {"cpu": MODELLED, "memory": MODELLED, "gpu": "measured" if has_gpu else "none"},
-        },
+        "fingerprint": fingerprint.to_dict(),
         "cpu": {"method": MODELLED, "reason": reason, "fallback": None, "curve_w": [], "source": "CodeCarbon"},
         "gpu": f"imported from CodeCarbon: {', '.join(gpus)}" if gpus else "no GPU recorded by CodeCarbon",
         "embodied": None,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_gate.codecarbon_import import read_codecarbon
+from carbon_gate.codecarbon_import import load_codecarbon, read_codecarbon
 from carbon_gate.errors import UsageError
 from carbon_gate.units import format_energy
 
@@ -310,6 +310,58 @@ def test_import_one_project(cli, tmp_path):
     assert len(doc["workloads"][0]["samples"]) == 6
 
 
+def test_import_one_project_fingerprints_that_projects_rows(cli, tmp_path):
+    # The file's first row is the GPU fine-tune: the CPU job's results must not carry its A10G.
+    assert rows(V2)[0]["project_name"] == "bert-finetune" and rows(V2)[0]["gpu_model"]
+    proc = cli("import", "codecarbon", str(V2), "--project", "resnet-cpu", "--results", "one.json")
+    assert proc.returncode == 0, proc.stderr
+    machine = json.loads((tmp_path / "one.json").read_text())["machine"]
+    assert machine["fingerprint"]["gpus"] == []
+    assert machine["fingerprint"]["methods"] == {"cpu": "modelled", "memory": "modelled", "gpu": "none"}
+    assert machine["gpu"] == "no GPU recorded by CodeCarbon"
+
+
+def test_imported_machine_comes_from_the_rows_kept_and_marks_every_method_modelled():
+    from carbon_gate.meters.hardware import Fingerprint
+
+    gpu_job = load_codecarbon(V2, project="bert-finetune")
+    fp = gpu_job.machine["fingerprint"]
+    first = project_rows(V2, "bert-finetune")[0]
+    assert fp["cpu_model"] == first["cpu_model"] and fp["logical_cpus"] == int(first["cpu_count"])
+    assert fp["ram_gb"] == pytest.approx(float(first["ram_total_size"]))
+    assert fp["gpus"] == [first["gpu_model"]] and fp["arch"] == "x86_64"
+    # CodeCarbon's GPU figure is imported as modelled (the file does not say it measured it): so is the fingerprint
+    assert fp["methods"] == {"cpu": "modelled", "memory": "modelled", "gpu": "modelled"}
+    assert fp["cpu_method"] == "modelled" and gpu_job.machine["cpu"]["method"] == "modelled"
+    assert {e.method for s in gpu_job.groups["bert-finetune"] for e in s.energy} == {"modelled"}
+    assert Fingerprint.from_dict(fp).to_dict() == fp  # the shape of the results' fingerprint, field for field
+    assert load_codecarbon(V2, project="resnet-cpu").machine["fingerprint"]["gpus"] == []
+    assert load_codecarbon(V2).groups == read_codecarbon(V2)
+
+
+def test_imported_machine_skips_rows_without_energy_and_the_file_is_read_once(tmp_path, monkeypatch):
+    import pandas
+
+    data = rows(V1)
+    f = tmp_path / "emissions.csv"
+    with open(f, "w", newline="") as out:
+        w = csv.DictWriter(out, list(data[0]), lineterminator="\n")
+        w.writeheader()
+        # a first row with no energy at all (not imported), recorded on other hardware
+        w.writerow({**{k: "" for k in data[0]}, "project_name": data[0]["project_name"], "cpu_model": "Other CPU",
+                    "gpu_model": "Other GPU", "cpu_count": "2"})
+        w.writerows(data)
+    reads = []
+    real = pandas.read_csv
+    monkeypatch.setattr(pandas, "read_csv", lambda *a, **k: reads.append(a) or real(*a, **k))
+    imported = load_codecarbon(f)
+    assert len(reads) == 1
+    assert sum(len(g) for g in imported.groups.values()) == len(data)
+    fp = imported.machine["fingerprint"]
+    assert fp["cpu_model"] == data[0]["cpu_model"] and fp["gpus"] == [data[0]["gpu_model"]]
+    assert fp["logical_cpus"] == int(data[0]["cpu_count"])
+
+
 # ------------------------------------------------------------------ bad input: exit 2 naming the file
 
 
@@ -355,3 +407,5 @@ def test_imported_results_match_the_results_schema(cli, tmp_path, path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "imported.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(doc)
+    # the GPU fine-tune's energy is imported as modelled, and so is the fingerprint's GPU method
+    assert doc["machine"]["fingerprint"]["methods"]["gpu"] == ("modelled" if path == V2 else "none")

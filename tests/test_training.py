@@ -451,3 +451,53 @@ def test_report_units_from_a_worker_thread_reaches_the_measure_block(no_units_en
         t.join()
     assert returned == [True]
     assert m.footprint.units == 5
+
+
+def _report_from_a_new_thread(n: float) -> bool:
+    """report_units(n) from a fresh thread, which inherits no ContextVar and so opened no block."""
+    returned: list[bool] = []
+    t = threading.Thread(target=lambda: returned.append(carbon_gate.report_units(n)))
+    t.start()
+    t.join()
+    return returned[0]
+
+
+def test_report_units_from_a_worker_thread_goes_to_the_innermost_of_nested_blocks(no_units_env):
+    with carbon_gate.measure(grid_intensity=INTENSITY_G_PER_KWH) as outer:
+        with carbon_gate.measure(grid_intensity=INTENSITY_G_PER_KWH) as middle:
+            with carbon_gate.measure(grid_intensity=INTENSITY_G_PER_KWH) as inner:
+                assert _report_from_a_new_thread(5) is True
+            assert _report_from_a_new_thread(3) is True  # the inner block is closed: the middle one is innermost now
+        assert _report_from_a_new_thread(2) is True
+    assert (inner.footprint.units, middle.footprint.units, outer.footprint.units) == (5, 3, 2)
+    assert _report_from_a_new_thread(7) is False  # every block is closed: nobody listens
+
+
+def test_report_units_from_a_third_thread_warns_when_blocks_are_open_side_by_side(no_units_env):
+    opened, release = threading.Barrier(3), threading.Event()
+    blocks: dict[str, carbon_gate.measure] = {}
+    errors: list[BaseException] = []
+
+    def side(name: str) -> None:
+        try:
+            with carbon_gate.measure(grid_intensity=INTENSITY_G_PER_KWH) as m:
+                blocks[name] = m
+                opened.wait(timeout=30)
+                assert release.wait(timeout=30)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=side, args=(name,)) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    try:
+        opened.wait(timeout=30)  # both blocks are open, each in its own thread
+        # This (third) thread opened no block and the two are not nested: neither may get its units.
+        with pytest.warns(RuntimeWarning, match="2 carbon_gate.measure blocks are open side by side"):
+            assert carbon_gate.report_units(4) is False
+    finally:
+        release.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors
+    assert blocks["a"].footprint.units == 1 and blocks["b"].footprint.units == 1  # the configured default, untouched
