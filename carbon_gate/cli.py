@@ -147,17 +147,17 @@ def run(config_path: str, results_path: str, report_path: str, template: str | N
     outcome = run_suite(config, options, progress)
     doc = outcome.results.to_dict()
     _write(results_path, results_mod.to_json(doc))
-    report_error = _write_report(doc, report_path, template, results_path)
+    report_error = _write_report(doc, report_path, template, results_path, saved=True)
     click.echo(run_summary(doc))
     click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path and not report_error else ""),
                err=True)
-    if report_error is not None:  # exit 2, after the measurements are safe on disk and the verdict is shown
-        from .errors import UsageError
-
-        raise UsageError(f"{report_error}\nthe results are saved in {results_path}; "
-                         f"`carbon-gate report {results_path}` renders them again")
-    if outcome.interrupted_by is not None:
+    if outcome.interrupted_by is not None:  # the interrupt's code, even if the report failed too
+        if report_error is not None:
+            report_error.exit_code = _interrupt_code(outcome.interrupted_by)
+            raise report_error
         sys.exit(_interrupt_code(outcome.interrupted_by))
+    if report_error is not None:  # exit 2, after the measurements are safe on disk and the verdict is shown
+        raise report_error
     sys.exit(outcome.suite.exit_code)
 
 
@@ -239,7 +239,7 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     doc = outcome.results.to_dict()
     if out_path:
         _write(out_path, results_mod.to_json(doc))
-    report_error = _write_report(doc, report_path, template, out_path or head_results)
+    report_error = _write_report(doc, report_path, template, out_path or head_results, saved=bool(out_path))
     click.echo(run_summary(doc))
     if report_error is not None:  # exit 2, after the re-assessed results (if asked for) are written
         raise report_error
@@ -325,15 +325,22 @@ def _render_markdown(doc: dict, template: str | None, results_name: str, limit: 
         raise UsageError(f"{template}: template failed: {exc}") from None
 
 
-def _write_report(doc: dict, report_path: str, template: str | None, results_name: str) -> CarbonGateError | None:
+def _write_report(doc: dict, report_path: str, template: str | None, results_name: str,
+                  saved: bool) -> CarbonGateError | None:
     """Render and write the report for `run`/`compare`; the error (a broken template, an unwritable
-    path) is returned, not raised, so the caller can show the verdict first."""
+    path) is returned, not raised, so the caller can show the verdict first. When the results were
+    `saved` in `results_name`, the error says so and how to render them again."""
     if not report_path:
         return None
     try:
         _write(report_path, _render_markdown(doc, template, results_name))
     except CarbonGateError as exc:
-        return exc
+        if not saved:
+            return exc
+        hinted = CarbonGateError(f"{exc}\nthe results are saved in {results_name}; "
+                                 f"`carbon-gate report {results_name}` renders them again")
+        hinted.exit_code = exc.exit_code
+        return hinted
     return None
 
 
@@ -402,9 +409,13 @@ def action(config_path: str, mode: str, comment_policy: str, fail_on: str, appro
 @click.option("--head-sha", help="The head commit the report was made for (or from --meta).")
 @click.option("--meta", type=click.Path(dir_okay=False), help="carbon-gate-pr.json from the artifact: {pr, head_sha}.")
 @click.option("--repo", default=lambda: os.environ.get("GITHUB_REPOSITORY", ""), help="owner/name (default $GITHUB_REPOSITORY).")
-@click.option("--policy", type=click.Choice(["always", "on-change", "on-failure", "off"]), default="always", show_default=True)
+@click.option("--policy", type=click.Choice(["always", "on-change", "on-failure", "off"]), default="always", show_default=True,
+              help="on-change posts or updates (a finished report does not say what changed); on-failure posts "
+                   "when --run-conclusion is failure, else only updates an existing comment.")
+@click.option("--run-conclusion", default="", help="The measuring run's conclusion (workflow_run.conclusion).")
 @_friendly
-def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta: str | None, repo: str, policy: str) -> None:
+def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta: str | None, repo: str, policy: str,
+            run_conclusion: str) -> None:
     """Post or update the sticky PR comment from a report made elsewhere (the fork-safe workflow_run job).
 
     The report and its metadata are treated as untrusted: size-capped, checked for the report
@@ -417,6 +428,7 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
     from .errors import UsageError
     from .publish.actions import annotation
     from .publish.comment import publish
+    from .publish.event import is_commit_sha
     from .render.markdown import COMMENT_LIMIT, MARKER
 
     token = os.environ.get("GITHUB_TOKEN")
@@ -432,7 +444,7 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
             raise UsageError(f"{meta}: not a carbon-gate artifact ({exc})") from None
     if not pr_number or not head_sha:
         raise UsageError("need --pr and --head-sha (or --meta carbon-gate-pr.json)")
-    if not re.fullmatch(r"[0-9a-f]{40}", head_sha):
+    if not is_commit_sha(head_sha):
         raise UsageError(f"--head-sha {head_sha[:60]!r} is not a commit sha")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo or ""):
         raise UsageError("--repo owner/name is required (or $GITHUB_REPOSITORY)")
@@ -450,8 +462,8 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
     if not text.startswith(MARKER):
         raise UsageError(f"{report_file}: does not start with the carbon-gate report marker; refusing it")
     result = publish(text, token=token, repo=repo, pr_number=pr_number, api_url=os.environ.get("GITHUB_API_URL"),
-                     policy=policy, expected_head_sha=head_sha)
-    if result.status == "refused" and "head is" in result.message:
+                     policy=policy, failing=run_conclusion == "failure", expected_head_sha=head_sha)
+    if result.status == "stale":
         click.echo(f"carbon-gate: error: {result.message}", err=True)
         sys.exit(2)
     click.echo(annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
@@ -528,7 +540,7 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     """Turn a CodeCarbon emissions.csv into a carbon-gate results file (one workload per project_name),
     ready for `report`, `compare` and `baseline update --from`."""
     from .assess.verdict import assess_workload, suite_verdict
-    from .codecarbon_import import imported_machine, read_codecarbon
+    from .codecarbon_import import load_codecarbon
     from .config import Budget, GateSettings, Workload
     from .errors import UsageError
     from .grid import UnknownCountry, resolve
@@ -539,15 +551,15 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
         grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue)
     except (ValueError, UnknownCountry) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
-    groups = read_codecarbon(csv_path, project)
+    imported = load_codecarbon(csv_path, project)
+    groups = imported.groups
     assessed = []
     for name, samples in groups.items():
         w = Workload(name, "", ".", {}, len(samples), 0, 0.0, 0.05, 0, "run", 1.0, Budget(), (), None,
                      codecarbon_csv=csv_path)
         assessed.append(assess_workload(w, samples, grid, None))
     suite = suite_verdict(assessed, GateSettings())
-    machine = imported_machine(csv_path)
-    doc = Results(machine, grid, assessed, suite.verdict, config=None).to_dict()
+    doc = Results(imported.machine, grid, assessed, suite.verdict, config=None).to_dict()
     from .results import to_json
 
     _write(results_path, to_json(doc))

@@ -28,7 +28,10 @@ class Country:
 
 @dataclass(frozen=True)
 class GridFactor:
-    """The intensity used for CO2e, where it came from, and the data-centre PUE."""
+    """The intensity used for CO2e, where it came from, and the data-centre PUE.
+
+    `country_*` name the dataset country the location is (its intensity, or the label of a configured
+    intensity); None for the world average, a bare intensity, or a label that is not a known country."""
 
     g_per_kwh: float
     location: str
@@ -36,6 +39,9 @@ class GridFactor:
     year: int | None
     method: str  # configured | dataset | defaulted
     pue: float = 1.0
+    country_name: str | None = None  # "France"
+    country_iso3: str | None = None  # "FRA" (CodeCarbon's country_iso_code)
+    country_iso2: str | None = None  # "FR"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,11 +94,25 @@ def find_country(query: str) -> Country:
 
 
 def resolve(intensity: float | None = None, country: str | None = None, pue: float = 1.0, source: str | None = None) -> GridFactor:
-    """Pick the grid factor: explicit intensity, else country, else the world average (defaulted)."""
+    """Pick the grid factor: explicit intensity, else country, else the world average (defaulted).
+
+    With an intensity, `country` only labels it: a known country is recorded as such, anything else
+    is kept as written in `location` (never an error)."""
     if intensity is not None:
-        return GridFactor(intensity, country or "configured", source or "configured in carbon-gate.yml", None, "configured", pue)
+        try:
+            c: Country | None = find_country(country) if country else None
+        except UnknownCountry:
+            c = None
+        return GridFactor(intensity, country or "configured", source or "configured in carbon-gate.yml", None, "configured",
+                          pue, *_country_fields(c))
     if country:
         c = find_country(country)
-        return GridFactor(c.g_per_kwh, f"{c.name} ({c.iso2 or c.iso3})", DATASET_SOURCE, c.year, "dataset", pue)
+        return GridFactor(c.g_per_kwh, f"{c.name} ({c.iso2 or c.iso3})", DATASET_SOURCE, c.year, "dataset", pue,
+                          *_country_fields(c))
     avg, year = world_average()
     return GridFactor(round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue)
+
+
+def _country_fields(c: Country | None) -> tuple[str | None, str | None, str | None]:
+    """GridFactor's (country_name, country_iso3, country_iso2)."""
+    return (c.name, c.iso3, c.iso2 or None) if c is not None else (None, None, None)

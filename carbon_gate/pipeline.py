@@ -154,11 +154,12 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                         outcome_results)
         else:
             stored = baseline_mod.load(baseline_path) if mode == "stored" else None
+            baselines = {w.name: _stored(stored, w.name) for w in workloads}
             # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
             family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
-                                         for w in workloads for b in [_stored(stored, w.name)]))
+                                         for w in workloads for b in [baselines[w.name]]))
             for w in workloads:
-                baseline = _stored(stored, w.name)
+                baseline = baselines[w.name]
                 if w.kind != "command":
                     outcome_results.append(_not_run(w, grid, plan, config, baseline, fingerprint))
                     continue
@@ -241,21 +242,20 @@ def _stored_floor(w: Workload, baseline: Baseline | None, confidence: float, fam
         return w, baseline
     n = len(baseline.samples_wh)
     balanced = min_repeats(confidence, paired=False, family=family)
-    need = min_head_runs(n, confidence, family, limit=balanced)
-    with_holm = f" with Holm across {family} workloads" if family > 1 else ""
+    # Searching up to the configured repeats too: enough of them need no raise, however small the baseline.
+    need = min_head_runs(n, confidence, family, limit=max(balanced, w.repeats))
     if need is None:
-        if min_head_runs(n, confidence, family, limit=w.repeats) is not None:
-            return w, baseline  # the configured repeats are enough, however small the baseline
+        with_holm = f" with Holm across {family} workloads" if family > 1 else ""
         note = (f"the baseline has only {n} run{'' if n == 1 else 's'}: too few to reach {confidence:.0%} "
                 f"confidence{with_holm} with {w.repeats} head runs; re-record it with at least {balanced} repeats "
                 "(`carbon-gate baseline update`)")
-    elif w.repeats < need:
+    elif need <= w.repeats:
+        return w, baseline
+    else:
         bounded = min_head_runs(n, confidence, 1, limit=need) or need
         note = (f"repeats {w.repeats} raised to {need} runs against the baseline's {n}: "
                 + _floor_reason(confidence, family, bounded, need))
         w = replace(w, repeats=need)
-    else:
-        return w, baseline
     return w, replace(baseline, notes=(*baseline.notes, note))
 
 
@@ -299,7 +299,7 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
     rng = random.Random(seed)
     family = _paired_family(config, workloads)
     bounded = min_repeats(config.gate.confidence, paired=True)
-    floor = paired_floor(config, workloads)
+    floor = min_repeats(config.gate.confidence, paired=True, family=family)  # = paired_floor(config, workloads)
     for w in workloads:
         if w.kind != "command":
             out.append(_not_run(w, grid, plan, config, None, fingerprint))

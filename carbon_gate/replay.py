@@ -40,9 +40,10 @@ def _embodied(machine: dict) -> Embodied | None:
 def reassess(head: dict, base: dict | None, config: Config | None = None) -> RunOutcome:
     """Verdicts for `head` against `base` (unpaired) or against the base runs recorded in `head` (paired)."""
     recorded_gate = head.get("gate") or {}
+    default = GateSettings()  # what a results file without a recorded gate was gated with
     gate = config.gate if config else GateSettings(
-        tuple(recorded_gate.get("fail_on", ("regression", "over-budget"))),
-        recorded_gate.get("confidence", 0.95), recorded_gate.get("family", "holm"))
+        tuple(recorded_gate.get("fail_on", default.fail_on)),
+        recorded_gate.get("confidence", default.confidence), recorded_gate.get("family", default.family))
     grid = GridFactor.from_dict(head["grid"])
     embodied = _embodied(head["machine"])
     head_fp = head["machine"]["fingerprint"]

@@ -229,8 +229,9 @@ def test_stored_mode_raises_head_runs_so_a_regression_can_survive_holm(tmp_path,
         assert any("only 1 run:" in n and "re-record" in n for n in w["baseline"]["notes"]), w["baseline"]["notes"]
 
 
-def test_update_keeps_full_precision_samples():
+def test_update_keeps_full_precision_samples(tmp_path):
     from carbon_gate import baseline as baseline_mod
+    from carbon_gate.pipeline import _stored
 
     tiny = [1e-6 / 3, 1.23456789012345e-7]
     results = {"machine": {"fingerprint": {"cpu_model": "x"}}, "workloads": [{
@@ -239,7 +240,10 @@ def test_update_keeps_full_precision_samples():
                      "energy": [{"component": "cpu", "method": "modelled", "wh": v}]} for v in tiny]}]}
     doc = baseline_mod.update(None, results, "abc", date="2026-01-01T00:00:00+00:00")
     assert doc["workloads"]["w"]["samples_wh"] == tiny
-    assert json.loads(json.dumps(doc))["workloads"]["w"]["samples_wh"] == tiny
+    # Through the committed file and back to what stored mode compares with, bit for bit.
+    path = tmp_path / DEFAULT_FILE
+    baseline_mod.write(path, doc)
+    assert _stored(baseline_mod.load(path), "w").samples_wh == tuple(tiny)
 
 
 def test_baseline_from_other_hardware_is_inconclusive(tmp_path, cli):

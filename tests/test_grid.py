@@ -93,6 +93,34 @@ def test_grid_factor_round_trips_through_dict():
     assert GridFactor.from_dict(g.to_dict()) == g
 
 
+def country_of(g: GridFactor) -> tuple:
+    return g.country_name, g.country_iso3, g.country_iso2
+
+
+@pytest.mark.parametrize("query", ["FR", "fra", "France"])
+def test_a_dataset_country_is_recorded_with_its_name_and_codes(query):
+    g = resolve(country=query)
+    assert country_of(g) == ("France", "FRA", "FR") and g.location == "France (FR)"
+    assert {k: v for k, v in g.to_dict().items() if k.startswith("country_")} == {
+        "country_name": "France", "country_iso3": "FRA", "country_iso2": "FR"}
+
+
+def test_a_configured_intensity_records_its_label_only_when_it_is_a_known_country():
+    g = resolve(intensity=472.0, country="deu", source="our PPA")
+    assert country_of(g) == ("Germany", "DEU", "DE") and (g.location, g.method, g.g_per_kwh) == ("deu", "configured", 472.0)
+    g = resolve(intensity=472.0, country="Bavaria")  # a label, not a country: kept as written, never an error
+    assert country_of(g) == (None, None, None) and g.location == "Bavaria"
+    assert country_of(resolve(intensity=472.0)) == (None, None, None)
+    assert country_of(resolve()) == (None, None, None)
+
+
+def test_grid_factor_from_an_older_dict_has_no_country():
+    d = resolve(country="FR").to_dict()
+    old = {k: v for k, v in d.items() if not k.startswith("country_")}
+    g = GridFactor.from_dict(old)
+    assert country_of(g) == (None, None, None) and g.g_per_kwh == d["g_per_kwh"]
+
+
 # ------------------------------------------------------------------ unknown countries
 
 

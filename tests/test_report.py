@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -268,13 +269,18 @@ def hostile(tmp_path_factory) -> dict:
     return {"dir": tmp, "doc": doc, "report": (tmp / "carbon-gate-report.md").read_text(), "stderr": r.stderr}
 
 
-def with_history(doc: dict, names: list[str] | None = None, points: int = 100) -> dict:
-    doc = copy.deepcopy(doc)
-    for w in doc["workloads"]:
+def add_history(workloads: list[dict], points: int, names: list[str] | None = None) -> None:
+    """Give each measured workload (or only those in `names`) `points` trend points, in place."""
+    for w in workloads:
         if w.get("energy_wh") is None or (names is not None and w["name"] not in names):
             continue
         w["history"] = [{"commit": f"{i:07x}" + "c" * 33, "date": f"2026-01-{1 + i % 28:02d}",
                          "median_wh": w["energy_wh"] * (1 + 0.001 * i)} for i in range(points)]
+
+
+def with_history(doc: dict, names: list[str] | None = None, points: int = 100) -> dict:
+    doc = copy.deepcopy(doc)
+    add_history(doc["workloads"], points, names)
     return doc
 
 
@@ -295,10 +301,7 @@ def big_suite(doc: dict, n: int, history: int = 0) -> dict:
     big["counts"] = counts
     big["verdict"] = "error"
     if history:
-        for w in big["workloads"]:
-            if w.get("energy_wh") is not None:
-                w["history"] = [{"commit": f"{i:07x}" + "c" * 33, "date": f"2026-01-{1 + i % 28:02d}",
-                                 "median_wh": w["energy_wh"] * (1 + 0.001 * i)} for i in range(history)]
+        add_history(big["workloads"], history)
     return big
 
 
@@ -361,6 +364,20 @@ def test_headline_and_sections_follow_the_gates_fail_on(suite, fail_on, names, v
         assert [s.split(" ", 1)[1].split(" — ")[0] for s in sections] == [failing]
     else:
         assert h2 == "✅ carbon-gate: passed" and not sections
+
+
+@pytest.mark.parametrize("gate", [None, {}, {"fail_on": "over-budget"}], ids=["no-gate", "no-fail_on", "not-a-list"])
+def test_documents_without_a_fail_on_follow_the_configs_default(suite, gate):
+    from carbon_gate.config import GateSettings
+    from carbon_gate.render.markdown import failing_verdicts
+
+    doc = only(suite["doc"], ["api-latency", "train-epoch", "cold-start", "lint"], "fail")
+    doc["gate"] = gate
+    assert failing_verdicts(doc) == {"error", *GateSettings().fail_on} == {"error", "regression", "over-budget"}
+    html, tree = parse(render_markdown(doc))
+    assert tree.root.find_all("h2")[0].text().endswith("failed — 2 failing workloads")
+    sections = [h.text() for h in tree.root.find_all("h3") if " — " in h.text()]
+    assert sorted(s.split(" ", 1)[1].split(" — ")[0] for s in sections) == ["api-latency", "train-epoch"]
 
 
 def test_changed_rows_first_in_severity_order_unchanged_in_details(suite):
@@ -614,6 +631,44 @@ def test_shortened_report_has_no_empty_statistics_table(suite):
     assert not [t for t in tables(tree) if "MDE" in header(t)]
 
 
+@pytest.mark.parametrize("level", [1, 2, 3])
+def test_statistics_left_out_note_only_when_there_were_statistics(suite, level):
+    from carbon_gate.render.markdown import load_template
+
+    note = "Per-workload statistics (runs, spread, MDE, interval, p) left out"
+    full = report_context(suite["doc"], 0)["disclosure"]
+    assert full["stats"] and not full["stats_omitted"]
+    assert note not in load_template().render(**report_context(suite["doc"], 0))
+    shortened = report_context(suite["doc"], level)
+    assert shortened["disclosure"]["stats_omitted"] is True and not shortened["disclosure"]["stats"]
+    assert note in load_template().render(**shortened)
+    # Nothing was measured or compared (every workload failed to start): nothing was left out.
+    doc = copy.deepcopy(suite["doc"])
+    for w in doc["workloads"]:
+        w["summary"] = w["change"] = None
+    assert all(s["median"] == "—" and s["mde"] == "—" for s in report_context(doc, 0)["disclosure"]["stats"])
+    shortened = report_context(doc, level)
+    assert shortened["truncated"] is True and shortened["disclosure"]["stats_omitted"] is False
+    assert note not in load_template().render(**shortened)
+    doc["workloads"] = []
+    assert report_context(doc, level)["disclosure"]["stats_omitted"] is False
+
+
+@pytest.mark.parametrize("seed, shown", [(42, "42"), (0, "0"), ("7; rm -rf ~ <b>@x</b>", None), (True, None),
+                                         (1.5, None), (None, None)])
+def test_order_seed_is_shown_only_when_it_is_a_whole_number(suite, seed, shown):
+    doc = copy.deepcopy(suite["doc"])
+    doc["git"] = {"head": "a" * 40, "base": "b" * 40, "base_ref": "main", "mode": "paired", "seed": seed}
+    context = report_context(doc)
+    baseline, reproduce = context["disclosure"]["baseline"], context["footer"]["reproduce"]
+    if shown is None:
+        assert "seed" not in baseline and "--seed" not in reproduce
+    else:
+        assert f", order seed {shown};" in baseline and reproduce.endswith(f"--seed {shown}`")
+    html, tree = parse(render_markdown(doc))
+    assert not tree.root.find_all("b") and "@x" not in html and "rm -rf" not in html
+
+
 def test_disclosure_names_the_stored_baseline_commit(suite):
     html, tree = parse(suite["report"])
     baseline = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:")][0]
@@ -812,6 +867,55 @@ def test_compare_with_a_broken_template_is_a_usage_error(suite, cli, tmp_path):
     assert json.loads((tmp_path / "again.json").read_text())["verdict"] == suite["doc"]["verdict"]
 
 
+def test_compare_report_error_says_where_the_results_are_saved(suite, cli, tmp_path):
+    (tmp_path / "broken.j2").write_text("{{ no_such_variable.field }}")
+    r = cli("compare", str(suite["path"]), "--results", "again.json", "--template", "broken.j2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert ("carbon-gate: error: the results are saved in again.json; `carbon-gate report again.json` renders "
+            "them again") in r.stderr.splitlines()
+    # Without --results the re-assessed results are not saved anywhere: no such claim.
+    r = cli("compare", str(suite["path"]), "--template", "broken.j2")
+    assert r.returncode == 2 and r.stderr.startswith("carbon-gate: error: broken.j2: template failed:")
+    assert "saved" not in r.stderr
+
+
+def test_interrupted_run_whose_report_fails_exits_with_the_interrupt_code(write_config, tmp_path):
+    write_config("""
+        version: 1
+        grid: {intensity: 400 g/kWh, source: test value}
+        machine: {rapl: "off", gpu: "off", embodied: "off"}
+        defaults: {repeats: 1, warmup: 0}
+        workloads:
+          - name: quick
+            command: 'true'
+          - name: long
+            command: 'touch started && sleep 30'
+        """)
+    (tmp_path / "broken.j2").write_text("{{ no_such_variable.field }}")
+    env = {k: v for k, v in os.environ.items() if k not in CI_VARS}
+    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "none", "-q", "--template", "broken.j2"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the long workload never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err  # the interrupt's code, not the report error's 2
+    assert "Traceback" not in err
+    assert "carbon-gate: error: broken.j2: template failed: 'no_such_variable' is undefined" in err
+    assert "the results are saved in carbon-gate-results.json" in err
+    doc = json.loads((tmp_path / "carbon-gate-results.json").read_text())
+    assert doc["interrupted"] is True and [w["name"] for w in doc["workloads"]] == ["quick"]
+    assert not (tmp_path / "carbon-gate-report.md").exists()
+
+
 # --------------------------------------------------------------------------------------------------
 # JSON, CSV, model card.
 
@@ -891,18 +995,50 @@ def test_report_csv_country_columns_mean_what_codecarbon_means(suite):
 
 
 @pytest.mark.parametrize("grid, expected", [
-    ({"location": "DE", "method": "configured"}, ("Germany", "DEU")),  # an intensity with grid.country
-    ({"location": "Bavaria", "method": "configured"}, ("Bavaria", "")),  # as written, no code
-    ({"location": "configured", "method": "configured"}, ("", "")),  # a bare intensity: no country
-    ({"location": "World (generation-weighted average)", "method": "defaulted"}, ("", "")),
+    ({"intensity": 400.0, "country": "DE"}, ("Germany", "DEU")),  # an intensity with grid.country
+    ({"intensity": 400.0, "country": "deu"}, ("Germany", "DEU")),  # any code or case: the dataset's name
+    ({"intensity": 400.0, "country": "Bavaria"}, ("Bavaria", "")),  # as written, no code
+    ({"intensity": 400.0}, ("", "")),  # a bare intensity: no country
+    ({}, ("", "")),  # the world average
 ])
 def test_report_csv_country_columns_for_other_grids(suite, grid, expected):
+    from carbon_gate.grid import resolve
     from carbon_gate.render.tables import to_csv
 
     doc = copy.deepcopy(suite["doc"])
-    doc["grid"].update(grid)
+    doc["grid"] = resolve(**grid).to_dict()  # the grid object as `run` writes it for such a config
     row = next(csv.DictReader(io.StringIO(to_csv(doc))))
     assert (row["country_name"], row["country_iso_code"]) == expected
+
+
+def test_report_csv_country_columns_come_from_the_recorded_grid(suite, monkeypatch):
+    from carbon_gate import grid
+    from carbon_gate.render.tables import to_csv
+
+    assert (suite["doc"]["grid"]["country_name"], suite["doc"]["grid"]["country_iso3"]) == ("France", "FRA")
+    doc = copy.deepcopy(suite["doc"])
+    doc["grid"].update(location="Somewhere (XX)", country_name="Germany", country_iso3="DEU")
+    # Rendering is pure: no dataset lookup, no parsing of the display location.
+    monkeypatch.setattr(grid, "find_country", lambda q: pytest.fail(f"looked up {q!r}"))
+    monkeypatch.setattr(grid, "countries", lambda: pytest.fail("read the dataset"))
+    row = next(csv.DictReader(io.StringIO(to_csv(doc))))
+    assert (row["country_name"], row["country_iso_code"]) == ("Germany", "DEU")
+
+
+@pytest.mark.parametrize("grid, expected", [
+    ({"location": "France (FR)", "method": "dataset"}, ("", "")),  # no recorded country: nothing guessed
+    ({"location": "DE", "method": "configured"}, ("DE", "")),  # a configured label, as written
+    ({"location": "configured", "method": "configured"}, ("", "")),
+    ({"location": "World (generation-weighted average)", "method": "defaulted"}, ("", "")),
+])
+def test_report_csv_reads_results_written_before_the_country_was_recorded(suite, cli, tmp_path, grid, expected):
+    doc = copy.deepcopy(suite["doc"])
+    doc["grid"] = {k: v for k, v in doc["grid"].items() if not k.startswith("country_")} | grid
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    r = cli("report", "old.json", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows and {(row["country_name"], row["country_iso_code"]) for row in rows} == {expected}
 
 
 def test_report_model_card(suite, cli):

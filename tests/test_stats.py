@@ -24,6 +24,7 @@ from carbon_gate.assess.stats import (
     signed_rank_critical,
     smallest_p,
     student_t_quantile,
+    survives_holm,
     unpaired_change,
     unpaired_mde,
 )
@@ -236,8 +237,34 @@ def test_smallest_p_is_what_the_tests_return_for_complete_separation(m, n):
         assert smallest_p(n, n, True) == pytest.approx(stats._signed_rank_p(d), rel=1e-12)
     x, y = [float(n + i) for i in range(1, m + 1)], [float(i) for i in range(1, n + 1)]
     assert smallest_p(m, n, False) == pytest.approx(stats._rank_sum_p(x, y), rel=1e-12)
-    with pytest.raises(ValueError):
-        min_repeats(0.95, family=0)
+
+
+@pytest.mark.parametrize("family", [0, -1, 1.5, 2.0, None])
+def test_family_must_be_a_whole_number_of_workloads(family):
+    for call in (lambda: min_repeats(0.95, family=family), lambda: min_repeats(0.95, paired=False, family=family),
+                 lambda: min_head_runs(3, 0.95, family=family), lambda: survives_holm(10, 10, True, family)):
+        with pytest.raises(ValueError, match="family must be a whole number"):
+            call()
+
+
+def test_survives_holm_is_whether_the_smallest_p_beats_holms_first_threshold():
+    # The documented cases: 6 paired rounds give at best p = 2/64 = 0.031, fine alone, > 0.05/2 for two workloads;
+    # 4 + 4 runs give 2/70 = 0.029 > 0.025, 5 + 4 give 2/126 = 0.016.
+    assert survives_holm(6, 6, True, 1) and not survives_holm(6, 6, True, 2) and survives_holm(7, 7, True, 2)
+    assert survives_holm(4, 4, False, 1) and not survives_holm(4, 4, False, 2) and survives_holm(5, 4, False, 2)
+    assert not survives_holm(0, 4, False, 1) and not survives_holm(4, 0, False, 1)  # no runs: p = 1
+    assert survives_holm(6, 6, True, 2, confidence=0.9) and not survives_holm(6, 6, True, 1, confidence=0.99)
+    for m, n, paired, k, conf in product((1, 2, 5, 8, 12), (1, 3, 8), (True, False), (1, 2, 7, 30), (0.9, 0.95)):
+        n = m if paired else n
+        expected = all(holm([smallest_p(m, n, paired)] * k, 1 - conf))
+        assert survives_holm(m, n, paired, k, conf) is expected, (m, n, paired, k, conf)
+    # The floors are where a bounded interval exists and survives_holm turns true.
+    for k in (1, 2, 7, 30):
+        for paired in (True, False):
+            floor = min_repeats(0.95, paired, k)
+            assert survives_holm(floor, floor, paired, k)
+        for n in (2, 3, 5):
+            assert survives_holm(min_head_runs(n, 0.95, k), n, False, k)
 
 
 def _brute_signed_rank_p(d: list[float]) -> float:

@@ -236,6 +236,14 @@ def smallest_p(n_head: int, n_base: int, paired: bool) -> float:
     return min(1.0, 2 * _NORMAL.cdf(-z))
 
 
+def survives_holm(m: int, n: int, paired: bool, family: int, confidence: float = 0.95) -> bool:
+    """Can these sample sizes ever fail the gate in a Holm family of `family` workloads? True when
+    `family` equally extreme p-values, the smallest `m` head and `n` base runs can give (`smallest_p`),
+    would all be rejected at family-wise level 1 - `confidence`."""
+    _check_family(family)
+    return all(holm([smallest_p(m, n, paired)] * family, _alpha(confidence)))
+
+
 def signed_rank_critical(n: int, confidence: float = 0.95) -> int | None:
     """Largest c with P(T+ <= c) <= alpha/2 under H0 (two-sided); None if even c = 0 is too likely."""
     alpha = _alpha(confidence)
@@ -273,11 +281,15 @@ def student_t_quantile(p: float, df: float) -> float:
 
 def _decidable(m: int, n: int, confidence: float, paired: bool, family: int) -> bool:
     """A bounded interval exists and `family` equally extreme p-values would all be rejected by Holm."""
-    if not (isinstance(family, int) and family >= 1):
-        raise ValueError(f"family must be a whole number of workloads >= 1, got {family!r}")
+    _check_family(family)  # first, so a bad family is an error even where no interval exists
     if (signed_rank_critical(m, confidence) if paired else rank_sum_critical(m, n, confidence)) is None:
         return False
-    return all(holm([smallest_p(m, n, paired)] * family, _alpha(confidence)))
+    return survives_holm(m, n, paired, family, confidence)
+
+
+def _check_family(family: int) -> None:
+    if not (isinstance(family, int) and family >= 1):
+        raise ValueError(f"family must be a whole number of workloads >= 1, got {family!r}")
 
 
 def _alpha(confidence: float) -> float:

@@ -14,7 +14,7 @@ from ..meters.cpu_model import Embodied
 from ..results import WorkloadResult
 from .budget import check_budget
 from .compare import Baseline, compare
-from .stats import holm, min_head_runs, min_repeats, smallest_p
+from .stats import holm, min_head_runs, min_repeats, smallest_p, survives_holm
 from .summary import summarise
 
 # Most severe first: a workload shows the first of these that applies.
@@ -94,14 +94,14 @@ def family_control(results: Sequence[WorkloadResult], confidence: float) -> None
 def _too_few(change: dict, confidence: float, k: int) -> str:
     """Why no regression could have survived Holm at this sample size, or ''."""
     m, n, paired = change.get("n_head") or 0, change.get("n_base") or 0, bool(change.get("paired"))
-    best = smallest_p(m, n, paired)
-    if all(holm([best] * k, 1.0 - confidence)):
+    if survives_holm(m, n, paired, k, confidence):
         return ""
+    best = smallest_p(m, n, paired)
     runs = f"{m} paired rounds" if paired else f"{m} + {n} runs"
     if paired:
         need = f"at least {min_repeats(confidence, True, k)} paired rounds"
     else:
-        head = min_head_runs(n, confidence, k, limit=1000)
+        head = min_head_runs(n, confidence, k)
         need = f"at least {head} head runs against these {n} base runs" if head else "more base runs"
     return f"; {runs} can give at best p = {best:.3g}, too large for {k} workloads: needs {need}"
 
@@ -156,7 +156,6 @@ def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
     """A forecast workload: nothing runs; the forecast is checked against `energy`/`co2e` and
     `projected` budgets alike (it *is* the full run)."""
     from ..estimate import EstimateInput, estimate
-    from ..units import parse_power
 
     e = workload.estimate or {}
     result = WorkloadResult(workload.name, workload.command_text(), "new", [], [], line=workload.line,
@@ -164,7 +163,7 @@ def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
     try:
         est = estimate(EstimateInput(
             e["accelerator"], int(e["count"]), e.get("params"), e.get("tokens"), e.get("moe_active_params"), e.get("hours"),
-            e.get("mfu"), parse_power(e["avg_power"]) if e.get("avg_power") else None, e.get("dtype"), grid.pue,
+            e.get("mfu"), e.get("avg_power"), e.get("dtype"), grid.pue,
             grid.g_per_kwh, f"{grid.location}, {grid.source}"))
     except (ValueError, KeyError) as exc:
         result.verdict = "error"

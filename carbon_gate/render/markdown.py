@@ -29,7 +29,6 @@ VERDICT_ICONS = {"regression": "❌", "over-budget": "❌", "error": "💥", "in
 COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "over budget", "over budget"),
                ("improvement", "improvement", "improvements"), ("unchanged", "unchanged", "unchanged"),
                ("inconclusive", "inconclusive", "inconclusive"), ("new", "new", "new"), ("error", "error", "errors"))
-DEFAULT_FAIL_ON = ("regression", "over-budget")  # config.py's default, for documents without `gate.fail_on`
 TOP = ("error", "over-budget", "regression", "inconclusive", "improvement", "new")
 MAX_CHARTS = 5
 MAX_CHART_POINTS = 30
@@ -192,7 +191,11 @@ def failing_verdicts(results: dict) -> frozenset[str]:
     not run always fails the suite, exit 3)."""
     fail_on = (results.get("gate") or {}).get("fail_on")
     if not isinstance(fail_on, (list, tuple)):
-        fail_on = DEFAULT_FAIL_ON
+        # A document without `gate.fail_on` (e.g. from `measure --json`): the config's default. Imported
+        # here, not at the top: config pulls in the meters, which rendering a report otherwise never needs.
+        from ..config import GateSettings
+
+        fail_on = GateSettings().fail_on
     return frozenset(("error", *fail_on))
 
 
@@ -344,8 +347,8 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
         stored = _stored_commits(results["workloads"]) if "stored" in modes else ""
         if stored:
             base += ", " + ("stored " if len(modes) > 1 else "") + stored
-        if git.get("seed") is not None:
-            base += f", order seed {git['seed']}"
+        if _seed(git) is not None:
+            base += f", order seed {_seed(git)}"
         base += "; both sides measured with the same methods on this machine" if "paired" in modes else \
             "; fingerprints compared before gating"
     else:
@@ -379,7 +382,8 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
                     for c, m, r in list(methods)[:30]],
         "stats": stats[:max_stats],
         "stats_dropped": max(len(stats) - max_stats, 0),
-        "stats_omitted": not with_stats,
+        # Only when a shortened level left out statistics there were (a summary or a change to show).
+        "stats_omitted": not with_stats and any(w.get("summary") or w.get("change") for w in results["workloads"]),
     }
 
 
@@ -428,6 +432,13 @@ def _guard(guard: dict | None) -> dict[str, Any] | None:
     return {"icon": icon, "summary": summary, "changes": changes}
 
 
+def _seed(git: dict) -> int | None:
+    """The paired order seed, only if it is a whole number: the results file may have been edited, and
+    whatever it holds would otherwise land in the report as is."""
+    seed = git.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def _footer(results: dict) -> dict[str, str]:
     git = results.get("git") or {}
     cmd = "carbon-gate run"
@@ -437,8 +448,8 @@ def _footer(results: dict) -> dict[str, str]:
         cmd += f" -c {shlex.quote(config)}"
     if git.get("mode") == "paired" and short_sha(git.get("base")):
         cmd += f" --base {short_sha(git['base'])}"
-        if isinstance(git.get("seed"), int):
-            cmd += f" --seed {git['seed']}"
+        if _seed(git) is not None:
+            cmd += f" --seed {_seed(git)}"
     accept = ("raise the budget or tolerance in `carbon-gate.yml` in this pull request and add the "
               "`carbon-budget-approved` label; after merging, `carbon-gate baseline update` on the default branch "
               "records the new baseline")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import platform
-import re
 from typing import Any
 
 from .. import __version__
@@ -31,21 +30,18 @@ def _method(sample: dict, component: str) -> str:
 
 
 def _country(grid: dict) -> tuple[str, str]:
-    """CodeCarbon's `country_name` and `country_iso_code` (ISO 3166-1 alpha-3): the country's name and
-    code from the packaged dataset, when the grid location is a country; else the configured location
-    as written and no code; empty for the world average or a bare configured intensity."""
-    from ..grid import UnknownCountry, find_country
-
-    location = str(grid.get("location") or "")
-    method = grid.get("method")
-    if method == "defaulted" or (method == "configured" and location == "configured") or not location:
-        return "", ""
-    m = re.fullmatch(r"(.+) \(([A-Z]{2,3})\)", location)  # "France (FR)", as grid.resolve writes it
-    try:
-        c = find_country(m.group(2) if m and method == "dataset" else location)
-    except UnknownCountry:
+    """CodeCarbon's `country_name` and `country_iso_code` (ISO 3166-1 alpha-3), as `grid.resolve` recorded
+    them (`grid.country_name`, `grid.country_iso3`). A configured intensity labelled with something that
+    is not a known country gives the label as written and no code; the world average and a bare
+    intensity give neither. Results written before the country was recorded have no name for a dataset
+    country (both columns empty) and a configured label as written."""
+    name, iso3 = grid.get("country_name"), grid.get("country_iso3")
+    if isinstance(name, str) and name:
+        return name, iso3 if isinstance(iso3, str) else ""
+    location = grid.get("location")
+    if grid.get("method") == "configured" and isinstance(location, str) and location not in ("", "configured"):
         return location, ""
-    return c.name, c.iso3
+    return "", ""
 
 
 def to_csv(results: dict) -> str:
