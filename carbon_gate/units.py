@@ -115,6 +115,13 @@ def format_energy(wh: float) -> str:
     return _scaled(wh, _ENERGY_SCALE)
 
 
+def energy_unit(wh: float) -> tuple[str, float]:
+    """The unit `format_energy(wh)` writes, and its size in Wh: a chart beside a table uses the table's unit."""
+    shown = format_energy(wh).rsplit(" ", 1)
+    factors = dict(_ENERGY_SCALE)
+    return (shown[1], factors[shown[1]]) if len(shown) == 2 and shown[1] in factors else ("Wh", 1.0)
+
+
 def format_mass(g: float) -> str:
     """Three significant digits in mg, g, kg or t CO2e."""
     return _scaled(g, _MASS_SCALE)

@@ -769,18 +769,19 @@ def test_trend_chart_where_history_exists(suite):
     doc = with_history(suite["doc"], names=["api-latency"])
     text = render_markdown(doc)
     html, tree = parse(text)
-    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"]
+    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"
+              and "median energy per run" in c.text()]  # the others: base vs head of the regressions
     assert len(charts) == 1
     body = charts[0].text()
     assert body.startswith("xychart-beta\n")
-    assert 'title "api-latency — energy per run' in body
+    assert 'title "api-latency - median energy per run' in body
     labels = re.search(r"x-axis \[(.*)\]", body).group(1).split(", ")
-    values = re.search(r"line \[(.*)\]", body).group(1).split(", ")
+    values = re.search(r"line \[(.*)\]", body).group(1).split(", ")  # the first line; the second is the budget
     assert len(labels) == len(values) == 30 and labels[-1] == '"this run"'
     assert labels[0] == f'"{71:07x}"'  # the last 29 history points, by short commit
     assert "details" in charts[0].ancestors()
-    # No history, no chart.
-    assert "xychart-beta" not in suite["report"]
+    # No history, no trend chart.
+    assert "median energy per run" not in suite["report"]
 
 
 def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
@@ -788,7 +789,8 @@ def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
     doc["workloads"][0]["history"] = [{"commit": "\n```\n<b>", "median_wh": 1e-5},
                                       {"commit": 'x"</b>', "median_wh": 1e-5}]
     html, tree = parse(render_markdown(doc))
-    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"]
+    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"
+              and "median energy per run" in c.text()]
     assert len(charts) == 1 and "line [" in charts[0].text()
     assert not tree.root.find_all("b") and not tree.stray_end_tags
     assert any(s.text() == "How these numbers were obtained" for s in tree.root.find_all("summary"))
@@ -796,7 +798,7 @@ def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
 
 def test_at_most_five_trend_charts(suite):
     text = render_markdown(with_history(suite["doc"]))
-    assert text.count("xychart-beta") == 5
+    assert text.count("median energy per run") == 5
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..units import format_energy, format_mass
+from ..units import energy_unit, format_energy, format_mass
 
 MARKER = "<!-- carbon-gate-report -->"
 COMMENT_LIMIT = 65_536
@@ -30,7 +30,8 @@ COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "ove
                ("improvement", "improvement", "improvements"), ("unchanged", "unchanged", "unchanged"),
                ("inconclusive", "inconclusive", "inconclusive"), ("new", "new", "new"), ("error", "error", "errors"))
 TOP = ("error", "over-budget", "regression", "inconclusive", "improvement", "new")
-MAX_CHARTS = 5
+MAX_CHARTS = 5  # of each kind: evidence (paired rounds) and trend
+EVIDENCE_VERDICTS = ("regression", "inconclusive")
 MAX_CHART_POINTS = 30
 
 
@@ -276,22 +277,76 @@ def _failure(w: dict, with_stderr: bool) -> dict[str, Any]:
 
 
 def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
+    """Mermaid charts: for each regression or inconclusive result, its paired base and head runs round
+    by round (the evidence for the verdict); then energy trends from the baseline file's history."""
+    from .charts import Series, xychart
+
     charts = []
+    for w in workloads:
+        if w["verdict"] not in EVIDENCE_VERDICTS or sum(c["kind"] == "evidence" for c in charts) >= MAX_CHARTS:
+            continue
+        evidence = _evidence(w)
+        if evidence is None:
+            continue
+        labels, base, head, what = evidence
+        unit, factor = energy_unit(w["energy_wh"] if _is_number(w.get("energy_wh")) else head[0])
+        body = xychart(f"{w['name']} - base (bars) vs head (line), {what}, {unit}", labels,
+                       [Series("bar", tuple(b / factor for b in base)), Series("line", tuple(h / factor for h in head))],
+                       unit, what)
+        charts.append({"kind": "evidence", "open": True, "summary": f"Base vs head: {_chart_title(w)}", "body": body})
+    trends = 0
     for w in workloads:
         # History comes from the baseline file: keep points with a number, label them by a sanitised commit.
         history = [h for h in w.get("history") or [] if isinstance(h, dict) and _is_number(h.get("median_wh"))]
         history = history[-(MAX_CHART_POINTS - 1):]
-        if not history or w.get("energy_wh") is None:
+        if not history or not _is_number(w.get("energy_wh")) or trends >= MAX_CHARTS:
             continue
         points = [h["median_wh"] for h in history] + [w["energy_wh"]]
-        scale, unit = (1e3, "mWh") if max(points) < 1 else (1.0, "Wh")
-        labels = [f'"{short_sha(h.get("commit"), 7) or "?"}"' for h in history] + ['"this run"']
-        # Titles are inside quotes in Mermaid: keep only safe characters.
-        title = re.sub(r"[^A-Za-z0-9 ._/-]", "", w["name"])[:60] or "workload"
-        charts.append({"title": title, "unit": unit, "labels": labels, "points": [f"{p * scale:.4g}" for p in points]})
-        if len(charts) >= MAX_CHARTS:
-            break
+        unit, factor = energy_unit(w["energy_wh"])  # the table's unit for this workload
+        labels = [short_sha(h.get("commit"), 7) or "?" for h in history] + ["this run"]
+        series = [Series("line", tuple(p / factor for p in points))]
+        budget = ((w.get("budget") or {}).get("limits") or {}).get("energy")
+        title = f"{w['name']} - median energy per run, {unit}"
+        if _is_number(budget):
+            series.append(Series("line", (budget / factor,) * len(points)))
+            title += " (flat line: budget)"
+        charts.append({"kind": "trend", "open": False, "summary": f"Trend: {_chart_title(w)}",
+                       "body": xychart(title, labels, series, unit)})
+        trends += 1
     return charts
+
+
+def _chart_title(w: dict) -> str:
+    from .charts import safe_text
+
+    return safe_text(w["name"]) or "workload"
+
+
+def _evidence(w: dict) -> tuple[list[str], list[float], list[float], str] | None:
+    """The runs behind a verdict, as (labels, base Wh, head Wh, what the x axis is). Paired: the counted
+    rounds in which both sides ran (the pairs `compare` tests). Stored: the baseline's runs and the
+    head's, each sorted; the longer side is thinned to the shorter one's length by nearest rank, so the
+    two series stay aligned (Mermaid leaves holes where one series is shorter)."""
+    head = [s for s in w.get("samples") or [] if isinstance(s, dict) and not s.get("warmup")]
+    base = [s for s in w.get("base_samples") or [] if isinstance(s, dict) and not s.get("warmup")]
+    if base:
+        pairs = [(i, b["energy_wh"], h["energy_wh"]) for i, (h, b) in enumerate(zip(head, base), start=1)
+                 if not h.get("error") and not b.get("error") and _is_number(h.get("energy_wh"))
+                 and _is_number(b.get("energy_wh"))][-MAX_CHART_POINTS:]
+        if len(pairs) < 2:
+            return None
+        return [f"r{i}" for i, _, _ in pairs], [b for _, b, _ in pairs], [h for _, _, h in pairs], "paired round"
+    stored = (w.get("baseline") or {}).get("samples_wh") or []
+    b_wh = sorted(x for x in stored if _is_number(x))
+    h_wh = sorted(s["energy_wh"] for s in head if not s.get("error") and _is_number(s.get("energy_wh")))
+    n = min(len(b_wh), len(h_wh), MAX_CHART_POINTS)
+    if n < 2:
+        return None
+
+    def thin(xs: list[float]) -> list[float]:
+        return [xs[round(i * (len(xs) - 1) / (n - 1))] for i in range(n)]
+
+    return [f"{i + 1}" for i in range(n)], thin(b_wh), thin(h_wh), "runs sorted low to high"
 
 
 def _is_number(x: Any) -> bool:
