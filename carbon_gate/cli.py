@@ -252,8 +252,11 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
 @click.option("--host-threads", type=click.IntRange(min=1), help="Threads of the host, to scale a TDP.")
 @click.option("--profile", default="auto", show_default=True, help="Runner profile name or file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Markdown, with the CPU power curve as a Mermaid chart (for a job summary or an issue).")
 @_friendly
-def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, profile: str, as_json: bool) -> None:
+def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, profile: str, as_json: bool,
+            as_markdown: bool = False) -> None:
     """Show what the meters will use on this machine (or for --cpu/--vcpus), and why."""
     import dataclasses
     import json
@@ -279,6 +282,11 @@ def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, p
     info["rapl"] = [d.name for d in plan.rapl_domains] or plan.rapl_reason
     if as_json:
         click.echo(json.dumps(info, indent=2))
+        return
+    if as_markdown:
+        from .render.machine import machine_markdown
+
+        click.echo(machine_markdown(info), nl=False)
         return
     fp = info["fingerprint"]
     lines = [

@@ -155,3 +155,16 @@ def test_charts_go_before_anything_else_when_the_comment_is_too_long(suite):  # 
     short = render_markdown(doc, limit=len(full) - 1)
     assert len(short) < len(full) and "```mermaid" not in short
     assert json.dumps(doc)  # the document itself is untouched by rendering
+
+
+def test_machine_markdown_shows_the_power_curve_as_a_chart(cli):
+    curve = json.loads(cli("machine", "--json", "--cpu", "AMD EPYC 7763 64-Core Processor", "--vcpus", "4").stdout)
+    r = cli("machine", "--markdown", "--cpu", "AMD EPYC 7763 64-Core Processor", "--vcpus", "4")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("## carbon-gate machine\n")
+    blocks = mermaid_blocks(r.stdout)
+    assert len(blocks) == 1
+    chart = check_xychart(blocks[0])
+    points = curve["cpu"]["curve_w"]
+    assert chart["labels"] == [f"{p:g}%" for p, _ in points]
+    assert chart["series"] == [pytest.approx([w for _, w in points], rel=1e-3)]

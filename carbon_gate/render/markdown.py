@@ -41,7 +41,8 @@ def md(text: Any) -> str:
     s = str(text)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = re.sub(r"([\\`*_\[\]|~])", r"\\\1", s)
-    s = re.sub(r"^([#+\-=>]|\d+\.)", r"\\\1", s)  # nothing may start a heading, list or quote
+    s = re.sub(r"^([#+\-=>])", r"\\\1", s)  # nothing may start a heading, list or quote
+    s = re.sub(r"^(\d+)([.)])", r"\1\\\2", s)  # nor an ordered list: '1\.' (a backslash before a digit shows)
     s = s.replace("@", "@\u200b")  # a zero-width space after @ stops GitHub from notifying anyone
     return re.sub(r"[\r\n]+", " ", s)
 
