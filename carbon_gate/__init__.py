@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["measure", "report_units", "__version__"]
+__all__ = ["measure", "report_units", "report_metric", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from .functional_units import report_units
 
         return report_units
+    if name == "report_metric":
+        from .functional_units import report_metric
+
+        return report_metric
     raise AttributeError(name)

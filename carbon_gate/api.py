@@ -43,6 +43,7 @@ class measure(contextlib.ContextDecorator):
         self.sample: Sample | None = None
         self.footprint: Footprint | None = None
         self._reported: float | None = None
+        self._metrics: dict[str, float] = {}
         self._units_lock = threading.Lock()  # worker threads report too
 
     def add_units(self, n: float, name: str | None = None) -> None:
@@ -51,6 +52,11 @@ class measure(contextlib.ContextDecorator):
             self._reported = (self._reported or 0.0) + n
             if name:
                 self.unit = name
+
+    def add_metric(self, name: str, value: float) -> None:
+        """Called by carbon_gate.report_metric() inside the block; the last value of a name wins."""
+        with self._units_lock:
+            self._metrics[name] = value
 
     def __enter__(self) -> "measure":
         import psutil
@@ -99,6 +105,7 @@ class measure(contextlib.ContextDecorator):
             self.sample.error = f"the measured block raised {exc[0].__name__}"
         units = self._reported if self._reported is not None else self.units
         self.sample.units = units
+        self.sample.metrics = dict(self._metrics)
         self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, units, self.unit)
         return False
 

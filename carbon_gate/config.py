@@ -133,6 +133,9 @@ SPEC: dict[str, Key] = {
                                    "(carbon_gate.report_units or $CARBON_GATE_UNITS_FILE).", above=0.0),
         }),
         "budget": Key("object", "Absolute limits on the median run.", children=_BUDGET),
+        "energy_per_point": Key("strings", "Quality metrics (reported with carbon_gate.report_metric) to show energy "
+                                           "per point of: the median energy divided by the metric's median.",
+                                example=["accuracy"]),
         "paths": Key("strings", "Globs: pre-push runs this workload only when they change.", example=["src/**"]),
     }),
 }
@@ -178,6 +181,7 @@ class Workload:
     estimate: dict | None = None
     codecarbon_csv: str | None = None
     extrapolate_to: float | None = None
+    energy_per_point: tuple[str, ...] = ()  # metrics to divide the energy by, in the report
 
     @property
     def kind(self) -> str:
@@ -493,6 +497,7 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
             estimate=w.get("estimate") or None,
             codecarbon_csv=(w.get("source") or {}).get("codecarbon_csv"),
             extrapolate_to=(w.get("extrapolate") or {}).get("to"),
+            energy_per_point=tuple(w.get("energy_per_point", ())),
         ))
     return Config(
         path=path,

@@ -42,6 +42,7 @@ class Sample:
     warmup: bool = False
     units: float | None = None  # functional units the workload reported
     notes: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # quality metrics the workload reported
 
     @property
     def energy_wh(self) -> float:
@@ -67,4 +68,5 @@ class Sample:
         known = {k: v for k, v in d.items() if k in Sample.__dataclass_fields__}
         known["energy"] = [Energy(**e) for e in d.get("energy", [])]
         known["notes"] = list(d.get("notes", []))
+        known["metrics"] = dict(d.get("metrics") or {})
         return Sample(**known)

@@ -4,6 +4,11 @@ steps, samples, tokens) so SCI and per-unit budgets divide by real work, not by 
 From Python: `carbon_gate.report_units(1, name="epoch")` after each epoch. From any language: write
 a number (a line per report, or one total) to the file named in `$CARBON_GATE_UNITS_FILE`, which
 carbon-gate sets for every run. The run's units are the sum of the numbers in the file.
+
+Quality metrics travel the same way, so a report can put accuracy beside energy:
+`carbon_gate.report_metric("accuracy", 0.93)`, or a line `metric accuracy 0.93` in the same file. A
+metric reported twice keeps its last value. Readers of the units alone skip these lines (their first
+word is not a number).
 """
 
 from __future__ import annotations
@@ -11,18 +16,22 @@ from __future__ import annotations
 import contextvars
 import math
 import os
+import re
 import threading
 import warnings
 from pathlib import Path
 from typing import Protocol
 
 ENV_VAR = "CARBON_GATE_UNITS_FILE"
+METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # one word: it is a column name in the CSV
 
 
 class Listener(Protocol):
     """What report_units() feeds: a `carbon_gate.measure` block."""
 
     def add_units(self, n: float, name: str | None = None) -> None: ...
+
+    def add_metric(self, name: str, value: float) -> None: ...
 
 
 # The innermost `carbon_gate.measure` block of this thread or asyncio task.
@@ -88,6 +97,47 @@ def report_units(n: float = 1.0, name: str | None = None) -> bool:
             f.write(repr(n) + (f" {name}" if name else "") + "\n")  # repr: exact ('%g' rounds 1234567 tokens)
         return True
     return listener is not None
+
+
+def report_metric(name: str, value: float) -> bool:
+    """Record a quality metric of this run (accuracy, F1, tokens/s): carbon-gate carries it into the
+    results, the report and the CSV beside the run's energy. Returns False when nobody is listening."""
+    if not isinstance(name, str) or not METRIC_NAME.fullmatch(name):
+        raise ValueError(f"a metric name is one word of letters, digits, '_', '.', '-' (starting with a letter), "
+                         f"got {name!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
+    listener = open_blocks.listener()
+    if listener is not None:
+        listener.add_metric(name, value)
+    path = os.environ.get(ENV_VAR)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"metric {name} {value!r}\n")
+        return True
+    return listener is not None
+
+
+def read_metrics_file(path: str | os.PathLike) -> dict[str, float]:
+    """The `metric NAME VALUE` lines of the units file, the last value of each name; malformed lines
+    (a bad name, a value that is not a finite number) are skipped, like units lines."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[0] != "metric" or not METRIC_NAME.fullmatch(parts[1]):
+            continue
+        try:
+            value = float(parts[2])
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            out[parts[1]] = value
+    return out
 
 
 def read_units_file(path: str | os.PathLike) -> tuple[float | None, str | None]:

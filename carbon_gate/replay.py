@@ -27,6 +27,7 @@ def _workload(w: dict, config: Config | None) -> Workload:
         unit_name=fp.get("unit", "run"), unit_count=fp.get("units", 1.0),
         budget=Budget(limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")),
         paths=(), line=w.get("line"),
+        energy_per_point=tuple(k for k, m in (w.get("metrics") or {}).items() if isinstance(m, dict) and "wh_per_point" in m),
     )
 
 

@@ -41,10 +41,27 @@ class WorkloadResult:
     history: list[dict[str, Any]] = field(default_factory=list)  # from the baseline file, for trend charts
     projection: dict[str, Any] | None = None  # the full run projected from the measured per-unit energy
     estimate: dict[str, Any] | None = None  # a forecast workload's figures and assumptions
+    energy_per_point: tuple[str, ...] = ()  # metrics to show energy per point of (config `energy_per_point`)
 
     @property
     def counted(self) -> list[Sample]:
         return [s for s in self.samples if not s.warmup and s.ok]
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Each quality metric the counted runs reported: its median, how many runs reported it, and
+        (when the config asks) the median energy per point of it."""
+        import statistics
+
+        names = sorted({k for s in self.counted for k in s.metrics})
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            values = [s.metrics[name] for s in self.counted if name in s.metrics]
+            entry: dict[str, Any] = {"median": statistics.median(values), "n": len(values)}
+            if name in self.energy_per_point:
+                energy = self.footprint.energy_wh if self.footprint else None
+                entry["wh_per_point"] = energy / entry["median"] if energy is not None and entry["median"] > 0 else None
+            out[name] = entry
+        return out
 
     def to_dict(self) -> dict:
         fp = self.footprint
@@ -72,6 +89,7 @@ class WorkloadResult:
             "history": list(self.history),
             "projection": self.projection,
             "estimate": self.estimate,
+            "metrics": self.metrics(),
         }
 
 

@@ -588,6 +588,7 @@ workloads:
       per_unit: {energy: 40 Wh, co2e: 15 g}
       projected: {energy: 4 kWh, co2e: 1.5 kg}
     paths: [src/**, train.py]
+    energy_per_point: [accuracy]
   - name: forecast
     estimate:
       accelerator: H100-SXM

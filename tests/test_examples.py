@@ -58,7 +58,10 @@ def test_sklearn_forest_example(tmp_path: Path) -> None:
     for w in results["workloads"]:
         assert w["sci"]["unit"] == "gCO2e/1k predictions"
         assert w["footprint"]["units"] > 0
+        # The accuracy the README promises: reported by forest.py, with energy per point.
+        assert 0.5 < w["metrics"]["accuracy"]["median"] <= 1 and w["metrics"]["accuracy"]["wh_per_point"] > 0
     assert report.count("forest-") >= 3
+    assert "### Quality metrics" in report and "| forest-large | accuracy |" in report
 
 
 def test_pytest_benchmarks_example(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
                     base_samples: list[Sample] | None = None) -> WorkloadResult:
     """Summarise counted runs, account the median run, check budgets, compare with the baseline."""
     result = WorkloadResult(workload.name, workload.command_text(), "new", [], samples, line=workload.line,
-                            tolerance=workload.tolerance, base_samples=list(base_samples or []))
+                            tolerance=workload.tolerance, base_samples=list(base_samples or []),
+                            energy_per_point=workload.energy_per_point)
     if baseline is not None:
         result.baseline = baseline.info()
     failed = [s for s in samples if not s.ok]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import Workload
 from ..domain import Sample
-from ..functional_units import ENV_VAR, read_units_file
+from ..functional_units import ENV_VAR, read_metrics_file, read_units_file
 from .meter import MeterPlan, measure_command
 
 STDERR_TAIL_CHARS = 2000
@@ -31,6 +31,7 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
         )
         sample.stderr_tail = _tail(err)
         sample.units, _ = read_units_file(units_file)
+        sample.metrics = read_metrics_file(units_file)
     sample.warmup = warmup
     return sample
 

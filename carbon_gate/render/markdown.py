@@ -176,6 +176,7 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
         "failures": failures,
         "guard": _guard(results.get("guard")),
         "projections": _projections(workloads),
+        "metrics": _metrics(workloads) if level < 2 else [],
         "notes": [md(n) for n in results.get("notes") or []],
         "failing_names": failing_names,
         "charts": _charts(workloads) if level == 0 else [],
@@ -468,6 +469,20 @@ def _projections(workloads: list[dict]) -> list[dict[str, str]]:
             "co2e": format_mass(p["co2e_g"]),
             "time": _duration(p["wall_s"]),
         })
+    return out
+
+
+def _metrics(workloads: list[dict]) -> list[dict[str, str]]:
+    """Quality metrics beside energy: one row per workload and metric (medians of the counted runs)."""
+    out = []
+    for w in workloads:
+        for name, m in (w.get("metrics") or {}).items():
+            if not isinstance(m, dict) or not _is_number(m.get("median")):
+                continue
+            per = m.get("wh_per_point")
+            out.append({"name": md(w["name"]), "metric": md(name), "value": f"{m['median']:.4g}",
+                        "energy": format_energy(w["energy_wh"]) if _is_number(w.get("energy_wh")) else "—",
+                        "per_point": f"{format_energy(per)} per point" if _is_number(per) else "—"})
     return out
 
 

@@ -45,12 +45,17 @@ def _country(grid: dict) -> tuple[str, str]:
 
 
 def to_csv(results: dict) -> str:
-    """One row per sample (head and base, warm-ups flagged); energies in kWh and emissions in kg as CodeCarbon."""
+    """One row per sample (head and base, warm-ups flagged); energies in kWh and emissions in kg as CodeCarbon;
+    a `metric_<name>` column for each quality metric a run reported."""
     grid = results["grid"]
     fp = results["machine"].get("fingerprint") or {}
     country_name, iso = _country(grid)
+    # Quality metrics (report_metric) as one `metric_<name>` column each, after the fixed columns.
+    metric_names = sorted({k for w in results["workloads"] for side in ("samples", "base_samples")
+                           for s in w.get(side, []) for k in (s.get("metrics") or {})})
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS + tuple(f"metric_{m}" for m in metric_names),
+                            lineterminator="\n")
     writer.writeheader()
     for w in results["workloads"]:
         for side, samples in (("head", w.get("samples", [])), ("base", w.get("base_samples", []))):
@@ -80,6 +85,7 @@ def to_csv(results: dict) -> str:
                     "exit_code": s.get("exit_code"), "error": s.get("error") or "", "cpu_seconds": f"{s['cpu_s']:.6f}",
                     "cpu_method": _method(s, "cpu"), "ram_method": _method(s, "memory"), "gpu_method": _method(s, "gpu"),
                     "grid_intensity_g_per_kwh": grid["g_per_kwh"], "tool": "carbon-gate", "tool_version": __version__,
+                    **{f"metric_{k}": f"{v!r}" for k, v in (s.get("metrics") or {}).items() if k in metric_names},
                 })
     return out.getvalue()
 
