@@ -384,7 +384,9 @@ class _Validator:
                 self.problem(path + (i,), f"expected each item of a list command to be a string, "
                                           f"item {i + 1} is {x!r}{hint}")
                 return None
-            self.problem(path, f"expected a command: a non-empty string or a list of strings, {shown}")
+            hint = (" (YAML reads bare true/false/yes/no/on/off as a boolean: quote the command, e.g. "
+                    f"command: \"{str(value).lower()}\")") if isinstance(value, bool) else ""
+            self.problem(path, f"expected a command: a non-empty string or a list of strings, {shown}{hint}")
             return None
         if kind == "strings":
             if isinstance(value, str):
@@ -413,6 +415,8 @@ class _Validator:
 
 
 def _integer(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # `repeats: 5.0` is a whole number (and JSON Schema's "integer" says so too)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected a whole number, got {value!r}")
     return value
@@ -645,8 +649,14 @@ _QUANTITY_PATTERNS = {
                                     for u in units.INTENSITY_UNITS], optional=True),
     "power": _quantity_pattern(list(units.POWER_UNITS), optional=True),
 }
-# Bare numbers the loader takes: YAML reads `7.0e9` as a string, which `_number` still accepts.
-_NUMBER_PATTERN = r"^\s*[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?\s*$"
+# Bare numbers the loader takes: YAML reads `7.0e9` as a string, which `_number` still accepts (with
+# '_' digit separators, so at least one digit is required).
+_NUMBER_PATTERN = r"^(?=[^0-9]*[0-9])\s*[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9_]+)?\s*$"
+_NON_NEGATIVE_NUMBER_PATTERN = _NUMBER_PATTERN.replace("[+-]?", "\\+?", 1)
+# A zero, as a string the loader reads: JSON Schema's bounds apply to numbers only, so `0 Wh` (a budget that
+# can never be met) or '0' params need their own rule. Units never start with a digit, '.', 'e' or 'E'.
+_ZERO_QUANTITY = r"^\s*\+?(?:0+(?:\.0*)?|\.0+)(?:[eE][+-]?[0-9]+)?\s*(?:[^0-9.eE\s].*)?$"
+_ZERO_NUMBER = r"^\s*[+-]?(?:[0_]+(?:\.[0_]*)?|\.[0_]+)(?:[eE][+-]?[0-9_]+)?\s*$"
 
 
 def json_schema() -> dict:
@@ -671,10 +681,23 @@ def json_schema() -> dict:
         elif k in _QUANTITY_PATTERNS:
             s["pattern"] = _QUANTITY_PATTERNS[k]
             s["type"] = "string" if k in ("energy", "mass", "percent") else ["string", "number"]
+            # What the parsers refuse beyond the pattern: a zero duration, a zero where the key is `above`
+            # 0, and a negative bare number (the string pattern already has no minus sign).
+            if k == "duration" or key.above is not None:
+                s["not"] = {"type": "string", "pattern": _ZERO_QUANTITY}
+            if k == "duration":
+                s["exclusiveMinimum"] = 0
+            elif k in ("intensity", "power") and key.above is None:
+                s["minimum"] = 0
         elif k == "integer":
             s["type"] = "integer"
         elif k == "number":
-            s.update({"type": ["number", "string"], "pattern": _NUMBER_PATTERN})  # the pattern applies to strings only
+            non_negative = (key.minimum is not None and key.minimum >= 0) or (key.above is not None and key.above >= 0)
+            # The pattern applies to strings only; string bounds other than 0 (`pue: "0.5"`) are left to the loader.
+            s.update({"type": ["number", "string"],
+                      "pattern": _NON_NEGATIVE_NUMBER_PATTERN if non_negative else _NUMBER_PATTERN})
+            if key.above == 0:
+                s["not"] = {"type": "string", "pattern": _ZERO_NUMBER}
         elif k == "boolean":
             s["type"] = "boolean"
         elif k == "string":

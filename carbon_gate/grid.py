@@ -78,17 +78,37 @@ def world_average() -> tuple[float, int]:
     return sum(c.g_per_kwh * c.total_twh for c in rows) / total, max(c.year for c in rows)
 
 
+# Names people write that are not the dataset's (lower case, dots removed) → ISO-3. 'UK' is the common
+# name of the United Kingdom (ISO-2 GB), never a near miss of Ukraine (UA/UKR).
+ALIASES = {
+    "uk": "GBR", "great britain": "GBR", "britain": "GBR", "england": "GBR", "scotland": "GBR", "wales": "GBR",
+    "united kingdom of great britain and northern ireland": "GBR",
+    "usa": "USA", "us": "USA", "america": "USA", "united states of america": "USA",
+    "czech republic": "CZE", "türkiye": "TUR", "turkiye": "TUR", "republic of korea": "KOR", "korea": "KOR",
+    "russian federation": "RUS", "viet nam": "VNM", "holland": "NLD", "the netherlands": "NLD",
+    "iran (islamic republic of)": "IRN", "ivory coast": "CIV", "côte d'ivoire": "CIV", "burma": "MMR",
+    "swaziland": "SWZ", "eswatini": "SWZ", "macedonia": "MKD", "cabo verde": "CPV", "east timor": "TLS",
+}
+
+
 def find_country(query: str) -> Country:
-    """Look up by ISO-2, ISO-3 or name, case-insensitively; raises UnknownCountry with near matches."""
+    """Look up by ISO-2, ISO-3, name or a common alias (UK, USA, Czech Republic, Türkiye),
+    case-insensitively; raises UnknownCountry with near matches."""
     q = query.strip().lower()
     for c in countries():
         if q in (c.iso2.lower(), c.iso3.lower(), c.name.lower()) and q:
             return c
+    by_iso3 = {c.iso3: c for c in countries()}
+    alias = ALIASES.get(" ".join(q.replace(".", "").split()))
+    if alias in by_iso3:
+        return by_iso3[alias]
     names = {c.name.lower(): c.name for c in countries()}
-    codes = {c.iso3.lower(): c.name for c in countries()} | {c.iso2.lower(): c.name for c in countries() if c.iso2}
-    close = difflib.get_close_matches(q, list(names), n=3, cutoff=0.6)
-    suggestions = [f"{names[n]}" for n in close]
-    if not suggestions and len(q) <= 3:
+    names |= {a: by_iso3[iso3].name for a, iso3 in ALIASES.items() if iso3 in by_iso3 and len(a) > 7}
+    close = difflib.get_close_matches(q, list(names), n=6, cutoff=0.6)
+    suggestions = list(dict.fromkeys(names[n] for n in close))[:3]
+    if not suggestions and len(q) in (2, 3):
+        # A code is compared with codes of its own length: 'UK' must not suggest Ukraine for 'UKR'.
+        codes = {(c.iso2 if len(q) == 2 else c.iso3).lower(): c.name for c in countries() if c.iso2 or len(q) == 3}
         suggestions = [f"{codes[c]} ({c.upper()})" for c in difflib.get_close_matches(q, list(codes), n=3, cutoff=0.5)]
     raise UnknownCountry(query, suggestions)
 
