@@ -47,6 +47,12 @@ def test_training_projection_example(tmp_path: Path) -> None:
     assert train["projection"]["to"] == 90
     assert by_name["pretrain-7b-forecast"]["estimate"]["days"] > 1
     assert "Projected full runs" in report
+    # The suite total is the measured energy; the forecast is shown beside it, never added to it.
+    suite = next(line for line in report.splitlines() if line.startswith("**Suite:**"))
+    from carbon_gate.units import format_energy
+
+    assert suite.startswith(f"**Suite:** {format_energy(train['energy_wh'])} · ")
+    assert f"forecast, not added to the measured total: {format_energy(by_name['pretrain-7b-forecast']['energy_wh'])}" in suite
 
 
 def test_sklearn_forest_example(tmp_path: Path) -> None:

@@ -220,8 +220,15 @@ def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
 
 
 def _totals(workloads: list[dict]) -> dict[str, str | None]:
+    # A forecast (`estimate:`) is not a measurement: adding it to measured µWh would hide both.
+    forecasts = [w for w in workloads if w.get("estimate") is not None]
+    workloads = [w for w in workloads if w.get("estimate") is None]
     energy = sum(w["energy_wh"] or 0.0 for w in workloads)
     co2e = sum(w["co2e_g"] or 0.0 for w in workloads)
+    forecast = None
+    if any(_is_number(w.get("energy_wh")) for w in forecasts):
+        forecast = (f"{format_energy(sum(w['energy_wh'] or 0.0 for w in forecasts))} · "
+                    f"{format_mass(sum(w['co2e_g'] or 0.0 for w in forecasts))} CO2e")
     base_energy = base_co2e = 0.0
     compared = False
     for w in workloads:
@@ -230,8 +237,9 @@ def _totals(workloads: list[dict]) -> dict[str, str | None]:
             compared = True
             base_energy += w["energy_wh"] / ch["ratio"]
             base_co2e += (w["co2e_g"] or 0.0) / ch["ratio"]
-    out: dict[str, str | None] = {"energy": format_energy(energy), "co2e": format_mass(co2e), "base_energy": None,
-                                  "base_co2e": None, "delta": None}
+    out: dict[str, str | None] = {"energy": format_energy(energy) if workloads or not forecasts else None,
+                                  "co2e": format_mass(co2e), "base_energy": None, "base_co2e": None, "delta": None,
+                                  "forecast": forecast}
     if compared and base_energy > 0:
         head_compared = sum(w["energy_wh"] for w in workloads if (w.get("change") or {}).get("ratio") and w.get("energy_wh"))
         out.update(base_energy=format_energy(base_energy), base_co2e=format_mass(base_co2e),
