@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["measure", "report_units", "report_metric", "__version__"]
+__all__ = ["measure", "report_units", "report_metric", "to_dataframe", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from .functional_units import report_metric
 
         return report_metric
+    if name == "to_dataframe":
+        from .dataframe import to_dataframe
+
+        return to_dataframe
     raise AttributeError(name)
