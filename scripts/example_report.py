@@ -68,7 +68,9 @@ carbon-gate {doc["tool_version"]} by `python scripts/example_report.py`: a copy 
 a git repository, its stored baseline recorded three times (`carbon-gate baseline update`, for the trend
 chart), then a "pull request" commit that also counts the primes below n/2 (half as much work again), gated with
 `carbon-gate run --mode paired --base HEAD~1` (base and head interleaved in random order, round by round, on
-the same machine). The command exited {run.returncode}; the verdict was `{w["verdict"]}`.
+the same machine). The command exited {run.returncode}; the verdict was `{w["verdict"]}`. Below the reasons, the
+"Base vs head" chart shows the paired rounds behind that verdict (base as bars, head as a line), and the trend
+chart the three recorded medians (one commit, so its label repeats with a count) and this run.
 
 The machine was a shared Linux VM ({m.get("cpu_model")}, {m.get("logical_cpus")} vCPUs, {m.get("ram_gb")} GB RAM)
 with {methods}: see [methodology.md](methodology.md) for what each method means and

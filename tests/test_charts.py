@@ -88,6 +88,10 @@ def test_trend_chart_renders_for_kwh_values_duplicate_shas_in_the_table_unit_wit
     line, budget = chart["series"]
     assert line == [11.0, 11.5, 0.000000003, 12.5] or line[-1] == 12.5
     assert budget == [15.0] * 4  # the budget, flat, in the same unit
+    # A budget far above the points would flatten them: named in the title instead of drawn.
+    w["budget"]["limits"] = {"energy": 1e6}
+    trend = [b for b in mermaid_blocks(render_markdown(doc)) if "median energy per run" in b]
+    assert len(check_xychart(trend[0])["series"]) == 1 and "budget 1 MWh, above the chart" in trend[0]
     # The table shows the same unit.
     row = next(r for r in text.splitlines() if r.startswith("| api-latency |"))
     assert "12.5 kWh" in row

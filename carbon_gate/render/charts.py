@@ -50,7 +50,7 @@ def unique_labels(labels: Sequence[str]) -> list[str]:
 def safe_text(text: str, limit: int = 60) -> str:
     """Text that can sit inside a Mermaid string: letters, digits and a few punctuation marks."""
     # No double quote (it ends the string) and no '%%' (a Mermaid comment): '%' alone is kept for '50%'.
-    return re.sub(r"%+", "%", re.sub(r"[^A-Za-z0-9µ ._/()%+-]", "", str(text)))[:limit].strip()
+    return re.sub(r"%+", "%", re.sub(r"[^A-Za-z0-9µ ,:._/()%+-]", "", str(text)))[:limit].strip()
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "ove
 TOP = ("error", "over-budget", "regression", "inconclusive", "improvement", "new")
 MAX_CHARTS = 5  # of each kind: evidence (paired rounds) and trend
 EVIDENCE_VERDICTS = ("regression", "inconclusive")
+BUDGET_IN_VIEW = 3.0  # the budget line is drawn when it is at most this many times the highest point
 MAX_CHART_POINTS = 30
 
 
@@ -317,9 +318,11 @@ def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
         series = [Series("line", tuple(p / factor for p in points))]
         budget = ((w.get("budget") or {}).get("limits") or {}).get("energy")
         title = f"{w['name']} - median energy per run, {unit}"
-        if _is_number(budget):
+        if _is_number(budget) and budget <= BUDGET_IN_VIEW * max(points):
             series.append(Series("line", (budget / factor,) * len(points)))
             title += " (flat line: budget)"
+        elif _is_number(budget):  # drawn, it would flatten the trend against the floor of the chart
+            title += f" (budget {format_energy(budget)}, above the chart)"
         charts.append({"kind": "trend", "open": False, "summary": f"Trend: {_chart_title(w)}",
                        "body": xychart(title, labels, series, unit)})
         trends += 1
