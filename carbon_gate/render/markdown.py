@@ -3,9 +3,9 @@
 Pure: a results document in, text out. The layout lives in the jinja2 template
 `templates/report.md.j2` (packaged into the wheel); this module builds the template's context,
 escapes everything that comes from config or workloads, and degrades the document until it fits
-GitHub's comment limit: full → no charts or statistics table → unchanged rows dropped with a count
-→ failing workloads listed by name only → cut at a line, open code fences and <details> closed, with a
-note. "Failing" follows the gate: the results' `gate.fail_on`, plus `error`.
+GitHub's comment limit: full → no charts or statistics table → unchanged rows (and the quality
+metrics table) dropped with a count → failing workloads listed by name only → cut at a line, open code
+fences and <details> closed, with a note. "Failing" follows the gate: the results' `gate.fail_on`, plus `error`.
 """
 
 from __future__ import annotations
