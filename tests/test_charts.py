@@ -172,3 +172,14 @@ def test_machine_markdown_shows_the_power_curve_as_a_chart(cli):
     points = curve["cpu"]["curve_w"]
     assert chart["labels"] == [f"{p:g}%" for p, _ in points]
     assert chart["series"] == [pytest.approx([w for _, w in points], rel=1e-3)]
+
+
+def test_at_most_five_evidence_charts_and_the_comment_stays_under_its_limit(suite):  # noqa: F811
+    from test_report import big_suite
+
+    from carbon_gate.render.markdown import COMMENT_LIMIT
+
+    doc = big_suite(suite["doc"], 200, history=10)
+    text = render_markdown(doc)
+    assert len(text) <= COMMENT_LIMIT
+    assert text.count("<summary>Base vs head:") <= 5 and text.count("<summary>Trend:") <= 5
