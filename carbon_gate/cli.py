@@ -54,7 +54,8 @@ def _interrupt_code(exc: BaseException) -> int:
 def main() -> None:
     """Energy and carbon budgets for CI: measure workloads, convert to CO2e, gate on regressions.
 
-    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run.
+    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run;
+    75 `forecast --defer-above`: wait for a cleaner window.
     """
 
 
@@ -520,6 +521,49 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
         click.echo("MFU sensitivity:")
         for s in est.sensitivity:
             click.echo(f"  MFU {s['mfu']:.3f}: {s['days']:,.2f} days, {s['energy_kwh']:,.1f} kWh, {format_mass(s['co2e_kg'] * 1000)} CO2e")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
+              help="Provider, zone, pinned grid and candidate regions from this budget file (optional).")
+@click.option("--provider", type=click.Choice(["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]),
+              help="Override grid.provider.")
+@click.option("--zone", help="Override grid.zone.")
+@click.option("--energy", metavar="E", help="The job's expected energy, e.g. '3 kWh'.")
+@click.option("--duration", metavar="D", help="The job's expected duration, e.g. 2h (default: from --results, else 1h).")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False),
+              help="Take energy and duration from this results file (projected full runs where there are some).")
+@click.option("-w", "--workload", "names", multiple=True, metavar="NAME",
+              help="Only these workloads of --results, or the config's estimate workload.")
+@click.option("--deadline", default="24h", show_default=True, metavar="WHEN",
+              help="The job must end by then: a duration from now (12h) or a UTC time (2026-12-03T06:00Z).")
+@click.option("--regions", metavar="ZONES", help="Comma-separated zones or countries to compare (plus grid.advice.candidates).")
+@click.option("--defer-above", metavar="G", help="Exit 75 when the grid is above G g/kWh now and a cleaner start "
+                                                 "exists before the deadline.")
+@click.option("--api-url", metavar="URL", help="The provider's base URL (a mirror or a test server); never from the config.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--github-output", is_flag=True, help="Also write defer, defer-until, grid-intensity and saving-pct to $GITHUB_OUTPUT.")
+@_friendly
+def forecast(config_path: str, provider: str | None, zone: str | None, energy: str | None, duration: str | None,
+             results_path: str | None, names: tuple[str, ...], deadline: str, regions: str | None,
+             defer_above: str | None, api_url: str | None, as_json: bool, github_output: bool) -> None:
+    """When and where is a job greenest? The lowest-carbon start before the deadline, the saving
+    against starting now, and the job in other zones. Never invents a forecast: without one it says so.
+
+    Exit codes: 0, 2 usage or config error, 75 (with --defer-above) defer: the grid is dirty now and a
+    cleaner window comes before the deadline.
+    """
+    from .forecast import run_forecast
+
+    sys.exit(run_forecast(config_path, provider, zone, energy, duration, results_path, names, deadline, regions,
+                          defer_above, api_url, as_json, github_output, echo=click.echo,
+                          config_given=_given("config_path")))
+
+
+def _given(param: str) -> bool:
+    """Whether the user typed this option (rather than taking its default)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx) and ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT)
 
 
 @main.group("import", context_settings=CONTEXT)

@@ -42,6 +42,8 @@ class ElectricityMapsProvider:
         doc = self._get("carbon-intensity/latest", zone)
         if not isinstance(doc, dict):
             raise ProviderError("malformed answer: expected an object")
+        if doc.get("carbonIntensity") is None and doc.get("datetime") is None:
+            raise ProviderError("the answer held no data (no carbonIntensity)")
         t = parse_time(doc.get("datetime"))
         return Point(t, t + dt.timedelta(hours=1), number(doc.get("carbonIntensity"), "carbonIntensity"))
 
