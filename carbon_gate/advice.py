@@ -124,3 +124,42 @@ def live_at_run(settings: CarbonAware, country: str | None, env: Mapping[str, st
     import os
 
     return intensity.read(settings, "latest", country=country, env=os.environ if env is None else env, now=now)
+
+
+def workload_size(result) -> tuple[float, float]:
+    """(energy Wh, duration s) of a workload result: its projected full run, else its median run."""
+    if result.projection and result.projection.get("energy_wh") is not None:
+        return float(result.projection["energy_wh"]), float(result.projection.get("wall_s") or 0.0)
+    if result.footprint is not None:
+        return result.footprint.energy_wh, result.summary.median_wall_s if result.summary else 0.0
+    return 0.0, 0.0
+
+
+def carbon_aware_section(config, live, results: Sequence) -> dict:
+    """The results' `carbon_aware` block: the live figure (from `pipeline.live_grid`) and, for each
+    workload at least `grid.advice.above` big, the best start within `grid.advice.window` and the best
+    candidate zone. Savings of a zone are against the pinned figure (what the report's CO2e uses);
+    savings in time are against starting now."""
+    import os
+
+    settings = config.grid.carbon_aware
+    section: dict = {"live": live.section, "advice": [], "window_s": settings.window_s, "forecast": None}
+    now = dt.datetime.now(dt.timezone.utc)
+    pinned = live.pinned.g_per_kwh
+    for r in results:
+        wh, seconds = workload_size(r)
+        if wh < settings.advise_above_wh or wh <= 0:
+            continue
+        a = advise(settings, country=config.grid.country, pinned_g=pinned, energy_wh=wh, duration_s=max(seconds, 60.0),
+                   deadline=now + dt.timedelta(seconds=settings.window_s), zones=settings.candidates,
+                   pue=config.grid.pue, env=os.environ, now=now)
+        best = best_region(a.regions)
+        section["advice"].append({
+            "workload": r.name, "energy_wh": round(wh, 6), "duration_s": round(seconds, 1),
+            "time_shift": a.shift.to_dict(wh, config.grid.pue),
+            "best_region": best.to_dict(wh, config.grid.pue, pinned) if best else None,
+            "regions": [x.to_dict(wh, config.grid.pue, pinned) for x in a.regions],
+        })
+        if a.forecast is not None:
+            section["forecast"] = a.forecast.to_dict(with_points=False)
+    return section

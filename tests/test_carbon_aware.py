@@ -379,3 +379,70 @@ def test_reading_round_trips():
     r = Reading("uk-carbon-intensity", "national", "forecast", tuple(intensity.Point(T0, T0 + dt.timedelta(minutes=30), 1.5)
                                                                   for _ in range(1)), "x", None, "b")
     assert Reading.from_dict(r.to_dict()) == r
+
+
+# ---------------------------------------------------------------- `run`: the gate stays reproducible
+
+RUN_CONFIG = """\
+version: 1
+grid:
+  country: GB
+{provider}
+workloads:
+  - name: pretrain
+    estimate: {{accelerator: V100, count: 1, hours: 10, avg_power: 300 W}}
+    budget:
+      projected: {{co2e: 1 kg}}
+"""
+
+
+def _run(cli, tmp_path, provider: str, env_: dict[str, str]) -> tuple[int, dict, str, str]:
+    (tmp_path / "carbon-gate.yml").write_text(RUN_CONFIG.format(provider=provider))
+    r = cli("run", "--mode", "none", "-q", env=env_)
+    doc = json.loads((tmp_path / "carbon-gate-results.json").read_text())
+    return r.returncode, doc, (tmp_path / "carbon-gate-report.md").read_text(), r.stdout + r.stderr
+
+
+def test_run_with_the_provider_down_keeps_the_pinned_verdict_and_says_so(cli, tmp_path, cache):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pinned_code, pinned, _, _ = _run(cli, tmp_path, "", {})
+    down = {"CARBON_GATE_UK_CARBON_INTENSITY_URL": f"http://127.0.0.1:{port}"}
+    code, doc, report, out = _run(cli, tmp_path, "  provider: uk-carbon-intensity", down)
+    assert (code, doc["verdict"]) == (pinned_code, pinned["verdict"]) == (0, "pass"), out
+    assert doc["workloads"][0]["co2e_g"] == pinned["workloads"][0]["co2e_g"]
+    assert doc["grid"] == pinned["grid"]
+    assert doc["carbon_aware"]["live"]["g_per_kwh"] is None
+    assert "could not connect" in doc["carbon_aware"]["live"]["reading"]["error"]
+    assert "live grid intensity unavailable (uk-carbon-intensity, zone national: could not connect" in report
+    assert "pinned 237.589 gCO2e/kWh was used" in report
+    assert "live grid intensity unavailable" in out  # the terminal summary says it too
+
+
+def test_run_reports_the_live_figure_and_gates_on_it_only_when_asked(httpserver: HTTPServer, cli, tmp_path, cache):
+    doc48 = _uk_from_now()
+    for i in range(6, 12):  # a clean stretch 3-6 h ahead
+        doc48["data"][i]["intensity"]["forecast"] = 40
+    httpserver.expect_request("/intensity").respond_with_json({"data": [uk_period(T0, 410, 400)]})
+    httpserver.expect_request(re.compile(r"^/intensity/[0-9T:Z-]+/fw48h$")).respond_with_json(doc48)
+    e = env(httpserver)
+    code, doc, report, _ = _run(cli, tmp_path, "  provider: uk-carbon-intensity\n  advice: {candidates: [FR]}", e)
+    assert (code, doc["verdict"]) == (0, "pass")  # 3 kWh at the pinned 237.6 g/kWh: 0.71 kg (+ embodied)
+    assert "at run time the grid was 400 gCO2e/kWh (uk-carbon-intensity, zone national" in report
+    assert "the gate uses the pinned figure" in report
+    assert "**Greener if**" in report and "pretrain (3 kWh): started at" in report and "run in FR" in report
+    advice = doc["carbon_aware"]["advice"][0]
+    assert advice["time_shift"]["best"]["g_per_kwh"] < advice["time_shift"]["now"]["g_per_kwh"]
+    code, doc, report, _ = _run(cli, tmp_path, "  provider: uk-carbon-intensity\n  gate_on: live", e)
+    assert (code, doc["verdict"]) == (1, "fail")  # 3 kWh at the live 400 g/kWh: 1.2 kg, over the 1 kg budget
+    assert doc["grid"]["method"] == "live" and doc["grid"]["g_per_kwh"] == 400
+    assert "CO2e uses the live figure" in report
+    import jsonschema
+
+    from carbon_gate.results import SCHEMA  # noqa: F401 - the schema file sits beside it
+
+    schema = json.loads((__import__("pathlib").Path(intensity.__file__).parents[1] / "data" / "results.schema.json").read_text())
+    jsonschema.validate(doc, schema)
