@@ -483,11 +483,13 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
 @click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True)
 @click.option("--grid-intensity", help="g/kWh, e.g. 429 or '429 g/kWh'.")
 @click.option("--grid-country", help="Country from the packaged dataset.")
+@click.option("--compare-regions", metavar="CC,CC", help="Also show the same forecast under each country's annual "
+                                                          "intensity, e.g. FR,SE,US,IN (location shifting).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
 def estimate(params: float | None, tokens: float | None, moe_active_params: float | None, hours: float | None,
              accelerator: str, count: int, dtype: str | None, mfu: float | None, avg_power: str | None, pue: float,
-             grid_intensity: str | None, grid_country: str | None, as_json: bool) -> None:
+             grid_intensity: str | None, grid_country: str | None, compare_regions: str | None, as_json: bool) -> None:
     """Forecast a planned training run: days, energy, CO2e and embodied, with every assumption."""
     import json
 
@@ -504,10 +506,11 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
                             parse_power(avg_power) if avg_power else None, dtype, pue, grid.g_per_kwh,
                             f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""))
         est = run_estimate(inp)
+        regions = _region_estimates(inp, compare_regions, pue) if compare_regions else None
     except (ValueError, UnknownCountry) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     if as_json:
-        click.echo(json.dumps(est.to_dict(), indent=2))
+        click.echo(json.dumps({**est.to_dict(), **({"regions": regions} if regions is not None else {})}, indent=2))
         return
     a = est.assumptions
     click.echo(f"{count} × {a['accelerator']} — {est.days:,.2f} days ({est.hours:,.1f} h)")
@@ -521,6 +524,29 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
         click.echo("MFU sensitivity:")
         for s in est.sensitivity:
             click.echo(f"  MFU {s['mfu']:.3f}: {s['days']:,.2f} days, {s['energy_kwh']:,.1f} kWh, {format_mass(s['co2e_kg'] * 1000)} CO2e")
+    if regions:
+        click.echo("the same run elsewhere (annual intensity, packaged dataset):")
+        for r in regions:
+            click.echo(f"  {r['location']:<28} {r['g_per_kwh']:>6.0f} g/kWh  {format_mass(r['co2e_kg'] * 1000):>9} operational"
+                       f"  {format_mass(r['total_kg'] * 1000):>9} total  {r['vs_here_pct']:+.0f} %")
+
+
+def _region_estimates(inp, regions: str, pue: float) -> list[dict]:
+    """The forecast under each listed country's annual intensity (`estimate --compare-regions`)."""
+    from dataclasses import replace as _replace
+
+    from .estimate import estimate as run_estimate
+    from .grid import resolve
+
+    here = run_estimate(inp).total_kg
+    out = []
+    for code in dict.fromkeys(c.strip() for c in regions.split(",") if c.strip()):
+        g = resolve(None, code, pue)
+        e = run_estimate(_replace(inp, intensity_g_per_kwh=g.g_per_kwh, intensity_source=f"{g.location}, {g.source} {g.year}"))
+        out.append({"region": code, "location": g.location, "g_per_kwh": g.g_per_kwh, "year": g.year,
+                    "co2e_kg": e.co2e_kg, "total_kg": e.total_kg,
+                    "vs_here_pct": round((e.total_kg / here - 1) * 100, 2) if here else 0.0})
+    return out
 
 
 @main.command(context_settings=CONTEXT)

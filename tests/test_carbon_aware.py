@@ -446,3 +446,22 @@ def test_run_reports_the_live_figure_and_gates_on_it_only_when_asked(httpserver:
 
     schema = json.loads((__import__("pathlib").Path(intensity.__file__).parents[1] / "data" / "results.schema.json").read_text())
     jsonschema.validate(doc, schema)
+
+
+def test_estimate_compare_regions_prints_the_same_forecast_under_each_annual_intensity(cli):
+    from carbon_gate.grid import find_country
+
+    r = cli("estimate", "--accelerator", "H100-SXM", "--count", "64", "--hours", "100", "--grid-country", "US",
+            "--compare-regions", "FR,SE,US,IN", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    by = {x["region"]: x for x in doc["regions"]}
+    assert list(by) == ["FR", "SE", "US", "IN"]
+    for code, x in by.items():
+        assert x["g_per_kwh"] == find_country(code).g_per_kwh
+        assert x["co2e_kg"] == pytest.approx(doc["energy_kwh"] * x["g_per_kwh"] / 1000)
+    assert by["US"]["vs_here_pct"] == 0 and by["FR"]["vs_here_pct"] < -50 < 50 < by["IN"]["vs_here_pct"]
+    text = cli("estimate", "--accelerator", "H100-SXM", "--count", "64", "--hours", "100", "--compare-regions", "FR,SE")
+    assert "the same run elsewhere" in text.stdout and "France (FR)" in text.stdout
+    bad = cli("estimate", "--accelerator", "H100-SXM", "--count", "1", "--hours", "1", "--compare-regions", "FR,XX")
+    assert bad.returncode == 2 and "unknown country 'XX'" in bad.stderr and "Traceback" not in bad.stderr
