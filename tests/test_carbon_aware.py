@@ -465,3 +465,38 @@ def test_estimate_compare_regions_prints_the_same_forecast_under_each_annual_int
     assert "the same run elsewhere" in text.stdout and "France (FR)" in text.stdout
     bad = cli("estimate", "--accelerator", "H100-SXM", "--count", "1", "--hours", "1", "--compare-regions", "FR,XX")
     assert bad.returncode == 2 and "unknown country 'XX'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------- the action's defer step
+
+
+@pytest.mark.parametrize("exit_code, duration, step_code", [(75, "3h", 0), (0, "", 0), (2, "", 2)])
+def test_action_defer_step_turns_exit_75_into_an_output_not_a_failure(tmp_path, exit_code, duration, step_code):
+    """action.yml's defer step, run by bash with the env its `env:` names and a stand-in carbon-gate that
+    records its argv and exits like `forecast --defer-above` would."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import yaml
+
+    steps = yaml.safe_load((Path(__file__).parents[1] / "action.yml").read_text())["runs"]["steps"]
+    [step] = [s for s in steps if s.get("id") == "defer"]
+    [gate] = [s for s in steps if s.get("id") == "gate"]
+    assert "steps.defer.outputs.defer != 'true'" in gate["if"] and "inputs.mode != 'forecast'" in gate["if"]
+    assert set(step["env"]) == {"CG_CONFIG", "CG_DEFER_ABOVE", "CG_DEADLINE", "CG_JOB_DURATION"}
+    bin_dir = tmp_path / "carbon-gate-venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "carbon-gate").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "$RUNNER_TEMP/argv"\nexit {exit_code}\n')
+    (bin_dir / "carbon-gate").chmod(0o755)
+    env_ = {"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path), "CG_CONFIG": "carbon-gate.yml",
+            "CG_DEFER_ABOVE": "200 $(touch pwned)", "CG_DEADLINE": "12h", "CG_JOB_DURATION": duration}
+    proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env_, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == step_code, proc.stderr
+    assert not (tmp_path / "pwned").exists()
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[:5] == ["forecast", "--config", "carbon-gate.yml", "--deadline", "12h"]
+    assert ["--defer-above", "200 $(touch pwned)"] == argv[argv.index("--defer-above"):argv.index("--defer-above") + 2]
+    assert ("--duration" in argv) == bool(duration)
+    assert ("::notice title=carbon-gate::deferred" in proc.stdout) == (exit_code == 75)
