@@ -441,10 +441,9 @@ def test_run_reports_the_live_figure_and_gates_on_it_only_when_asked(httpserver:
     assert doc["grid"]["method"] == "live" and doc["grid"]["g_per_kwh"] == 400
     assert "CO2e uses the live figure" in report
     import jsonschema
+    from importlib import resources
 
-    from carbon_gate.results import SCHEMA  # noqa: F401 - the schema file sits beside it
-
-    schema = json.loads((__import__("pathlib").Path(intensity.__file__).parents[1] / "data" / "results.schema.json").read_text())
+    schema = json.loads((resources.files("carbon_gate") / "data" / "results.schema.json").read_text(encoding="utf-8"))
     jsonschema.validate(doc, schema)
 
 
