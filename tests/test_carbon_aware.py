@@ -499,3 +499,17 @@ def test_action_defer_step_turns_exit_75_into_an_output_not_a_failure(tmp_path, 
     assert ["--defer-above", "200 $(touch pwned)"] == argv[argv.index("--defer-above"):argv.index("--defer-above") + 2]
     assert ("--duration" in argv) == bool(duration)
     assert ("::notice title=carbon-gate::deferred" in proc.stdout) == (exit_code == 75)
+
+
+def test_forecast_takes_the_job_from_a_results_file_or_an_estimate_workload(cli, tmp_path, cache):
+    _run(cli, tmp_path, "", {})  # writes carbon-gate-results.json: a 3 kWh, 10 h projected run
+    r = cli("forecast", "--results", "carbon-gate-results.json", "--regions", "FR", "--json")
+    assert r.returncode == 0, r.stderr
+    job = json.loads(r.stdout)["job"]
+    assert job["energy_wh"] == pytest.approx(3000) and job["duration_s"] == pytest.approx(36000)
+    r = cli("forecast", "-w", "pretrain", "--json")  # the config's estimate workload, no results needed
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["job"]["energy_wh"] == pytest.approx(3000)
+    assert json.loads(r.stdout)["pinned_g_per_kwh"] == pytest.approx(237.589)
+    bad = cli("forecast", "--deadline", "yesterday")
+    assert bad.returncode == 2 and "--deadline" in bad.stderr and "Traceback" not in bad.stderr
