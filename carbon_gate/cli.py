@@ -54,7 +54,8 @@ def _interrupt_code(exc: BaseException) -> int:
 def main() -> None:
     """Energy and carbon budgets for CI: measure workloads, convert to CO2e, gate on regressions.
 
-    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run.
+    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run;
+    75 `forecast --defer-above`: wait for a cleaner window.
     """
 
 
@@ -490,11 +491,13 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
 @click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True)
 @click.option("--grid-intensity", help="g/kWh, e.g. 429 or '429 g/kWh'.")
 @click.option("--grid-country", help="Country from the packaged dataset.")
+@click.option("--compare-regions", metavar="CC,CC", help="Also show the same forecast under each country's annual "
+                                                          "intensity, e.g. FR,SE,US,IN (location shifting).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
 def estimate(params: float | None, tokens: float | None, moe_active_params: float | None, hours: float | None,
              accelerator: str, count: int, dtype: str | None, mfu: float | None, avg_power: str | None, pue: float,
-             grid_intensity: str | None, grid_country: str | None, as_json: bool) -> None:
+             grid_intensity: str | None, grid_country: str | None, compare_regions: str | None, as_json: bool) -> None:
     """Forecast a planned training run: days, energy, CO2e and embodied, with every assumption."""
     import json
 
@@ -511,10 +514,11 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
                             parse_power(avg_power) if avg_power else None, dtype, pue, grid.g_per_kwh,
                             f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""))
         est = run_estimate(inp)
+        regions = _region_estimates(inp, compare_regions, pue) if compare_regions else None
     except (ValueError, UnknownCountry) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     if as_json:
-        click.echo(json.dumps(est.to_dict(), indent=2))
+        click.echo(json.dumps({**est.to_dict(), **({"regions": regions} if regions is not None else {})}, indent=2))
         return
     a = est.assumptions
     click.echo(f"{count} × {a['accelerator']} — {est.days:,.2f} days ({est.hours:,.1f} h)")
@@ -528,6 +532,72 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
         click.echo("MFU sensitivity:")
         for s in est.sensitivity:
             click.echo(f"  MFU {s['mfu']:.3f}: {s['days']:,.2f} days, {s['energy_kwh']:,.1f} kWh, {format_mass(s['co2e_kg'] * 1000)} CO2e")
+    if regions:
+        click.echo("the same run elsewhere (annual intensity, packaged dataset):")
+        for r in regions:
+            click.echo(f"  {r['location']:<28} {r['g_per_kwh']:>6.0f} g/kWh  {format_mass(r['co2e_kg'] * 1000):>9} operational"
+                       f"  {format_mass(r['total_kg'] * 1000):>9} total  {r['vs_here_pct']:+.0f} %")
+
+
+def _region_estimates(inp, regions: str, pue: float) -> list[dict]:
+    """The forecast under each listed country's annual intensity (`estimate --compare-regions`)."""
+    from dataclasses import replace as _replace
+
+    from .estimate import estimate as run_estimate
+    from .grid import resolve
+
+    here = run_estimate(inp).total_kg
+    out = []
+    for code in dict.fromkeys(c.strip() for c in regions.split(",") if c.strip()):
+        g = resolve(None, code, pue)
+        e = run_estimate(_replace(inp, intensity_g_per_kwh=g.g_per_kwh, intensity_source=f"{g.location}, {g.source} {g.year}"))
+        out.append({"region": code, "location": g.location, "g_per_kwh": g.g_per_kwh, "year": g.year,
+                    "co2e_kg": e.co2e_kg, "total_kg": e.total_kg,
+                    "vs_here_pct": round((e.total_kg / here - 1) * 100, 2) if here else 0.0})
+    return out
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
+              help="Provider, zone, pinned grid and candidate regions from this budget file (optional).")
+@click.option("--provider", type=click.Choice(["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]),
+              help="Override grid.provider.")
+@click.option("--zone", help="Override grid.zone.")
+@click.option("--energy", metavar="E", help="The job's expected energy, e.g. '3 kWh'.")
+@click.option("--duration", metavar="D", help="The job's expected duration, e.g. 2h (default: from --results, else 1h).")
+@click.option("--results", "results_path", type=click.Path(dir_okay=False),
+              help="Take energy and duration from this results file (projected full runs where there are some).")
+@click.option("-w", "--workload", "names", multiple=True, metavar="NAME",
+              help="Only these workloads of --results, or the config's estimate workload.")
+@click.option("--deadline", default="24h", show_default=True, metavar="WHEN",
+              help="The job must end by then: a duration from now (12h) or a UTC time (2026-12-03T06:00Z).")
+@click.option("--regions", metavar="ZONES", help="Comma-separated zones or countries to compare (plus grid.advice.candidates).")
+@click.option("--defer-above", metavar="G", help="Exit 75 when the grid is above G g/kWh now and a cleaner start "
+                                                 "exists before the deadline.")
+@click.option("--api-url", metavar="URL", help="The provider's base URL (a mirror or a test server); never from the config.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--github-output", is_flag=True, help="Also write defer, defer-until, grid-intensity and saving-pct to $GITHUB_OUTPUT.")
+@_friendly
+def forecast(config_path: str, provider: str | None, zone: str | None, energy: str | None, duration: str | None,
+             results_path: str | None, names: tuple[str, ...], deadline: str, regions: str | None,
+             defer_above: str | None, api_url: str | None, as_json: bool, github_output: bool) -> None:
+    """When and where is a job greenest? The lowest-carbon start before the deadline, the saving
+    against starting now, and the job in other zones. Never invents a forecast: without one it says so.
+
+    Exit codes: 0, 2 usage or config error, 75 (with --defer-above) defer: the grid is dirty now and a
+    cleaner window comes before the deadline.
+    """
+    from .forecast import run_forecast
+
+    sys.exit(run_forecast(config_path, provider, zone, energy, duration, results_path, names, deadline, regions,
+                          defer_above, api_url, as_json, github_output, echo=click.echo,
+                          config_given=_given("config_path")))
+
+
+def _given(param: str) -> bool:
+    """Whether the user typed this option (rather than taking its default)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx) and ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT)
 
 
 @main.group("import", context_settings=CONTEXT)

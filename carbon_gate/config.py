@@ -17,6 +17,7 @@ from typing import Any
 
 from . import units
 from .errors import ConfigError, ConfigProblem
+from .intensity import LEGACY_LIVE, PROVIDERS, CarbonAware
 from .meters.meter import MeterSettings
 
 VERDICTS = ("regression", "over-budget", "inconclusive", "error", "improvement", "unchanged", "new")
@@ -56,6 +57,36 @@ _BUDGET = {
     }),
 }
 
+# Live intensity, forecasts and shifting advice (docs/carbon-aware.md). No key can hold a URL or a
+# key: the config picks a provider and names the variables that hold its credentials.
+_CARBON_AWARE = {
+    "provider": Key("choice", "Live grid intensity beside the pinned figure: reported, never gated unless gate_on is live.",
+                    "none", choices=PROVIDERS),
+    "zone": Key("string", "The provider's zone: uk-carbon-intensity national, a region id 1-17 or an outward postcode; "
+                          "electricitymaps e.g. DE or US-CAL-CISO (default grid.country); watttime e.g. CAISO_NORTH.",
+                example="DE"),
+    "latitude": Key("number", "Instead of zone (electricitymaps): latitude.", minimum=-90.0, maximum=90.0),
+    "longitude": Key("number", "Instead of zone (electricitymaps): longitude.", minimum=-180.0, maximum=180.0),
+    "key_env": Key("string", "Name of the environment variable holding the provider's key (electricitymaps, default "
+                             "ELECTRICITYMAPS_API_KEY) or password (watttime, default WATTTIME_PASSWORD); never the key.",
+                   example="ELECTRICITYMAPS_API_KEY"),
+    "user_env": Key("string", "Name of the environment variable holding the WattTime user name (default WATTTIME_USER).",
+                    example="WATTTIME_USER"),
+    "timeout": Key("duration", "Longest wait for the provider; on a timeout the pinned figure is used, with a note.", "5s",
+                   above=0.0, maximum=60.0),
+    "gate_on": Key("choice", "pinned: CO2e budgets use the pinned intensity (reproducible); live: they use the live "
+                             "figure when there is one.", "pinned", choices=("pinned", "live")),
+    "advice": Key("object", "Time and location shifting advice for big workloads.", children={
+        "above": Key("energy", "Workloads (or their projected full run) using at least this much get a 'greener if' line.",
+                     "1 kWh", above=0.0),
+        "window": Key("duration", "How far ahead the report looks for a cleaner start.", "24h", above=0.0),
+        "candidates": Key("strings", "Other zones or countries to compare (provider zones, else the annual dataset).",
+                          example=["FR", "SE"]),
+    }),
+}
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+_KEY_ENV_HINTS = ("ELECTRICITYMAPS", "ELECTRICITY_MAPS", "WATTTIME", "CARBON_GATE_")
+
 _RUN_KEYS = {
     "repeats": Key("integer", "Measured runs per workload (statistics use their median).", 5, minimum=1),
     "warmup": Key("integer", "Runs before the measured ones; measured but not counted.", 1, minimum=0),
@@ -71,8 +102,9 @@ SPEC: dict[str, Key] = {
         "intensity": Key("intensity", "A fixed intensity instead of a country.", example="472 g/kWh"),
         "source": Key("string", "Where a fixed intensity comes from (shown in reports)."),
         "pue": Key("number", "Data-centre power usage effectiveness multiplier.", 1.0, minimum=1.0),
-        "live": Key("choice", "Live grid data, informational only (not used for the gate).", "none",
+        "live": Key("choice", "Older spelling of `provider` (uk = uk-carbon-intensity).", "none",
                     choices=("none", "electricitymaps", "uk", "watttime")),
+        **_CARBON_AWARE,
     }),
     "machine": Key("object", "How energy is measured or modelled on this machine.", children={
         "profile": Key("string", "auto, a packaged runner profile name, or a path to a profile file.", "auto"),
@@ -209,6 +241,7 @@ class GridSettings:
     pue: float = 1.0
     live: str = "none"
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line, for errors found later
+    carbon_aware: CarbonAware = CarbonAware()
 
 
 @dataclass(frozen=True)
@@ -272,6 +305,8 @@ def parse(text: str, filename: str = "carbon-gate.yml") -> Config:
         v.problem((), f"expected a mapping with 'version' and 'workloads', got {_kind(data)}")
         raise ConfigError(v.problems)
     values = v.check_object((), data, SPEC)
+    if isinstance(values.get("grid"), dict):
+        v.check_carbon_aware(("grid",), values["grid"])
     if v.problems:
         raise ConfigError(v.problems)
     return _build(Path(filename), values, lines)
@@ -402,6 +437,20 @@ class _Validator:
             return {k: str(v) for k, v in value.items()}
         raise AssertionError(f"unhandled kind {kind}")  # a bug in SPEC, not user input
 
+    def check_carbon_aware(self, path: tuple, g: dict) -> None:
+        """A pull request must not point a key at an unrelated secret (GITHUB_TOKEN): variables named
+        for the key have to say what they are for."""
+        for name in ("key_env", "user_env"):
+            var = g.get(name)
+            if isinstance(var, str) and not (_ENV_NAME.match(var) and any(h in var for h in _KEY_ENV_HINTS)):
+                self.problem(path + (name,), f"expected an environment variable name in capitals containing "
+                                             f"ELECTRICITYMAPS or WATTTIME, or starting with CARBON_GATE_, got {var!r}")
+        live, provider = LEGACY_LIVE.get(g.get("live", "none"), g.get("live", "none")), g.get("provider")
+        if provider is not None and live != "none" and live != provider:
+            self.problem(path + ("live",), f"grid.live {g['live']!r} disagrees with grid.provider {provider!r}: keep provider")
+        if (g.get("latitude") is None) != (g.get("longitude") is None):
+            self.problem(path + ("latitude" if "latitude" in g else "longitude",), "latitude and longitude go together")
+
     def check_estimate(self, path: tuple, e: dict) -> None:
         """What no single key can check: a forecast needs a size, and its active parameters are a
         subset of all of them (`estimate()` refuses both at run time, naming the CLI flags)."""
@@ -507,7 +556,7 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
         path=path,
         version=v["version"],
         grid=GridSettings(grid.get("country"), grid.get("intensity"), grid.get("source"), grid.get("pue", 1.0), grid.get("live", "none"),
-                          {k: lines[("grid", k)] for k in grid if ("grid", k) in lines}),
+                          {k: lines[("grid", k)] for k in grid if ("grid", k) in lines}, _carbon_aware(grid)),
         machine=MeterSettings(**{k: machine[k] for k in machine}),
         baseline=BaselineSettings(base.get("mode", "auto"), Path(base.get("file", ".carbon-gate/baseline.json")),
                                   base.get("setup"), base.get("history", 100), base.get("seed")),
@@ -516,6 +565,18 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
         workloads=tuple(workloads),
         prepush=PrepushSettings(v.get("prepush", {}).get("repeats", 6), v.get("prepush", {}).get("warmup", 0)),
     )
+
+
+def _carbon_aware(grid: dict) -> CarbonAware:
+    advice = grid.get("advice") or {}
+    spec = _CARBON_AWARE["advice"].children
+    return CarbonAware(
+        provider=grid.get("provider") or LEGACY_LIVE.get(grid.get("live", "none"), grid.get("live", "none")),
+        zone=grid.get("zone"), latitude=grid.get("latitude"), longitude=grid.get("longitude"),
+        key_env=grid.get("key_env"), user_env=grid.get("user_env"),
+        timeout_s=grid.get("timeout", _default(_CARBON_AWARE["timeout"])), gate_on=grid.get("gate_on", "pinned"),
+        candidates=tuple(advice.get("candidates", ())),
+        advise_above_wh=advice.get("above", _default(spec["above"])), window_s=advice.get("window", _default(spec["window"])))
 
 
 def _default(key: Key) -> Any:

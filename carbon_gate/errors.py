@@ -8,6 +8,7 @@ EXIT_PASS = 0
 EXIT_GATE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_WORKLOAD = 3
+EXIT_DEFER = 75  # `forecast --defer-above`: wait for a cleaner window (sysexits' EX_TEMPFAIL, "try again later")
 
 
 class CarbonGateError(Exception):

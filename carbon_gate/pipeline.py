@@ -53,6 +53,37 @@ def resolve_grid(config: Config) -> grid_mod.GridFactor:
                                          "from the packaged Ember/OWID dataset")]) from None
 
 
+@dataclass(frozen=True)
+class LiveGrid:
+    """The factor CO2e is computed with, the pinned one, and the live reading recorded beside them."""
+
+    grid: grid_mod.GridFactor
+    pinned: grid_mod.GridFactor
+    section: dict | None = None  # results' carbon_aware.live, None without a provider
+
+
+def live_grid(config: Config, pinned: grid_mod.GridFactor) -> LiveGrid:
+    """Read the live figure when a provider is configured. The gate keeps the pinned factor unless
+    `grid.gate_on: live` and a live figure came; a provider that fails only leaves a note."""
+    settings = config.grid.carbon_aware
+    if settings.provider in ("none", "dataset"):
+        return LiveGrid(pinned, pinned)
+    from .advice import live_at_run
+
+    reading = live_at_run(settings, config.grid.country)
+    if reading is None:
+        return LiveGrid(pinned, pinned)
+    section = {"reading": reading.to_dict(), "g_per_kwh": reading.points[-1].g_per_kwh if reading.ok else None,
+               "pinned_g_per_kwh": pinned.g_per_kwh, "gate_on": settings.gate_on, "gated": "pinned"}
+    if settings.gate_on == "live" and reading.ok:
+        p = reading.points[-1]
+        g = replace(pinned, g_per_kwh=p.g_per_kwh, location=f"{reading.zone} (live)",
+                    source=f"{reading.provider} at {reading.fetched_at}, {reading.basis}", year=None, method="live")
+        section["gated"] = "live"
+        return LiveGrid(g, pinned, section)
+    return LiveGrid(pinned, pinned, section)
+
+
 def select(config: Config, names: Sequence[str]) -> list[Workload]:
     """The workloads named on the command line (all when none); an unknown name is a usage error."""
     if not names:
@@ -114,6 +145,9 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     from . import gitctx
 
     grid = resolve_grid(config)
+    # Asked before any workload runs (a workload cannot touch the answer), once per job (cached).
+    live = live_grid(config, grid)
+    grid = live.grid
     workloads = select(config, options.names)
     if options.repeats is not None:
         workloads = [replace(w, repeats=options.repeats) for w in workloads]
@@ -179,6 +213,10 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                       interrupted=interrupted is not None, git=git_info)
     results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
                     "family": config.gate.family}
+    if live.section is not None or config.grid.carbon_aware.candidates:
+        from .advice import carbon_aware_section
+
+        results.carbon_aware = carbon_aware_section(config, live, outcome_results)
     return RunOutcome(results, suite, interrupted)
 
 

@@ -108,6 +108,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     gate: dict[str, Any] | None = None
     guard: dict[str, Any] | None = None  # budget-file changes in a pull request, and their approval
+    carbon_aware: dict[str, Any] | None = None  # live grid figure beside the pinned one, shifting advice (issue 17)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -134,6 +135,7 @@ class Results:
             "git": self.git,
             "gate": self.gate,
             "guard": self.guard,
+            "carbon_aware": self.carbon_aware,
             "notes": list(self.notes),
             "workloads": [w.to_dict() for w in self.workloads],
         }

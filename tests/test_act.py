@@ -326,7 +326,8 @@ def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     """The `mode: comment` step's script from action.yml, run by bash with the environment its `env:` names and
     a stand-in `carbon-gate` in $RUNNER_TEMP/carbon-gate-venv/bin that records its argv."""
     [step] = [s for s in action_steps() if s.get("if") == "inputs.mode == 'comment'"]
-    assert {s.get("if") for s in action_steps() if s.get("id") == "gate"} == {"inputs.mode != 'comment'"}
+    assert {s.get("if") for s in action_steps() if s.get("id") == "gate"} == {
+        "inputs.mode != 'comment' && inputs.mode != 'forecast' && steps.defer.outputs.defer != 'true'"}
     assert set(step["env"]) == {"GITHUB_TOKEN", "CG_REPORT", "CG_PR_META", "CG_HEAD_SHA", "CG_COMMENT",
                                 "CG_RUN_CONCLUSION"}
     bin_dir = tmp_path / "carbon-gate-venv" / "bin"

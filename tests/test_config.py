@@ -543,6 +543,15 @@ grid:
   source: contract with our utility, 2024
   pue: 1.1
   live: none
+  provider: electricitymaps
+  zone: FR
+  latitude: 48.85
+  longitude: 2.35
+  key_env: ELECTRICITYMAPS_API_KEY
+  user_env: WATTTIME_USER
+  timeout: 5s
+  gate_on: pinned
+  advice: {above: 1 kWh, window: 24h, candidates: [SE, DE]}
 machine:
   profile: auto
   host_threads: 128

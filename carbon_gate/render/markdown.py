@@ -178,6 +178,7 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
         "guard": _guard(results.get("guard")),
         "projections": _projections(workloads),
         "metrics": _metrics(workloads) if level < 2 else [],
+        "carbon": _carbon_aware(results),
         "notes": [md(n) for n in results.get("notes") or []],
         "failing_names": failing_names,
         "charts": _charts(workloads) if level == 0 else [],
@@ -188,6 +189,13 @@ def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
         "footer": _footer(results),
         "version": __version__,
     }
+
+
+def _carbon_aware(results: dict) -> dict[str, Any]:
+    """The live grid line and "greener if" lines (render/carbon_aware.py), escaped."""
+    from .carbon_aware import greener_lines, live_line
+
+    return {"live": live_line(results, md), "greener": greener_lines(results, md)}
 
 
 def failing_verdicts(results: dict) -> frozenset[str]:

@@ -71,6 +71,12 @@ def run_summary(results: dict) -> str:
                 lines.extend(f"    | {line}" for line in tail.strip().splitlines()[-5:])
     grid = results["grid"]
     lines.append(f"  grid: {grid_line(GridFactor.from_dict(grid))}")
+    from .carbon_aware import greener_lines, live_line
+
+    live = live_line(results)
+    if live:
+        lines.append(f"  live: {live}")
+    lines.extend(f"  greener if: {line}" for line in greener_lines(results))
     lines.append(f"  CPU: {results['machine']['cpu']['method']} — {results['machine']['cpu']['reason']}")
     counts = ", ".join(f"{n} {v}" for v, n in results["counts"].items())
     lines.append(f"carbon-gate: {MARKS.get(results['verdict'], results['verdict'].upper())} ({counts})"
