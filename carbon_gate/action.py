@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import config as config_mod
 from .assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
-from .errors import CarbonGateError, UsageError
+from .errors import CarbonGateError, ConfigError, UsageError
 from .publish import actions
 from .publish.event import EventContext, read_event
 
@@ -144,14 +144,46 @@ def approved(ctx: EventContext, label: str, token: str | None, api_url: str | No
 
 
 def run_action(inputs: ActionInputs, echo=print) -> int:
-    """Run the Action; returns the exit code."""
+    """Run the Action; returns the exit code. An error that stops it (a config error, exit 2; a setup
+    that cannot run, exit 3) is published like a verdict: annotations at the config's lines, the
+    message in the job summary, and the outputs with verdict `error`."""
+    try:
+        return _run_action(inputs, echo)
+    except CarbonGateError as exc:
+        return _publish_error(exc, inputs, echo)
+
+
+def _publish_error(exc: CarbonGateError, inputs: ActionInputs, echo) -> int:
+    from . import gitctx
+
+    root = gitctx.repo_root(Path.cwd()) or Path.cwd()
+    with actions.stop_commands(sys.stderr, actions.in_actions()):  # the message quotes the (untrusted) config
+        for line in str(exc).splitlines():
+            echo(f"carbon-gate: error: {line}", file=sys.stderr)
+    for line in actions.error_annotations(exc, root):
+        echo(line)
+    kind = "configuration error" if isinstance(exc, ConfigError) else "error"
+    try:
+        actions.write_summary(actions.error_summary(f"carbon-gate: {kind}", str(exc), exc.exit_code))
+    except OSError as err:
+        echo(actions.annotation("warning", f"could not write the job summary ({err})"))
+    try:
+        actions.write_outputs({"verdict": "error", "results-path": "", "report-path": "", "energy-wh": "",
+                               "co2e-g": "", "exit-code": str(exc.exit_code)})
+    except OSError as err:
+        echo(actions.annotation("warning", f"could not write the step outputs ({err})"))
+    return exc.exit_code
+
+
+def _run_action(inputs: ActionInputs, echo) -> int:
     from . import gitctx
     from . import results as results_mod
     from .fsutil import atomic_write_text
     from .pipeline import RunOptions, run_suite
+    from .progress import Display
     from .publish.comment import publish
     from .render.markdown import SUMMARY_LIMIT, render_markdown
-    from .render.terminal import run_summary
+    from .render.terminal import run_summary, screen
 
     env = os.environ
     ctx = read_event()
@@ -181,8 +213,10 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
         mode = "stored"
         notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
     options = RunOptions(mode=mode, base=base)
-    with actions.stop_commands(sys.stderr, actions.in_actions()):
-        outcome = run_suite(config, options, progress=lambda line: echo(line, file=sys.stderr))
+    # Grouped per workload; the lines carry workload and config text, so they are written inside
+    # ::stop-commands:: blocks (the group commands themselves between them).
+    with Display(sys.stderr, "actions" if actions.in_actions() else "plain", guard=actions.in_actions()) as progress:
+        outcome = run_suite(config, options, progress=progress)
     results = outcome.results
     results.notes.extend(notes)
     exit_code = outcome.suite.exit_code
@@ -199,7 +233,8 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
     report = render_markdown(doc, results_name=inputs.results)
     atomic_write_text(inputs.report, report)
     with actions.stop_commands(sys.stdout, actions.in_actions()):
-        echo(run_summary(doc))
+        shown = screen(sys.stdout)  # a log: unbounded, coloured only with FORCE_COLOR
+        echo(run_summary(doc, shown.width, shown.colour))
     if inputs.mode == "update-baseline" and outcome.interrupted_by is None:
         from . import baseline as baseline_mod
 

@@ -49,6 +49,24 @@ def _interrupt_code(exc: BaseException) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
+def _summary(doc: dict) -> None:
+    """The run table on stdout, fitted to its width and coloured where it is a terminal."""
+    from .render.terminal import run_summary, screen
+
+    shown = screen(sys.stdout)
+    click.echo(run_summary(doc, shown.width, shown.colour), color=shown.colour)
+
+
+def _progress(quiet: bool, live: bool = True) -> Any:
+    """The progress display on stderr as a context manager yielding it (None with -q)."""
+    import contextlib
+
+    from .progress import display_for
+
+    display = display_for(sys.stderr, quiet, live=live)
+    return display if display is not None else contextlib.nullcontext()
+
+
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="carbon-gate")
 def main() -> None:
@@ -71,10 +89,11 @@ def _grid_options(fn: Callable) -> Callable:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
 @click.option("--timeout", metavar="DURATION", help="Kill the command (and its process group) after this long, e.g. 10m.")
 @click.option("--profile", default="auto", show_default=True, help="Runner profile name or file for the CPU model.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the table.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_friendly
 def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None, profile: str,
-            grid_country: str | None, grid_intensity: str | None, pue: float) -> None:
+            grid_country: str | None, grid_intensity: str | None, pue: float, quiet: bool) -> None:
     """Measure any command: carbon-gate measure [OPTIONS] -- COMMAND [ARGS]...
 
     Prints wall time, CPU-seconds, energy per component with its method, CO2e and the tool's own
@@ -89,6 +108,7 @@ def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None
     from .grid import UnknownCountry, resolve
     from .meters.meter import MeterSettings, measure_command, plan_meters
     from .pipeline import Interrupted, machine_section
+    from .progress import Event
     from .render.terminal import measure_table
     from .results import Results, WorkloadResult
     from .units import parse_duration, parse_intensity
@@ -102,7 +122,11 @@ def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None
     _on_sigterm()
     text = shlex.join(command)
     try:
-        sample = measure_command(list(command), plan, timeout_s=timeout_s)
+        # No live line: the command writes to the same terminal.
+        with _progress(quiet, live=False) as progress:
+            if progress:
+                progress(Event(f"measuring: {text}", "workload", text, runs=1))
+            sample = measure_command(list(command), plan, timeout_s=timeout_s)
     except (KeyboardInterrupt, Interrupted) as exc:
         click.echo("carbon-gate: interrupted; the command's process group was killed", err=True)
         sys.exit(_interrupt_code(exc))
@@ -139,19 +163,19 @@ def run(config_path: str, results_path: str, report_path: str, template: str | N
     from . import config as config_mod
     from . import results as results_mod
     from .pipeline import RunOptions, run_suite
-    from .render.terminal import run_summary
 
     config = config_mod.load(config_path)
     _on_sigterm()
-    progress = None if quiet else (lambda line: click.echo(line, err=True))
     options = RunOptions(tuple(names), repeats, mode, base_ref, seed)
-    outcome = run_suite(config, options, progress)
+    with _progress(quiet) as progress:
+        outcome = run_suite(config, options, progress)
     doc = outcome.results.to_dict()
     _write(results_path, results_mod.to_json(doc))
     report_error = _write_report(doc, report_path, template, results_path, saved=True)
-    click.echo(run_summary(doc))
-    click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path and not report_error else ""),
-               err=True)
+    _summary(doc)
+    if not quiet:
+        click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path and not report_error else ""),
+                   err=True)
     if outcome.interrupted_by is not None:  # the interrupt's code, even if the report failed too
         if report_error is not None:
             report_error.exit_code = _interrupt_code(outcome.interrupted_by)
@@ -191,8 +215,8 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
         commit = (doc.get("git") or {}).get("head")
     else:
         _on_sigterm()
-        progress = None if quiet else (lambda line: click.echo(line, err=True))
-        outcome = run_suite(config, RunOptions(tuple(names), repeats, mode="none"), progress)
+        with _progress(quiet) as progress:
+            outcome = run_suite(config, RunOptions(tuple(names), repeats, mode="none"), progress)
         if outcome.interrupted_by is not None:
             click.echo("carbon-gate: interrupted; the baseline file was not changed", err=True)
             sys.exit(_interrupt_code(outcome.interrupted_by))
@@ -231,7 +255,6 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     from . import config as config_mod
     from . import results as results_mod
     from .replay import reassess
-    from .render.terminal import run_summary
 
     head = results_mod.load(head_results)
     base = results_mod.load(base_results) if base_results else None
@@ -241,7 +264,7 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     if out_path:
         _write(out_path, results_mod.to_json(doc))
     report_error = _write_report(doc, report_path, template, out_path or head_results, saved=bool(out_path))
-    click.echo(run_summary(doc))
+    _summary(doc)
     if report_error is not None:  # exit 2, after the re-assessed results (if asked for) are written
         raise report_error
     sys.exit(outcome.suite.exit_code)
@@ -307,7 +330,10 @@ def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, p
     lines.append(f"embodied     {emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years ({emb['source']})"
                  if emb else "embodied     none: no embodied data for this machine (the profile has none)")
     lines.append(f"fingerprint  {json.dumps(fp, sort_keys=True)}" + (" (this machine)" if cpu_name else ""))
-    click.echo("\n".join(lines))
+    from .render.terminal import screen, wrap
+
+    width = screen(sys.stdout).width
+    click.echo("\n".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
 
 
 def _write(path: str, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,9 +19,8 @@ from .errors import UsageError
 from .meters.meter import MeterPlan, plan_meters
 from .meters.paired import PairedRuns, run_paired
 from .meters.workload import run_workload
+from .progress import Event, Progress
 from .results import Results
-
-Progress = Callable[[str], None]
 
 
 class Interrupted(BaseException):
@@ -192,14 +191,17 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
             # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
             family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
                                          for w in workloads for b in [baselines[w.name]]))
+            count, index = sum(w.kind == "command" for w in workloads), 0
             for w in workloads:
                 baseline = baselines[w.name]
                 if w.kind != "command":
                     outcome_results.append(_not_run(w, grid, plan, config, baseline, fingerprint))
                     continue
                 w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
+                index += 1
                 if progress:
-                    progress(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}")
+                    progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
+                                   w.name, index, count, w.warmup + w.repeats))
                 samples = run_workload(w, plan, config.root, progress=progress)
                 outcome_results.append(assess_workload(w, samples, grid, plan.embodied, baseline,
                                                        confidence=config.gate.confidence, fingerprint=fingerprint))
@@ -316,7 +318,7 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
     if not cmd:
         return None
     if progress:
-        progress(f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}")
+        progress(Event(f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}"))
     with tempfile.TemporaryFile() as err:
         run = run_process(cmd, cwd=tree, stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout_s=3600)
         if run.exit_code != 0 or run.launch_error:
@@ -338,6 +340,8 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
     family = _paired_family(config, workloads)
     bounded = min_repeats(config.gate.confidence, paired=True)
     floor = min_repeats(config.gate.confidence, paired=True, family=family)  # = paired_floor(config, workloads)
+    count = sum(w.kind == "command" for w in workloads)
+    index = 0
     for w in workloads:
         if w.kind != "command":
             out.append(_not_run(w, grid, plan, config, None, fingerprint))
@@ -348,8 +352,11 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
             notes.append(f"repeats {rounds} raised to {floor} rounds in paired mode: "
                          + _floor_reason(config.gate.confidence, family, bounded, floor))
             rounds = floor
+        index += 1
+        planned = 2 * (w.warmup + rounds)  # both sides of every warm-up and round
         if progress:
-            progress(f"{w.name}: paired with base {base_sha[:10]}: {w.warmup} warm-up + {rounds} rounds (seed {seed})")
+            progress(Event(f"{w.name}: paired with base {base_sha[:10]}: {w.warmup} warm-up + {rounds} rounds (seed {seed})",
+                           "workload", w.name, index, count, planned))
         runs = PairedRuns(base_error=base_error)
         if not w.workdir(base_root).is_dir():
             runs.base_error = f"{w.cwd!r} does not exist at the base commit"
@@ -357,7 +364,8 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
         if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
             if progress:
-                progress(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds")
+                progress(Event(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds", "workload",
+                               w.name, index, count, planned + 2 * w.confirm))
             runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress)
             notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
             result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)

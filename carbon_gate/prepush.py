@@ -175,11 +175,11 @@ LIMITS = ("Local check: this machine is not the CI runner, so results compare on
 def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
     """The pre-push check; returns the exit code (non-zero blocks the push)."""
     import sys
-    import time
 
     from . import config as config_mod
     from .pipeline import RunOptions, paired_floor, run_suite
-    from .render.terminal import run_summary
+    from .progress import display_for
+    from .render.terminal import run_summary, screen
 
     root = gitctx.repo_root(Path.cwd())
     if root is None:
@@ -198,7 +198,6 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         return 0
     rel = config.root.resolve().relative_to(root.resolve()).as_posix()
     warmup = 0 if quick else config.prepush.warmup
-    tty = sys.stderr.isatty()
     worst = 0
     for push in pushes:
         base = base_for(push, root)
@@ -214,19 +213,12 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         floor = paired_floor(config, chosen)  # the pipeline raises fewer rounds to this anyway
         repeats = floor if quick else max(config.prepush.repeats, floor)
         echo(f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds)")
-        started = time.monotonic()
-
-        def progress(line: str) -> None:
-            if tty:
-                sys.stderr.write(f"\r\033[K[{time.monotonic() - started:5.0f} s] {line.strip()[:100]}")
-                sys.stderr.flush()
-
         options = RunOptions(tuple(w.name for w in chosen), repeats, "paired", base, head=push.local_sha, warmup=warmup)
-        outcome = run_suite(config, options, progress)
-        if tty:
-            sys.stderr.write("\r\033[K")
+        with display_for(sys.stderr) as progress:  # type: ignore[union-attr]  # never None without quiet
+            outcome = run_suite(config, options, progress)
         doc = outcome.results.to_dict()
-        echo(run_summary(doc))
+        shown = screen(sys.stdout)
+        echo(run_summary(doc, shown.width, shown.colour), color=shown.colour)
         for w in doc["workloads"]:
             if w["verdict"] == "regression" and w.get("change"):
                 echo(f"carbon-gate: this push makes {w['name']} {(w['change']['ratio'] - 1) * 100:+.0f} % more energy-hungry")

@@ -160,8 +160,9 @@ def split_log(log: str) -> tuple[list[str], list[str], list[str]]:
     return outside, inside, tokens
 
 
-def commands(lines: list[str]) -> list[tuple[str, dict[str, str], str]]:
-    return [c for c in map(parse_command, lines) if c]
+def commands(lines: list[str], groups: bool = False) -> list[tuple[str, dict[str, str], str]]:
+    """The workflow commands in `lines`; the per-workload ::group::/::endgroup:: only when asked for."""
+    return [c for c in map(parse_command, lines) if c and (groups or c[0] not in ("group", "endgroup"))]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,6 +200,12 @@ def test_pull_request_end_to_end(tmp_path, github):
     assert all(re.fullmatch(r"[0-9a-f]{32}", t) for t in tokens)
     assert any("nap: round 1 head" in x for x in inside) and any("hog: round 6 base" in x for x in inside)
     assert not any("round 1" in x for x in outside)
+    # each workload's progress in its own log group, the group commands outside the stop-commands blocks
+    groups = [(c[0], c[2]) for c in commands(outside, groups=True) if c[0] in ("group", "endgroup")]
+    assert groups == [("group", "nap (1/2)"), ("endgroup", ""), ("group", "hog (2/2)"), ("endgroup", "")], groups
+    lines = run.log.splitlines()
+    hog = lines.index("::group::hog (2/2)")
+    assert any("hog: round 6 base" in x for x in lines[hog:]) and not any("hog: round" in x for x in lines[:hog])
     errors = [c for c in commands(outside) if c[0] == "error"]
     assert len(errors) == 1, run.log
     name, props, message = errors[0]
@@ -311,3 +318,30 @@ def test_summary_report_fits_the_byte_limit():
     assert len(text.encode("utf-8")) <= 10_000
     assert limits[0] == 10_000 and len(limits) == 2
     assert _summary_report({}, "r.json", lambda doc, limit, results_name: "ascii", 10_000) == "ascii"
+
+
+def test_config_error_is_annotated_summarised_and_in_the_outputs(tmp_path):
+    """A broken carbon-gate.yml (here in a sub-folder, as with working-directory): exit 2 with an
+    ::error annotation at each problem's file:line (relative to the repository), the message in the job
+    summary, and the outputs saying `error` — not only a log line. Text from the config stays inert."""
+    bad = ("version: 1\nworkloads:\n  - name: nap\n    comand: echo hi\n    budget: {energy: 1 Wh}\n"
+           "\"::warning::forged ```\": 1\n")
+    (tmp_path / "repo" / "app").mkdir(parents=True)
+    repo = make_repo(tmp_path / "repo", None)
+    (repo.root / "app" / "carbon-gate.yml").write_text(bad, encoding="utf-8")
+    run = run_action(repo, tmp_path, "--config", "app/carbon-gate.yml", api_url=None)
+    assert run.code == 2, run.log
+    outside, inside, _ = split_log(run.log)
+    errors = [(props, message) for name, props, message in commands(outside) if name == "error"]
+    assert {(p["file"], p["line"]) for p, _ in errors} == {("app/carbon-gate.yml", n) for n in ("3", "4", "6")}
+    assert any("unknown key 'comand' (did you mean 'command'?)" in m for _, m in errors)
+    assert all(p["title"] == "carbon-gate: configuration error" for p, _ in errors)
+    assert not [c for c in commands(outside) if c[0] == "warning"]  # the quoted command is not a command
+    assert any("carbon-gate: error: app/carbon-gate.yml:4" in x for x in inside)
+    assert run.outputs["verdict"] == "error" and run.outputs["exit-code"] == "2"
+    assert run.outputs["results-path"] == ""
+    assert run.summary.startswith("## ❌ carbon-gate: configuration error")
+    assert "app/carbon-gate.yml:4: workloads[0].comand: unknown key 'comand'" in run.summary
+    fence = re.search(r"^(`{3,})text$", run.summary, re.M).group(1)
+    assert len(fence) > 3 and run.summary.rstrip().endswith(fence)  # the ``` in the message cannot close it
+    assert "Traceback" not in run.log

@@ -4,16 +4,15 @@ seeded random order per round, so drift and machine differences hit both sides a
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Workload
 from ..domain import Sample
+from ..progress import Event, Progress
 from .meter import MeterPlan
 from .workload import run_once
 
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -64,12 +63,13 @@ def run_paired(workload: Workload, plan: MeterPlan, head_root: Path, base_root: 
                 continue
             if key == "h" and runs.head_failed:
                 continue
-            _one(workload, plan, sides[key], runs, warmup=False, label=f"round {start + r + 1}", progress=progress)
+            _one(workload, plan, sides[key], runs, warmup=False, label=f"round {start + r + 1}", progress=progress,
+                 of=start + rounds)
     return runs
 
 
 def _one(workload: Workload, plan: MeterPlan, side: tuple[str, Path, list[Sample]], runs: PairedRuns, *,
-         warmup: bool, label: str, progress: Progress | None) -> None:
+         warmup: bool, label: str, progress: Progress | None, of: int = 0) -> None:
     name, root, samples = side
     sample = run_once(workload, plan, root, warmup=warmup)
     samples.append(sample)
@@ -77,4 +77,5 @@ def _one(workload: Workload, plan: MeterPlan, side: tuple[str, Path, list[Sample
         runs.base_error = sample.error
     if progress is not None:
         status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
-        progress(f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}")
+        progress(Event(f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}", "run", workload.name,
+                       label=f"{label}/{of} {name}" if of else f"{label} {name}"))

@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Workload
 from ..domain import Sample
 from ..functional_units import ENV_VAR, read_metrics_file, read_units_file
+from ..progress import Event, Progress
 from .meter import MeterPlan, measure_command
 
 STDERR_TAIL_CHARS = 2000
 
-Progress = Callable[[str], None]
 
 
 def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = False,
@@ -49,7 +48,7 @@ def run_workload(workload: Workload, plan: MeterPlan, root: Path, *, repeats: in
         if progress is not None:
             label = "warm-up" if is_warmup else f"run {i - workload.warmup + 1}/{n}"
             status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
-            progress(f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}")
+            progress(Event(f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}", "run", workload.name, label=label))
         if not sample.ok:
             break
     return samples

@@ -6,6 +6,7 @@ Everything a workload or config controls is escaped so it cannot forge a workflo
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +57,29 @@ def annotations_for(results: dict, config_file: str) -> list[str]:
         extra = len(out) - (MAX_ANNOTATIONS - 1)
         out = out[: MAX_ANNOTATIONS - 1] + [annotation("error", f"{extra} more failing workloads: see the job summary", config_file)]
     return out
+
+
+def error_annotations(exc: Exception, root: Path) -> list[str]:
+    """`::error` annotations for an error that stopped the run: one per config problem, at its file
+    (relative to the repository `root`, as GitHub expects) and line; else one for the whole message."""
+    problems = getattr(exc, "problems", None) or []
+    out = []
+    for p in problems[:MAX_ANNOTATIONS]:
+        try:
+            file = Path(p.file).resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            file = p.file
+        message = (f"{p.key}: " if p.key else "") + p.message
+        out.append(annotation("error", message, file, p.line, "carbon-gate: configuration error"))
+    return out or [annotation("error", str(exc), title="carbon-gate: error")]
+
+
+def error_summary(title: str, message: str, exit_code: int) -> str:
+    """The job summary for a run that stopped on an error: the title and the message, verbatim in a
+    code block (fenced longer than any backtick run in it, so the text cannot close it)."""
+    fence = "`" * max(3, 1 + max(map(len, re.findall(r"`+", message)), default=0))
+    return (f"## ❌ {title}\n\nThe run stopped on this error; the step exits {exit_code}.\n\n"
+            f"{fence}text\n{message}\n{fence}\n")
 
 
 def write_outputs(values: Mapping[str, str], path: str | None = None) -> None:

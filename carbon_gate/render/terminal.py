@@ -1,6 +1,13 @@
-"""Compact plain-text summaries for the terminal and CI logs. Pure: data in, text out."""
+"""Compact plain-text summaries for the terminal and CI logs. Pure: data in, text out (the width and
+whether to colour are decided by the caller from the stream and environment, see `screen`)."""
 
 from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
 
 from ..account import Footprint
 from ..domain import Sample
@@ -8,6 +15,58 @@ from ..grid import GridFactor
 from ..units import format_energy, format_mass
 
 MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
+# ANSI SGR colours for suite marks and workload verdicts (green good, red bad, yellow undecided).
+COLOURS = {"pass": "32", "fail": "31", "error": "31", "warn": "33", "over-budget": "31", "regression": "31",
+           "inconclusive": "33", "improvement": "32", "unchanged": "32", "within-budget": "32", "new": "36"}
+# Columns of the run table left out, in this order, until it fits the width.
+DROP_ORDER = ("SCI", "MDE", "spread", "runs", "CO2e", "budget")
+
+
+@dataclass(frozen=True)
+class Screen:
+    """How to draw for one output stream: the width to fit (None: do not fit) and whether to colour."""
+
+    width: int | None = None
+    colour: bool = False
+
+
+def screen(stream: TextIO, env: Mapping[str, str] | None = None) -> Screen:
+    """The width is $COLUMNS, else the terminal's, else unbounded (a CI log or a file). Colour on a
+    terminal, never with NO_COLOR (no-color.org), always with FORCE_COLOR (unless it is 0/false)."""
+    env = os.environ if env is None else env
+    isatty = getattr(stream, "isatty", None)
+    tty = bool(isatty and isatty()) and env.get("TERM") != "dumb"
+    width: int | None = None
+    if env.get("COLUMNS", "").strip().isdigit():
+        width = int(env["COLUMNS"])
+    elif tty:
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            width = None
+    if env.get("NO_COLOR"):
+        colour = False
+    elif env.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false", "no"):
+        colour = True
+    else:
+        colour = tty
+    return Screen(width if width and width >= 20 else None, colour)
+
+
+def paint(text: str, key: str, colour: bool) -> str:
+    """`text` in the colour for a verdict or mark `key` (unchanged when colour is off or none fits)."""
+    code = COLOURS.get(key)
+    return f"\033[{code}m{text}\033[0m" if colour and code else text
+
+
+def wrap(text: str, width: int | None, hang: str | None = None) -> list[str]:
+    """A line fitted to `width`, broken at spaces; continuation lines start with `hang` (default: the
+    line's own indent and two spaces more)."""
+    if width is None or len(text) <= width:
+        return [text]
+    if hang is None:
+        hang = text[: len(text) - len(text.lstrip())] + "  "
+    return textwrap.wrap(text, width, subsequent_indent=hang, break_on_hyphens=False) or [text]
 
 
 def grid_line(grid: GridFactor) -> str:
@@ -37,8 +96,11 @@ def measure_table(command: str, sample: Sample, fp: Footprint, grid: GridFactor)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def run_summary(results: dict) -> str:
-    """The `run` summary from a results document: one row per workload, then the reasons that matter."""
+def run_summary(results: dict, width: int | None = None, colour: bool = False) -> str:
+    """The `run` summary from a results document: one row per workload, then the reasons that matter.
+
+    With `width`, the table leaves out its least needed columns (DROP_ORDER) and shortens workload
+    names until it fits, and the other lines wrap; with `colour`, verdicts and the mark are coloured."""
     header = ("workload", "runs", "median", "spread", "Δ vs base [CI]", "MDE", "CO2e", "SCI", "budget", "verdict")
     rows = [header]
     for w in results["workloads"]:
@@ -58,30 +120,65 @@ def run_summary(results: dict) -> str:
             ("<1%" if use < 1 else f"{use:.0f}%") if use is not None else "—",
             w["verdict"],
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
-    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
+    lines = _table(_fit(rows, width), colour)
+    notes = []
     for w in results["workloads"]:
         if w["verdict"] in ("error", "over-budget", "regression", "inconclusive", "improvement"):
             for reason in w["reasons"]:
-                lines.append(f"  {w['name']}: {reason}")
+                notes.append(f"  {w['name']}: {reason}")
         if w["verdict"] == "error":
             tail = next((s["stderr_tail"] for s in w["samples"] if s.get("error") and s.get("stderr_tail")), "")
             if tail:
-                lines.extend(f"    | {line}" for line in tail.strip().splitlines()[-5:])
+                notes.extend(f"    | {line}"[: width or None] for line in tail.strip().splitlines()[-5:])
     grid = results["grid"]
-    lines.append(f"  grid: {grid_line(GridFactor.from_dict(grid))}")
+    notes.append(f"  grid: {grid_line(GridFactor.from_dict(grid))}")
     from .carbon_aware import greener_lines, live_line
 
     live = live_line(results)
     if live:
-        lines.append(f"  live: {live}")
-    lines.extend(f"  greener if: {line}" for line in greener_lines(results))
-    lines.append(f"  CPU: {results['machine']['cpu']['method']} — {results['machine']['cpu']['reason']}")
+        notes.append(f"  live: {live}")
+    notes.extend(f"  greener if: {line}" for line in greener_lines(results))
+    notes.append(f"  CPU: {results['machine']['cpu']['method']} — {results['machine']['cpu']['reason']}")
+    lines += [part for note in notes for part in (wrap(note, width) if not note.startswith("    | ") else [note])]
     counts = ", ".join(f"{n} {v}" for v, n in results["counts"].items())
-    lines.append(f"carbon-gate: {MARKS.get(results['verdict'], results['verdict'].upper())} ({counts})"
-                 + (" — interrupted, partial results" if results.get("interrupted") else ""))
+    verdict = results["verdict"]
+    last = (f"carbon-gate: {paint(MARKS.get(verdict, verdict.upper()), verdict, colour)} ({counts})"
+            + (" — interrupted, partial results" if results.get("interrupted") else ""))
+    lines.append(last)
     return "\n".join(lines)
+
+
+def _fit(rows: list[tuple[str, ...]], width: int | None) -> list[tuple[str, ...]]:
+    """Leave out columns in DROP_ORDER, then shorten the first column with '…', until the table fits."""
+    def size(table: list[tuple[str, ...]]) -> int:
+        return 2 + sum(max(len(r[i]) for r in table) for i in range(len(table[0]))) + 2 * (len(table[0]) - 1)
+
+    if width is None:
+        return rows
+    for name in DROP_ORDER:
+        if size(rows) <= width:
+            return rows
+        i = rows[0].index(name)
+        rows = [r[:i] + r[i + 1:] for r in rows]
+    excess = size(rows) - width
+    if excess > 0:
+        longest = max(len(r[0]) for r in rows)
+        keep = max(8, longest - excess)
+        rows = [(r[0] if len(r[0]) <= keep else r[0][: keep - 1] + "…",) + r[1:] for r in rows]
+    return rows
+
+
+def _table(rows: list[tuple[str, ...]], colour: bool) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    verdict = rows[0].index("verdict")
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [c.ljust(widths[i]) for i, c in enumerate(r)]
+        if n:  # colour the word, not its padding
+            cells[verdict] = paint(r[verdict], r[verdict], colour) + " " * (widths[verdict] - len(r[verdict]))
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
+    return lines
 
 
 def _mde(change: dict) -> str:
