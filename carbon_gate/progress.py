@@ -106,7 +106,7 @@ class Display:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-            console = Console(file=self.stream, highlight=False)
+            console = Console(file=self.stream, highlight=False, force_terminal=True)  # display_mode decided
             self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
                                   MofNCompleteColumn(), TextColumn("runs · {task.fields[label]}"), TimeElapsedColumn(),
                                   TextColumn("{task.fields[eta]}"), console=console, transient=True,

@@ -66,7 +66,9 @@ def wrap(text: str, width: int | None, hang: str | None = None) -> list[str]:
         return [text]
     if hang is None:
         hang = text[: len(text) - len(text.lstrip())] + "  "
-    return textwrap.wrap(text, width, subsequent_indent=hang, break_on_hyphens=False) or [text]
+    glued = text.replace(" %", "\0%")  # never "5" at a line's end and "% tolerance" on the next
+    return [line.replace("\0", " ") for line in textwrap.wrap(glued, width, subsequent_indent=hang,
+                                                               break_on_hyphens=False)] or [text]
 
 
 def grid_line(grid: GridFactor) -> str:
@@ -142,10 +144,11 @@ def run_summary(results: dict, width: int | None = None, colour: bool = False) -
     lines += [part for note in notes for part in (wrap(note, width) if not note.startswith("    | ") else [note])]
     counts = ", ".join(f"{n} {v}" for v, n in results["counts"].items())
     verdict = results["verdict"]
-    last = (f"carbon-gate: {paint(MARKS.get(verdict, verdict.upper()), verdict, colour)} ({counts})"
-            + (" — interrupted, partial results" if results.get("interrupted") else ""))
-    lines.append(last)
-    return "\n".join(lines)
+    mark = MARKS.get(verdict, verdict.upper())
+    last = wrap(f"carbon-gate: {mark} ({counts})" + (" — interrupted, partial results" if results.get("interrupted") else ""),
+                width, hang="  ")
+    last[0] = last[0].replace(mark, paint(mark, verdict, colour), 1)
+    return "\n".join(lines + last)
 
 
 def _fit(rows: list[tuple[str, ...]], width: int | None) -> list[tuple[str, ...]]:
@@ -160,6 +163,9 @@ def _fit(rows: list[tuple[str, ...]], width: int | None) -> list[tuple[str, ...]
             return rows
         i = rows[0].index(name)
         rows = [r[:i] + r[i + 1:] for r in rows]
+    if size(rows) > width:  # the change without its interval
+        i = rows[0].index("Δ vs base [CI]")
+        rows = [r[:i] + (r[i].split(" [")[0],) + r[i + 1:] for r in rows]
     excess = size(rows) - width
     if excess > 0:
         longest = max(len(r[0]) for r in rows)
