@@ -725,6 +725,47 @@ def check(pre_push: bool, config_path: str | None, quick: bool, hook_args: tuple
 
 
 @main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the budget file.")
+@click.option("--country", default="US", show_default=True, metavar="CC",
+              help="Where your CI runs (ISO-2, ISO-3 or name): pins the grid intensity. GitHub's hosted runners run in the US.")
+@click.option("--workflow/--no-workflow", default=True, show_default=True,
+              help="Also write .github/workflows/carbon-gate.yml (at the repository root).")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@_friendly
+def init(config_path: str, country: str, workflow: bool, force: bool) -> None:
+    """Write a commented carbon-gate.yml for this project (a pytest-benchmark suite or a train.py is
+    detected) and the workflow that gates pull requests on it."""
+    from . import config as config_mod
+    from . import gitctx
+    from .errors import UsageError
+    from .grid import UnknownCountry, resolve
+    from .scaffold import WORKFLOW, config_text, detect, workflow_text
+
+    try:
+        resolve(None, country, 1.0)
+    except UnknownCountry as exc:
+        raise UsageError(f"--country: {str(exc).strip(chr(39) + chr(34))}") from None
+    path = Path(config_path)
+    root = gitctx.repo_root(path.resolve().parent) or path.resolve().parent
+    targets = [path] + ([root / WORKFLOW] if workflow else [])
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise UsageError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+                         "nothing written (--force overwrites)")
+    found = detect(path.resolve().parent)
+    text = config_text(found, country)
+    config_mod.parse(text, str(path))  # what init writes must load; a failure here is our bug, not the user's
+    _write(str(path), text)
+    click.echo(f"wrote {path}: " + (", ".join(f"{f.name} ({f.why})" for f in found) or "a placeholder workload to edit"))
+    if workflow:
+        (root / WORKFLOW).parent.mkdir(parents=True, exist_ok=True)
+        _write(str(root / WORKFLOW), workflow_text())
+        click.echo(f"wrote {os.path.relpath(root / WORKFLOW)}: pull requests are gated by the carbon-gate action")
+    click.echo("next: `carbon-gate run` measures the workloads; then set budgets from the medians it prints")
+
+
+@main.command(context_settings=CONTEXT)
 def schema() -> None:
     """Print the JSON Schema of carbon-gate.yml (for editors)."""
     import json

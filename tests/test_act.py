@@ -16,7 +16,7 @@ annotation at the failing workload's line, and the workload progress inside ::st
 127.0.0.1 and named by GITHUB_API_URL: in the self-test (a head sha that is not the PR's is refused
 before any comment call, the PR's own head gets the comment), and in the shipped fork recipe
 examples/workflows/carbon-gate-comment.yml itself, run on a workflow_run payload with
-`carbon-gate/carbon-gate@v1` mapped to the workspace and actions/download-artifact to a stub.
+`carbon-gate/carbon-gate@v0` mapped to the workspace and actions/download-artifact to a stub.
 The comment step's own shell branches (policy mapping, a missing head sha) are run by bash directly
 at the end, with a stand-in carbon-gate that records its arguments.
 """
@@ -250,7 +250,7 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
 @pytest.mark.parametrize("pr_head", ["run", "forged"])
 def test_fork_recipe_comment_workflow_under_act(tmp_path, workspace, wheelhouse, github, pr_head):
     """examples/workflows/carbon-gate-comment.yml as shipped, on a workflow_run payload: the action
-    (`carbon-gate/carbon-gate@v1` → this tree) comments only when the PR's current head is the commit the
+    (`carbon-gate/carbon-gate@v0` → this tree) comments only when the PR's current head is the commit the
     measuring run was for (the trusted workflow_run.head_sha, the `head-sha` default). The artifact's own
     head sha never counts: "run" — it is wrong but the PR's head is the run's, so the comment is posted;
     "forged" — it names the PR's current head (public, so easy to forge) but the run was for another
@@ -279,7 +279,7 @@ def test_fork_recipe_comment_workflow_under_act(tmp_path, workspace, wheelhouse,
     token = "ghs_act_comment_job_token"
     proc, log, _ = run_act(
         act, tmp_path, base_repo, "workflow_run", event, base_repo / ".github" / "workflows", wheelhouse,
-        "--local-repository", f"carbon-gate/carbon-gate@v1={ws}",
+        "--local-repository", f"carbon-gate/carbon-gate@v0={ws}",
         "--local-repository", f"{pinned('actions/download-artifact', recipe)}={ACT_DIR / 'stubs' / 'download-artifact'}",
         "--env", f"CG_STUB_ARTIFACTS={artifact.parent}", "--env", f"GITHUB_API_URL={github.base}",
         "-s", f"GITHUB_TOKEN={token}")

@@ -73,3 +73,23 @@ def test_both_set_up_blocks_run_in_order_in_a_fresh_copy(tmp_path):
     where = subprocess.run([str(venv_python), "-c", "import carbon_gate; print(carbon_gate.__file__)"], cwd=tmp_path,
                            env={**env, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=60)
     assert where.stdout.strip() == str(clone / "carbon_gate" / "__init__.py"), where
+
+
+def test_release_references_agree():
+    """The README's `rev:` and `@vN`, the examples, the workflow `init` writes, the package version and
+    the changelog tell one story (docs/releasing.md says how a release updates them together)."""
+    from carbon_gate import __version__
+
+    major = __version__.split(".")[0]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert re.findall(r"^\s*rev: (\S+)", readme, re.M) == [f"v{__version__}"]
+    refs = {}
+    for path in [ROOT / "README.md", ROOT / "docs/github.md", ROOT / "templates/workflow.yml",
+                 *sorted((ROOT / "examples/workflows").glob("*"))]:
+        for ref in re.findall(r"carbon-gate/carbon-gate@([\w.-]+)", path.read_text(encoding="utf-8")):
+            refs.setdefault(ref, []).append(path.relative_to(ROOT).as_posix())
+    assert set(refs) == {f"v{major}"}, refs
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(__version__)}\]", changelog, re.M)
+    assert re.search(r"^## \[Unreleased\]", changelog, re.M)
+    assert (ROOT / "docs/releasing.md").is_file() and "docs/releasing.md" in readme
