@@ -86,13 +86,14 @@ def _grid_options(fn: Callable) -> Callable:
 
 @main.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
 @_grid_options
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
+@click.option("--results", "json_path", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
+@click.option("--json", "json_alias", type=click.Path(dir_okay=False), hidden=True)  # the old name of --results
 @click.option("--timeout", metavar="DURATION", help="Kill the command (and its process group) after this long, e.g. 10m.")
 @click.option("--profile", default="auto", show_default=True, help="Runner profile name or file for the CPU model.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the table.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_friendly
-def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None, profile: str,
+def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | None, timeout: str | None, profile: str,
             grid_country: str | None, grid_intensity: str | None, pue: float, quiet: bool) -> None:
     """Measure any command: carbon-gate measure [OPTIONS] -- COMMAND [ARGS]...
 
@@ -118,6 +119,7 @@ def measure(command: tuple[str, ...], json_path: str | None, timeout: str | None
         timeout_s = parse_duration(timeout) if timeout else None
     except (ValueError, UnknownCountry) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
+    json_path = json_path or json_alias
     plan = plan_meters(MeterSettings(profile=profile))
     _on_sigterm()
     text = shlex.join(command)
@@ -192,12 +194,13 @@ def baseline() -> None:
 
 
 @baseline.command("update", context_settings=CONTEXT)
-@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
+              help="The budget file; the baseline is written to its baseline.file.")
 @click.option("--from", "from_results", type=click.Path(dir_okay=False),
               help="Record an existing results file instead of running the workloads now.")
 @click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Only this workload (repeatable).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @_friendly
 def baseline_update(config_path: str, from_results: str | None, names: tuple[str, ...], repeats: int | None, quiet: bool) -> None:
     """Measure the workloads (or read --from RESULTS) and write the baseline file."""
@@ -240,7 +243,7 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
 @click.argument("base_results", required=False, type=click.Path(dir_okay=False))
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
               help="Take tolerance, confidence and fail_on from this config instead of the results file.")
-@click.option("--results", "out_path", type=click.Path(dir_okay=False), help="Write the re-assessed results here.")
+@click.option("--results", "out_path", type=click.Path(dir_okay=False), help="Write the re-assessed results JSON here.")
 @click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the Markdown report ('' for none).")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
@@ -382,7 +385,7 @@ def _write_report(doc: dict, report_path: str, template: str | None, results_nam
 @main.command(context_settings=CONTEXT)
 @click.argument("results_path", type=click.Path(dir_okay=False))
 @click.option("-f", "--format", "fmt", type=click.Choice(["markdown", "json", "csv", "model-card"]), default="markdown",
-              show_default=True)
+              show_default=True, help="Markdown report, the results as JSON, CodeCarbon-compatible CSV or a model-card block.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False), help="A jinja2 template for the Markdown.")
 @click.option("--limit", type=click.IntRange(min=1000), default=65_536, show_default=True,
@@ -415,14 +418,18 @@ def report(results_path: str, fmt: str, output: str | None, template: str | None
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True)
-@click.option("--mode", type=click.Choice(["gate", "measure-only", "update-baseline"]), default="gate", show_default=True)
+@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, help="The budget file.")
+@click.option("--mode", type=click.Choice(["gate", "measure-only", "update-baseline"]), default="gate", show_default=True,
+              help="gate fails the check; measure-only reports without failing; update-baseline writes the baseline file.")
 @click.option("--comment", "comment_policy", type=click.Choice(["always", "on-change", "on-failure", "off"]),
-              default="on-change", show_default=True)
+              default="on-change", show_default=True, help="When to post or update the sticky PR comment.")
 @click.option("--fail-on", default="", help="Comma-separated: regression, budget, inconclusive, error (default: the config's).")
-@click.option("--approve-label", default="carbon-budget-approved", show_default=True)
-@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True)
-@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True)
+@click.option("--approve-label", default="carbon-budget-approved", show_default=True,
+              help="The PR label that lets a PR loosen its own budget.")
+@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
+              help="Where to write the results JSON.")
+@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
+              help="Where to write the Markdown report.")
 @_friendly
 def action(config_path: str, mode: str, comment_policy: str, fail_on: str, approve_label: str, results_path: str,
            report_path: str) -> None:
@@ -514,12 +521,12 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
 @click.option("--dtype", help="Which peak to use (default: the accelerator's training dtype).")
 @click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), help="Model FLOPs utilisation (default 0.4).")
 @click.option("--avg-power", help="Average power per accelerator, e.g. 330W (default: TDP).")
-@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True)
+@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True, help="Data-centre PUE multiplier.")
 @click.option("--grid-intensity", help="g/kWh, e.g. 429 or '429 g/kWh'.")
 @click.option("--grid-country", help="Country from the packaged dataset.")
 @click.option("--compare-regions", metavar="CC,CC", help="Also show the same forecast under each country's annual "
                                                           "intensity, e.g. FR,SE,US,IN (location shifting).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_friendly
 def estimate(params: float | None, tokens: float | None, moe_active_params: float | None, hours: float | None,
              accelerator: str, count: int, dtype: str | None, mfu: float | None, avg_power: str | None, pue: float,
@@ -553,6 +560,8 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
                f" = {format_mass(est.total_kg * 1000)}")
     click.echo("assumptions:")
     for key, value in a.items():
+        if isinstance(value, float) and value.is_integer() and abs(value) >= 1e6:  # tokens, parameters: counts
+            value = f"{int(value):,}"
         click.echo(f"  {key:<28} {value}")
     if est.sensitivity:
         click.echo("MFU sensitivity:")
@@ -634,10 +643,11 @@ def import_() -> None:
 @import_.command("codecarbon", context_settings=CONTEXT)
 @click.argument("csv_path", type=click.Path(dir_okay=False))
 @click.option("--project", help="Only rows of this project_name.")
-@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True)
+@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
+              help="Where to write the results JSON.")
 @click.option("--grid-country", help="Pinned grid for CO2e (CodeCarbon's own factor is kept as a note).")
 @click.option("--grid-intensity", help="g/kWh.")
-@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True)
+@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True, help="Data-centre PUE multiplier.")
 @_friendly
 def import_codecarbon(csv_path: str, project: str | None, results_path: str, grid_country: str | None,
                       grid_intensity: str | None, pue: float) -> None:
