@@ -104,12 +104,23 @@ class Display:
     def __enter__(self) -> Display:
         if self.mode == "live":
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
+                                       TimeElapsedColumn)
+            from rich.text import Text
+
+            now = self.now
+
+            class Eta(ProgressColumn):
+                """The ETA at the last finished run, counting down between runs (a run can take minutes)."""
+
+                def render(self, task: Any) -> Text:
+                    at, eta = task.fields.get("eta_at", (0.0, None))
+                    return Text("" if eta is None else f"ETA {clock(max(0.0, eta - (now() - at)))}")
 
             console = Console(file=self.stream, highlight=False, force_terminal=True)  # display_mode decided
             self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
                                   MofNCompleteColumn(), TextColumn("runs · {task.fields[label]}"), TimeElapsedColumn(),
-                                  TextColumn("{task.fields[eta]}"), console=console, transient=True,
+                                  Eta(), console=console, transient=True,
                                   refresh_per_second=4)
             self._live.start()
         return self
@@ -154,15 +165,14 @@ class Display:
         if self._live is not None:
             if self._task is not None:
                 self._live.remove_task(self._task)
-            self._task = self._live.add_task("", total=event.runs or None, label="", eta="")
+            self._task = self._live.add_task("", total=event.runs or None, label="", eta_at=(now, None))
 
     def _refresh(self, now: float) -> None:
         w = self.current
         if self._live is None or w is None or self._task is None:
             return
-        eta = w.eta(now)
         self._live.update(self._task, description=f"[{w.index}/{w.count}] {w.name}", total=w.runs or None,
-                          completed=w.done, label=w.label, eta=f"ETA {clock(eta)}" if eta is not None else "")
+                          completed=w.done, label=w.label, eta_at=(now, w.eta(now)))
 
     def _line(self, text: str) -> None:
         if self._live is not None:
