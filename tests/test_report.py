@@ -262,7 +262,7 @@ def hostile(tmp_path_factory) -> dict:
         ],
     }
     (tmp / "carbon-gate.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    r = cg("run", "--mode", "none", "-q", cwd=tmp)
+    r = cg("run", "--mode", "none", cwd=tmp)
     assert r.returncode == 3, r.stderr
     doc = json.loads((tmp / "carbon-gate-results.json").read_text())
     assert [w["verdict"] for w in doc["workloads"]] == ["error", "new"]
@@ -1088,7 +1088,7 @@ QUICK = """
 
 
 def test_run_writes_the_report_by_default(hostile):
-    # The hostile fixture ran `carbon-gate run --mode none -q` with no --report option.
+    # The hostile fixture ran `carbon-gate run --mode none` with no --report option.
     report = (hostile["dir"] / "carbon-gate-report.md").read_text()
     assert report.startswith(MARKER) and "stderr (last lines)" in report
     assert "report: carbon-gate-report.md" in hostile["stderr"]
