@@ -110,7 +110,7 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
     from .meters.meter import MeterSettings, measure_command, plan_meters
     from .pipeline import Interrupted, machine_section
     from .progress import Event
-    from .render.terminal import measure_table
+    from .render.terminal import measure_table, screen, wrap
     from .results import Results, WorkloadResult
     from .units import parse_duration, parse_intensity
 
@@ -133,7 +133,9 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
         click.echo("carbon-gate: interrupted; the command's process group was killed", err=True)
         sys.exit(_interrupt_code(exc))
     fp = footprint(sample.energy_wh, sample.wall_s, grid, plan.embodied)
-    click.echo(measure_table(text, sample, fp, grid), err=True)
+    width = screen(sys.stderr).width
+    click.echo("\n".join(part for line in measure_table(text, sample, fp, grid).splitlines() for part in wrap(line, width)),
+               err=True)
     if json_path:
         summary = summarise([sample.energy_wh], [sample.wall_s], [sample.cpu_s]) if sample.ok else None
         verdict = "new" if sample.ok else "error"

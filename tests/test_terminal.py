@@ -223,3 +223,11 @@ def test_eta_is_the_pace_so_far_times_the_runs_left():
     assert lines[1].endswith("(workload 1/2 · 1/4 runs · 0:10 elapsed · ETA 0:30)")
     assert lines[3].endswith("(workload 1/2 · 2/6 runs · 0:20 elapsed · ETA 0:40)")
     assert [clock(s) for s in (0, 65, 3723)] == ["0:00", "1:05", "1:02:03"]
+
+
+def test_measure_table_fits_the_width_and_keeps_numbers_with_their_units(tmp_path):
+    r = cg("measure", "--", "sleep", "0.01", cwd=tmp_path, env={"COLUMNS": "60"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    assert max(map(len, lines)) <= 60, "\n".join(x for x in lines if len(x) > 60)
+    assert not any(re.search(r"\d$", line) for line in lines if "exit code" not in line)  # no "0" / "mg" split

@@ -4,6 +4,7 @@ whether to colour are decided by the caller from the stream and environment, see
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def wrap(text: str, width: int | None, hang: str | None = None) -> list[str]:
         return [text]
     if hang is None:
         hang = text[: len(text) - len(text.lstrip())] + "  "
-    glued = text.replace(" %", "\0%")  # never "5" at a line's end and "% tolerance" on the next
+    glued = re.sub(r"(?<=\d) (?=[µ%a-zA-Z/]{1,6}(\W|$))", "\0", text)  # a number stays with its unit: never "5" / "% tol…"
     return [line.replace("\0", " ") for line in textwrap.wrap(glued, width, subsequent_indent=hang,
                                                                break_on_hyphens=False)] or [text]
 
