@@ -14,7 +14,6 @@ from .meter import MeterPlan
 from .workload import run_once
 
 
-
 @dataclass
 class PairedRuns:
     """Both sides' samples; counted ones are aligned by round. `base_error` is set when the base failed."""

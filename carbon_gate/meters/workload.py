@@ -16,7 +16,6 @@ from .meter import MeterPlan, measure_command
 STDERR_TAIL_CHARS = 2000
 
 
-
 def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = False,
              extra_env: dict[str, str] | None = None) -> Sample:
     """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree)."""
