@@ -104,11 +104,14 @@ class Display:
     def __enter__(self) -> Display:
         if self.mode == "live":
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
-                                       TimeElapsedColumn)
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn
             from rich.text import Text
 
             now = self.now
+
+            class Elapsed(ProgressColumn):
+                def render(self, task: Any) -> Text:
+                    return Text(clock(task.elapsed or 0.0))
 
             class Eta(ProgressColumn):
                 """The ETA at the last finished run, counting down between runs (a run can take minutes)."""
@@ -119,7 +122,7 @@ class Display:
 
             console = Console(file=self.stream, highlight=False, force_terminal=True)  # display_mode decided
             self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
-                                  MofNCompleteColumn(), TextColumn("runs · {task.fields[label]}"), TimeElapsedColumn(),
+                                  MofNCompleteColumn(), TextColumn("runs · {task.fields[label]}"), Elapsed(),
                                   Eta(), console=console, transient=True,
                                   refresh_per_second=4)
             self._live.start()
