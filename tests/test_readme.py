@@ -84,8 +84,8 @@ def test_release_references_agree():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert re.findall(r"^\s*rev: (\S+)", readme, re.M) == [f"v{__version__}"]
     refs = {}
-    for path in [ROOT / "README.md", ROOT / "docs/github.md", ROOT / "templates/workflow.yml",
-                 *sorted((ROOT / "examples/workflows").glob("*"))]:
+    for path in [ROOT / "README.md", ROOT / "templates/workflow.yml", *sorted((ROOT / "docs").glob("*.md")),
+                 *sorted((ROOT / "examples").glob("**/*.yml")), *sorted((ROOT / "examples").glob("**/*.md"))]:
         for ref in re.findall(r"carbon-gate/carbon-gate@([\w.-]+)", path.read_text(encoding="utf-8")):
             refs.setdefault(ref, []).append(path.relative_to(ROOT).as_posix())
     assert set(refs) == {f"v{major}"}, refs
