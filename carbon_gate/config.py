@@ -774,7 +774,7 @@ def json_schema() -> dict:
             s.update({"type": ["array", "string"], "items": {"type": "string"}})  # one glob may be a plain string
         elif k == "env":
             s.update({"type": "object", "additionalProperties": {"type": ["string", "number"]}})
-        if k in ("integer", "number", "power"):  # JSON Schema applies these to numbers only: a power's '330 W' is not bounded
+        if k in ("integer", "number", "power", "duration"):  # JSON Schema bounds numbers only: '330 W', '5m' are not bounded
             bounds = {"minimum": key.minimum, "maximum": key.maximum, "exclusiveMinimum": key.above,
                       "exclusiveMaximum": key.below}
             s.update({name: bound for name, bound in bounds.items() if bound is not None})
@@ -785,6 +785,8 @@ def json_schema() -> dict:
         return s
 
     root = convert(Key("object", "carbon-gate budget file (carbon-gate.yml)", children=SPEC))
+    # The one cross-key rule JSON Schema can say: a position needs both coordinates.
+    root["properties"]["grid"]["dependentRequired"] = {"latitude": ["longitude"], "longitude": ["latitude"]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://carbon-gate.dev/schemas/config-1.json", "title": "carbon-gate.yml", **root}
 

@@ -4,8 +4,8 @@ schema and fail the loader. Every example config, and a corpus of values for eve
 config: the schema accepts it exactly when `carbon-gate run` would.
 
 Left out of the corpus, and documented in docs/configuration.md: numerals that overflow a float
-(`1e999 Wh`), and quoted numbers for keys whose bound is not 0 (`pue: "0.5"`; JSON Schema cannot
-bound a string)."""
+(`1e999 Wh`), quoted numbers for keys whose bound is not 0 (`pue: "0.5"`), and quantities with a unit
+above a key's maximum (`grid.timeout: 5m`): JSON Schema cannot bound a string."""
 
 from __future__ import annotations
 
@@ -51,6 +51,9 @@ def config_with(dotted: str, value) -> dict:
     for p in parts[:-1]:
         node = node.setdefault(p, {})
     node[parts[-1]] = value
+    partner = {"latitude": "longitude", "longitude": "latitude"}.get(parts[-1]) if dotted.startswith("grid.") else None
+    if partner:  # coordinates go together; the partner is valid so the corpus tests this key alone
+        node[partner] = 0
     return data
 
 
@@ -75,7 +78,10 @@ KEYS = list({signature(k): (d, k) for d, k in reversed(iter_keys()) if k.kind in
 
 def corpus(key) -> list:
     values = list(NON_STRINGS)
-    if key.kind in UNITS:
+    if key.kind in UNITS and key.maximum is not None:
+        # A quantity with a unit above a key's maximum (`grid.timeout: 5m`): JSON Schema cannot bound a string.
+        values += [f"{numeral} s" for numeral in NUMERALS if float(numeral) <= key.maximum]
+    elif key.kind in UNITS:
         for numeral, unit, space in itertools.product(NUMERALS, UNITS[key.kind], ("", " ")):
             values.append(f"{numeral}{space}{unit}")
         values += [f"{numeral} {unit}" for numeral, unit in itertools.product(NUMERALS, JUNK_UNITS)]
