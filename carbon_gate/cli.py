@@ -275,38 +275,55 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     sys.exit(outcome.suite.exit_code)
 
 
-@main.command(context_settings=CONTEXT)
-@click.option("--cpu", "cpu_name", metavar="NAME", help="Show the curve for this CPU model instead of this machine's.")
+@main.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.option("--cpu", "cpu_name", metavar="NAME", help="Pretend to be a machine with this CPU model instead of this one.")
 @click.option("--vcpus", type=click.IntRange(min=1), help="vCPUs held (default: this process's CPUs).")
-@click.option("--host-threads", type=click.IntRange(min=1), help="Threads of the host, to scale a TDP.")
+@click.option("--host-threads", type=click.IntRange(min=1), help="Threads of the whole host (all sockets), to scale a TDP.")
+@click.option("--sockets", type=click.IntRange(min=1), help="CPU sockets of the host (default: detected; 1 with --cpu).")
+@click.option("--vm/--bare-metal", "vm", default=None,
+              help="With --cpu: the pretended machine is a VM (its host's threads unknown unless --host-threads) "
+                   "or bare metal (the default: its threads are --host-threads, else --vcpus).")
 @click.option("--profile", default="auto", show_default=True, help="Runner profile name or file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--markdown", "as_markdown", is_flag=True,
               help="Markdown, with the CPU power curve as a Mermaid chart (for a job summary or an issue).")
+@click.pass_context
 @_friendly
-def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, profile: str, as_json: bool,
-            as_markdown: bool = False) -> None:
-    """Show what the meters will use on this machine (or for --cpu/--vcpus), and why."""
+def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_threads: int | None,
+            sockets: int | None, vm: bool | None, profile: str, as_json: bool, as_markdown: bool = False) -> None:
+    """Show what the meters will use on this machine (or a pretended one: --cpu/--vcpus/--sockets), and why."""
+    if ctx.invoked_subcommand is not None:
+        return
     import dataclasses
     import json
 
-    from .meters.cpu_model import CpuModel, ProfileError, choose_cpu_model
+    from .meters.cpu_model import ProfileError
+    from .meters.hardware import Hardware, detect
     from .meters.meter import MEMORY_W_PER_GB, MeterSettings, plan_meters
     from .pipeline import machine_section
 
-    plan = plan_meters(MeterSettings(profile=profile, host_threads=host_threads))
-    hw = plan.hardware
-    if cpu_name or vcpus:
-        try:
-            model: CpuModel = choose_cpu_model(cpu_name or hw.cpu_model, vcpus or hw.logical_cpus,
-                                               machine_cpus=None if cpu_name else hw.machine_cpus,
-                                               virtualised=bool(cpu_name) or hw.virtualised, profile=profile,
-                                               host_threads=host_threads)
-        except ProfileError as exc:
-            raise click.UsageError(str(exc)) from None
-        plan = dataclasses.replace(plan, cpu_model=model, rapl_domains=[] if cpu_name else plan.rapl_domains)
+    if vm is not None and not cpu_name:
+        raise click.UsageError("--vm/--bare-metal describe a pretended machine: give --cpu too")
+    settings = MeterSettings(profile=profile, host_threads=host_threads, sockets=sockets)
+    if cpu_name:  # pretend completely: nothing of this machine (counters, GPUs, VM status, RAM) leaks in
+        held = vcpus or detect().logical_cpus
+        hw = Hardware(cpu_model=cpu_name, logical_cpus=held, machine_cpus=host_threads or held,
+                      virtualised=bool(vm), ram_bytes=0, os="unknown (pretended)", arch="unknown", sockets=sockets or 1)
+        settings = dataclasses.replace(settings, rapl="off", gpu="off")
+    else:
+        hw = detect()
+        if vcpus:
+            hw = dataclasses.replace(hw, logical_cpus=vcpus)
+    try:
+        plan = plan_meters(settings, hardware=hw)
+    except ProfileError as exc:
+        raise click.UsageError(str(exc)) from None
+    if cpu_name:
+        plan = dataclasses.replace(plan, rapl_reason="a pretended machine has no counters",
+                                   gpu_reason="none: a pretended machine has no GPU")
     info = machine_section(plan)
     info["hardware"] = dataclasses.asdict(hw)
+    info["pretended"] = bool(cpu_name)
     info["memory"] = {"method": "modelled", "w_per_gb": MEMORY_W_PER_GB, "source": "Cloud Carbon Footprint"}
     info["rapl"] = [d.name for d in plan.rapl_domains] or plan.rapl_reason
     if as_json:
@@ -318,10 +335,12 @@ def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, p
         click.echo(machine_markdown(info), nl=False)
         return
     fp = info["fingerprint"]
+    kind = (" (virtual machine)" if hw.virtualised else "") + (f", {hw.sockets} sockets" if hw.sockets > 1 else "")
     lines = [
-        f"CPU          {cpu_name or hw.cpu_model} — {vcpus or hw.logical_cpus} vCPUs held"
-        + ("" if cpu_name else f" of {hw.machine_cpus}" + (" (virtual machine)" if hw.virtualised else "")),
-        f"RAM          {hw.ram_bytes / 1e9:.1f} GB",
+        f"CPU          {hw.cpu_model} — {hw.logical_cpus} vCPUs held"
+        + (f", host threads {host_threads or 'unknown'}" if cpu_name else f" of {hw.machine_cpus}") + kind
+        + (" (pretended)" if cpu_name else ""),
+        f"RAM          {hw.ram_bytes / 1e9:.1f} GB" if not cpu_name else "RAM          not known (pretended machine)",
         f"platform     {hw.os} {hw.arch}" + (f", runner image {hw.image_os} {hw.image_version}" if hw.image_os else ""),
         f"CPU energy   {info['cpu']['method']}: {info['cpu']['reason']}",
     ]
@@ -329,16 +348,19 @@ def machine(cpu_name: str | None, vcpus: int | None, host_threads: int | None, p
         lines.append(f"             (no counters: {info['cpu']['fallback']})")
     lines.append("curve        " + "  ".join(f"{p}%:{w:g}W" for p, w in info["cpu"]["curve_w"]))
     lines.append(f"             source: {info['cpu']['source']}")
+    if info["cpu"].get("error_band_pct") is not None:
+        lines.append(f"             typical error ±{info['cpu']['error_band_pct']} % ({info['cpu']['error_source']})")
     lines.append(f"memory       modelled: time-averaged RSS × {MEMORY_W_PER_GB} W/GB (Cloud Carbon Footprint)")
     lines.append(f"GPU          {info['gpu']}")
     emb = info["embodied"]
     lines.append(f"embodied     {emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years ({emb['source']})"
                  if emb else "embodied     none: no embodied data for this machine (the profile has none)")
-    lines.append(f"fingerprint  {json.dumps(fp, sort_keys=True)}" + (" (this machine)" if cpu_name else ""))
+    lines.append(f"fingerprint  {json.dumps(fp, sort_keys=True)}")
     from .render.terminal import screen, wrap
 
     width = screen(sys.stdout).width
-    click.echo("\n".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
+    click.echo("
+".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
 
 
 def _write(path: str, text: str) -> None:

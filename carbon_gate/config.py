@@ -109,6 +109,7 @@ SPEC: dict[str, Key] = {
     "machine": Key("object", "How energy is measured or modelled on this machine.", children={
         "profile": Key("string", "auto, a packaged runner profile name, or a path to a profile file.", "auto"),
         "host_threads": Key("integer", "Threads of the physical host, to scale a TDP in a VM.", minimum=1),
+        "sockets": Key("integer", "CPU sockets of the host, whose TDPs add up (default: detected).", minimum=1),
         "attribution": Key("choice", "RAPL energy billed to the workload: by CPU share, or all of it.", "process",
                            choices=("process", "machine")),
         "rapl": Key("choice", "Use RAPL counters when readable.", "auto", choices=("auto", "off")),

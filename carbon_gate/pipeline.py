@@ -105,6 +105,9 @@ def machine_section(plan: MeterPlan) -> dict:
             "fallback": None if plan.rapl_domains else plan.rapl_reason,
             "curve_w": [[p, round(w, 4)] for p, w in cpu.curve.at_percent()],
             "source": cpu.source,
+            # Counters measure: no model error to state. Else the curve's validated typical error.
+            "error_band_pct": None if plan.rapl_domains else cpu.error_band_pct,
+            "error_source": None if plan.rapl_domains else (cpu.error_source or None),
         },
         "gpu": plan.gpu_reason,
         "embodied": None if plan.embodied is None else {

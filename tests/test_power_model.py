@@ -118,15 +118,20 @@ def test_profile_matched_by_cpu_and_vcpus():
     assert match_profile(EPYC, 8) is None
 
 
-def test_tdp_share_on_teads_curve():
-    # i7-8700: 65 W, 6 of 12 threads → 32.5 W scaled by Teads 0.12 / 0.32 / 0.75 / 1.02
+# The packaged SPECpower curve (carbon_gate/data/cpu-power-model.json), as fractions of TDP.
+SPEC = {0.0: 0.2226, 0.1: 0.3356, 0.3: 0.4465, 0.5: 0.5583, 1.0: 1.0}
+
+
+def test_tdp_share_on_the_specpower_curve():
+    # i7-8700: 65 W, 6 of 12 threads → 32.5 W at full load, on the fitted curve
     model = choose_cpu_model("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", 6, machine_cpus=12, virtualised=False)
     assert model.method == "modelled" and model.profile is None and model.tdp_w == 65
-    assert "6/12" in model.reason
-    for u, watts in ((0.0, 3.9), (0.1, 10.4), (0.5, 24.375), (1.0, 33.15)):
-        assert model.curve.watts(u) == pytest.approx(watts, abs=1e-9)
-    # linear between Teads points: 30 % is half-way between 10 % and 50 %
-    assert model.curve.watts(0.3) == pytest.approx((10.4 + 24.375) / 2)
+    assert "6/12 threads = 32.5 W" in model.reason
+    for u, fraction in SPEC.items():
+        assert model.curve.watts(u) == pytest.approx(fraction * 32.5, abs=1e-9)
+    # linear between the curve's points: 25 % is half-way between 20 % (0.3909) and 30 % (0.4465)
+    assert model.curve.watts(0.25) == pytest.approx((0.3909 + 0.4465) / 2 * 32.5)
+    assert model.error_band_pct == 45 and "fit_cpu_power" in model.error_source
 
 
 def test_tdp_in_a_vm_with_host_threads():
@@ -134,8 +139,30 @@ def test_tdp_in_a_vm_with_host_threads():
                              host_threads=64)
     assert model.method == "modelled"
     # 205 W × 2/64 = 6.40625 W at full TDP
-    assert model.curve.watts(0.0) == pytest.approx(0.12 * 6.40625)
-    assert model.curve.watts(1.0) == pytest.approx(1.02 * 6.40625)
+    assert model.curve.watts(0.0) == pytest.approx(0.2226 * 6.40625)
+    assert model.curve.watts(1.0) == pytest.approx(6.40625)
+
+
+def test_sockets_add_up_and_the_reason_states_the_share_used():
+    # A dual-socket E5-2620 v3 host: 2 × 85 W, 24 threads in all; a job holding 6 of them.
+    two = choose_cpu_model("Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", 6, machine_cpus=24, sockets=2)
+    assert two.curve.watts(1.0) == pytest.approx(170 * 6 / 24)
+    assert "2 × 85 W" in two.reason and "6/24 threads = 42.5 W" in two.reason
+    # More vCPUs than the host's threads: the share is capped at 1, and the reason says so.
+    capped = choose_cpu_model("Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", 24, host_threads=12, virtualised=True)
+    assert capped.curve.watts(1.0) == pytest.approx(85)
+    assert "share 1 (24 vCPUs ≥ 12 host threads)" in capped.reason and "24/12" not in capped.reason
+
+
+def test_packaged_curve_is_what_the_script_derives():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "scripts/fit_cpu_power.py", "--check"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "new better than Teads on 7 of 10 profiles" in done.stdout
 
 
 def test_vm_without_host_threads_is_defaulted_and_says_why():
@@ -201,3 +228,38 @@ def test_profile_with_impossible_watts_is_rejected(tmp_path, watts):
     path.write_text(f"name: x\ncurve: {{0: {watts}, 100: 10}}\n")
     with pytest.raises(ProfileError):
         load_profile(path)
+
+
+# --- sockets and pretending -----------------------------------------------------------------------
+
+def test_sockets_detected_from_sysfs_then_cpuinfo(tmp_path):
+    from carbon_gate.meters.hardware import count_sockets
+
+    cpu = tmp_path / "devices" / "system" / "cpu"
+    for n, pkg in enumerate((0, 0, 1, 1)):
+        (cpu / f"cpu{n}" / "topology").mkdir(parents=True)
+        (cpu / f"cpu{n}" / "topology" / "physical_package_id").write_text(f"{pkg}\n")
+    assert count_sockets(tmp_path, set()) == 2
+    assert count_sockets(tmp_path / "nothing", {"0", "1", "2", "3"}) == 4  # /proc/cpuinfo's physical ids
+    assert count_sockets(tmp_path / "nothing", set()) == 1
+
+
+def test_machine_pretends_a_dual_socket_host_completely(cli):
+    import json
+
+    res = cli("machine", "--cpu", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", "--sockets", "2", "--vcpus", "24", "--json")
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["pretended"] is True
+    assert info["cpu"]["method"] == "modelled"
+    assert "2 × 85 W" in info["cpu"]["reason"] and "24/24 threads = 170 W" in info["cpu"]["reason"]
+    assert dict(info["cpu"]["curve_w"])[100] == 170
+    assert info["cpu"]["error_band_pct"] == 45
+    # Nothing of this machine: its VM status, counters, RAM or OS do not leak into the pretended one.
+    assert info["hardware"]["virtualised"] is False and info["hardware"]["sockets"] == 2
+    assert info["fingerprint"]["cpu_model"].startswith("Intel(R) Xeon(R) CPU E5-2620 v3")
+    assert info["fingerprint"]["logical_cpus"] == 24 and info["fingerprint"]["ram_gb"] == 0.0
+    assert "pretended" in info["cpu"]["fallback"]
+    vm = json.loads(cli("machine", "--cpu", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", "--vcpus", "4", "--vm",
+                        "--json").stdout)
+    assert vm["cpu"]["method"] == "defaulted" and "host_threads" in vm["cpu"]["reason"]

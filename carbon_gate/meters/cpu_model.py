@@ -1,12 +1,14 @@
 """Which power curve models the CPU when there is no hardware counter (DESIGN §5).
 
-In order: a packaged or user-supplied runner profile; the CPU's TDP from the packaged table on
-the Teads curve, scaled to the vCPUs held; a documented per-vCPU default, flagged `defaulted`.
+In order: a packaged or user-supplied runner profile; the CPU's TDP (× sockets) from the packaged table
+on carbon-gate's SPECpower-fitted curve (`data/cpu-power-model.json`, derived and validated by
+`scripts/fit_cpu_power.py`), scaled to the vCPUs held; a documented per-vCPU default, flagged `defaulted`.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -21,6 +23,22 @@ from .power import PowerCurve
 DEFAULT_IDLE_W_PER_VCPU = 0.74
 DEFAULT_MAX_W_PER_VCPU = 3.5
 DEFAULT_SOURCE = "Cloud Carbon Footprint per-vCPU averages (AWS: 0.74 W idle, 3.5 W max)"
+
+
+@dataclass(frozen=True)
+class PowerModel:
+    """The packaged TDP curve: watts as a fraction of TDP at each utilisation, and its validated error."""
+
+    fractions: tuple[tuple[float, float], ...]
+    error_band_pct: int
+    source: str
+
+
+@lru_cache(maxsize=1)
+def power_model() -> PowerModel:
+    """The curve `scripts/fit_cpu_power.py` chose and fitted (see docs/methodology.md §2)."""
+    data = json.loads((resources.files("carbon_gate") / "data" / "cpu-power-model.json").read_text(encoding="utf-8"))
+    return PowerModel(tuple((p / 100.0, f) for p, f in data["curve"]), int(data["error_band_pct"]), data["source"])
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,7 @@ class Profile:
     curve: PowerCurve
     embodied: Embodied | None
     source: str
+    error_band_pct: int | None = None  # a calibrated profile's measured spread, when it states one
 
 
 @dataclass(frozen=True)
@@ -56,7 +75,9 @@ class CpuModel:
     source: str
     profile: str | None = None
     embodied: Embodied | None = None
-    tdp_w: float | None = None
+    tdp_w: float | None = None  # of one socket
+    error_band_pct: int | None = None  # typical error of this curve, from validation; None: not known
+    error_source: str = ""
 
 
 class ProfileError(ValueError):
@@ -94,6 +115,7 @@ def load_profile(path: Path) -> Profile:
             curve=PowerCurve(points),
             embodied=embodied,
             source=str(data.get("source", "")),
+            error_band_pct=int(data["error_band_pct"]) if data.get("error_band_pct") is not None else None,
         )
     except ProfileError:
         raise
@@ -155,8 +177,10 @@ def choose_cpu_model(
     virtualised: bool = False,
     profile: str = "auto",
     host_threads: int | None = None,
+    sockets: int = 1,
 ) -> CpuModel:
-    """Pick the curve for `vcpus` of `cpu_model`; `profile` is `auto`, a packaged name or a file path."""
+    """Pick the curve for `vcpus` of `cpu_model` on a host of `sockets` CPUs; `profile` is `auto`, a
+    packaged name or a file path."""
     chosen: Profile | None = None
     if profile not in ("auto", "", None):
         by_name = {p.name: p for p in packaged_profiles()}
@@ -165,8 +189,14 @@ def choose_cpu_model(
     else:
         chosen = match_profile(cpu_model, vcpus)
         why = f"runner profile {chosen.name!r} matches {cpu_model!r} with {vcpus} vCPUs" if chosen else ""
+    model = power_model()
     if chosen is not None:
-        return CpuModel(chosen.curve, "modelled", why, chosen.source, chosen.name, chosen.embodied)
+        if chosen.error_band_pct is not None:
+            band, band_source = chosen.error_band_pct, f"stated in profile {chosen.name!r}"
+        else:  # the packaged runner curves are SPECpower-derived too: the nearest validated figure
+            band, band_source = model.error_band_pct, "validated error of the SPECpower-derived TDP model (not of this profile)"
+        return CpuModel(chosen.curve, "modelled", why, chosen.source, chosen.name, chosen.embodied,
+                        error_band_pct=band, error_source=band_source)
 
     found = lookup_tdp(cpu_model)
     if found is not None:
@@ -174,12 +204,19 @@ def choose_cpu_model(
         threads = host_threads or (None if virtualised else machine_cpus)
         if threads:
             share = min(vcpus / threads, 1.0)
+            total = tdp * sockets
+            held = (f"{vcpus}/{threads} threads" if vcpus <= threads
+                    else f"share 1 ({vcpus} vCPUs ≥ {threads} host threads)")
+            per_socket = f"{sockets} × {tdp:g} W" if sockets > 1 else f"{tdp:g} W"
             return CpuModel(
-                PowerCurve.scaled_teads(tdp * share),
+                PowerCurve(tuple((u, f * total * share) for u, f in model.fractions)),
                 "modelled",
-                f"TDP {tdp:g} W of {name!r} from the packaged table × {vcpus}/{threads} threads × Teads curve",
-                "CodeCarbon cpu_power.csv (Intel ARK, AMD); Teads curve",
+                f"TDP {per_socket} of {name!r} from the packaged table × {held} = {total * share:.4g} W "
+                "at full load, on the SPECpower curve",
+                f"CodeCarbon cpu_power.csv (Intel ARK, AMD); {model.source}",
                 tdp_w=tdp,
+                error_band_pct=model.error_band_pct,
+                error_source="scripts/fit_cpu_power.py validation (docs/methodology.md §2)",
             )
         reason_prefix = (
             f"{name!r} has TDP {tdp:g} W in the table, but the host's thread count is unknown in this VM "

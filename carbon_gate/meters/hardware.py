@@ -24,6 +24,7 @@ class Hardware:
     arch: str
     image_os: str | None = None
     image_version: str | None = None
+    sockets: int = 1  # physical CPU packages (in a VM: the virtual ones the guest is shown)
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,11 @@ def fingerprint_differences(a: dict, b: dict) -> list[str]:
     return [f for f in COMPARABLE_FIELDS if a.get(f) != b.get(f)]
 
 
-def detect(proc_root: Path = Path("/proc")) -> Hardware:
-    """Read the CPU model, CPU counts, RAM and platform of this machine."""
+def detect(proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> Hardware:
+    """Read the CPU model, CPU counts, sockets, RAM and platform of this machine."""
     import psutil
 
-    model, virtualised = _cpuinfo(proc_root / "cpuinfo")
+    model, virtualised, packages = _cpuinfo(proc_root / "cpuinfo")
     try:
         held = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -88,16 +89,29 @@ def detect(proc_root: Path = Path("/proc")) -> Hardware:
         arch=platform.machine(),
         image_os=os.environ.get("ImageOS"),
         image_version=os.environ.get("ImageVersion"),
+        sockets=count_sockets(sys_root, packages),
     )
 
 
-def _cpuinfo(path: Path) -> tuple[str, bool]:
+def count_sockets(sys_root: Path, cpuinfo_packages: set[str]) -> int:
+    """Distinct `physical_package_id`s in sysfs, else distinct `physical id`s in /proc/cpuinfo, else 1."""
+    ids = set()
+    for f in (sys_root / "devices" / "system" / "cpu").glob("cpu[0-9]*/topology/physical_package_id"):
+        try:
+            ids.add(f.read_text().strip())
+        except OSError:
+            continue
+    return len(ids or cpuinfo_packages) or 1
+
+
+def _cpuinfo(path: Path) -> tuple[str, bool, set[str]]:
     model = ""
     virtualised = False
+    packages: set[str] = set()
     try:
         text = path.read_text(errors="replace")
     except OSError:
-        return model, virtualised
+        return model, virtualised, packages
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
@@ -105,4 +119,6 @@ def _cpuinfo(path: Path) -> tuple[str, bool]:
             model = " ".join(value.split())
         elif key == "flags" and "hypervisor" in value.split():
             virtualised = True
-    return model, virtualised
+        elif key == "physical id":
+            packages.add(value.strip())
+    return model, virtualised, packages

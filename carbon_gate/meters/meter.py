@@ -29,6 +29,7 @@ class MeterSettings:
 
     profile: str = "auto"
     host_threads: int | None = None
+    sockets: int | None = None  # None: detected
     attribution: str = "process"  # process | machine
     rapl: str = "auto"  # auto | off
     dram: bool = False
@@ -81,7 +82,7 @@ def plan_meters(settings: MeterSettings = MeterSettings(), hardware: Hardware | 
     hw = hardware or detect()
     cpu = choose_cpu_model(
         hw.cpu_model, hw.logical_cpus, machine_cpus=hw.machine_cpus, virtualised=hw.virtualised,
-        profile=settings.profile, host_threads=settings.host_threads,
+        profile=settings.profile, host_threads=settings.host_threads, sockets=settings.sockets or hw.sockets,
     )
     if settings.rapl == "off":
         domains, rapl_reason = [], "RAPL disabled in the config (machine.rapl: off)"

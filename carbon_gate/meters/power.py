@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from .process import Tick
 
-# Teads' generic server curve: P(u)/TDP at 0, 10, 50 and 100 % load, linear between.
+# Teads' generic server curve: P(u)/TDP at 0, 10, 50 and 100 % load, linear between. No longer the
+# model (see docs/methodology.md §2); its idle point still splits RAPL energy under `process` attribution.
 TEADS_CURVE = ((0.0, 0.12), (0.10, 0.32), (0.50, 0.75), (1.00, 1.02))
 
 
@@ -31,11 +32,6 @@ class PowerCurve:
     def at_percent(self, steps: Sequence[int] = tuple(range(0, 101, 10))) -> list[tuple[int, float]]:
         """The curve tabulated at whole percentages, for display."""
         return [(p, self.watts(p / 100)) for p in steps]
-
-    @staticmethod
-    def scaled_teads(watts_at_full_tdp: float) -> "PowerCurve":
-        """The Teads curve for a CPU (share) whose TDP is `watts_at_full_tdp`."""
-        return PowerCurve(tuple((u, f * watts_at_full_tdp) for u, f in TEADS_CURVE))
 
     @staticmethod
     def linear(idle_w: float, max_w: float) -> "PowerCurve":

@@ -18,6 +18,8 @@ def machine_markdown(info: dict) -> str:
          + (f", runner image {fp['image_os']} {fp.get('image_version') or ''}" if fp.get("image_os") else "")),
         ("CPU energy", f"{cpu['method']}: {cpu['reason']}" + (f" (no counters: {cpu['fallback']})" if cpu.get("fallback") else "")),
         ("Power curve source", cpu["source"]),
+        *([("Typical error", f"±{cpu['error_band_pct']:g} % ({cpu.get('error_source') or 'validation'})")]
+          if cpu.get("error_band_pct") is not None else []),
         ("GPU", info.get("gpu", "none")),
         ("Embodied", f"{emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years ({emb['source']})"
          if emb else "none: no embodied data for this machine"),
