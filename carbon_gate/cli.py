@@ -363,6 +363,53 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
 ".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
 
 
+@machine.command("calibrate", context_settings=CONTEXT)
+@click.option("--out", "out_path", required=True, metavar="FILE", help="Profile file to write (YAML).")
+@click.option("--name", help="Profile name (default: the file's stem).")
+@click.option("--levels", default="0,10,25,50,75,100", show_default=True, metavar="PCTS",
+              help="Load levels of the ladder, % of every CPU.")
+@click.option("--seconds", type=click.FloatRange(min=0.5), default=3.0, show_default=True, help="Seconds per level.")
+@_friendly
+def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: float) -> None:
+    """Measure this host's package power at a load ladder (RAPL) and write a runner profile for machine.profile."""
+    import os
+    import platform
+    from pathlib import Path
+
+    import yaml
+
+    from .errors import UsageError
+    from .meters import rapl
+    from .meters.calibrate import CalibrationError, profile_document, run_ladder
+    from .meters.hardware import detect
+    from .meters.meter import POWERCAP_ENV
+
+    try:
+        ladder = sorted({int(x) for x in levels.split(",") if x.strip()})
+    except ValueError:
+        raise click.BadParameter("whole percentages separated by commas, e.g. 0,50,100", param_hint="--levels") from None
+    if len(ladder) < 2 or not all(0 <= x <= 100 for x in ladder):
+        raise click.BadParameter("at least two levels, each from 0 to 100", param_hint="--levels")
+    root = Path(os.environ.get(POWERCAP_ENV) or rapl.DEFAULT_ROOT)
+    domains, why = rapl.discover(root)
+    if not domains:
+        raise UsageError(f"cannot calibrate without RAPL counters: {why}")
+    hw = detect()
+    click.echo(f"calibrating {hw.cpu_model}, {hw.logical_cpus} CPUs: levels {ladder} %, {seconds:g} s each", err=True)
+    try:
+        steps = run_ladder(domains, hw.logical_cpus, ladder, seconds)
+    except CalibrationError as exc:
+        raise UsageError(f"a RAPL counter failed during calibration: {exc}") from None
+    doc = profile_document(steps, name=name or Path(out_path).stem, cpu_model=hw.cpu_model, vcpus=hw.logical_cpus,
+                           host=platform.node() or "this host", domains=[d.name for d in domains])
+    header = ("# Written by `carbon-gate machine calibrate`: name this file in the config as machine.profile.\n"
+              "# curve: watts of all the host's CPUs at each utilisation (%); calibration: the raw ladder.\n")
+    _write(out_path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    for s in steps:
+        click.echo(f"  {s.target_pct:>3} % asked  {s.utilisation * 100:5.1f} % seen  {s.watts:8.2f} W  ±{s.spread * 100:.0f} %")
+    click.echo(f"wrote {out_path}: machine: {{profile: {out_path}}} uses it")
+
+
 def _write(path: str, text: str) -> None:
     from .errors import UsageError
     from .fsutil import atomic_write_text
