@@ -2,6 +2,7 @@
 
 SCI = (E·I + M) / R with E = energy (kWh) × PUE, I = grid intensity (g/kWh),
 M = embodied total × (time reserved / expected life) × (resources reserved / total), R = functional units.
+Water (only with a WUE): E × WUE litres, CodeCarbon 3's definition.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Footprint:
     units: float
     unit: str
     sci_g_per_unit: float
+    water_l: float | None = None  # on-site water (facility kWh × WUE), only when a WUE is set
 
     def to_dict(self) -> dict:
         return {k: (round(v, 9) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -43,4 +45,6 @@ def footprint(energy_wh: float, wall_s: float, grid: GridFactor, embodied: Embod
     operational = facility / 1000.0 * grid.g_per_kwh
     m = embodied_g(embodied, wall_s)
     total = operational + m
-    return Footprint(energy_wh, facility, operational, m, total, units, unit, total / units if units > 0 else float("nan"))
+    water = facility / 1000.0 * grid.wue if grid.wue is not None else None
+    return Footprint(energy_wh, facility, operational, m, total, units, unit, total / units if units > 0 else float("nan"),
+                     water)

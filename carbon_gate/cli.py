@@ -716,27 +716,30 @@ def import_() -> None:
 @click.option("--project", help="Only rows of this project_name.")
 @click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
               help="Where to write the results JSON.")
-@click.option("--grid-country", help="Pinned grid for CO2e (CodeCarbon's own factor is kept as a note).")
-@click.option("--grid-intensity", help="g/kWh.")
-@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True, help="Data-centre PUE multiplier.")
+@click.option("--grid-country", help="Grid for CO2e instead of the file's country_iso_code.")
+@click.option("--grid-intensity", help="g/kWh, instead of the file's country.")
+@click.option("--pue", type=click.FloatRange(min=1.0), help="PUE instead of the file's pue column (replaces it, never on top).")
+@click.option("--wue", type=click.FloatRange(min=0.0), help="Water L/kWh instead of the file's wue column.")
 @_friendly
 def import_codecarbon(csv_path: str, project: str | None, results_path: str, grid_country: str | None,
-                      grid_intensity: str | None, pue: float) -> None:
+                      grid_intensity: str | None, pue: float | None, wue: float | None) -> None:
     """Turn a CodeCarbon emissions.csv into a carbon-gate results file (one workload per project_name),
-    ready for `report`, `compare` and `baseline update --from`."""
+    ready for `report`, `compare` and `baseline update --from`. CO2e and water use the file's own country,
+    PUE and WUE unless overridden."""
     from .assess.verdict import assess_workload, suite_verdict
-    from .codecarbon_import import load_codecarbon
+    from .codecarbon_import import grid_for_import, load_codecarbon
     from .config import Budget, GateSettings, Workload
     from .errors import UsageError
-    from .grid import UnknownCountry, resolve
+    from .grid import UnknownCountry
     from .results import Results
     from .units import parse_intensity
 
+    imported = load_codecarbon(csv_path, project)
     try:
-        grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue)
+        grid, said = grid_for_import(imported.grid, csv_path, parse_intensity(grid_intensity) if grid_intensity else None,
+                                     grid_country, pue, wue)
     except (ValueError, UnknownCountry) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
-    imported = load_codecarbon(csv_path, project)
     groups = imported.groups
     assessed = []
     for name, samples in groups.items():
@@ -748,6 +751,8 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     from .results import to_json
 
     _write(results_path, to_json(doc))
+    for line in said:
+        click.echo(line)
     click.echo(f"imported {sum(len(s) for s in groups.values())} rows into {len(groups)} workload(s): {results_path}")
 
 

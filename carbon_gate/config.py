@@ -102,6 +102,8 @@ SPEC: dict[str, Key] = {
         "intensity": Key("intensity", "A fixed intensity instead of a country.", example="472 g/kWh"),
         "source": Key("string", "Where a fixed intensity comes from (shown in reports)."),
         "pue": Key("number", "Data-centre power usage effectiveness multiplier.", 1.0, minimum=1.0),
+        "wue": Key("number", "On-site water usage effectiveness, litres per kWh of facility energy; water is "
+                             "counted only when set.", minimum=0.0, example=1.8),
         "live": Key("choice", "Older spelling of `provider` (uk = uk-carbon-intensity).", "none",
                     choices=("none", "electricitymaps", "uk", "watttime")),
         **_CARBON_AWARE,
@@ -243,6 +245,7 @@ class GridSettings:
     live: str = "none"
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line, for errors found later
     carbon_aware: CarbonAware = CarbonAware()
+    wue: float | None = None  # L/kWh; None: water is not counted
 
 
 @dataclass(frozen=True)
@@ -557,7 +560,8 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
         path=path,
         version=v["version"],
         grid=GridSettings(grid.get("country"), grid.get("intensity"), grid.get("source"), grid.get("pue", 1.0), grid.get("live", "none"),
-                          {k: lines[("grid", k)] for k in grid if ("grid", k) in lines}, _carbon_aware(grid)),
+                          {k: lines[("grid", k)] for k in grid if ("grid", k) in lines}, _carbon_aware(grid),
+                          wue=grid.get("wue")),
         machine=MeterSettings(**{k: machine[k] for k in machine}),
         baseline=BaselineSettings(base.get("mode", "auto"), Path(base.get("file", ".carbon-gate/baseline.json")),
                                   base.get("setup"), base.get("history", 100), base.get("seed")),

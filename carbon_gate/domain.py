@@ -43,6 +43,8 @@ class Sample:
     units: float | None = None  # functional units the workload reported
     notes: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)  # quality metrics the workload reported
+    run_id: str | None = None  # an imported row's own id (CodeCarbon's run_id), kept for the CSV export
+    tracking_mode: str | None = None  # an imported row's CodeCarbon tracking_mode (machine | process)
 
     @property
     def energy_wh(self) -> float:

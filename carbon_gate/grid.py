@@ -42,6 +42,7 @@ class GridFactor:
     country_name: str | None = None  # "France"
     country_iso3: str | None = None  # "FRA" (CodeCarbon's country_iso_code)
     country_iso2: str | None = None  # "FR"
+    wue: float | None = None  # on-site water usage effectiveness, L/kWh of facility energy; None: water not counted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,8 +114,10 @@ def find_country(query: str) -> Country:
     raise UnknownCountry(query, suggestions)
 
 
-def resolve(intensity: float | None = None, country: str | None = None, pue: float = 1.0, source: str | None = None) -> GridFactor:
+def resolve(intensity: float | None = None, country: str | None = None, pue: float = 1.0, source: str | None = None,
+            wue: float | None = None) -> GridFactor:
     """Pick the grid factor: explicit intensity, else country, else the world average (defaulted).
+    `wue` (L/kWh) is carried as given: water is counted only when it is set.
 
     With an intensity, `country` only labels it: a known country is recorded as such, anything else
     is kept as written in `location` (never an error)."""
@@ -124,13 +127,14 @@ def resolve(intensity: float | None = None, country: str | None = None, pue: flo
         except UnknownCountry:
             c = None
         return GridFactor(intensity, country or "configured", source or "configured in carbon-gate.yml", None, "configured",
-                          pue, *_country_fields(c))
+                          pue, *_country_fields(c), wue=wue)
     if country:
         c = find_country(country)
         return GridFactor(c.g_per_kwh, f"{c.name} ({c.iso2 or c.iso3})", DATASET_SOURCE, c.year, "dataset", pue,
-                          *_country_fields(c))
+                          *_country_fields(c), wue=wue)
     avg, year = world_average()
-    return GridFactor(round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue)
+    return GridFactor(round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue,
+                      wue=wue)
 
 
 def _country_fields(c: Country | None) -> tuple[str | None, str | None, str | None]:

@@ -43,7 +43,7 @@ def resolve_grid(config: Config) -> grid_mod.GridFactor:
     """The pinned grid factor of the config; an unknown country is a config error with near matches."""
     g = config.grid
     try:
-        return grid_mod.resolve(g.intensity, g.country, g.pue, g.source)
+        return grid_mod.resolve(g.intensity, g.country, g.pue, g.source, g.wue)
     except grid_mod.UnknownCountry as exc:
         from .errors import ConfigError, ConfigProblem
 

@@ -17,7 +17,7 @@ CSV_COLUMNS = (
     "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed", "country_name", "country_iso_code",
     "os", "python_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "ram_total_size", "tracking_mode",
     "pue", "workload", "side", "round", "warmup", "exit_code", "error", "cpu_seconds", "cpu_method", "ram_method",
-    "gpu_method", "grid_intensity_g_per_kwh", "tool", "tool_version",
+    "gpu_method", "grid_intensity_g_per_kwh", "tool", "tool_version", "water_consumed", "wue",
 )
 
 
@@ -46,7 +46,11 @@ def _country(grid: dict) -> tuple[str, str]:
 
 def to_csv(results: dict) -> str:
     """One row per sample (head and base, warm-ups flagged); energies in kWh and emissions in kg as CodeCarbon;
-    a `metric_<name>` column for each quality metric a run reported."""
+    a `metric_<name>` column for each quality metric a run reported.
+
+    As in CodeCarbon, every energy column includes the PUE (`pue` column), so `emissions` is
+    `energy_consumed × intensity` on every row; powers are the IT power. Water (`water_consumed`, L) is
+    `energy_consumed × wue`, empty when no WUE is set."""
     grid = results["grid"]
     fp = results["machine"].get("fingerprint") or {}
     country_name, iso = _country(grid)
@@ -64,27 +68,31 @@ def to_csv(results: dict) -> str:
                 if not s.get("warmup"):
                     counted += 1
                 duration = s["wall_s"]
-                energy_kwh = s["energy_wh"] / 1000.0
-                kg = energy_kwh * grid.get("pue", 1.0) * grid["g_per_kwh"] / 1000.0
+                pue = grid.get("pue", 1.0)
+                energy_kwh = s["energy_wh"] / 1000.0 * pue  # facility energy, CodeCarbon's energy_consumed
+                kg = energy_kwh * grid["g_per_kwh"] / 1000.0
+                wue = grid.get("wue")
                 writer.writerow({
                     "timestamp": s.get("started_at", ""), "project_name": w["name"],
-                    "run_id": (results.get("git") or {}).get("head") or results.get("created_at", ""),
+                    "run_id": s.get("run_id") or (results.get("git") or {}).get("head") or results.get("created_at", ""),
                     "duration": f"{duration:.6f}", "emissions": f"{kg:.12g}",
                     "emissions_rate": f"{kg / duration:.12g}" if duration > 0 else "",
                     "cpu_power": f"{_kwh(s, 'cpu') * 3.6e6 / duration:.6g}" if duration > 0 else "",
                     "gpu_power": f"{_kwh(s, 'gpu') * 3.6e6 / duration:.6g}" if duration > 0 else "",
                     "ram_power": f"{_kwh(s, 'memory') * 3.6e6 / duration:.6g}" if duration > 0 else "",
-                    "cpu_energy": f"{_kwh(s, 'cpu'):.12g}", "gpu_energy": f"{_kwh(s, 'gpu'):.12g}",
-                    "ram_energy": f"{_kwh(s, 'memory'):.12g}", "energy_consumed": f"{energy_kwh:.12g}",
+                    "cpu_energy": f"{_kwh(s, 'cpu') * pue:.12g}", "gpu_energy": f"{_kwh(s, 'gpu') * pue:.12g}",
+                    "ram_energy": f"{_kwh(s, 'memory') * pue:.12g}", "energy_consumed": f"{energy_kwh:.12g}",
                     "country_name": country_name, "country_iso_code": iso, "os": fp.get("os", ""),
                     "python_version": platform.python_version(), "cpu_count": fp.get("logical_cpus", ""),
                     "cpu_model": fp.get("cpu_model", ""), "gpu_count": len(fp.get("gpus", [])),
                     "gpu_model": ", ".join(fp.get("gpus", [])), "ram_total_size": fp.get("ram_gb", ""),
-                    "tracking_mode": "process", "pue": grid.get("pue", 1.0), "workload": w["name"], "side": side,
+                    "tracking_mode": s.get("tracking_mode") or "process", "pue": pue, "workload": w["name"], "side": side,
                     "round": "" if s.get("warmup") else counted, "warmup": bool(s.get("warmup")),
                     "exit_code": s.get("exit_code"), "error": s.get("error") or "", "cpu_seconds": f"{s['cpu_s']:.6f}",
                     "cpu_method": _method(s, "cpu"), "ram_method": _method(s, "memory"), "gpu_method": _method(s, "gpu"),
                     "grid_intensity_g_per_kwh": grid["g_per_kwh"], "tool": "carbon-gate", "tool_version": __version__,
+                    "water_consumed": f"{energy_kwh * wue:.12g}" if wue is not None else "",
+                    "wue": wue if wue is not None else "",
                     **{f"metric_{k}": f"{v!r}" for k, v in (s.get("metrics") or {}).items() if k in metric_names},
                 })
     return out.getvalue()
