@@ -462,6 +462,10 @@ class _Validator:
         if isinstance(params, float) and isinstance(moe, float) and moe > params:
             self.problem(path + ("moe_active_params",), f"must not exceed params ({params:g}): active parameters are "
                                                         f"a subset of all of them, got {moe:g}")
+        sized = [k for k in ("params", "tokens", "moe_active_params", "mfu") if k in e]
+        if "hours" in e and sized:
+            self.problem(path + ("hours",), f"give either hours or params and tokens, not both: hours fixes the "
+                                            f"run's length, so {', '.join(sized)} would be ignored")
         if "hours" not in e and not ("params" in e and "tokens" in e):
             missing = " and ".join(k for k in ("params", "tokens") if k not in e)
             self.problem(path, f"a forecast needs params and tokens, or hours (missing {missing})")

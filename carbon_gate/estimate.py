@@ -108,6 +108,11 @@ def estimate(inp: EstimateInput) -> Estimate:
                          ("hours", inp.hours), ("avg-power", inp.avg_power_w)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{label} must be a positive number, got {value:g}")
+    sized = [label for label, value in (("params", inp.params), ("tokens", inp.tokens),
+                                        ("moe-active-params", inp.moe_active_params), ("mfu", inp.mfu)) if value is not None]
+    if inp.hours is not None and sized:  # one would silently win: refuse and say why
+        raise ValueError(f"give either hours or a size (params and tokens), not both: hours fixes the run's length, "
+                         f"so {', '.join(sized)} would be ignored")
     if inp.moe_active_params is not None and inp.params is not None and inp.moe_active_params > inp.params:
         raise ValueError("moe-active-params must not exceed params (active parameters are a subset)")
     dtype = inp.dtype or acc.default_dtype

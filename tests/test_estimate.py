@@ -355,3 +355,18 @@ def test_moe_active_params_equal_to_params_is_a_dense_model(write_config):
 
     path = write_config(GPT3_WORKLOAD.format(budget="co2e: 600 t").replace("mfu: 0.197", "mfu: 0.197\n      moe_active_params: 175e9"))
     assert load(path).workloads[0].estimate["moe_active_params"] == 175e9
+
+
+def test_hours_with_a_size_is_refused_not_silently_ignored(cli, write_config):
+    proc = cli("estimate", "--accelerator", "A100-80GB", "--count", "8", "--hours", "10", "--params", "7e9",
+               "--tokens", "1e12", "--grid-intensity", "400")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not both" in proc.stderr and "params, tokens would be ignored" in proc.stderr
+    config = write_config("""
+        version: 1
+        workloads:
+          - name: plan
+            estimate: {accelerator: A100-80GB, count: 8, hours: 12, params: 7e9, tokens: 1e12}
+        """)
+    bad = cli("run", "-c", str(config), "-q")
+    assert bad.returncode == 2 and "not both" in bad.stderr, bad.stderr + bad.stdout

@@ -234,7 +234,8 @@ def _cpu_energy(plan: MeterPlan, run: ProcessRun, meter: rapl.RaplMeter | None, 
     model = plan.cpu_model
     intervals = utilisation_intervals(run.ticks, run.wall_s, run.cpu_s, plan.hardware.logical_cpus)
     joules = integrate(model.curve, intervals)
-    return [Energy("cpu", joules / 3600.0, model.method, fallback + model.reason, model.source)], notes
+    band = f" (typical error ±{model.error_band_pct} %)" if model.error_band_pct is not None else ""
+    return [Energy("cpu", joules / 3600.0, model.method, fallback + model.reason + band, model.source)], notes
 
 
 def _attribute_rapl(plan: MeterPlan, run: ProcessRun, reading: rapl.RaplReading, sys_cpu_s: float) -> list[Energy]:

@@ -430,6 +430,16 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
     else:
         base = "none: workloads are checked against their budgets only"
     components = sorted({m[0] for m in methods})
+    cpu = machine.get("cpu") or {}
+    model_error = None
+    if cpu.get("error_band_pct") is not None and any(c == "cpu" and m != "measured" for c, m, _ in methods):
+        model_error = (f"modelled CPU figures: typical error ±{cpu['error_band_pct']:g} % "
+                       f"({md(cpu.get('error_source') or 'validation')}; docs/methodology.md §2)")
+    water = [(w["footprint"] or {}).get("water_l") for w in results["workloads"] if w.get("footprint")]
+    water_text = None
+    if grid.get("wue") is not None:
+        water_text = (f"WUE {grid['wue']:g} L/kWh on site × facility energy"
+                      + (f": {sum(x for x in water if x is not None):.4g} L for the median runs" if water else ""))
     stats = []
     for w in results["workloads"] if with_stats else []:
         s, ch = w.get("summary") or {}, w.get("change") or {}
@@ -446,6 +456,8 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
     return {
         "grid": grid_text,
         "embodied": emb_text,
+        "model_error": model_error,
+        "water": water_text,
         "boundary": f"{', '.join(components) or 'none'} energy of the workload's process tree"
                     + ("" if "gpu" in components else f"; GPU: {md(machine.get('gpu', 'none'))}"),
         "baseline": base,
