@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -32,5 +33,24 @@ def write_config(tmp_path: Path):
         path = tmp_path / name
         path.write_text(textwrap.dedent(text).lstrip("\n"))
         return path
+
+    return write
+
+
+@pytest.fixture
+def quick_config(write_config):
+    """A config with one instant workload (`python -c pass`, one run, no warm-up), `grid` and `machine`
+    sections given as YAML flow mappings: for tests about accounting and models, not measuring."""
+
+    def write(grid: str = "{intensity: 100 g/kWh}", machine: str = '{rapl: "off", embodied: "off"}') -> Path:
+        return write_config(f"""
+            version: 1
+            grid: {grid}
+            machine: {machine}
+            defaults: {{repeats: 1, warmup: 0}}
+            workloads:
+              - name: quick
+                command: {shlex.quote(sys.executable)} -c pass
+            """)
 
     return write

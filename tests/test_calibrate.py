@@ -4,8 +4,6 @@ then using the profile it wrote (docs/methodology.md §2 "Calibration")."""
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 import threading
 import time
 
@@ -53,7 +51,7 @@ def _cpu() -> tuple[float, float]:
     return total - sum(d.get(k, 0.0) for k in ("idle", "iowait", "steal")), total
 
 
-def test_calibrate_writes_a_profile_that_run_then_uses(cli, tmp_path, write_config):
+def test_calibrate_writes_a_profile_that_run_then_uses(cli, tmp_path, quick_config):
     root = make_tree(tmp_path / "sys")
     env = {"CARBON_GATE_POWERCAP_ROOT": str(root)}
     with SimulatedPackage(root):
@@ -74,21 +72,7 @@ def test_calibrate_writes_a_profile_that_run_then_uses(cli, tmp_path, write_conf
     assert "RAPL package-0, package-1" in doc["source"]
 
     # A later run on a host without counters is modelled from the calibrated curve.
-    config = write_config(f"""
-        version: 1
-        grid:
-          intensity: 100 g/kWh
-        machine:
-          profile: ./my-runner.yml
-          rapl: "off"
-          embodied: "off"
-        defaults:
-          repeats: 1
-          warmup: 0
-        workloads:
-          - name: quick
-            command: {shlex.quote(sys.executable)} -c pass
-        """)
+    config = quick_config(machine='{profile: ./my-runner.yml, rapl: "off", embodied: "off"}')
     proc = cli("run", "-c", str(config), "--results", "results.json", "-q")
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "results.json").read_text())

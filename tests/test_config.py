@@ -542,6 +542,7 @@ grid:
   intensity: 56 g/kWh
   source: contract with our utility, 2024
   pue: 1.1
+  wue: 1.8
   live: none
   provider: electricitymaps
   zone: FR
@@ -555,6 +556,7 @@ grid:
 machine:
   profile: auto
   host_threads: 128
+  sockets: 2
   attribution: process
   rapl: auto
   dram: false
@@ -605,10 +607,11 @@ workloads:
       params: 7.0e+9
       tokens: 1.0e+11
       moe_active_params: 7.0e+9
-      hours: 10
       mfu: 0.4
       avg_power: 700 W
       dtype: bf16
+  - name: forecast-by-hours
+    estimate: {accelerator: H100-SXM, count: 8, hours: 10}
   - name: imported
     source: {codecarbon_csv: emissions.csv}
 """

@@ -5,34 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shlex
-import sys
 
 import pytest
 
 
-def _config(write_config, grid_extra: str = "") -> None:
-    write_config(f"""
-        version: 1
-        grid:
-          intensity: 100 g/kWh
-          pue: 1.2
-          {grid_extra}
-        machine:
-          profile: github-linux-x64-4vcpu
-          rapl: "off"
-          embodied: "off"
-        defaults:
-          repeats: 1
-          warmup: 0
-        workloads:
-          - name: quick
-            command: {shlex.quote(sys.executable)} -c pass
-        """)
+RUNNER = '{profile: github-linux-x64-4vcpu, rapl: "off", embodied: "off"}'
 
 
-def test_water_is_counted_only_with_a_wue_and_the_model_error_is_stated(cli, tmp_path, write_config):
-    _config(write_config, "wue: 1.8")
+def test_water_is_counted_only_with_a_wue_and_the_model_error_is_stated(cli, tmp_path, quick_config):
+    quick_config("{intensity: 100 g/kWh, pue: 1.2, wue: 1.8}", RUNNER)
     proc = cli("run", "--results", "results.json", "--report", "report.md", "-q")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "results.json").read_text())
@@ -52,8 +33,8 @@ def test_water_is_counted_only_with_a_wue_and_the_model_error_is_stated(cli, tmp
     assert float(row["water_consumed"]) == pytest.approx(float(row["energy_consumed"]) * 1.8, rel=1e-9)
 
 
-def test_without_a_wue_there_is_no_water(cli, tmp_path, write_config):
-    _config(write_config)
+def test_without_a_wue_there_is_no_water(cli, tmp_path, quick_config):
+    quick_config("{intensity: 100 g/kWh, pue: 1.2}", RUNNER)
     proc = cli("run", "--results", "results.json", "--report", "report.md", "-q")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "results.json").read_text())
