@@ -407,6 +407,10 @@ def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: flo
     _write(out_path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     for s in steps:
         click.echo(f"  {s.target_pct:>3} % asked  {s.utilisation * 100:5.1f} % seen  {s.watts:8.2f} W  ±{s.spread * 100:.0f} %")
+    lowest = min(steps, key=lambda s: s.target_pct)
+    if lowest.target_pct == 0 and lowest.utilisation > 0.2:  # the curve's low end is then not this host's idle
+        click.echo(f"warning: the host was {lowest.utilisation:.0%} busy during the idle step: "
+                   "calibrate on a quiet host for a true idle point", err=True)
     click.echo(f"wrote {out_path}: machine: {{profile: {out_path}}} uses it")
 
 

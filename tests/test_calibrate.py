@@ -68,7 +68,9 @@ def test_calibrate_writes_a_profile_that_run_then_uses(cli, tmp_path, quick_conf
         expected = IDLE_W + DYNAMIC_W * s["utilisation_pct"] / 100
         assert s["watts"] == pytest.approx(expected, rel=0.25), s
     curve = load_profile(tmp_path / "my-runner.yml").curve
-    assert curve.watts(0.0) < curve.watts(1.0)
+    assert curve.watts(0.0) <= curve.watts(1.0)  # equal when the shared machine was saturated at "idle" too
+    if steps[0]["utilisation_pct"] > 20:
+        assert "busy during the idle step" in res.stderr
     assert "RAPL package-0, package-1" in doc["source"]
 
     # A later run on a host without counters is modelled from the calibrated curve.
