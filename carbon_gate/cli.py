@@ -338,7 +338,8 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
     kind = (" (virtual machine)" if hw.virtualised else "") + (f", {hw.sockets} sockets" if hw.sockets > 1 else "")
     lines = [
         f"CPU          {hw.cpu_model} — {hw.logical_cpus} vCPUs held"
-        + (f", host threads {host_threads or 'unknown'}" if cpu_name else f" of {hw.machine_cpus}") + kind
+        + (f", host threads {'unknown' if hw.virtualised and not host_threads else hw.machine_cpus}" if cpu_name
+           else f" of {hw.machine_cpus}") + kind
         + (" (pretended)" if cpu_name else ""),
         f"RAM          {hw.ram_bytes / 1e9:.1f} GB" if not cpu_name else "RAM          not known (pretended machine)",
         f"platform     {hw.os} {hw.arch}" + (f", runner image {hw.image_os} {hw.image_version}" if hw.image_os else ""),
