@@ -95,6 +95,9 @@ _RUN_KEYS = {
     "confirm": Key("integer", "Extra paired rounds to add when the first verdict is regression or inconclusive.", 0, minimum=0),
 }
 
+# An estimate's size keys: meaningless with `hours`, which fixes the run's length (refused together).
+ESTIMATE_SIZE_KEYS = ("params", "tokens", "moe_active_params", "mfu")
+
 SPEC: dict[str, Key] = {
     "version": Key("integer", "Config format version.", 1, required=True, minimum=1),
     "grid": Key("object", "The pinned grid intensity used for CO2e.", children={
@@ -103,7 +106,7 @@ SPEC: dict[str, Key] = {
         "source": Key("string", "Where a fixed intensity comes from (shown in reports)."),
         "pue": Key("number", "Data-centre power usage effectiveness multiplier.", 1.0, minimum=1.0),
         "wue": Key("number", "On-site water usage effectiveness, litres per kWh of facility energy; water is "
-                             "counted only when set.", minimum=0.0, example=1.8),
+                             "counted only when set.", above=0.0, example=1.8),
         "live": Key("choice", "Older spelling of `provider` (uk = uk-carbon-intensity).", "none",
                     choices=("none", "electricitymaps", "uk", "watttime")),
         **_CARBON_AWARE,
@@ -462,7 +465,7 @@ class _Validator:
         if isinstance(params, float) and isinstance(moe, float) and moe > params:
             self.problem(path + ("moe_active_params",), f"must not exceed params ({params:g}): active parameters are "
                                                         f"a subset of all of them, got {moe:g}")
-        sized = [k for k in ("params", "tokens", "moe_active_params", "mfu") if k in e]
+        sized = [k for k in ESTIMATE_SIZE_KEYS if k in e]
         if "hours" in e and sized:
             self.problem(path + ("hours",), f"give either hours or params and tokens, not both: hours fixes the "
                                             f"run's length, so {', '.join(sized)} would be ignored")
@@ -744,6 +747,8 @@ def json_schema() -> dict:
             required = [n for n, c in key.children.items() if c.required]
             if required:
                 obj["required"] = required
+            if "hours" in key.children and "params" in key.children:  # an estimate: hours or a size, not both
+                obj["dependentSchemas"] = {"hours": {"not": {"anyOf": [{"required": [n]} for n in ESTIMATE_SIZE_KEYS]}}}
             if k == "workloads":
                 s.update({"type": "array", "minItems": 1, "items": obj})
             else:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from carbon_gate import units
-from carbon_gate.config import ConfigError, iter_keys, json_schema, parse
+from carbon_gate.config import ESTIMATE_SIZE_KEYS, ConfigError, iter_keys, json_schema, parse
 
 REPO = Path(__file__).resolve().parent.parent
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
@@ -36,6 +36,7 @@ UNITS = {
 NON_STRINGS = [0, 5, -5, 0.0, 1.5, -0.5, 1e9, 3.0, True, False, None, [], {}, [1]]
 BASE = {"version": 1, "workloads": [{"name": "a", "command": "x"}]}
 ESTIMATE = {"accelerator": "V100", "count": 1, "hours": 1}
+SIZED = {"accelerator": "V100", "count": 1, "params": 1e12, "tokens": 1e12}
 
 
 def config_with(dotted: str, value) -> dict:
@@ -45,7 +46,8 @@ def config_with(dotted: str, value) -> dict:
         node, parts = data["workloads"][0], dotted[len("workloads[]."):].split(".")
         if parts[0] == "estimate":
             node.pop("command")
-            node["estimate"] = dict(ESTIMATE)
+            # a size key is tested on a sized forecast: with hours it is refused by both (not both)
+            node["estimate"] = dict(ESTIMATE) if parts[-1] not in ESTIMATE_SIZE_KEYS else dict(SIZED)
     else:
         node, parts = data, dotted.split(".")
     for p in parts[:-1]:

@@ -13,7 +13,7 @@ def machine_markdown(info: dict) -> str:
     emb = info.get("embodied")
     rows = [
         ("CPU", f"{fp.get('cpu_model', '?')}, {fp.get('logical_cpus', '?')} vCPUs"),
-        ("RAM", f"{fp.get('ram_gb', '?')} GB"),
+        ("RAM", "not known (pretended machine)" if info.get("pretended") else f"{fp.get('ram_gb', '?')} GB"),
         ("Platform", f"{fp.get('os', '')} {fp.get('arch', '')}".strip()
          + (f", runner image {fp['image_os']} {fp.get('image_version') or ''}" if fp.get("image_os") else "")),
         ("CPU energy", f"{cpu['method']}: {cpu['reason']}" + (f" (no counters: {cpu['fallback']})" if cpu.get("fallback") else "")),
