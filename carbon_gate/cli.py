@@ -360,8 +360,7 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
     from .render.terminal import screen, wrap
 
     width = screen(sys.stdout).width
-    click.echo("
-".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
+    click.echo("\n".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
 
 
 @machine.command("calibrate", context_settings=CONTEXT)
