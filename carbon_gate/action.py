@@ -31,6 +31,7 @@ class ActionInputs:
     results: str = "carbon-gate-results.json"
     report: str = "carbon-gate-report.md"
     token: str | None = None
+    stage: str = "all"  # all | fetch | measure | publish (see run_action)
 
 
 def parse_fail_on(text: str) -> tuple[str, ...] | None:
@@ -44,65 +45,92 @@ def parse_fail_on(text: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(FAIL_ON_ALIASES[t] for t in items))
 
 
-def guard(config: config_mod.Config, ctx: EventContext, root: Path) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
+def guard(config: config_mod.Config, ctx: EventContext, root: Path, token: str | None = None
+          ) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
     """For a pull request: the config to gate with should the PR loosen its own gate (the base commit's limits
     and baseline), what the PR changes, and notes for the report.
 
-    Reading the base never stops the gate: a base commit that cannot be fetched, or whose budget file is
-    missing or invalid, leaves the PR's own limits in force and says so in a note."""
-    from . import baseline as baseline_mod
+    Everything is read from the base commit's git objects. Whatever cannot be checked counts as loosened
+    (fails closed): a base commit that cannot be fetched, a budget file outside the repository, a symlinked
+    or moved one. Only a budget file that is absent (the PR introduces the gate) or invalid (the PR may be
+    the fix) at the base leaves the PR's own limits in force, with a note."""
     from . import gitctx
 
     notes: list[str] = []
     if not ctx.is_pull_request:
         return config, [], notes
     if not ctx.base_sha:
-        notes.append("the event names no base commit: the budget file could not be checked against it, "
-                     "so this pull request's own limits apply")
-        return config, [], notes
+        notes.append("the event names no base commit: the budget file could not be checked against it, so this "
+                     "pull request's limits count as loosened")
+        return config, [LimitChange("base commit", "named by the event", "unknown", True)], notes
     short = ctx.base_sha[:12]
-    if not gitctx.ensure_commit(root, ctx.base_sha):
-        notes.append(f"base commit {short} is not available: limits could not be read from it")
-        return config, [], notes
+    if not gitctx.ensure_commit(root, ctx.base_sha, token):
+        notes.append(f"base commit {short} could not be fetched, so the budget file could not be checked against it "
+                     "and this pull request's limits count as loosened: check out with `fetch-depth: 0` "
+                     "(actions/checkout), or give the action a token that can read the repository")
+        return config, [LimitChange("base commit", short, "not fetched", True)], notes
     try:
         rel = _repo_path(config.path, root)
     except ValueError:
-        notes.append(f"{config.path} is outside the repository: limits could not be read from the base commit")
-        return config, [], notes
-    base_text = gitctx.show(root, ctx.base_sha, rel)
-    if base_text is None:
-        notes.append(f"{rel} does not exist at the base commit: this PR introduces the gate, so its own limits apply")
-        return config, [], notes
+        notes.append(f"{config.path} is outside the repository: it could not be checked against the base commit")
+        return config, [LimitChange("budget file", "in the repository", f"outside it: {config.path}", True)], notes
     changes: list[LimitChange] = []
+    link = _symlink_on(rel, root)
+    if link:  # the file read is another one than the path says: read the base's by path, and flag it
+        changes.append(LimitChange("budget file", f"{rel} (a file)", f"{link} is a symlink to {os.readlink(root / link)}",
+                                   True))
+    base_rel, found = rel, gitctx.blob(root, ctx.base_sha, rel)
+    if found is None:
+        moved = gitctx.renamed_from(root, ctx.base_sha, rel) or _other_budget_file(root, ctx.base_sha, rel)
+        if moved is None:
+            notes.append(f"{rel} does not exist at the base commit: this PR introduces the gate, so its own limits apply")
+            return config, changes, notes
+        changes.append(LimitChange("budget file", moved, f"{rel} (moved)", True))
+        base_rel, found = moved, gitctx.blob(root, ctx.base_sha, moved)
+    assert found is not None
+    kind, data = found
+    if kind == "symlink":
+        notes.append(f"{base_rel} is a symlink at the base commit: its limits could not be read from it")
+        return config, [*changes, LimitChange("budget file at the base commit", "a symlink", "unreadable", True)], notes
     try:
-        base_cfg: config_mod.Config | None = config_mod.parse(base_text, str(config.path))
+        base_cfg: config_mod.Config | None = config_mod.parse(data.decode("utf-8", "replace"), str(config.path))
     except (CarbonGateError, ValueError, TypeError) as exc:
         # The base branch's own gate cannot run with it either; the PR (often the fix) is gated with its own
         # limits, but its baseline is still guarded below.
-        notes.append(f"{rel} at the base commit {short} is invalid, so this pull request's own limits were "
+        notes.append(f"{base_rel} at the base commit {short} is invalid, so this pull request's own limits were "
                      f"applied: {_first_problem(exc)}")
         changes.append(LimitChange("budget file at the base commit", "invalid", "valid in this PR", False))
         base_cfg = None
+    guarded = config
     if base_cfg is not None:
-        changes += diff_configs(base_cfg, config)
+        files, base_profile = _named_files(base_cfg, config, ctx.base_sha, root)
+        changes += diff_configs(base_cfg, config, files)
         guarded = effective_config(base_cfg, config)
-    else:
-        guarded = config
+        if base_profile is not None:  # the base's profile file, as committed there
+            guarded = replace(guarded, machine=replace(guarded.machine, profile=str(base_profile)))
+    return _guard_baseline(config, guarded, changes, notes, ctx.base_sha, root)
 
-    # The baseline the base commit would compare with (its own file, at the base commit), against the PR's.
+
+def _guard_baseline(config: config_mod.Config, guarded: config_mod.Config, changes: list[LimitChange], notes: list[str],
+                    base_sha: str, root: Path) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
+    """The baseline the base commit would compare with (its own file, at the base commit), against the PR's."""
+    from . import baseline as baseline_mod
+    from . import gitctx
+
     try:
         base_baseline_rel = _repo_path(config.root / guarded.baseline.file, root)
     except ValueError:
         notes.append(f"the baseline file {guarded.baseline.file} is outside the repository: it could not be read "
                      "from the base commit")
-        return guarded, changes, notes
-    base_baseline = gitctx.show(root, ctx.base_sha, base_baseline_rel)
+        return guarded, [*changes, LimitChange("baseline file", "in the repository", "outside it", True)], notes
+    found = gitctx.blob(root, base_sha, base_baseline_rel)
+    base_baseline = found[1].decode("utf-8", "replace") if found and found[0] == "file" else None
     try:
         head_doc = baseline_mod.load(config.root / config.baseline.file)
     except UsageError:
         head_doc = None
     if base_baseline is not None:
-        tmp = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / f"base-{short}-{Path(base_baseline_rel).name}"
+        tmp = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / f"base-{base_sha[:12]}-{Path(base_baseline_rel).name}"
         tmp.write_text(base_baseline, encoding="utf-8")
         try:
             base_doc = json.loads(base_baseline)
@@ -116,9 +144,82 @@ def guard(config: config_mod.Config, ctx: EventContext, root: Path) -> tuple[con
     return guarded, changes, notes
 
 
+def _named_files(base: config_mod.Config, head: config_mod.Config, base_sha: str, root: Path
+                 ) -> tuple[dict[str, tuple[str | None, str | None]], Path | None]:
+    """Digests (base, PR) of the files the configs name whose content changes numbers: a profile file and
+    CodeCarbon CSVs; and the base's profile file written out for the guarded config (None when the base
+    uses a packaged profile or auto)."""
+    import hashlib
+
+    from . import gitctx
+    from .meters.cpu_model import packaged_profiles
+
+    def digest(data: bytes | None) -> str | None:
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    def at_base(path: Path) -> bytes | None:
+        try:
+            found = gitctx.blob(root, base_sha, _repo_path(path, root))
+        except ValueError:
+            return None
+        return found[1] if found else None
+
+    def in_pr(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    files: dict[str, tuple[str | None, str | None]] = {}
+    packaged = {p.name for p in packaged_profiles()}
+    base_profile = None
+    # A profile path is read relative to the working directory (cpu_model.load_profile), like the CLI does.
+    if base.machine.profile not in ("auto", "", None, *packaged):
+        path = Path(os.path.abspath(base.machine.profile))
+        data = at_base(path)
+        if head.machine.profile == base.machine.profile:
+            files[f"machine.profile file {base.machine.profile}"] = (digest(data), digest(in_pr(path)))
+        if data is not None:
+            base_profile = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / path.name
+            base_profile.write_bytes(data)
+    base_csv = {w.name: w.codecarbon_csv for w in base.workloads if w.codecarbon_csv}
+    for w in head.workloads:
+        if w.codecarbon_csv and base_csv.get(w.name) == w.codecarbon_csv:
+            path = head.root / w.codecarbon_csv
+            files[f"{w.name}: source.codecarbon_csv file"] = (digest(at_base(path)), digest(in_pr(path)))
+    return files, base_profile
+
+
+def _other_budget_file(root: Path, base_sha: str, rel: str) -> str | None:
+    """A `carbon-gate.yml` the base commit has beside `rel` or at the top, when `rel` itself is new there: the
+    PR pointed the gate at a new file (a copy it may have loosened) instead of editing the base's."""
+    from . import gitctx
+
+    for candidate in dict.fromkeys(((Path(rel).parent / "carbon-gate.yml").as_posix(), "carbon-gate.yml")):
+        if candidate != rel and gitctx.blob(root, base_sha, candidate) is not None:
+            return candidate
+    return None
+
+
 def _repo_path(path: Path, root: Path) -> str:
-    """`path` relative to the repository root, as git names it; ValueError when it is outside."""
-    return path.resolve().relative_to(root.resolve()).as_posix()
+    """`path` relative to the repository root, as git names it, without following symlinks in the working
+    tree (the PR controls them); ValueError when it is outside."""
+    absolute = Path(os.path.normpath(os.path.abspath(path)))
+    for top in (root, root.resolve()):
+        try:
+            return absolute.relative_to(os.path.normpath(os.path.abspath(top))).as_posix()
+        except ValueError:
+            continue
+    raise ValueError(f"{path} is outside {root}")
+
+
+def _symlink_on(rel: str, root: Path) -> str | None:
+    """The first component of `rel` (a file or a folder on its way) that is a symlink in the working tree."""
+    parts = Path(rel).parts
+    for i in range(1, len(parts) + 1):
+        if (root / Path(*parts[:i])).is_symlink():
+            return Path(*parts[:i]).as_posix()
+    return None
 
 
 def _first_problem(exc: Exception) -> str:
@@ -131,26 +232,64 @@ def _first_problem(exc: Exception) -> str:
 
 
 def approved(ctx: EventContext, label: str, token: str | None, api_url: str | None) -> tuple[bool, str]:
-    """Is the approval label on the PR? Asked through the API (labels added after the event count), else
-    taken from the event payload."""
+    """Does the approval label approve? Read live through the API (labels added after the event count) and
+    valid only when someone other than the PR's author or the token added it (the timeline's `labeled`
+    actor). Without a token only a `labeled` event's own payload says who added the label. An API failure
+    does not approve: a loosening must never pass because GitHub could not be asked."""
+    from .publish.comment import FALLBACK_AUTHOR
+
     if token and ctx.repo and ctx.pr_number:
         try:
-            from .publish.comment import pr_labels
+            from .publish.comment import label_approval
 
-            return label in pr_labels(token, ctx.repo, ctx.pr_number, api_url), "labels read through the API"
-        except Exception as exc:  # noqa: BLE001 - fall back to the payload, and say so
-            return label in ctx.labels, f"labels from the event payload (API failed: {type(exc).__name__})"
-    return label in ctx.labels, "labels from the event payload"
+            return label_approval(token, ctx.repo, ctx.pr_number, label, api_url)
+        except Exception as exc:  # noqa: BLE001 - any failure: not approved, and say why
+            return False, (f"the approval label could not be read through the API ({type(exc).__name__}), so it does "
+                           "not approve: re-run the job")
+    if label not in ctx.labels:
+        return False, "labels from the event payload: not on the pull request"
+    if ctx.labeled is None or ctx.labeled[0] != label:
+        return False, "labels from the event payload: without a token, only a `labeled` event says who added the label"
+    if ctx.labeled[1] in {ctx.author, FALLBACK_AUTHOR}:
+        return False, f"labels from the event payload: added by {ctx.labeled[1]}, who cannot approve their own loosening"
+    return True, f"labels from the event payload: added by {ctx.labeled[1]}"
+
+
+@dataclass
+class Measured:
+    """What the measure stage hands to the publish stage (in memory, or through the state file)."""
+
+    doc: dict
+    exit_code: int  # the suite's, before the approval label is read
+    signal: int | None  # the signal that interrupted the run
+    first_look: bool  # did the label approve when the limits to measure with were picked
+    config_file: str  # the budget file, relative to the repository (annotations point at it)
 
 
 def run_action(inputs: ActionInputs, echo=print) -> int:
     """Run the Action; returns the exit code. An error that stops it (a config error, exit 2; a setup
     that cannot run, exit 3) is published like a verdict: annotations at the config's lines, the
-    message in the job summary, and the outputs with verdict `error`."""
+    message in the job summary, and the outputs with verdict `error`.
+
+    The stages are separate processes in action.yml so that no process holding the token is alive while
+    pull-request code runs (a workload could read its parent's /proc/PID/environ): `fetch` (token: fetch
+    the base commit), `measure` (no token: guard, workloads, results), `publish` (token: the approval label
+    read live, the verdict, summary, outputs, comment). `all` runs them in one process (the CLI). The
+    measure stage has no job summary or outputs (see cli._exec_without_runner_secrets): its error is
+    handed to the publish stage through the state file."""
     try:
         return _run_action(inputs, echo)
     except CarbonGateError as exc:
+        if inputs.stage == "measure":
+            from .fsutil import atomic_write_text
+
+            atomic_write_text(str(_state_path(inputs)), json.dumps({"error": {
+                "kind": _error_kind(exc), "message": str(exc), "exit_code": exc.exit_code}}) + "\n")
         return _publish_error(exc, inputs, echo)
+
+
+def _error_kind(exc: CarbonGateError) -> str:
+    return "configuration error" if isinstance(exc, ConfigError) else "error"
 
 
 def _publish_error(exc: CarbonGateError, inputs: ActionInputs, echo) -> int:
@@ -162,44 +301,133 @@ def _publish_error(exc: CarbonGateError, inputs: ActionInputs, echo) -> int:
             echo(f"carbon-gate: error: {line}", file=sys.stderr)
     for line in actions.error_annotations(exc, root):
         echo(line)
-    kind = "configuration error" if isinstance(exc, ConfigError) else "error"
+    return _write_error(_error_kind(exc), str(exc), exc.exit_code, echo)
+
+
+def _write_error(kind: str, message: str, exit_code: int, echo) -> int:
+    """The job summary and the outputs of a run an error stopped."""
     try:
-        actions.write_summary(actions.error_summary(f"carbon-gate: {kind}", str(exc), exc.exit_code))
+        actions.write_summary(actions.error_summary(f"carbon-gate: {kind}", message, exit_code))
     except OSError as err:
         echo(actions.annotation("warning", f"could not write the job summary ({err})"))
     try:
         actions.write_outputs({"verdict": "error", "results-path": "", "report-path": "", "energy-wh": "",
-                               "co2e-g": "", "exit-code": str(exc.exit_code)})
+                               "co2e-g": "", "exit-code": str(exit_code)})
     except OSError as err:
         echo(actions.annotation("warning", f"could not write the step outputs ({err})"))
-    return exc.exit_code
+    return exit_code
 
 
 def _run_action(inputs: ActionInputs, echo) -> int:
+    ctx = read_event()
+    if inputs.stage == "fetch":
+        return _fetch(inputs, ctx, echo)
+    if inputs.stage == "publish":
+        error = _state_error(inputs)
+        if error is not None:  # the measure stage stopped: its annotations are in its own log
+            return _write_error(str(error.get("kind", "error")), str(error.get("message", "")),
+                                int(error.get("exit_code", 2)), echo)
+        return _publish(inputs, ctx, _load_state(inputs), echo)
+    if inputs.stage == "measure":  # never publish what an earlier run left behind
+        _state_path(inputs).unlink(missing_ok=True)
+    measured = _measure(inputs, ctx, echo)
+    if inputs.stage == "measure":
+        from .fsutil import atomic_write_text
+
+        atomic_write_text(str(_state_path(inputs)), json.dumps({
+            "exit_code": measured.exit_code, "signal": measured.signal, "first_look": measured.first_look,
+            "config_file": measured.config_file}) + "\n")
+        return 128 + measured.signal if measured.signal is not None else 0
+    return _publish(inputs, ctx, measured, echo)
+
+
+def _state_path(inputs: ActionInputs) -> Path:
+    return Path(inputs.results).with_name("carbon-gate-state.json")
+
+
+def _state_error(inputs: ActionInputs) -> dict | None:
+    try:
+        error = json.loads(_state_path(inputs).read_text(encoding="utf-8")).get("error")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return error if isinstance(error, dict) else None
+
+
+def _load_state(inputs: ActionInputs) -> Measured:
+    from . import results as results_mod
+
+    try:
+        state = json.loads(_state_path(inputs).read_text(encoding="utf-8"))
+        doc = results_mod.load(inputs.results)
+        return Measured(doc, int(state["exit_code"]), state.get("signal"), bool(state.get("first_look")),
+                        str(state.get("config_file", inputs.config)))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"publish: no results of a measure stage to publish ({type(exc).__name__}: {exc}); run "
+                         "`carbon-gate action --stage measure` first") from None
+
+
+def _fetch(inputs: ActionInputs, ctx: EventContext, echo) -> int:
+    """Make the base commit available, with the token's read access, before the measure stage; and, when the
+    PR loosens its gate, take the first look at the approval label (it only picks the limits to measure
+    with: the publish stage decides, so a hint tampered with in between cannot approve anything)."""
+    from . import gitctx
+    from .fsutil import atomic_write_text
+
+    hint = _hint_path(inputs)
+    hint.unlink(missing_ok=True)
+    if inputs.mode == "gate" and ctx.is_pull_request and ctx.base_sha:
+        root = gitctx.repo_root(Path(inputs.config).resolve().parent) or Path.cwd()
+        if not gitctx.ensure_commit(root, ctx.base_sha, inputs.token):
+            echo(f"carbon-gate: base commit {ctx.base_sha[:12]} could not be fetched (check out with `fetch-depth: 0`)")
+        try:
+            _, changes, _ = guard(config_mod.load(inputs.config), ctx, root, inputs.token)
+        except CarbonGateError:  # the measure stage reports it
+            return 0
+        if any(c.loosened for c in changes):
+            ok, _ = approved(ctx, inputs.approve_label, inputs.token, os.environ.get("GITHUB_API_URL"))
+            atomic_write_text(str(hint), json.dumps({"label_approves": ok}) + "\n")
+    return 0
+
+
+def _hint_path(inputs: ActionInputs) -> Path:
+    return Path(inputs.results).with_name("carbon-gate-label-hint.json")
+
+
+def _first_look(inputs: ActionInputs, ctx: EventContext) -> bool:
+    """Does the label approve, as far as the measure stage can tell? The fetch stage's hint when there is one
+    (the measure stage holds no token), else the payload or the API."""
+    if inputs.stage == "measure":
+        try:
+            return json.loads(_hint_path(inputs).read_text(encoding="utf-8")).get("label_approves") is True
+        except (OSError, ValueError, AttributeError):
+            pass
+    return approved(ctx, inputs.approve_label, inputs.token, os.environ.get("GITHUB_API_URL"))[0]
+
+
+def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
+    """Guard the budget file, run the suite, write the results and the report."""
     from . import gitctx
     from . import results as results_mod
     from .fsutil import atomic_write_text
     from .pipeline import RunOptions, run_suite
     from .progress import Display
-    from .publish.comment import publish
-    from .render.markdown import SUMMARY_LIMIT, render_markdown
+    from .render.markdown import render_markdown
     from .render.terminal import run_summary, screen
 
-    env = os.environ
-    ctx = read_event()
     config = config_mod.load(inputs.config)
     root = gitctx.repo_root(config.root) or config.root
     notes = [ctx.note] if ctx.note else []
     changes: list[LimitChange] = []
-    label_ok, label_how = False, ""
+    first_look = False
     if inputs.mode == "gate":
-        guarded, changes, guard_notes = guard(config, ctx, root)
+        guarded, changes, guard_notes = guard(config, ctx, root, inputs.token)
         notes += guard_notes
         if any(c.loosened for c in changes):
-            label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, env.get("GITHUB_API_URL"))
+            # A first look only picks the limits to measure with; what approves is read again after the workloads.
+            first_look = _first_look(inputs, ctx)
         # A PR that only tightens or adds, or whose loosening is approved, runs with its own limits;
         # an unapproved loosening runs with the base commit's limits and baseline, and is blocked.
-        if any(c.loosened for c in changes) and not label_ok:
+        if any(c.loosened for c in changes) and not first_look:
             config = guarded
     fail_on = parse_fail_on(inputs.fail_on)
     if fail_on:
@@ -207,9 +435,11 @@ def _run_action(inputs: ActionInputs, echo) -> int:
 
     mode = {"gate": None, "measure-only": "none", "update-baseline": "none"}[inputs.mode]
     base = ctx.base_sha if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired")) else None
-    if base:
-        gitctx.ensure_commit(root, base)
-    elif inputs.mode == "gate" and config.baseline.mode == "paired":
+    if base and not gitctx.ensure_commit(root, base, inputs.token):
+        mode, base = "stored", None
+        notes.append("the base commit could not be fetched, so the workloads were compared with the stored baseline "
+                     "instead: check out with `fetch-depth: 0`")
+    elif not base and inputs.mode == "gate" and config.baseline.mode == "paired":
         mode = "stored"
         notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
     options = RunOptions(mode=mode, base=base)
@@ -219,19 +449,11 @@ def _run_action(inputs: ActionInputs, echo) -> int:
         outcome = run_suite(config, options, progress=progress)
     results = outcome.results
     results.notes.extend(notes)
-    exit_code = outcome.suite.exit_code
-    loosened = [c for c in changes if c.loosened]
-    results.guard = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": label_ok,
-                     "how": label_how, "blocked": bool(loosened) and not label_ok}
-    if results.guard["blocked"]:
-        results.verdict = "fail"
-        exit_code = max(exit_code, 1) if exit_code != 3 else 3
-    if inputs.mode == "measure-only":
-        exit_code = 0 if exit_code in (0, 1) else exit_code
+    results.guard = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": False,
+                     "how": "", "blocked": False}
     doc = results.to_dict()
     atomic_write_text(inputs.results, results_mod.to_json(doc))
-    report = render_markdown(doc, results_name=inputs.results)
-    atomic_write_text(inputs.report, report)
+    atomic_write_text(inputs.report, render_markdown(doc, results_name=inputs.results))
     with actions.stop_commands(sys.stdout, actions.in_actions()):
         shown = screen(sys.stdout)  # a log: unbounded, coloured only with FORCE_COLOR
         echo(run_summary(doc, shown.width, shown.colour))
@@ -242,6 +464,39 @@ def _run_action(inputs: ActionInputs, echo) -> int:
         new = baseline_mod.update(baseline_mod.load(path), doc, (doc.get("git") or {}).get("head"), config.baseline.history)
         baseline_mod.write(path, new)
         echo(f"baseline written: {path}")
+    signal = getattr(outcome.interrupted_by, "signum", 2) if outcome.interrupted_by is not None else None
+    return Measured(doc, outcome.suite.exit_code, signal, first_look, os.path.relpath(config.path, root))
+
+
+def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) -> int:
+    """Once every workload has exited: read the approval label live, settle the verdict, and publish."""
+    from . import results as results_mod
+    from .fsutil import atomic_write_text
+    from .publish.comment import publish
+    from .render.markdown import SUMMARY_LIMIT, render_markdown
+
+    env = os.environ
+    doc, exit_code = measured.doc, measured.exit_code
+    guard_doc = doc.get("guard") or {"changes": []}
+    changes = guard_doc.get("changes") or []
+    if any(c.get("loosened") for c in changes):  # live: a label added meanwhile counts, a removed one no more
+        label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, env.get("GITHUB_API_URL"))
+        if measured.first_look and not label_ok:
+            doc["notes"].append("the approval label no longer approves after the run, so this pull request's own "
+                                f"limits, measured with, are not accepted ({label_how})")
+        guard_doc.update(approved=label_ok, how=label_how, blocked=not label_ok)
+        if not label_ok:
+            doc["verdict"] = "fail"
+            exit_code = max(exit_code, 1) if exit_code != 3 else 3
+        doc["guard"] = guard_doc
+    if inputs.mode == "measure-only":
+        exit_code = 0 if exit_code in (0, 1) else exit_code
+    atomic_write_text(inputs.results, results_mod.to_json(doc))
+    report = render_markdown(doc, results_name=inputs.results)
+    atomic_write_text(inputs.report, report)
+    if guard_doc.get("blocked"):
+        echo(f"carbon-gate: FAIL: this pull request loosens its own gate without the approval label "
+             f"({guard_doc.get('how')})")
     # The job summary gets the full report (GitHub allows 1 MiB there); only the comment is cut to 65,536
     # characters, and its shortening note sends readers here.
     try:
@@ -251,7 +506,7 @@ def _run_action(inputs: ActionInputs, echo) -> int:
     if ctx.is_pull_request:  # for the fork-safe workflow_run recipe: what the artifact is about
         atomic_write_text(str(Path(inputs.report).with_name("carbon-gate-pr.json")),
                           json.dumps({"pr": ctx.pr_number, "head_sha": ctx.head_sha}) + "\n")
-    for line in actions.annotations_for(doc, os.path.relpath(config.path, root)):
+    for line in actions.annotations_for(doc, measured.config_file):
         echo(line)
     totals = doc["totals"]
     try:
@@ -262,8 +517,10 @@ def _run_action(inputs: ActionInputs, echo) -> int:
         echo(actions.annotation("warning", f"could not write the step outputs ({exc})"))
     if ctx.is_pull_request and inputs.mode == "gate":
         if ctx.fork:
-            echo("carbon-gate: fork pull request: the token is read-only, so the report is left for the "
-                 "workflow_run comment job (upload carbon-gate-report.md and carbon-gate-pr.json as an artifact)")
+            why = ("the token is read-only" if ctx.event == "pull_request" else
+                   "pull_request_target's token can write, but a fork's pull request never gets a comment made with it")
+            echo(f"carbon-gate: fork pull request: {why}, so the report is left for the workflow_run comment job "
+                 "(upload carbon-gate-report.md and carbon-gate-pr.json as an artifact)")
         elif inputs.comment == "off":  # no client, no request: a read-only token or an outage cannot warn here
             echo("carbon-gate: comment: off: the report is in the job summary only")
         elif not inputs.token:
@@ -274,8 +531,8 @@ def _run_action(inputs: ActionInputs, echo) -> int:
                              api_url=env.get("GITHUB_API_URL"), policy=inputs.comment, changed=changed,
                              failing=exit_code != 0)
             echo(actions.annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
-    if outcome.interrupted_by is not None:
-        return 128 + getattr(outcome.interrupted_by, "signum", 2)
+    if measured.signal is not None:
+        return 128 + measured.signal
     return exit_code
 
 

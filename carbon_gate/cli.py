@@ -5,6 +5,7 @@ Heavy modules are imported inside the commands so `carbon-gate --version` stays 
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import signal
@@ -492,6 +493,20 @@ def report(results_path: str, fmt: str, output: str | None, template: str | None
         click.echo(text, nl=False)
 
 
+def _exec_without_runner_secrets() -> None:
+    """The measure stage runs pull-request code, which can read this process's /proc/PID/environ (the
+    environment it started with, whatever os.environ says later): start again without the token, the
+    ACTIONS_* tokens and the runner's command files (action.yml execs this process, so no parent shell
+    keeps them either)."""
+    from .meters.environ import NEVER_PASS
+
+    keep = {"GITHUB_EVENT_PATH"}  # the measure stage reads the event
+    drop = [k for k in os.environ if k not in keep and any(fnmatch.fnmatchcase(k, p) for p in NEVER_PASS)]
+    if drop:
+        env = {k: v for k, v in os.environ.items() if k not in drop}
+        os.execve(sys.executable, [sys.executable, "-m", "carbon_gate", *sys.argv[1:]], env)
+
+
 @main.command(context_settings=CONTEXT)
 @click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, help="The budget file.")
 @click.option("--mode", type=click.Choice(["gate", "measure-only", "update-baseline"]), default="gate", show_default=True,
@@ -505,18 +520,22 @@ def report(results_path: str, fmt: str, output: str | None, template: str | None
               help="Where to write the results JSON.")
 @click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
               help="Where to write the Markdown report.")
+@click.option("--stage", type=click.Choice(["all", "fetch", "measure", "publish"]), default="all", show_default=True,
+              help="action.yml runs fetch, measure (without the token) and publish as separate steps.")
 @_friendly
 def action(config_path: str, mode: str, comment_policy: str, fail_on: str, approve_label: str, results_path: str,
-           report_path: str) -> None:
+           report_path: str, stage: str) -> None:
     """Run as the GitHub Action: event-aware gate, tamper guard, summary, outputs, sticky comment.
 
     The token comes from the GITHUB_TOKEN environment variable, never from the command line.
     """
     from .action import ActionInputs, run_action
 
+    if stage == "measure":
+        _exec_without_runner_secrets()
     _on_sigterm()
     inputs = ActionInputs(config_path, mode, comment_policy, fail_on, approve_label, results_path, report_path,
-                          os.environ.get("GITHUB_TOKEN") or None)
+                          os.environ.get("GITHUB_TOKEN") or None, stage)
     sys.exit(run_action(inputs, echo=lambda text, file=None: click.echo(text, err=file is sys.stderr)))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from . import units
 from .errors import ConfigError, ConfigProblem
 from .intensity import LEGACY_LIVE, PROVIDERS, CarbonAware
+from .meters.environ import EnvironmentSettings
 from .meters.meter import MeterSettings
 
 VERDICTS = ("regression", "over-budget", "inconclusive", "error", "improvement", "unchanged", "new")
@@ -121,6 +122,12 @@ SPEC: dict[str, Key] = {
         "dram": Key("boolean", "Also read the RAPL DRAM domain for memory.", False),
         "gpu": Key("choice", "Measure NVIDIA GPUs through NVML when present.", "auto", choices=("auto", "off")),
         "embodied": Key("choice", "Include embodied emissions (SCI's M) from the profile.", "auto", choices=("auto", "off")),
+    }),
+    "environment": Key("object", "What workloads and setup see of this process's environment (an allow-list).", children={
+        "pass": Key("strings", "Variables (or globs) passed on top of the defaults (PATH, HOME, LANG, VIRTUAL_ENV, ...).",
+                    example=["HF_HOME", "AWS_REGION"]),
+        "secrets": Key("strings", "Variables (or globs) never passed, even when `pass` matches them.",
+                       example=["HF_TOKEN"]),
     }),
     "defaults": Key("object", "Defaults for every workload.", children=dict(_RUN_KEYS)),
     "baseline": Key("object", "What a run is compared with.", children={
@@ -283,6 +290,7 @@ class Config:
     gate: GateSettings
     workloads: tuple[Workload, ...]
     prepush: PrepushSettings = PrepushSettings()
+    environment: EnvironmentSettings = EnvironmentSettings()
 
     @property
     def root(self) -> Path:
@@ -576,6 +584,7 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
                           gate.get("family", GateSettings.family)),
         workloads=tuple(workloads),
         prepush=PrepushSettings(v.get("prepush", {}).get("repeats", 6), v.get("prepush", {}).get("warmup", 0)),
+        environment=EnvironmentSettings(v.get("environment", {}).get("pass", ()), v.get("environment", {}).get("secrets", ())),
     )
 
 

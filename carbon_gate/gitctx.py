@@ -3,6 +3,7 @@ the base for paired runs. Real git, through subprocess; every failure is a clear
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -99,21 +100,55 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
         subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
 
 
-def show(root: Path, commit: str, path: str) -> str | None:
-    """The content of `path` (relative to the repository root) at `commit`, or None if it is absent there."""
-    proc = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, check=False,
+def blob(root: Path, commit: str, path: str) -> tuple[str, bytes] | None:
+    """(`file` or `symlink`, content) of `path` at `commit`, read from git's objects (never through the working
+    tree, so a symlink there cannot redirect it); None when there is no file at that path."""
+    entry = subprocess.run(["git", "ls-tree", "-z", commit, "--", path], cwd=root, capture_output=True, check=False,
+                           stdin=subprocess.DEVNULL).stdout.decode("utf-8", "replace").split("\0")[0]
+    meta, _, name = entry.partition("\t")
+    parts = meta.split()
+    if name != path or len(parts) != 3 or parts[1] != "blob":
+        return None
+    data = subprocess.run(["git", "cat-file", "blob", parts[2]], cwd=root, capture_output=True, check=False,
                           stdin=subprocess.DEVNULL)
-    return proc.stdout.decode("utf-8", "replace") if proc.returncode == 0 else None
+    if data.returncode != 0:
+        return None
+    return ("symlink" if parts[0] == "120000" else "file"), data.stdout
 
 
-def ensure_commit(root: Path, sha: str) -> bool:
-    """Make `sha` available locally (a shallow CI checkout may lack the base); True when it is."""
+def renamed_from(root: Path, base: str, path: str, head_ref: str = "HEAD") -> str | None:
+    """The path at `base` of a file git sees renamed to `path` by `head_ref`, if any."""
+    out = git(["diff", "--name-status", "-z", "-M", "--diff-filter=R", base, head_ref], root, check=False)
+    fields = out.split("\0")
+    for i in range(0, len(fields) - 2, 3):
+        if fields[i].startswith("R") and fields[i + 2] == path:
+            return fields[i + 1]
+    return None
+
+
+def ensure_commit(root: Path, sha: str, token: str | None = None, server_url: str | None = None) -> bool:
+    """Make `sha` available locally (a shallow CI checkout may lack the base); True when it is.
+
+    A plain fetch first (it uses whatever credentials the checkout persisted); then, with `token`, one
+    authorised the way actions/checkout does it: an `AUTHORIZATION: basic` extra header scoped to the
+    GitHub server's URL, given through git's environment config (never on a command line, where any
+    process could read it) and only to that git process."""
     def have() -> bool:
         return subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=root, capture_output=True,
                               check=False, stdin=subprocess.DEVNULL).returncode == 0
 
     if have():
         return True
-    subprocess.run(["git", "fetch", "--no-tags", "--depth=1", "origin", sha], cwd=root, capture_output=True,
-                   check=False, stdin=subprocess.DEVNULL)
+    quiet = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    fetch = ["git", "fetch", "--no-tags", "--depth=1", "origin", sha]
+    subprocess.run(fetch, cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=quiet)
+    if have() or not token:
+        return have()
+    server = (server_url or os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/") + "/"
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    key = f"http.{server}.extraheader"
+    # An empty value first resets any header a checkout persisted: two Authorization headers fail.
+    authorised = {**quiet, "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": "",
+                  "GIT_CONFIG_KEY_1": key, "GIT_CONFIG_VALUE_1": f"AUTHORIZATION: basic {basic}"}
+    subprocess.run(fetch, cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=authorised)
     return have()

@@ -16,6 +16,7 @@ from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite
 from .config import Config, Workload
 from .domain import Sample
 from .errors import UsageError
+from .meters.environ import workload_environ
 from .meters.meter import MeterPlan, plan_meters
 from .meters.paired import PairedRuns, run_paired
 from .meters.workload import run_workload
@@ -205,7 +206,8 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                 if progress:
                     progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
                                    w.name, index, count, w.warmup + w.repeats))
-                samples = run_workload(w, plan, config.root, progress=progress)
+                samples = run_workload(w, plan, config.root, progress=progress,
+                                       environ=workload_environ(config.environment))
                 outcome_results.append(assess_workload(w, samples, grid, plan.embodied, baseline,
                                                        confidence=config.gate.confidence, fingerprint=fingerprint))
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -323,7 +325,8 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
     if progress:
         progress(Event(f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}"))
     with tempfile.TemporaryFile() as err:
-        run = run_process(cmd, cwd=tree, stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout_s=3600)
+        run = run_process(cmd, cwd=tree, env=workload_environ(config.environment), stdin=subprocess.DEVNULL,
+                          stdout=err, stderr=err, timeout_s=3600)
         if run.exit_code != 0 or run.launch_error:
             err.seek(0)
             tail = err.read().decode("utf-8", "replace")[-500:].strip()
@@ -363,13 +366,15 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         runs = PairedRuns(base_error=base_error)
         if not w.workdir(base_root).is_dir():
             runs.base_error = f"{w.cwd!r} does not exist at the base commit"
-        runs = run_paired(w, plan, head_root, base_root, rounds, rng, runs=runs, progress=progress)
+        environ = workload_environ(config.environment)
+        runs = run_paired(w, plan, head_root, base_root, rounds, rng, runs=runs, progress=progress, environ=environ)
         result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
         if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
             if progress:
                 progress(Event(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds", "workload",
                                w.name, index, count, planned + 2 * w.confirm))
-            runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress)
+            runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress,
+                              environ=environ)
             notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
             result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
         out.append(result)

@@ -4,9 +4,10 @@ A temporary workspace holds a copy of the package as it is in this tree (carbon_
 pyproject.toml, action.yml, README.md, LICENSE) plus two budget files, committed in two commits, and
 tests/act/workflows/self-test.yml runs `uses: ./` on GitHub's pull_request payload (its base/head
 shas set to those commits). The action's pinned actions/setup-python and actions/cache are replaced
-with the local stubs in tests/act/stubs through `--local-repository`, and its `pip install
-"$GITHUB_ACTION_PATH"` installs offline from a wheelhouse (PIP_NO_INDEX + PIP_FIND_LINKS in the job's
-environment). The wheelhouse is built once with `pip wheel` and kept in pytest's cache directory.
+with the local stubs in tests/act/stubs through `--local-repository`, and its hash-checked install of
+requirements/action.txt runs offline from a wheelhouse (PIP_NO_INDEX + PIP_FIND_LINKS in the job's
+environment): the lock's own files for this Python, fetched once with `pip download --require-hashes`
+and kept in pytest's cache directory, so the test installs exactly what the action installs.
 
 Asserted from act's log: each step's outputs (echoed by a later step), the job summary act prints
 for the gate step, the verdicts (a run over budget fails its step, one within budget passes), the
@@ -44,7 +45,7 @@ from carbon_gate.render.markdown import MARKER
 ROOT = Path(__file__).resolve().parents[1]
 ACT_DIR = Path(__file__).resolve().parent / "act"
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "github-events"  # real payloads, see its README
-PACKAGE_FILES = ("carbon_gate", "templates", "pyproject.toml", "action.yml", "README.md", "LICENSE")
+PACKAGE_FILES = ("carbon_gate", "templates", "requirements", "pyproject.toml", "action.yml", "README.md", "LICENSE")
 GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 
@@ -120,23 +121,19 @@ def github():
 
 @pytest.fixture(scope="session")
 def wheelhouse(request) -> Path:
-    """Wheels for carbon-gate's dependencies and its build backend, so the action's pip runs offline."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        tomllib = pytest.importorskip("tomli")
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    reqs = sorted(project["project"]["dependencies"] + project["build-system"]["requires"])
-    key = hashlib.sha256("\n".join(reqs + [sys.version]).encode()).hexdigest()[:16]
+    """The locked wheels (requirements/action.txt) for this Python, so the action's hash-checked pip runs offline."""
+    lock = ROOT / "requirements" / "action.txt"
+    key = hashlib.sha256(lock.read_bytes() + sys.version.encode()).hexdigest()[:16]
     name = f"carbon-gate-act-wheelhouse-{key}"
     cache = (request.config.cache.mkdir(name) if getattr(request.config, "cache", None) is not None  # -p no:cacheprovider
              else request.getfixturevalue("tmp_path_factory").mktemp(name))
     if not (cache / "complete").exists():
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(cache), *reqs],
+        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--no-deps",
+                               "--only-binary=:all:", "--dest", str(cache), "-r", str(lock)],
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
-            pytest.skip(f"cannot build the wheelhouse for an offline install: {proc.stderr[-500:]}")
-        (cache / "complete").write_text("\n".join(reqs) + "\n")
+            pytest.skip(f"cannot fetch the locked wheels for an offline install: {proc.stderr[-500:]}")
+        (cache / "complete").write_text(lock.read_text(encoding="utf-8"))
     return cache
 
 
@@ -155,7 +152,15 @@ def budget_file(energy: str) -> str:
         "  - name: nap\n"
         f"    command: [{json.dumps(sys.executable)}, -c, 'import time; time.sleep(0.05)']\n"
         f"    budget: {{energy: {energy}}}\n"
+        "  - name: env-dump\n"  # what pull-request code sees: its environment and its parent's
+        f"    command: [{json.dumps(sys.executable)}, -c, {json.dumps(ENV_DUMP)}]\n"
+        "    budget: {energy: 1 Wh}\n"
     )
+
+
+ENV_DUMP = ("import json, os; open('env-dump.json', 'a').write(json.dumps({'env': dict(os.environ), "
+            "'parent': open(f'/proc/{os.getppid()}/environ', 'rb').read().decode('utf-8', 'replace')}) + '\\n')")
+SCRUBBED = re.compile(r"^(GITHUB_TOKEN|GH_TOKEN|INPUT_.*|ACTIONS_.*|GITHUB_(STEP_SUMMARY|OUTPUT|ENV|PATH|STATE))$")
 
 
 @pytest.fixture
@@ -208,6 +213,15 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
               "carbon-gate-pr.json"):
         assert out[f"file:{f}"] == "present"
     assert out["report-first-line"] == "<!-- carbon-gate-report -->"
+    # the workloads saw neither the token nor the runner's files, in their environment or their parent's
+    dumps = [json.loads(line) for line in out["env-dump"].split("\t") if line]
+    assert len(dumps) >= 6, out["env-dump"][:500]
+    for dump in dumps:
+        parent = dict(v.split("=", 1) for v in dump["parent"].split("\0") if "=" in v)
+        assert dump["env"].get("GITHUB_ACTIONS") == "true" and "GITHUB_EVENT_PATH" in parent
+        for env in (dump["env"], parent):
+            assert not [k for k in env if SCRUBBED.match(k)], sorted(k for k in env if SCRUBBED.match(k))
+            assert token not in json.dumps(env)
     assert json.loads(out["pr-json"]) == {"pr": 2, "head_sha": head}
 
     # the job summary: act prints each step's $GITHUB_STEP_SUMMARY
@@ -326,8 +340,10 @@ def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     """The `mode: comment` step's script from action.yml, run by bash with the environment its `env:` names and
     a stand-in `carbon-gate` in $RUNNER_TEMP/carbon-gate-venv/bin that records its argv."""
     [step] = [s for s in action_steps() if s.get("if") == "inputs.mode == 'comment'"]
-    assert {s.get("if") for s in action_steps() if s.get("id") == "gate"} == {
-        "inputs.mode != 'comment' && inputs.mode != 'forecast' && steps.defer.outputs.defer != 'true'"}
+    assert {s.get("if") for s in action_steps() if s.get("id") in ("measure", "gate")} == {
+        "inputs.mode != 'comment' && inputs.mode != 'forecast' && steps.defer.outputs.defer != 'true'",
+        "!cancelled() && steps.measure.outcome != 'skipped' && inputs.mode != 'comment' && inputs.mode != 'forecast' "
+        "&& steps.defer.outputs.defer != 'true'"}
     assert set(step["env"]) == {"GITHUB_TOKEN", "CG_REPORT", "CG_PR_META", "CG_HEAD_SHA", "CG_COMMENT",
                                 "CG_RUN_CONCLUSION"}
     bin_dir = tmp_path / "carbon-gate-venv" / "bin"
@@ -351,3 +367,24 @@ def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     argv = (tmp_path / "argv").read_text(encoding="utf-8").splitlines()
     assert argv == ["comment", "--report", report, "--meta", "carbon-gate-pr.json", "--head-sha", head_sha,
                     "--policy", policy, "--run-conclusion", conclusion]
+
+
+def test_the_lock_pins_every_dependency_with_hashes():
+    """requirements/action.txt (scripts/lock_action.py) names every runtime and build dependency of
+    pyproject.toml, each at one version with hashes, and action.yml installs it with --require-hashes:
+    a dependency added without re-running the script fails here, offline."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    lock = (ROOT / "requirements" / "action.txt").read_text(encoding="utf-8")
+    entries = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)(?: ;[^\\\n]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", lock, re.M)
+    pinned = {name.lower().replace("_", "-") for name, _, _ in entries}
+    assert len(entries) == len(re.findall(r"^[A-Za-z0-9]", lock, re.M)), "every entry is pinned and hashed"
+    for req in project["project"]["dependencies"] + project["build-system"]["requires"]:
+        assert Requirement(req).name.lower().replace("_", "-") in pinned, req
+    install = next(s["run"] for s in action_steps() if s.get("name") == "Install carbon-gate")
+    assert "--require-hashes" in install and "requirements/action.txt" in install and "--no-index" in install

@@ -119,13 +119,14 @@ class ActionRun:
 
 
 def run_action(repo: Repo, tmp: Path, *args: str, api_url: str | None, token: str | None = "ghs_token",
-               event: Path | None = None, fork: bool = False, labels: tuple[str, ...] = ("bug",)) -> ActionRun:
+               event: Path | None = None, fork: bool = False, labels: tuple[str, ...] = ("bug",),
+               event_name: str = "pull_request") -> ActionRun:
     event = event or pr_event(tmp / "event.json", repo, fork=fork, labels=labels)
     out, summary = tmp / "github_output", tmp / "step_summary"
     out.write_text("", encoding="utf-8")
     summary.write_text("", encoding="utf-8")
     env = clean_env()
-    env.update(GITHUB_ACTIONS="true", GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(event),
+    env.update(GITHUB_ACTIONS="true", GITHUB_EVENT_NAME=event_name, GITHUB_EVENT_PATH=str(event),
                GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(summary), GITHUB_REPOSITORY=REPO,
                GITHUB_BASE_REF="master", GITHUB_HEAD_REF="changes", GITHUB_SHA=repo.head)
     if api_url:
@@ -245,6 +246,16 @@ def test_fork_pull_request_leaves_the_comment_to_workflow_run(tmp_path, github):
     assert meta == {"pr": 2, "head_sha": repo.head}
     assert "fork pull request" in run.log
     assert (repo.root / "carbon-gate-report.md").read_text(encoding="utf-8").startswith(MARKER)
+    assert "the token is read-only" in run.log
+
+
+def test_fork_under_pull_request_target_is_not_called_read_only(tmp_path, github):
+    """pull_request_target's token can write: the log must not say it is read-only, and no comment is made."""
+    repo = make_repo(tmp_path / "repo", config_text({"nap": (SLEEP, "1 Wh")}, repeats=2))
+    run = run_action(repo, tmp_path, api_url=github.base, fork=True, event_name="pull_request_target")
+    assert run.code == 0, run.log
+    assert "read-only" not in run.log and "pull_request_target's token can write" in run.log
+    assert github.writes == []
 
 
 def test_without_a_token_the_report_stays_in_the_summary(tmp_path):

@@ -562,6 +562,9 @@ machine:
   dram: false
   gpu: auto
   embodied: auto
+environment:
+  pass: [HF_HOME, "AWS_*"]
+  secrets: [AWS_SECRET_ACCESS_KEY]
 defaults:
   repeats: 5
   warmup: 1

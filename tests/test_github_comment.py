@@ -43,6 +43,8 @@ class FakeGitHub:
         self.login: str | None = None  # None: /user answers 403 like an installation token
         self.comments: list[dict] = []
         self.labels: list[str] = ["bug"]
+        self.author = "Codertocat"  # the PR's author (issue.user)
+        self.labeled_by: dict[str, str] = {}  # label -> who added it, in the timeline (default: a maintainer)
         self.failures: dict[tuple[str, str], list[tuple[int, dict]]] = {}
         self.requests: list[dict] = []
         self._next_id = 1000
@@ -109,6 +111,8 @@ class FakeGitHub:
                                "base": {"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "master"}})
         if (m, path) == ("GET", f"{self.issue_path}/labels"):
             return self._json([self._label(n) for n in self.labels])
+        if (m, path) == ("GET", f"{self.issue_path}/timeline"):
+            return self._json([self._labeled(i, n) for i, n in enumerate(self.labels)])
         if (m, path) == ("GET", self.comments_path):
             return self._page(request)
         if (m, path) == ("POST", self.comments_path):
@@ -145,7 +149,16 @@ class FakeGitHub:
                 "comments_url": f"{self.base}{self.comments_path}",
                 "labels_url": f"{self.base}{self.issue_path}/labels{{/name}}",
                 "labels": [self._label(n) for n in self.labels], "comments": len(self.comments),
+                "user": {"login": self.author, "id": 21031067, "type": "User", "url": f"{self.base}/users/{self.author}"},
                 "pull_request": {"url": f"{self.base}/repos/{self.repo}/pulls/{self.pr}"}}
+
+    def _labeled(self, i: int, name: str) -> dict:
+        """A timeline `labeled` event, as GitHub sends it."""
+        login = self.labeled_by.get(name, "octo-maintainer")
+        return {"id": 5000 + i, "node_id": f"LE_{i}", "url": f"{self.base}/repos/{self.repo}/issues/events/{5000 + i}",
+                "actor": {"login": login, "id": abs(hash(login)) % 10**8, "type": "Bot" if "[bot]" in login else "User"},
+                "event": "labeled", "commit_id": None, "commit_url": None, "created_at": "2024-05-01T10:00:00Z",
+                "label": {"name": name, "color": "ededed"}, "performed_via_github_app": None}
 
     def _label(self, name: str) -> dict:
         return {"id": abs(hash(name)) % 10**8, "name": name, "color": "ededed", "default": False,
@@ -514,3 +527,13 @@ def test_comment_cli_policy_with_the_run_conclusion(github, artifact, policy, co
     assert len(github.calls("PATCH")) == (posted == "updated")
     if posted is None:
         assert not github.writes
+
+
+def test_no_fork_hint_on_a_rate_limit():
+    from carbon_gate.publish.comment import fork_hint
+
+    assert "read-only token" in fork_hint(403, "Resource not accessible by integration", {})
+    assert fork_hint(403, "You have exceeded a secondary rate limit.", {}) == ""
+    assert fork_hint(403, "API rate limit exceeded for installation ID 1.", {"X-RateLimit-Remaining": "0"}) == ""
+    assert fork_hint(403, "Forbidden", {"x-ratelimit-remaining": "0"}) == ""
+    assert fork_hint(404, "Not Found", {}) == ""

@@ -173,7 +173,9 @@ def test_push_real_payload():
     assert ctx.after == data["after"]
     assert ctx.head_ref == "refs/tags/simple-tag"
     assert ctx.new_branch is False
-    assert ctx.base_sha == ctx.before
+    # this real payload deletes the tag (after is all zeros): nothing to measure, and the note says so
+    assert ctx.head_sha is None and ctx.base_sha is None
+    assert ctx.note == "refs/tags/simple-tag was deleted: no commit to measure, nothing compared"
     assert not ctx.is_pull_request and ctx.pr_number is None
 
 
@@ -394,3 +396,27 @@ def test_in_actions():
     assert actions.in_actions({"GITHUB_ACTIONS": "true"})
     assert not actions.in_actions({"GITHUB_ACTIONS": "false"})
     assert not actions.in_actions({})
+
+
+def test_push_that_deletes_a_branch_measures_nothing():
+    data = payload("push-payload.json")
+    data.update(before="6113728f27ae82c7b1a177c8d03f9e96e0adf246", after=ZERO_SHA, created=False, deleted=True,
+                ref="refs/heads/feature")
+    ctx = parse_event("push", data)
+    assert ctx.head_sha is None and ctx.after == ZERO_SHA and ctx.base_sha is None
+    assert ctx.note and "refs/heads/feature was deleted" in ctx.note
+
+
+def test_merge_group_is_a_push_of_its_head_against_its_base():
+    """The shape of octokit/webhooks' merge_group checks_requested example, with the base_sha GitHub sends."""
+    data = {"action": "checks_requested",
+            "merge_group": {"head_sha": "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d", "base_sha": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+                            "head_ref": "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64",
+                            "base_ref": "refs/heads/main"},
+            "repository": {"full_name": "octo-org/octo-repo"}}
+    ctx = parse_event("merge_group", data)
+    assert (ctx.base_sha, ctx.head_sha) == ("6113728f27ae82c7b1a177c8d03f9e96e0adf246", "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d")
+    assert (ctx.before, ctx.after) == (ctx.base_sha, ctx.head_sha) and ctx.base_ref == "refs/heads/main"
+    assert ctx.repo == "octo-org/octo-repo" and not ctx.is_pull_request and ctx.note is None
+    del data["merge_group"]["base_sha"]
+    assert "measured and reported only" in parse_event("merge_group", data).note

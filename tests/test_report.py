@@ -510,7 +510,7 @@ def test_hostile_names_and_stderr_are_neutralised(hostile):
     name_cell = rows[0][0]
     assert name_cell == HOSTILE.replace("@", "@\u200b")  # shown as text, pipe kept, mention broken
     other = rows[1]
-    assert other[0] == "**bold** _it_ [link](https://example.com) | x | @\u200bteam"
+    assert other[0] == "**bold** _it_ [link](https:\u200b//example.com) | x | @\u200bteam"  # no autolink either
     assert other[4].endswith("/<i>step</i>|@\u200boctocat")  # SCI unit from the config, as text
 
     outside = text_outside_code(tree.root)
@@ -532,7 +532,7 @@ def test_hostile_names_and_stderr_are_neutralised(hostile):
     assert all(len(r) == 8 for r in body_rows(stats))
     # Config text (the grid source) is escaped like workload text.
     grid = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Grid intensity")][0]
-    assert "<b>grid</b> @\u200boctocat [x](https://example.com)" in grid
+    assert "<b>grid</b> @\u200boctocat [x](https:\u200b//example.com)" in grid
 
 
 @pytest.mark.parametrize("level", [1, 2, 3])
@@ -1130,3 +1130,12 @@ def test_written_report_honours_the_umask(tmp_path):
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
+
+
+@pytest.mark.parametrize("name, live", [("fix #123", "#123"), ("see https://evil.example/x", "https://"),
+                                        ("www.evil.example", "www."), ("GH-12 again", "GH-12")])
+def test_workload_names_never_become_links_or_references(name, live):
+    from carbon_gate.render.markdown import md
+
+    escaped = md(name)
+    assert live not in escaped and escaped.replace("\u200b", "") == name.replace("@", "@")

@@ -13,7 +13,7 @@ import json
 import textwrap
 
 import pytest
-from test_action import PY, SLEEP, config_text, make_repo, run_action
+from test_action import PY, SLEEP, config_text, make_repo, pr_event, run_action
 from test_github_comment import FakeGitHub, github, server  # noqa: F401 (the stand-in API's fixtures)
 
 from carbon_gate.assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
@@ -111,6 +111,57 @@ def test_grid_and_pue():
     assert country["grid"].loosened is True and (country["grid"].before, country["grid"].after) == ("PL", "FR")
 
 
+def test_a_pue_increase_is_listed_but_not_loosened():
+    base = cfg(TRAIN, grid="  intensity: 400 g/kWh\n  source: test\n  pue: 1.1\n")
+    found = changes(base, cfg(TRAIN, grid="  intensity: 400 g/kWh\n  source: test\n  pue: 1.5\n"))
+    assert found["grid.pue"] == LimitChange("grid.pue", "1.1", "1.5", False)
+
+
+def _machine(text: str) -> Config:
+    return parse("version: 1\ngrid: {intensity: 400 g/kWh}\n" + text + "workloads:\n" + textwrap.indent(TRAIN, "  "))
+
+
+# (where: a top-level section or a key of the workload, base text, PR text, the change, loosened)
+_SETTINGS = [
+    ("top", "", "machine: {embodied: off}\n", "machine.embodied", True),
+    ("top", "", "machine: {profile: github-linux-x64-2vcpu}\n", "machine.profile", True),
+    ("top", "", "machine: {dram: true}\n", "machine.dram", True),  # no rule of its own: any change counts
+    ("top", "", "environment: {pass: [AWS_*]}\n", "environment.pass", True),
+    ("top", "environment: {pass: [AWS_*]}\n", "environment: {pass: []}\n", "environment.pass", False),
+    ("top", "environment: {secrets: [HF_TOKEN]}\n", "", "environment.secrets", True),
+    ("top", "", "environment: {secrets: [HF_TOKEN]}\n", "environment.secrets", False),
+    ("top", "baseline: {seed: 1}\n", "baseline: {seed: 2}\n", "baseline.seed", True),
+    ("top", "baseline: {setup: make}\n", "baseline: {setup: make -k}\n", "baseline.setup", True),
+    ("workload", "  extrapolate: {to: 90}\n", "  extrapolate: {to: 9}\n", "train: extrapolate.to", True),
+    ("workload", "  extrapolate: {to: 9}\n", "  extrapolate: {to: 90}\n", "train: extrapolate.to", False),
+    ("workload", "  extrapolate: {to: 9}\n", "", "train: extrapolate.to", True),
+    ("workload", "", "  cwd: elsewhere\n", "train: cwd", True),
+    ("workload", "", "  env: {FAST: '1'}\n", "train: env", True),
+    ("workload", "  timeout: 10m\n", "  timeout: 1s\n", "train: timeout", True),
+    ("workload", "  timeout: 1s\n", "  timeout: 10m\n", "train: timeout", False),
+    ("workload", "  warmup: 3\n", "  warmup: 0\n", "train: warmup", True),
+    ("workload", "  confirm: 6\n", "  confirm: 0\n", "train: confirm", True),
+    ("workload", "", "  paths: [src/**]\n", None, False),  # pre-push selection only
+]
+
+
+@pytest.mark.parametrize("base, head, what, loosened",
+                         [(_machine(b), _machine(h), w, lo) if where == "top" else (cfg(TRAIN + b), cfg(TRAIN + h), w, lo)
+                          for where, b, h, w, lo in _SETTINGS])
+def test_every_setting_that_can_change_a_number_is_compared(base, head, what, loosened):
+    found = changes(base, head)
+    assert set(found) == ({what} if what else set()), found
+    if what:
+        assert found[what].loosened is loosened
+
+
+def test_edited_files_count_like_edited_settings():
+    same = diff_configs(cfg(TRAIN), cfg(TRAIN), {"machine.profile file box.yml": ("a" * 64, "a" * 64)})
+    assert same == []
+    [edited] = diff_configs(cfg(TRAIN), cfg(TRAIN), {"machine.profile file box.yml": ("a" * 64, "b" * 64)})
+    assert edited.loosened and edited.before == "sha256 aaaaaaaaaaaa"
+
+
 @pytest.mark.parametrize("before, after", [("{name: epoch, count: 1}", "{name: epoch}"),
                                            ("{name: epoch}", "{name: epoch, count: 1}")])
 def test_unit_switched_to_reported_units(before, after):
@@ -146,7 +197,7 @@ def test_effective_config_uses_the_base_baseline_settings():
     head = cfg(TRAIN, baseline="  mode: stored\n  file: nowhere.json\n  setup: make head\n")
     eff = effective_config(base, head)
     assert (eff.baseline.mode, eff.baseline.file.as_posix()) == ("paired", "a.json")
-    assert eff.baseline.setup == head.baseline.setup  # like the commands, what runs is the PR's
+    assert eff.baseline.setup == base.baseline.setup  # the PR's setup never runs in the base tree unapproved
     assert not [c for c in diff_configs(base, eff) if c.what.startswith("baseline.")]
 
 
@@ -252,24 +303,45 @@ def test_raised_budget_without_the_label_fails(tmp_path, raised_budget_repo):
     assert run.summary == report or run.summary.startswith(report[:200])
 
 
+def labeled_event(tmp_path, repo, label: str = LABEL, sender: str = "octo-maintainer", labels=("bug", LABEL)):
+    """GitHub's `pull_request` payload for the `labeled` action: who added `label` is its sender."""
+    path = pr_event(tmp_path / "event.json", repo, labels=labels)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(action="labeled", label={"name": label, "color": "ededed"},
+                sender={**data["sender"], "login": sender})
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
 def test_raised_budget_with_the_label_in_the_payload_passes(tmp_path, raised_budget_repo):
-    run = run_action(raised_budget_repo, tmp_path, api_url=None, token=None, labels=("bug", LABEL))
+    event = labeled_event(tmp_path, raised_budget_repo)
+    run = run_action(raised_budget_repo, tmp_path, api_url=None, token=None, event=event)
     assert run.code == 0, run.log
     guard = _guard_doc(run)
     assert guard["approved"] is True and guard["blocked"] is False
-    assert guard["how"] == "labels from the event payload"
+    assert guard["how"] == "labels from the event payload: added by octo-maintainer"
     doc = run.results()
     assert doc["verdict"] == "pass"
     assert doc["workloads"][0]["budget"]["limits"]["energy"] == pytest.approx(1.0)  # the approved, raised limit
     assert "Loosened limits accepted" in _report(run)  # the change is still shown
 
 
+def test_without_a_token_the_payload_must_say_who_added_the_label(tmp_path, raised_budget_repo):
+    run = run_action(raised_budget_repo, tmp_path, api_url=None, token=None, labels=("bug", LABEL))  # `opened`
+    assert run.code == 1, run.log
+    assert "only a `labeled` event says who added the label" in _guard_doc(run)["how"]
+    event = labeled_event(tmp_path, raised_budget_repo, sender="Codertocat")  # the PR's own author
+    run = run_action(raised_budget_repo, tmp_path, api_url=None, token=None, event=event)
+    assert run.code == 1, run.log
+    assert _guard_doc(run)["blocked"] is True and "cannot approve" in _guard_doc(run)["how"]
+
+
 def test_a_different_approval_label(tmp_path, raised_budget_repo):
     run = run_action(raised_budget_repo, tmp_path, "--approve-label", "energy-ok", api_url=None, token=None,
-                     labels=(LABEL,))
+                     event=labeled_event(tmp_path, raised_budget_repo))
     assert run.code == 1  # the default label no longer approves
     run = run_action(raised_budget_repo, tmp_path, "--approve-label", "energy-ok", api_url=None, token=None,
-                     labels=("energy-ok",))
+                     event=labeled_event(tmp_path, raised_budget_repo, "energy-ok", labels=("energy-ok",)))
     assert run.code == 0, run.log
 
 
@@ -278,7 +350,7 @@ def test_labels_come_from_the_api_when_there_is_a_token(tmp_path, raised_budget_
     github.labels = ["bug", LABEL]
     run = run_action(raised_budget_repo, tmp_path, "--comment", "always", api_url=github.base, labels=("bug",))
     assert run.code == 0, run.log
-    assert _guard_doc(run)["how"] == "labels read through the API"
+    assert _guard_doc(run)["how"] == "labels read through the API: added by octo-maintainer"
     assert github.calls("GET", f"{github.issue_path}/labels")
     github.labels = ["bug"]
     run = run_action(raised_budget_repo, tmp_path, "--comment", "always", api_url=github.base, labels=("bug", LABEL))
@@ -286,13 +358,33 @@ def test_labels_come_from_the_api_when_there_is_a_token(tmp_path, raised_budget_
     assert _guard_doc(run)["blocked"] is True
 
 
-def test_labels_fall_back_to_the_payload_when_the_api_fails(tmp_path, raised_budget_repo, github):
-    github.fail("GET", f"{github.issue_path}/labels", *[500] * 10)
+def test_an_api_failure_does_not_approve(tmp_path, raised_budget_repo, github):
+    """Fails closed: not even a `labeled` payload by a maintainer approves when the live read fails."""
+    github.labels = ["bug", LABEL]
+    github.fail("GET", f"{github.issue_path}/labels", *[500] * 20)
+    run = run_action(raised_budget_repo, tmp_path, "--comment", "off", api_url=github.base,
+                     event=labeled_event(tmp_path, raised_budget_repo))
+    assert run.code == 1, run.log
+    guard = _guard_doc(run)
+    assert guard["approved"] is False and guard["blocked"] is True
+    assert guard["how"].startswith("the approval label could not be read through the API")
+
+
+@pytest.mark.parametrize("adder", ["Codertocat", "github-actions[bot]"])
+def test_a_label_added_by_the_author_or_a_workflow_token_does_not_approve(tmp_path, raised_budget_repo, github, adder):
+    """The timeline's `labeled` actor decides: the PR's author (Codertocat in the payload and the API) or any
+    workflow's GITHUB_TOKEN cannot approve; a maintainer can."""
+    github.labels = ["bug", LABEL]
+    github.labeled_by = {LABEL: adder}
+    run = run_action(raised_budget_repo, tmp_path, "--comment", "off", api_url=github.base, labels=("bug", LABEL))
+    assert run.code == 1, run.log
+    guard = _guard_doc(run)
+    assert guard["blocked"] is True and f"added by {adder}" in guard["how"] and "cannot approve" in guard["how"]
+    assert github.calls("GET", f"{github.issue_path}/timeline")
+    github.labeled_by = {LABEL: "octo-maintainer"}
     run = run_action(raised_budget_repo, tmp_path, "--comment", "off", api_url=github.base, labels=("bug", LABEL))
     assert run.code == 0, run.log
-    guard = _guard_doc(run)
-    assert guard["approved"] is True
-    assert guard["how"].startswith("labels from the event payload (API failed")
+    assert _guard_doc(run)["how"] == "labels read through the API: added by octo-maintainer"
 
 
 def test_tightening_runs_with_the_prs_own_limits(tmp_path):

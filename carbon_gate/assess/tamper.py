@@ -1,16 +1,19 @@
 """A pull request cannot loosen its own gate (DESIGN §1.5, §9). Pure functions.
 
 The limits in force come from the base commit's budget file; the PR's own file only adds new
-workloads. Every difference is reported; a loosened limit (higher budget or tolerance, removed
-budget or workload, fewer repeats, fewer failing verdicts, lower grid intensity or PUE, a changed
-command or unit, a raised or edited baseline, a weaker baseline mode or another baseline file) fails
-the gate unless the PR carries the approval label.
+workloads. Every difference in anything that can change a number or a decision is reported; a
+loosened one (higher budget or tolerance, removed budget or workload, fewer repeats, fewer failing
+verdicts, lower grid intensity or PUE, a changed command, unit, cwd, env, setup, extrapolation,
+machine setting or profile file, a raised or edited baseline, a weaker baseline mode or another
+baseline file, and any setting without a rule here) fails the gate unless the PR carries the
+approval label.
 """
 
 from __future__ import annotations
 
+import shlex
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from ..config import Config, Workload
 from ..units import format_energy, format_mass
@@ -33,8 +36,12 @@ def _fmt(limit: str, value: float | None) -> str:
     return format_energy(value) if limit.endswith("energy") else format_mass(value)
 
 
-def diff_configs(base: Config, head: Config) -> list[LimitChange]:
-    """Differences in gate-relevant settings from the base's budget file to the PR's."""
+def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, str | None]] | None = None
+                 ) -> list[LimitChange]:
+    """Differences in everything that can change a number or a decision, from the base's budget file to the
+    PR's. `files` maps each file the configs name (a profile, a CodeCarbon CSV) to its content digests at
+    the base and in the PR (read by the caller); an edited file counts like an edited setting. A setting
+    this function has no rule for counts as loosened when it differs: an unknown effect is not a safe one."""
     out: list[LimitChange] = []
     base_w = {w.name: w for w in base.workloads}
     head_w = {w.name: w for w in head.workloads}
@@ -53,10 +60,25 @@ def diff_configs(base: Config, head: Config) -> list[LimitChange]:
             out.append(LimitChange(f"{name}: tolerance", f"{b.tolerance:.1%}", f"{h.tolerance:.1%}", h.tolerance > b.tolerance))
         if h.repeats != b.repeats:  # fewer runs: a wider interval, so a real regression reads as inconclusive
             out.append(LimitChange(f"{name}: repeats", f"{b.repeats}", f"{h.repeats}", h.repeats < b.repeats))
-        if h.command != b.command:
+        if h.command != b.command or h.estimate != b.estimate or h.codecarbon_csv != b.codecarbon_csv:
             out.append(LimitChange(f"{name}: command", b.command_text(), h.command_text(), True))
         if (h.unit_name, h.unit_count) != (b.unit_name, b.unit_count):
             out.append(LimitChange(f"{name}: unit", _unit(b), _unit(h), _more_units(b, h)))
+        if h.extrapolate_to != b.extrapolate_to:  # a shorter projected run lowers every projected figure
+            out.append(LimitChange(f"{name}: extrapolate.to", _num(b.extrapolate_to), _num(h.extrapolate_to),
+                                   h.extrapolate_to is None or (b.extrapolate_to is not None
+                                                                and h.extrapolate_to < b.extrapolate_to)))
+        if h.timeout_s != b.timeout_s:  # a shorter timeout turns a slow run into `error`, which may not fail
+            out.append(LimitChange(f"{name}: timeout", f"{b.timeout_s:g} s", f"{h.timeout_s:g} s", h.timeout_s < b.timeout_s))
+        if h.confirm != b.confirm:
+            out.append(LimitChange(f"{name}: confirm", f"{b.confirm}", f"{h.confirm}", h.confirm < b.confirm))
+        # Where and how it runs: a new cwd the base lacks makes the base fail (no comparison), env and
+        # warm-ups change what is measured on both sides.
+        for what, before, after in ((f"{name}: cwd", b.cwd, h.cwd), (f"{name}: env", _env(b.env), _env(h.env)),
+                                    (f"{name}: warmup", f"{b.warmup}", f"{h.warmup}")):
+            if before != after:
+                out.append(LimitChange(what, before, after, True))
+        out += _unknown(f"{name}: ", b, h, _WORKLOAD_RULES)
     for name in head_w.keys() - base_w.keys():
         out.append(LimitChange(f"workload {name}", "absent", "added", False))
     removed = set(base.gate.fail_on) - set(head.gate.fail_on)
@@ -67,12 +89,18 @@ def diff_configs(base: Config, head: Config) -> list[LimitChange]:
                                head.gate.confidence > base.gate.confidence))
     if head.gate.family != base.gate.family:
         out.append(LimitChange("gate.family", base.gate.family, head.gate.family, head.gate.family == "holm"))
+    out += _unknown("gate.", base.gate, head.gate, {"fail_on", "confidence", "family"})
     bg, hg = base.grid, head.grid
     if (bg.country, bg.intensity) != (hg.country, hg.intensity):
         out.append(LimitChange("grid", f"{bg.intensity or bg.country or 'world average'}",
                                f"{hg.intensity or hg.country or 'world average'}", True))
-    if hg.pue < bg.pue:
-        out.append(LimitChange("grid.pue", f"{bg.pue:g}", f"{hg.pue:g}", True))
+    if hg.pue != bg.pue:  # listed either way; only a lower PUE lowers the CO2e
+        out.append(LimitChange("grid.pue", f"{bg.pue:g}", f"{hg.pue:g}", hg.pue < bg.pue))
+    out += _unknown("grid.", bg, hg, {"country", "intensity", "pue", "lines"})
+    # The machine section decides how energy is measured or modelled (a profile's curve, embodied
+    # emissions, which meters are read): any change can lower every figure.
+    out += _unknown("machine.", base.machine, head.machine, set())
+    out += _environment(base, head)
     bb, hb = base.baseline, head.baseline
     if hb.mode != bb.mode:
         out.append(LimitChange("baseline.mode", bb.mode, hb.mode,
@@ -82,7 +110,72 @@ def diff_configs(base: Config, head: Config) -> list[LimitChange]:
         # pointing it elsewhere (a missing or hand-made file) can hide a regression.
         used = bool({bb.mode, hb.mode} & {"stored", "auto"})
         out.append(LimitChange("baseline.file", bb.file.as_posix(), hb.file.as_posix(), used))
+    if hb.setup != bb.setup:  # setup runs in the base tree too: it can break or slow the base's side
+        out.append(LimitChange("baseline.setup", _command(bb.setup), _command(hb.setup), True))
+    out += _unknown("baseline.", bb, hb, {"mode", "file", "setup", "history"})
+    out += _unknown("", base, head, {"path", "version", "grid", "machine", "baseline", "gate", "workloads", "prepush",
+                                     "environment"})
+    for what, (before, after) in sorted((files or {}).items()):
+        if before != after:
+            out.append(LimitChange(what, _digest(before), _digest(after), True))
     return out
+
+
+# Workload fields with a rule above, or no effect on a number or a decision (`paths` only picks pre-push work,
+# `energy_per_point` only adds columns to the report).
+_WORKLOAD_RULES = {"name", "command", "estimate", "codecarbon_csv", "budget", "tolerance", "repeats", "unit_name",
+                   "unit_count", "extrapolate_to", "timeout_s", "confirm", "cwd", "env", "warmup", "paths", "line",
+                   "energy_per_point"}
+
+
+def _unknown(prefix: str, base, head, handled: set[str]) -> list[LimitChange]:
+    """Every other field of two dataclasses that differs, as loosened."""
+    out = []
+    for f in fields(base):
+        if f.name in handled:
+            continue
+        before, after = getattr(base, f.name), getattr(head, f.name)
+        if before != after:
+            out.append(LimitChange(f"{prefix}{f.name}", _show(before), _show(after), True))
+    return out
+
+
+def _environment(base: Config, head: Config) -> list[LimitChange]:
+    """Passing more of the runner's environment, or calling fewer names secret, lets more through."""
+    out = []
+    be, he = base.environment, head.environment
+    if set(he.passes) != set(be.passes):
+        out.append(LimitChange("environment.pass", _show(be.passes), _show(he.passes), bool(set(he.passes) - set(be.passes))))
+    if set(he.secrets) != set(be.secrets):
+        out.append(LimitChange("environment.secrets", _show(be.secrets), _show(he.secrets),
+                               bool(set(be.secrets) - set(he.secrets))))
+    return out
+
+
+def _show(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(map(str, value)) or "none"
+    return str(value)
+
+
+def _num(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+def _env(env: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(env.items())) or "none"
+
+
+def _command(cmd) -> str:
+    if cmd is None:
+        return "none"
+    return cmd if isinstance(cmd, str) else shlex.join(cmd)
+
+
+def _digest(digest: str | None) -> str:
+    return "absent" if digest is None else f"sha256 {digest[:12]}"
 
 
 # In a pull request the base commit is known, so `auto` compares paired, like `paired`; `stored` compares with
@@ -164,8 +257,9 @@ def _count(entry: dict) -> str:
 
 
 def effective_config(base: Config, head: Config) -> Config:
-    """The config to gate with: the PR's workloads and commands, but the base's limits for every workload
-    the base knows, and the base's gate, grid and baseline (mode, file) settings."""
+    """The config to gate with: the PR's workloads and commands, but for every workload the base knows the
+    base's limits and how it runs (cwd, env, timeout, warm-ups, extrapolation), and the base's gate, grid,
+    machine, environment and baseline settings (mode, file, setup, seed): nothing the PR loosened applies."""
     base_w = {w.name: w for w in base.workloads}
 
     def guarded(w: Workload) -> Workload:
@@ -173,9 +267,12 @@ def effective_config(base: Config, head: Config) -> Config:
         if b is None:
             return w
         return replace(w, budget=b.budget, tolerance=b.tolerance, unit_name=b.unit_name, unit_count=b.unit_count,
-                       repeats=max(w.repeats, b.repeats))
+                       repeats=max(w.repeats, b.repeats), extrapolate_to=b.extrapolate_to, cwd=b.cwd, env=b.env,
+                       timeout_s=b.timeout_s, warmup=b.warmup, confirm=max(w.confirm, b.confirm), estimate=b.estimate)
 
-    # What to compare with is the base's too (mode and file); `setup` stays the PR's, like its commands.
-    baseline = replace(head.baseline, mode=base.baseline.mode, file=base.baseline.file)
+    # What to compare with, and the setup that prepares both trees, are the base's: the PR's setup never
+    # runs in the base tree without the label.
+    baseline = replace(head.baseline, mode=base.baseline.mode, file=base.baseline.file, setup=base.baseline.setup,
+                       seed=base.baseline.seed)
     return replace(head, workloads=tuple(guarded(w) for w in head.workloads), gate=base.gate, grid=base.grid,
-                   baseline=baseline)
+                   baseline=baseline, machine=base.machine, environment=base.environment)

@@ -4,6 +4,7 @@ seeded random order per round, so drift and machine differences hit both sides a
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class PairedRuns:
 
 def run_paired(workload: Workload, plan: MeterPlan, head_root: Path, base_root: Path, rounds: int,
                rng: random.Random, *, runs: PairedRuns | None = None, warmup: bool = True,
-               progress: Progress | None = None) -> PairedRuns:
+               progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> PairedRuns:
     """Warm-ups on both sides, then `rounds` rounds; pass `runs` back in to add confirmation rounds.
 
     A head failure stops the workload (it is the PR's error); a base failure stops only the base
@@ -50,7 +51,7 @@ def run_paired(workload: Workload, plan: MeterPlan, head_root: Path, base_root: 
             for key in "hb":
                 if key == "b" and runs.base_error:
                     continue
-                _one(workload, plan, sides[key], runs, warmup=True, label="warm-up", progress=progress)
+                _one(workload, plan, sides[key], runs, warmup=True, label="warm-up", progress=progress, environ=environ)
     start = len(runs.orders)
     for r in range(rounds):
         if runs.head_failed:
@@ -63,14 +64,15 @@ def run_paired(workload: Workload, plan: MeterPlan, head_root: Path, base_root: 
             if key == "h" and runs.head_failed:
                 continue
             _one(workload, plan, sides[key], runs, warmup=False, label=f"round {start + r + 1}", progress=progress,
-                 of=start + rounds)
+                 of=start + rounds, environ=environ)
     return runs
 
 
 def _one(workload: Workload, plan: MeterPlan, side: tuple[str, Path, list[Sample]], runs: PairedRuns, *,
-         warmup: bool, label: str, progress: Progress | None, of: int = 0) -> None:
+         warmup: bool, label: str, progress: Progress | None, of: int = 0,
+         environ: Mapping[str, str] | None = None) -> None:
     name, root, samples = side
-    sample = run_once(workload, plan, root, warmup=warmup)
+    sample = run_once(workload, plan, root, warmup=warmup, environ=environ)
     samples.append(sample)
     if name == "base" and not sample.ok and runs.base_error is None:
         runs.base_error = sample.error

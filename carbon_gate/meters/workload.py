@@ -5,24 +5,30 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Workload
 from ..domain import Sample
 from ..functional_units import ENV_VAR, read_metrics_file, read_units_file
 from ..progress import Event, Progress
+from .environ import workload_environ
 from .meter import MeterPlan, measure_command
 
 STDERR_TAIL_CHARS = 2000
 
 
 def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = False,
-             extra_env: dict[str, str] | None = None) -> Sample:
-    """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree)."""
+             extra_env: dict[str, str] | None = None, environ: Mapping[str, str] | None = None) -> Sample:
+    """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree).
+
+    `environ` is what the workload inherits, already scrubbed (meters.environ); by default this process's
+    environment through the default allow-list, never the whole of it."""
     cwd = workload.workdir(root)
     with tempfile.TemporaryDirectory(prefix="carbon-gate-run-") as scratch, tempfile.TemporaryFile() as err:
         units_file = Path(scratch) / "units"
-        env = {**os.environ, **workload.env, **(extra_env or {}), ENV_VAR: str(units_file)}
+        inherited = workload_environ() if environ is None else environ
+        env = {**inherited, **workload.env, **(extra_env or {}), ENV_VAR: str(units_file)}
         sample = measure_command(
             workload.command, plan, cwd=cwd, env=env, timeout_s=workload.timeout_s,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
@@ -35,14 +41,14 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
 
 
 def run_workload(workload: Workload, plan: MeterPlan, root: Path, *, repeats: int | None = None,
-                 progress: Progress | None = None) -> list[Sample]:
+                 progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> list[Sample]:
     """Warm-ups then counted runs; stops at the first failed run (a crash or timeout would only repeat)."""
     n = workload.repeats if repeats is None else repeats
     total = workload.warmup + n
     samples: list[Sample] = []
     for i in range(total):
         is_warmup = i < workload.warmup
-        sample = run_once(workload, plan, root, warmup=is_warmup)
+        sample = run_once(workload, plan, root, warmup=is_warmup, environ=environ)
         samples.append(sample)
         if progress is not None:
             label = "warm-up" if is_warmup else f"run {i - workload.warmup + 1}/{n}"

@@ -51,11 +51,36 @@ def client(token: str, api_url: str | None = None, retries: int = 4, backoff: fl
                   seconds_between_requests=None, seconds_between_writes=0.2, lazy=True)
 
 
-def pr_labels(token: str, repo: str, pr_number: int, api_url: str | None = None, retries: int = 2) -> list[str]:
-    """The PR's current label names, read through the API (labels added after the event count).
-    Raises on any API failure: the caller decides what to fall back to."""
+def label_approval(token: str, repo: str, pr_number: int, label: str, api_url: str | None = None,
+                   retries: int = 2) -> tuple[bool, str]:
+    """Is `label` on the PR now, added by someone who may approve? Read live: the PR's current labels, then
+    its timeline's last `labeled` event for that label (after any `unlabeled`). The PR's author, the token's
+    own identity and `github-actions[bot]` (any workflow token, even one a PR's workflow edit obtains) do not
+    approve. Returns (approved, how it was decided). Raises on any API failure: the caller fails closed."""
     gh = client(token, api_url, retries=retries)
-    return [label.name for label in gh.get_repo(repo).get_issue(pr_number).get_labels()]
+    issue = gh.get_repo(repo).get_issue(pr_number)
+    if label not in [lbl.name for lbl in issue.get_labels()]:
+        return False, "labels read through the API: not on the pull request"
+    actor = None
+    for event in issue.get_timeline():  # oldest first, every page
+        raw = event.raw_data or {}
+        if raw.get("event") in ("labeled", "unlabeled") and (raw.get("label") or {}).get("name") == label:
+            actor = ((raw.get("actor") or {}).get("login")) if raw.get("event") == "labeled" else None
+    author = issue.user.login if issue.user is not None else None
+    refused = {author, own_login(gh), FALLBACK_AUTHOR} - {None}
+    if actor is None:
+        return False, "labels read through the API: the timeline does not say who added the label, so it does not approve"
+    if actor in refused:
+        who = "the pull request's author" if actor == author else "the token's own identity"
+        return False, f"labels read through the API: added by {actor} ({who}), who cannot approve their own loosening"
+    return True, f"labels read through the API: added by {actor}"
+
+
+def fork_hint(status: int, detail, headers: dict | None) -> str:
+    """The hint for a refused write: a 403 is a read-only token, unless it is GitHub's (secondary) rate limit."""
+    limited = "rate limit" in str(detail).lower() or {k.lower(): v for k, v in (headers or {}).items()}.get(
+        "x-ratelimit-remaining") == "0"
+    return " (a fork's read-only token cannot comment: use the workflow_run recipe)" if status == 403 and not limited else ""
 
 
 def own_login(gh) -> str:
@@ -111,7 +136,7 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
         return Published("created", f"created comment {created.html_url}", created.html_url)
     except GithubException as exc:
         detail = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
-        hint = " (a fork's read-only token cannot comment: use the workflow_run recipe)" if exc.status == 403 else ""
+        hint = fork_hint(exc.status, detail, exc.headers)
         return Published("failed" if exc.status != 403 else "refused",
                          f"GitHub API answered {exc.status}: {detail}{hint}; the report is in the job summary")
     except Exception as exc:  # noqa: BLE001 - network errors of every kind: publishing never fails the gate

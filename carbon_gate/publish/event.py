@@ -25,6 +25,8 @@ class EventContext:
     head_ref: str | None = None
     fork: bool = False
     labels: tuple[str, ...] = ()
+    author: str | None = None  # the PR's author (pull_request.user.login)
+    labeled: tuple[str, str] | None = None  # a `labeled` event: (the label added, who added it)
     before: str | None = None
     after: str | None = None
     new_branch: bool = False
@@ -85,6 +87,14 @@ def _is_fork(side: dict[str, Any], key: str, upstream: str | None) -> bool:
     return bool(head_repo and upstream and head_repo != upstream)
 
 
+def _labeled(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(label, sender) of a `labeled` action: the one label whose adder the payload names."""
+    label, sender = _obj(payload.get("label")).get("name"), _obj(payload.get("sender")).get("login")
+    if payload.get("action") != "labeled" or not isinstance(label, str) or not isinstance(sender, str):
+        return None
+    return label, sender
+
+
 def parse_event(name: str, payload: dict[str, Any], repo: str | None = None) -> EventContext:
     """Pure: an event name and payload into the context."""
     payload = _obj(payload)
@@ -97,13 +107,23 @@ def parse_event(name: str, payload: dict[str, Any], repo: str | None = None) -> 
             name, repo, _number(pr.get("number")) or _number(payload.get("number")), _sha(base.get("sha")),
             _sha(head.get("sha")), base.get("ref"), head.get("ref"), fork=_is_fork(head, "repo", base_repo),
             labels=tuple(str(lbl.get("name", "")) for lbl in _list(pr.get("labels")) if isinstance(lbl, dict)),
+            author=_obj(pr.get("user")).get("login"), labeled=_labeled(payload),
         )
     if name == "push":
         before, after = _sha(payload.get("before")), _sha(payload.get("after"))
+        if after == ZERO_SHA or payload.get("deleted") is True:
+            return EventContext(name, repo, before=before, after=after, head_ref=payload.get("ref"),
+                                note=f"{payload.get('ref') or 'the ref'} was deleted: no commit to measure, nothing compared")
         new = before in (None, ZERO_SHA)
         return EventContext(name, repo, before=before, after=after, head_sha=after, base_sha=None if new else before,
                             head_ref=payload.get("ref"), new_branch=new,
                             note="new branch: nothing to compare with, measured and reported only" if new else None)
+    if name == "merge_group":  # gated like a push of the queued commit against its base
+        group = _obj(payload.get("merge_group"))
+        base, head = _sha(group.get("base_sha")), _sha(group.get("head_sha"))
+        return EventContext(name, repo, base_sha=base, head_sha=head, base_ref=group.get("base_ref"),
+                            head_ref=group.get("head_ref"), before=base, after=head,
+                            note=None if base and head else "merge group without base and head commits: measured and reported only")
     if name == "workflow_run":
         run = _obj(payload.get("workflow_run"))
         prs = [p for p in _list(run.get("pull_requests")) if isinstance(p, dict)]

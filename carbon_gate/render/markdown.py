@@ -37,14 +37,18 @@ MAX_CHART_POINTS = 30
 
 
 def md(text: Any) -> str:
-    """Escape text for inline Markdown and table cells: no HTML, no links, no emphasis, no @-mentions,
-    no pipes or newlines that would break a table row."""
+    """Escape text for inline Markdown and table cells: no HTML, no links (nor GitHub's autolinks and issue
+    references), no emphasis, no @-mentions, no pipes or newlines that would break a table row."""
     s = str(text)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = re.sub(r"([\\`*_\[\]|~])", r"\\\1", s)
     s = re.sub(r"^([#+\-=>])", r"\\\1", s)  # nothing may start a heading, list or quote
     s = re.sub(r"^(\d+)([.)])", r"\1\\\2", s)  # nor an ordered list: '1\.' (a backslash before a digit shows)
     s = s.replace("@", "@\u200b")  # a zero-width space after @ stops GitHub from notifying anyone
+    # ... and from linking: `#123` / `GH-123` (issue references), bare URLs and `www.` (autolinks).
+    s = re.sub(r"(#|\bGH-)(?=\d)", "\\1\u200b", s, flags=re.IGNORECASE)
+    s = s.replace("://", ":\u200b//")
+    s = re.sub(r"\b(www)\.", "\\1\u200b.", s, flags=re.IGNORECASE)
     return re.sub(r"[\r\n]+", " ", s)
 
 
