@@ -118,3 +118,17 @@ def test_the_measure_stage_holds_no_token_for_a_workload_to_read(tmp_path, githu
     run_action(repo, tmp_path, "--stage", "measure", api_url=github.base, token=None)
     blocked = run_action(repo, tmp_path, "--stage", "publish", "--comment", "off", api_url=github.base)
     assert blocked.code == 1 and blocked.results()["guard"]["blocked"] is True
+
+
+def test_a_config_error_in_the_measure_stage_is_published_by_the_publish_stage(tmp_path):
+    """The measure step has no job summary or outputs (started again without the runner's files): its
+    error reaches them through the publish step, which runs after a failed measure step."""
+    bad = "version: 1\nworkloads:\n  - name: x\n    command: 'true'\n    budget: {energy: -1 Wh}\n"
+    repo = make_repo(tmp_path / "repo", bad)
+    measure = run_action(repo, tmp_path, "--stage", "measure", api_url=None, token=None)
+    assert measure.code == 2 and "::error" in measure.log, measure.log
+    assert measure.summary == "" and measure.outputs == {}  # not this step's to write
+    publish = run_action(repo, tmp_path, "--stage", "publish", api_url=None)
+    assert publish.code == 2, publish.log
+    assert publish.outputs["verdict"] == "error" and publish.outputs["exit-code"] == "2"
+    assert "configuration error" in publish.summary and "energy" in publish.summary
