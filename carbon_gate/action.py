@@ -485,7 +485,7 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
             doc["notes"].append("the approval label no longer approves after the run, so this pull request's own "
                                 f"limits, measured with, are not accepted ({label_how})")
         guard_doc.update(approved=label_ok, how=label_how, blocked=not label_ok)
-        if not label_ok:
+        if not label_ok and not doc.get("interrupted"):  # interrupted stays its own outcome
             doc["verdict"] = "fail"
             exit_code = max(exit_code, 1) if exit_code != 3 else 3
         doc["guard"] = guard_doc

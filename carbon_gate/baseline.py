@@ -32,9 +32,12 @@ def load(path: str | os.PathLike) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{p}: cannot read the baseline file ({exc})") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{p}: corrupt baseline file (line {exc.lineno}: {exc.msg}); "
+                         "restore it from git, or delete it and run `carbon-gate baseline update`") from None
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"{p}: corrupt baseline file ({str(exc)[:200]}); "
                          "restore it from git, or delete it and run `carbon-gate baseline update`") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if schema != SCHEMA:
@@ -42,7 +45,43 @@ def load(path: str | os.PathLike) -> dict[str, Any] | None:
                          "version); delete it and run `carbon-gate baseline update`")
     if not isinstance(data.get("workloads"), dict):
         raise UsageError(f"{p}: corrupt baseline file: 'workloads' must be a mapping")
+    for name, e in data["workloads"].items():
+        problem = _entry_problem(e)
+        if problem:
+            raise UsageError(f"{p}: corrupt baseline file: workloads.{name}.{problem}; restore it from git, or delete "
+                             "it and run `carbon-gate baseline update`")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
+
+
+def _entry_problem(e: Any) -> str | None:
+    """The first field of a stored entry that the gate could not use, as `field: what`, or None."""
+    if not isinstance(e, dict):
+        return f"(entry): expected a mapping, got {type(e).__name__}"
+    samples = e.get("samples_wh", [])
+    if not isinstance(samples, list) or not all(_number(x) for x in samples):
+        return "samples_wh: expected a list of energies in Wh (numbers >= 0)"
+    for key in ("commit", "date", "command", "tool_version"):
+        if e.get(key) is not None and not isinstance(e[key], str):
+            return f"{key}: expected a string or null"
+    if e.get("fingerprint") is not None and not isinstance(e["fingerprint"], dict):
+        return "fingerprint: expected a mapping or null"
+    if e.get("summary") is not None and not isinstance(e["summary"], dict):
+        return "summary: expected a mapping or null"
+    history = e.get("history", [])
+    if not isinstance(history, list):
+        return "history: expected a list"
+    for i, h in enumerate(history):
+        if not isinstance(h, dict) or (h.get("median_wh") is not None and not _number(h["median_wh"])):
+            return f"history[{i}]: expected {{commit, date, median_wh >= 0}}"
+    return None
 
 
 def entry(baseline: dict[str, Any] | None, name: str) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+from dataclasses import dataclass
 import signal
 import sys
 from collections.abc import Callable
@@ -37,17 +38,40 @@ def _friendly(fn: Callable) -> Callable:
     return wrapper
 
 
-def _on_sigterm() -> None:
-    from .pipeline import Interrupted
-
-    def handler(signum: int, _frame: Any) -> None:
-        raise Interrupted(signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def _interrupt_code(exc: BaseException) -> int:
-    return 128 + getattr(exc, "signum", signal.SIGINT)
+    from .interrupts import exit_code
+
+    return exit_code(getattr(exc, "signum", signal.SIGINT))
+
+
+class _Main(click.Group):
+    """The command group: SIGINT/SIGTERM/SIGHUP handled from the first moment (exit 128+N), in any
+    command and any phase, instead of click's `Aborted!` (exit 1) or a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from . import interrupts
+
+        previous = interrupts.install()
+        try:
+            return super().main(*args, **kwargs)
+        except (KeyboardInterrupt, interrupts.Interrupted) as exc:
+            click.echo("carbon-gate: interrupted", err=True)
+            sys.exit(_interrupt_code(exc))
+        except Exception as exc:  # the last line of defence: a bug is one clear line, not a traceback
+            if interrupts.within(exc) is not None:  # a signal that came out wrapped
+                click.echo("carbon-gate: interrupted", err=True)
+                sys.exit(_interrupt_code(interrupts.within(exc)))  # type: ignore[arg-type]
+            if os.environ.get("CARBON_GATE_DEBUG"):
+                raise
+            click.echo(f"carbon-gate: internal error (a bug; please report it, with CARBON_GATE_DEBUG=1 for the "
+                       f"traceback): {type(exc).__name__}: {str(exc)[:300]}", err=True)
+            sys.exit(EXIT_USAGE)
+        finally:
+            if interrupts.ours(previous):  # the process is exiting: a late signal changes nothing now
+                interrupts.close(exiting=True)
+            else:  # called in-process (tests): leave the caller as it was
+                interrupts.restore(previous)
+                interrupts.reset()
 
 
 def _summary(doc: dict) -> None:
@@ -68,12 +92,13 @@ def _progress(quiet: bool, live: bool = True) -> Any:
     return display if display is not None else contextlib.nullcontext()
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=_Main, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="carbon-gate")
 def main() -> None:
     """Energy and carbon budgets for CI: measure workloads, convert to CO2e, gate on regressions.
 
-    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run;
+    Exit codes: 0 pass, 1 gate failed, 2 usage or config error, 3 a workload could not run,
+    130/143 interrupted by SIGINT/SIGTERM (what was measured is still written);
     75 `forecast --defer-above`: wait for a cleaner window.
     """
 
@@ -103,16 +128,12 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
     """
     import shlex
 
-    from . import results as results_mod
-    from .account import footprint
-    from .assess.summary import summarise
     from .errors import UsageError
     from .grid import UnknownCountry, resolve
     from .meters.meter import MeterSettings, measure_command, plan_meters
-    from .pipeline import Interrupted, machine_section
+    from . import interrupts
+    from .interrupts import Interrupted
     from .progress import Event
-    from .render.terminal import measure_table, screen, wrap
-    from .results import Results, WorkloadResult
     from .units import parse_duration, parse_intensity
 
     try:
@@ -122,17 +143,29 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
         raise UsageError(str(exc).strip("'\"")) from None
     json_path = json_path or json_alias
     plan = plan_meters(MeterSettings(profile=profile))
-    _on_sigterm()
     text = shlex.join(command)
-    try:
-        # No live line: the command writes to the same terminal.
-        with _progress(quiet, live=False) as progress:
-            if progress:
-                progress(Event(f"measuring: {text}", "workload", text, runs=1))
-            sample = measure_command(list(command), plan, timeout_s=timeout_s)
-    except (KeyboardInterrupt, Interrupted) as exc:
-        click.echo("carbon-gate: interrupted; the command's process group was killed", err=True)
-        sys.exit(_interrupt_code(exc))
+    with interrupts.deferred():  # a signal after the command ended waits for the table and the results
+        try:
+            # No live line: the command writes to the same terminal.
+            with interrupts.interruptible(), _progress(quiet, live=False) as progress:
+                if progress:
+                    progress(Event(f"measuring: {text}", "workload", text, runs=1))
+                sample = measure_command(list(command), plan, timeout_s=timeout_s)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            click.echo("carbon-gate: interrupted; the command's process group was killed", err=True)
+            sys.exit(_interrupt_code(exc))
+        _show_measured(text, sample, plan, grid, json_path)
+    sys.exit(sample.exit_code)
+
+
+def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str | None) -> None:
+    from . import results as results_mod
+    from .account import footprint
+    from .assess.summary import summarise
+    from .pipeline import machine_section
+    from .render.terminal import measure_table, screen, wrap
+    from .results import Results, WorkloadResult
+
     fp = footprint(sample.energy_wh, sample.wall_s, grid, plan.embodied)
     width = screen(sys.stderr).width
     click.echo("\n".join(part for line in measure_table(text, sample, fp, grid).splitlines() for part in wrap(line, width)),
@@ -142,8 +175,7 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
         verdict = "new" if sample.ok else "error"
         w = WorkloadResult("command", text, verdict, [sample.error] if sample.error else [], [sample], summary, fp)
         doc = Results(machine_section(plan), grid, [w], "pass" if sample.ok else "error").to_dict()
-        results_mod.write(json_path, doc)
-    sys.exit(sample.exit_code)
+        _write(json_path, results_mod.to_json(doc))
 
 
 @main.command(context_settings=CONTEXT)
@@ -164,31 +196,100 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
 @_friendly
 def run(config_path: str, results_path: str, report_path: str, template: str | None, names: tuple[str, ...],
         repeats: int | None, mode: str | None, base_ref: str | None, seed: int | None, quiet: bool) -> None:
-    """Run the configured workloads, check budgets and the baseline, write results, and exit 0/1/2/3."""
+    """Run the configured workloads, check budgets and the baseline, write results, and exit 0/1/2/3
+    (130/143 when interrupted: what was measured is still written, with verdict `interrupted`)."""
     from . import config as config_mod
-    from . import results as results_mod
+    from . import interrupts
     from .pipeline import RunOptions, run_suite
 
     config = config_mod.load(config_path)
-    _on_sigterm()
     options = RunOptions(tuple(names), repeats, mode, base_ref, seed)
-    with _progress(quiet) as progress:
-        outcome = run_suite(config, options, progress)
+    # Absolute now: a workload that deletes or changes our working directory cannot move the output.
+    out = _OutputPaths(os.path.abspath(results_path), os.path.abspath(report_path) if report_path else "", results_path,
+                       report_path)
+    with interrupts.deferred():  # from the last measured run to the exit: a signal waits for the results
+        with _progress(quiet) as progress:
+            outcome = run_suite(config, options, progress, on_start=out.start)
+        code = _finish_run(outcome, out, template, quiet)
+    sys.exit(code)
+
+
+@dataclass(frozen=True)
+class _OutputPaths:
+    results: str  # absolute
+    report: str  # absolute, or "" for none
+    shown: str  # the results path as the user gave it, for messages
+    report_shown: str
+
+    def start(self, skeleton: Any) -> None:
+        """Before any workload runs: prove the results location writable (a failure costs nothing yet)
+        and replace an earlier run's file, so a killed run never leaves stale results looking current."""
+        from . import results as results_mod
+        from .errors import UsageError
+
+        try:
+            results_mod.write(self.results, skeleton.to_dict())
+        except OSError as exc:
+            raise UsageError(f"cannot write {self.shown}: {exc.strerror or exc}; nothing was run") from None
+
+
+def _finish_run(outcome: Any, out: _OutputPaths, template: str | None, quiet: bool = False) -> int:
+    """Write results and report, show the verdict, and choose the exit code. Runs with signals deferred;
+    a signal that arrives here marks the (complete) results interrupted and wins the exit code."""
+    from . import interrupts
+
     doc = outcome.results.to_dict()
-    _write(results_path, results_mod.to_json(doc))
-    report_error = _write_report(doc, report_path, template, results_path, saved=True)
+    results_error = _save_results(out.results, doc, out.shown)
+    report_error = _write_report(doc, out.report, template, out.shown, saved=results_error is None)
+    interrupts.close()  # a signal from here on changes nothing; one before is reflected below
+    if interrupts.received() is not None and not doc["interrupted"]:
+        _mark_interrupted(doc)
+        results_error = _save_results(out.results, doc, out.shown)
+        report_error = _write_report(doc, out.report, template, out.shown, saved=results_error is None)
     _summary(doc)
     if not quiet:
-        click.echo(f"results: {results_path}" + (f", report: {report_path}" if report_path and not report_error else ""),
+        click.echo(f"results: {out.shown}" + (f", report: {out.report_shown}" if out.report and not report_error else ""),
                    err=True)
-    if outcome.interrupted_by is not None:  # the interrupt's code, even if the report failed too
-        if report_error is not None:
-            report_error.exit_code = _interrupt_code(outcome.interrupted_by)
-            raise report_error
-        sys.exit(_interrupt_code(outcome.interrupted_by))
-    if report_error is not None:  # exit 2, after the measurements are safe on disk and the verdict is shown
-        raise report_error
-    sys.exit(outcome.suite.exit_code)
+    for error in (results_error, report_error):
+        if error is not None:
+            for line in str(error).splitlines():
+                click.echo(f"carbon-gate: error: {line}", err=True)
+    if outcome.interrupted_by is not None or interrupts.received() is not None:
+        return interrupts.exit_code(getattr(outcome.interrupted_by, "signum", None) or interrupts.received())
+    # A failing gate or workload keeps its code (1 or 3) when a file could not be written; a pass becomes 2.
+    if outcome.suite.exit_code:
+        return outcome.suite.exit_code
+    return 2 if (results_error or report_error) else 0
+
+
+def _mark_interrupted(doc: dict) -> None:
+    doc["interrupted"] = True
+    doc["verdict"] = "interrupted"
+    doc["notes"] = [*doc.get("notes", []), "a signal arrived after every workload was measured: the results are complete"]
+
+
+def _save_results(path: str, doc: dict, shown: str) -> CarbonGateError | None:
+    """Write the results; when that fails (read-only, full disk, the directory replaced by a file),
+    save them in the temp directory instead and say where: measured data is never lost."""
+    import tempfile
+    import time
+
+    from . import results as results_mod
+    from .errors import UsageError
+
+    text = results_mod.to_json(doc)
+    try:
+        _write(path, text)
+        return None
+    except CarbonGateError as exc:
+        problem = str(exc)
+    rescue = os.path.join(tempfile.gettempdir(), f"carbon-gate-results-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json")
+    try:
+        _write(rescue, text)
+    except CarbonGateError:
+        click.echo(text, err=True)  # the last place left
+        return UsageError(f"{problem}; the results could not be saved anywhere, so they are printed above")
+    return UsageError(f"{problem}; the results were saved to {rescue} instead")
 
 
 @main.group(context_settings=CONTEXT)
@@ -210,7 +311,9 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
     from . import baseline as baseline_mod
     from . import config as config_mod
     from . import gitctx
+    from . import interrupts
     from . import results as results_mod
+    from .errors import UsageError
     from .pipeline import RunOptions, run_suite
 
     config = config_mod.load(config_path)
@@ -218,10 +321,12 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
     previous = baseline_mod.load(path)  # a corrupt file stops here, before any work
     if from_results:
         doc = results_mod.load(from_results)
+        if doc.get("interrupted"):
+            raise UsageError(f"{from_results}: the run was interrupted, so its runs are partial; "
+                             "record the results of a finished run")
         commit = (doc.get("git") or {}).get("head")
     else:
-        _on_sigterm()
-        with _progress(quiet) as progress:
+        with interrupts.deferred(), _progress(quiet) as progress:  # the baseline is written whole or not at all
             outcome = run_suite(config, RunOptions(tuple(names), repeats, mode="none"), progress)
         if outcome.interrupted_by is not None:
             click.echo("carbon-gate: interrupted; the baseline file was not changed", err=True)
@@ -446,8 +551,11 @@ def _write_report(doc: dict, report_path: str, template: str | None, results_nam
     `saved` in `results_name`, the error says so and how to render them again."""
     if not report_path:
         return None
+    # In Actions the job summary holds the full report and this file is the comment; anywhere else the
+    # file is all there is, so nothing is shortened.
+    limit = None if os.environ.get("GITHUB_ACTIONS") == "true" else sys.maxsize
     try:
-        _write(report_path, _render_markdown(doc, template, results_name))
+        _write(report_path, _render_markdown(doc, template, results_name, limit))
     except CarbonGateError as exc:
         if not saved:
             return exc
@@ -529,14 +637,16 @@ def action(config_path: str, mode: str, comment_policy: str, fail_on: str, appro
 
     The token comes from the GITHUB_TOKEN environment variable, never from the command line.
     """
+    from . import interrupts
     from .action import ActionInputs, run_action
 
     if stage == "measure":
         _exec_without_runner_secrets()
-    _on_sigterm()
     inputs = ActionInputs(config_path, mode, comment_policy, fail_on, approve_label, results_path, report_path,
                           os.environ.get("GITHUB_TOKEN") or None, stage)
-    sys.exit(run_action(inputs, echo=lambda text, file=None: click.echo(text, err=file is sys.stderr)))
+    with interrupts.deferred():  # measuring stays interruptible; a signal after it waits for the outputs
+        code = run_action(inputs, echo=lambda text, file=None: click.echo(text, err=file is sys.stderr))
+    sys.exit(code)
 
 
 @main.command(context_settings=CONTEXT)
@@ -830,7 +940,11 @@ def check(pre_push: bool, config_path: str | None, quick: bool, hook_args: tuple
     """Compare what is being pushed with what the remote has, on this machine, before it leaves."""
     from .prepush import run_check
 
-    sys.exit(run_check(config_path, quick, stdin=sys.stdin, echo=click.echo))
+    from . import interrupts
+
+    with interrupts.deferred():
+        code = run_check(config_path, quick, stdin=sys.stdin, echo=click.echo)
+    sys.exit(code)
 
 
 @main.command(context_settings=CONTEXT)

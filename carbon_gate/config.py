@@ -100,7 +100,8 @@ _RUN_KEYS = {
 ESTIMATE_SIZE_KEYS = ("params", "tokens", "moe_active_params", "mfu")
 
 SPEC: dict[str, Key] = {
-    "version": Key("integer", "Config format version.", 1, required=True, minimum=1),
+    "version": Key("integer", "Config format version (this carbon-gate reads version 1).", 1, required=True, minimum=1,
+                   maximum=1),
     "grid": Key("object", "The pinned grid intensity used for CO2e.", children={
         "country": Key("string", "ISO-2, ISO-3 or English name; intensity from the packaged Ember/OWID dataset.", example="FR"),
         "intensity": Key("intensity", "A fixed intensity instead of a country.", example="472 g/kWh"),
@@ -304,12 +305,30 @@ def load(path: str | os.PathLike) -> Config:
     """Read, validate and type the config at `path`; raises ConfigError listing every problem."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(p, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([ConfigProblem(str(p), None, "", "file not found (create one, or pass -c PATH)")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([ConfigProblem(str(p), None, "", f"cannot read: {exc}")]) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError([ConfigProblem(str(p), None, "", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([ConfigProblem(str(p), None, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a budget file")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigProblem(str(p), line, "", f"not UTF-8 text (byte {exc.start}: "
+                                                           f"0x{data[exc.start]:02x}); save the file as UTF-8")]) from None
     return parse(text, str(p))
+
+
+# Limits that keep a hostile file from exhausting the loader (a YAML alias bomb, deep nesting) and
+# keep every value finite through the arithmetic after measuring (1e-320 units, a 1e308 PUE).
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_NODES = 100_000  # after alias expansion
+MAX_DEPTH = 64
+MAGNITUDE = (1e-12, 1e15)  # the smallest and largest non-zero magnitude a quantity may have
+MAX_INTEGER = 10**9
 
 
 def parse(text: str, filename: str = "carbon-gate.yml") -> Config:
@@ -322,6 +341,9 @@ def parse(text: str, filename: str = "carbon-gate.yml") -> Config:
     values = v.check_object((), data, SPEC)
     if isinstance(values.get("grid"), dict):
         v.check_carbon_aware(("grid",), values["grid"])
+    profile = (values.get("machine") or {}).get("profile")
+    if not v.problems and profile not in (None, "auto"):
+        v.check_profile(("machine", "profile"), profile)
     if v.problems:
         raise ConfigError(v.problems)
     return _build(Path(filename), values, lines)
@@ -395,16 +417,19 @@ class _Validator:
         if parser is not None:
             try:
                 parsed = parser(value)
-            except ValueError as exc:
-                self.problem(path, str(exc))
+            except (ValueError, OverflowError) as exc:  # OverflowError: an integer beyond float range
+                self.problem(path, str(exc) if isinstance(exc, ValueError) else f"{_short(value)} is out of range")
                 return None
-            out_of_range = _out_of_range(parsed, key)
+            out_of_range = _out_of_range(parsed, key) or _beyond(parsed, kind)
             if out_of_range:
                 self.problem(path, f"{out_of_range}, got {value!r}")
             return parsed
         if kind == "string":
             if not isinstance(value, str) or not value.strip():
                 self.problem(path, f"expected a non-empty string, {shown}")
+            elif _bad_chars(value):
+                self.problem(path, f"{_bad_chars(value)}, got {_short(value)}")
+                return None
             return value
         if kind == "choice":
             if value is False and "off" in key.choices:
@@ -424,9 +449,16 @@ class _Validator:
             return value
         if kind == "command":
             if isinstance(value, str) and value.strip():
+                if "\0" in value:
+                    self.problem(path, f"a command cannot contain a NUL character, got {_short(value)}")
+                    return None
                 return value
             if isinstance(value, list) and value:
                 bad = [(i, x) for i, x in enumerate(value) if isinstance(x, bool) or not isinstance(x, (str, int, float))]
+                nul = [i for i, x in enumerate(value) if isinstance(x, str) and "\0" in x]
+                if nul:
+                    self.problem(path + (nul[0],), f"a command cannot contain a NUL character, got {_short(value[nul[0]])}")
+                    return None
                 if not bad:
                     return tuple(str(x) for x in value)
                 i, x = bad[0]
@@ -449,6 +481,11 @@ class _Validator:
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in value.items()):
                 self.problem(path, f"expected a mapping of variable names to strings, {shown}")
                 return {}
+            for k, v in value.items():
+                if not k or "=" in k or "\0" in k or "\0" in str(v):
+                    self.problem(path + (k,), f"{_short(k)}: a variable name is not empty and has no '=' or NUL, "
+                                              "and a value has no NUL")
+                    return {}
             return {k: str(v) for k, v in value.items()}
         raise AssertionError(f"unhandled kind {kind}")  # a bug in SPEC, not user input
 
@@ -465,6 +502,18 @@ class _Validator:
             self.problem(path + ("live",), f"grid.live {g['live']!r} disagrees with grid.provider {provider!r}: keep provider")
         if (g.get("latitude") is None) != (g.get("longitude") is None):
             self.problem(path + ("latitude" if "latitude" in g else "longitude",), "latitude and longitude go together")
+
+    def check_profile(self, path: tuple, profile: str) -> None:
+        """A packaged profile's name or a readable profile file (read as the meters will read it)."""
+        from .meters.cpu_model import ProfileError, load_profile, packaged_profiles
+
+        names = [p.name for p in packaged_profiles()]
+        if profile in names:
+            return
+        try:
+            load_profile(Path(profile))
+        except ProfileError as exc:
+            self.problem(path, f"expected auto, a packaged profile ({', '.join(names)}) or a profile file: {exc}")
 
     def check_estimate(self, path: tuple, e: dict) -> None:
         """What no single key can check: a forecast needs a size, and its active parameters are a
@@ -486,8 +535,35 @@ def _integer(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # `repeats: 5.0` is a whole number (and JSON Schema's "integer" says so too)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a whole number, got {value!r}")
+        raise ValueError(f"expected a whole number, got {_short(value)}")
+    if abs(value) > MAX_INTEGER:
+        raise ValueError(f"must be at most {MAX_INTEGER:,}, got {_short(value)}")
     return value
+
+
+def _beyond(value: Any, kind: str) -> str | None:
+    """Why a parsed quantity would overflow or underflow the arithmetic after measuring, or None."""
+    if kind == "integer" or not isinstance(value, (int, float)) or value == 0:
+        return None
+    low, high = MAGNITUDE
+    if not low <= abs(value) <= high:
+        return f"must be between {low:g} and {high:g} in magnitude (or 0 where allowed)"
+    return None
+
+
+def _short(value: Any) -> str:
+    """A value for a message: repr, cut to a readable length (a 400-digit integer, a long string)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:40] + f"… ({len(text)} characters)"
+
+
+def _bad_chars(text: str) -> str | None:
+    """Why a string from the config cannot be used as a name, path or argument, or None."""
+    if "\0" in text:
+        return "contains a NUL character"
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return "contains a lone surrogate (not valid Unicode)"
+    return None
 
 
 def _number(value: Any) -> float:
@@ -614,25 +690,38 @@ def _load_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     import yaml
 
     try:
+        _check_depth(text, filename)  # before compose, whose recursion a 1,000-deep file would exhaust
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(exc, text, filename)]) from None
     if node is None:
-        raise ConfigError([ConfigProblem(filename, None, "", "the file is empty: expected 'version' and 'workloads'")])
+        raise ConfigError([ConfigProblem(filename, 1, "", "the file is empty (or only comments): expected 'version' "
+                                                          "and 'workloads'")])
     lines: dict[tuple, int] = {}
     problems: list[ConfigProblem] = []
     loader = yaml.SafeLoader("")
+    visited = [0]
 
     def scalar(n: Any, path: tuple) -> Any:
         try:
-            return loader.construct_object(n)
+            value = loader.construct_object(n)
         except Exception as exc:  # noqa: BLE001 - a tag's constructor fed a bad value raises anything (`!!timestamp x`)
             why = _first_line(exc) if isinstance(exc, (ValueError, yaml.YAMLError)) else "not a valid value for that tag"
             problems.append(ConfigProblem(filename, n.start_mark.line + 1, _dotted(path),
-                                          f"cannot read {n.value!r} as {n.tag.rsplit(':', 1)[-1]}: {why}"))
+                                          f"cannot read {_short(n.value)} as {n.tag.rsplit(':', 1)[-1]}: {why}"))
             return None
+        if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            problems.append(ConfigProblem(filename, n.start_mark.line + 1, _dotted(path),
+                                          f"{_short(value)} contains a lone surrogate (not valid Unicode)"))
+            return None
+        return value
 
     def convert(n: Any, path: tuple, open_nodes: frozenset[int]) -> Any:
+        visited[0] += 1
+        if visited[0] > MAX_NODES:  # aliases of aliases multiply: a 1 KB "billion laughs" file
+            raise ConfigError([ConfigProblem(filename, n.start_mark.line + 1, _dotted(path),
+                                             f"more than {MAX_NODES:,} values after expanding YAML aliases "
+                                             "(an alias bomb?)")])
         lines.setdefault(path, n.start_mark.line + 1)
         if id(n) in open_nodes:  # an alias to one of its own ancestors (`a: &x [*x]`)
             # The alias resolves to the anchored node itself: its mark is the anchor's, so the line is the
@@ -666,10 +755,34 @@ def _load_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     return data, lines
 
 
+def _check_depth(text: str, filename: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, at the line where it gets too deep (the event parser
+    keeps a stack, not recursion, so this costs no stack however deep the file goes)."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError([ConfigProblem(filename, event.start_mark.line + 1, "",
+                                                 f"nested more than {MAX_DEPTH} levels deep")])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def _yaml_problem(exc: Exception, text: str, filename: str) -> ConfigProblem:
     """Locate a YAML syntax error. When the parser ran off the end of the file (an unclosed quote or
     bracket) the useful line is where the construct began (PyYAML's context mark), not the end."""
     end = len(text.rstrip())
+    position = getattr(exc, "position", None)  # a ReaderError (a control character) has no mark, only this
+    if position is not None and getattr(exc, "problem_mark", None) is None:
+        line = text[:position].count("\n") + 1
+        byte = len(text[:position].encode("utf-8", "surrogatepass"))
+        ch = getattr(exc, "character", 0)
+        code = ch if isinstance(ch, int) else ord(ch[:1] or "\0")
+        return ConfigProblem(filename, line, "", f"malformed YAML: character U+{code:04X} at byte {byte}: control "
+                                                 "characters are not allowed (write them as escapes in a quoted string)")
     problem = getattr(exc, "problem", None) or _first_line(exc)
     context = getattr(exc, "context", None)
     mark = getattr(exc, "problem_mark", None)

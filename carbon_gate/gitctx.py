@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,44 @@ def find_base(root: Path, explicit: str | None = None, env: dict[str, str] | Non
     here = resolve(head_ref, root) if head_ref else head(root)
     if here is None:
         raise UsageError("this repository has no commits yet: nothing to compare with")
-    mb = git(["merge-base", here.sha, target.sha], root, check=False)
-    return Commit(mb or target.sha, target.ref)
+    return Commit(merge_base(root, here.sha, target.sha), target.ref)
+
+
+BASE_RULE = "merge-base"  # recorded in the results: the one rule for every way a base is named
+_DEEPEN_STEPS = (50, 500, 5000)
+
+
+def merge_base(root: Path, head_sha: str, target_sha: str) -> str:
+    """The merge-base of the head and the base ref, whatever the clone's depth: a shallow checkout
+    (actions/checkout's default) is deepened until the two histories meet, so the same pull request
+    is always compared with the same commit. Unrelated histories are a usage error."""
+    def find() -> str:
+        return git(["merge-base", head_sha, target_sha], root, check=False)
+
+    mb = find()
+    if mb:
+        return mb
+    shallow = git(["rev-parse", "--is-shallow-repository"], root, check=False) == "true"
+    for depth in (_DEEPEN_STEPS if shallow else ()):
+        subprocess.run(["git", "fetch", "--quiet", "--no-tags", f"--deepen={depth}", "origin", head_sha, target_sha],
+                       cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+        mb = find()
+        if mb:
+            return mb
+    if shallow:
+        subprocess.run(["git", "fetch", "--quiet", "--no-tags", "--unshallow", "origin"], cwd=root, capture_output=True,
+                       check=False, stdin=subprocess.DEVNULL)
+        mb = find()
+        if mb:
+            return mb
+    raise UsageError(f"no merge-base between {head_sha[:12]} and the base {target_sha[:12]}"
+                     + (": the clone is shallow and fetching more history did not find one" if shallow else
+                        ": unrelated histories") + "; carbon-gate compares a change with the commit it branched from")
+
+
+def dirty(root: Path) -> bool:
+    """Whether tracked files have uncommitted changes (what is measured is then not HEAD)."""
+    return bool(git(["status", "--porcelain", "--untracked-files=no", "--ignore-submodules=dirty"], root, check=False))
 
 
 def changed_paths(root: Path, base: str, head_ref: str = "HEAD") -> list[str]:
@@ -85,19 +122,83 @@ def changed_paths(root: Path, base: str, head_ref: str = "HEAD") -> list[str]:
     return [p for p in out.split("\0") if p]
 
 
+WORKTREE_PREFIX = "carbon-gate-base-"
+_OWNER = "owner.pid"
+
+
 @contextlib.contextmanager
 def worktree(root: Path, commit: str) -> Iterator[Path]:
-    """A detached worktree of `commit` in a temp dir, removed (and pruned) on exit, error or Ctrl-C."""
-    parent = Path(tempfile.mkdtemp(prefix="carbon-gate-base-"))
+    """A detached worktree of `commit` (submodules included) in a temp dir, removed and pruned on
+    exit, error or signal — also when the signal lands inside `git worktree add`. The directory
+    names its owner's pid, so the next run can clean up after a run that was killed outright."""
+    from .interrupts import deferred
+
+    parent = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
     path = parent / "tree"
-    git(["worktree", "add", "--detach", "--quiet", str(path), commit], root)
     try:
+        (parent / _OWNER).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n", encoding="utf-8")
+        git(["worktree", "add", "--detach", "--quiet", str(path), commit], root)
+        if (path / ".gitmodules").is_file():
+            git(["submodule", "update", "--init", "--recursive", "--quiet"], path)
         yield path
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=root, capture_output=True,
-                       check=False, stdin=subprocess.DEVNULL)
-        shutil.rmtree(parent, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+        with deferred():  # a second Ctrl-C must not leave half a cleanup
+            _remove_worktree(root, path)
+
+
+def _remove_worktree(root: Path, path: Path) -> None:
+    # --force twice: a worktree git locked while it was being added (a signal mid-add) is removed too.
+    subprocess.run(["git", "worktree", "remove", "--force", "--force", str(path)], cwd=root, capture_output=True,
+                   check=False, stdin=subprocess.DEVNULL)
+    shutil.rmtree(path.parent, ignore_errors=True)
+    subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+
+
+def remove_stale_worktrees(root: Path) -> list[str]:
+    """Remove the worktrees earlier carbon-gate runs left behind when they were killed (their owner
+    process is gone), locked or not; returns their paths. Live runs' worktrees are left alone."""
+    out = git(["worktree", "list", "--porcelain"], root, check=False)
+    removed = []
+    for line in out.splitlines():
+        if not line.startswith("worktree "):
+            continue
+        path = Path(line[len("worktree "):])
+        if not path.parent.name.startswith(WORKTREE_PREFIX) or _owner_alive(path.parent):
+            continue
+        _remove_worktree(root, path)
+        removed.append(str(path))
+    # A run killed inside `git worktree add` can leave its directory unregistered: by owner, or by age.
+    for parent in Path(tempfile.gettempdir()).glob(f"{WORKTREE_PREFIX}*"):
+        try:
+            orphan = not _owner_alive(parent) and ((parent / _OWNER).exists() or time.time() - parent.stat().st_mtime > 60)
+        except OSError:
+            continue
+        if orphan and parent.is_dir():
+            shutil.rmtree(parent, ignore_errors=True)
+            removed.append(str(parent / "tree"))
+    return removed
+
+
+def _owner_alive(parent: Path) -> bool:
+    try:
+        pid_text, started = (parent / _OWNER).read_text(encoding="utf-8").split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False  # no owner file: an older or half-created leftover
+    return _start_time(pid) == started  # the same process, not a new one that reused the pid
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or '-'."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]
+    except (OSError, ValueError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return "-"
+        return "alive"
 
 
 def blob(root: Path, commit: str, path: str) -> tuple[str, bytes] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,20 +16,13 @@ from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite
 from .config import Config, Workload
 from .domain import Sample
 from .errors import UsageError
+from .interrupts import Interrupted, interruptible, within
 from .meters.environ import workload_environ
 from .meters.meter import MeterPlan, plan_meters
 from .meters.paired import PairedRuns, run_paired
 from .meters.workload import run_workload
 from .progress import Event, Progress
 from .results import Results
-
-
-class Interrupted(BaseException):
-    """SIGTERM arrived; like KeyboardInterrupt, it must not be swallowed by `except Exception`."""
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(f"signal {signum}")
 
 
 @dataclass
@@ -140,10 +133,14 @@ def choose_mode(config: Config, options: RunOptions, base_known: bool, baseline_
 
 
 def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Progress | None = None,
-              plan: MeterPlan | None = None) -> RunOutcome:
+              plan: MeterPlan | None = None, on_start: Callable[[Results], None] | None = None) -> RunOutcome:
     """Measure the selected workloads (paired with the base commit, or alone) and assess them against
-    budgets and the baseline. On Ctrl-C/SIGTERM returns the partial outcome with `interrupted_by`
-    set, so the caller can still write results."""
+    budgets and the baseline. On a signal returns the partial outcome with `interrupted_by` set
+    (verdict `interrupted`), keeping every finished run, so the caller can still write results.
+
+    `on_start` gets an empty, interrupted-looking results document before any workload runs: the
+    caller writes it, so the output location is proven writable and a stale file from an earlier
+    run never looks current, whatever kills this one."""
     from . import baseline as baseline_mod
     from . import gitctx
 
@@ -157,6 +154,9 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     if options.warmup is not None:
         workloads = [replace(w, warmup=options.warmup) for w in workloads]
     root = gitctx.repo_root(config.root)
+    if options.base is not None and (not options.base.strip() or root is None):
+        raise UsageError("--base needs a commit or branch name" if root is not None else
+                         f"--base {options.base!r}: {config.root} is not inside a git repository")
     wants_paired = (options.mode or config.baseline.mode) in ("paired", "auto")
     base = gitctx.find_base(root, options.base, head_ref=options.head) if (root is not None and wants_paired) else None
     if (options.mode or config.baseline.mode) == "paired" and base is None:
@@ -169,55 +169,82 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     here = gitctx.head(root) if root is not None else None
     git_info = {"head": here.sha if here else None, "base": base.sha if base else None,
                 "base_ref": base.ref if base else None, "mode": mode}
+    if base is not None:
+        git_info["base_rule"] = gitctx.BASE_RULE
+    if root is not None and gitctx.dirty(root) and not options.head:
+        git_info["dirty"] = True  # the working tree was measured, not the commit `head` names
+    # A corrupt baseline file is a usage error before anything runs (and before the placeholder).
+    stored = baseline_mod.load(baseline_path) if mode == "stored" else None
+    if on_start is not None:
+        on_start(Results(machine_section(plan), grid, [], INTERRUPTED, config=str(config.path), interrupted=True,
+                         git=git_info, notes=["the run started and has not finished (or was killed)"]))
     outcome_results: list = []
+    git_notes: list[str] = []
     interrupted: BaseException | None = None
     try:
-        if mode == "paired":
-            assert root is not None and base is not None
-            seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
-                                                                  else random.SystemRandom().randrange(2**31))
-            git_info["seed"] = seed
-            rel = config.root.resolve().relative_to(root.resolve())
-            with contextlib.ExitStack() as stack:
-                head_root = config.root
-                # The pushed commit, not the working tree: measure it in its own worktree whenever the
-                # checkout differs from it (another commit, or uncommitted edits to tracked files).
-                if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha
-                                     or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)):
-                    head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
-                    git_info["head"] = gitctx.resolve(options.head, root).sha
-                base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
-                _paired(config, workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint, progress,
-                        outcome_results)
-        else:
-            stored = baseline_mod.load(baseline_path) if mode == "stored" else None
-            baselines = {w.name: _stored(stored, w.name) for w in workloads}
-            # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
-            family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
-                                         for w in workloads for b in [baselines[w.name]]))
-            count, index = sum(w.kind == "command" for w in workloads), 0
-            for w in workloads:
-                baseline = baselines[w.name]
-                if w.kind != "command":
-                    outcome_results.append(_not_run(w, grid, plan, config, baseline, fingerprint))
-                    continue
-                w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
-                index += 1
-                if progress:
-                    progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
-                                   w.name, index, count, w.warmup + w.repeats))
-                samples = run_workload(w, plan, config.root, progress=progress,
-                                       environ=workload_environ(config.environment))
-                outcome_results.append(assess_workload(w, samples, grid, plan.embodied, baseline,
-                                                       confidence=config.gate.confidence, fingerprint=fingerprint))
+        with interruptible():
+            if mode == "paired":
+                assert root is not None and base is not None
+                for path in gitctx.remove_stale_worktrees(root):  # runs killed outright (SIGKILL) leave these
+                    git_notes.append(f"removed the worktree {path} an earlier, killed carbon-gate run left behind")
+                    if progress:
+                        progress(Event(git_notes[-1]))
+                seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
+                                                                      else random.SystemRandom().randrange(2**31))
+                git_info["seed"] = seed
+                rel = config.root.resolve().relative_to(root.resolve())
+                with contextlib.ExitStack() as stack:
+                    head_root = config.root
+                    # The pushed commit, not the working tree: measure it in its own worktree whenever the
+                    # checkout differs from it (another commit, or uncommitted edits to tracked files).
+                    if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha
+                                         or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)):
+                        head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
+                        git_info["head"] = gitctx.resolve(options.head, root).sha
+                    base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
+                    _paired(config, workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint, progress,
+                            outcome_results)
+            else:
+                baselines = {w.name: _stored(stored, w.name) for w in workloads}
+                # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
+                family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
+                                             for w in workloads for b in [baselines[w.name]]))
+                count, index = sum(w.kind == "command" for w in workloads), 0
+                for w in workloads:
+                    baseline = baselines[w.name]
+                    if w.kind != "command":
+                        outcome_results.append(_not_run(w, grid, plan, config, baseline, fingerprint))
+                        continue
+                    w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
+                    index += 1
+                    if progress:
+                        progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
+                                       w.name, index, count, w.warmup + w.repeats))
+                    samples: list[Sample] = []
+                    try:
+                        run_workload(w, plan, config.root, progress=progress,
+                                     environ=workload_environ(config.environment), into=samples)
+                    finally:  # a signal keeps the finished runs of the workload it cut short
+                        if samples:
+                            outcome_results.append(_partial(assess_workload(
+                                w, samples, grid, plan.embodied, baseline, confidence=config.gate.confidence,
+                                fingerprint=fingerprint), w.warmup + w.repeats))
     except (KeyboardInterrupt, Interrupted) as exc:
         interrupted = exc
+    except Exception as exc:  # an interrupt raised inside an import or a class body comes out wrapped
+        interrupted = within(exc)
+        if interrupted is None:
+            raise
     _attach_history(outcome_results, baseline_path)
     if config.gate.family == "holm":
         family_control(outcome_results, config.gate.confidence)
     suite = suite_verdict(outcome_results, config.gate)
     results = Results(machine_section(plan), grid, outcome_results, suite.verdict, config=str(config.path),
-                      interrupted=interrupted is not None, git=git_info)
+                      interrupted=interrupted is not None, git=git_info, notes=git_notes)
+    if interrupted is not None:
+        results.verdict = INTERRUPTED
+        results.notes.append(f"interrupted by signal {getattr(interrupted, 'signum', 2)} after {len(outcome_results)} "
+                             f"of {len(workloads)} workloads; the verdicts shown are of what was measured")
     results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
                     "family": config.gate.family}
     if live.section is not None or config.grid.carbon_aware.candidates:
@@ -225,6 +252,16 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
 
         results.carbon_aware = carbon_aware_section(config, live, outcome_results)
     return RunOutcome(results, suite, interrupted)
+
+
+INTERRUPTED = "interrupted"  # the suite's verdict when a signal ended the run
+
+
+def _partial(result, planned_runs: int):
+    """Say so on a workload whose runs a signal cut short (its finished runs are kept and assessed)."""
+    if len(result.samples) < planned_runs and result.verdict != "error":
+        result.reasons.insert(0, f"interrupted after {len(result.samples)} of {planned_runs} runs")
+    return result
 
 
 def _not_run(w: Workload, grid: grid_mod.GridFactor, plan: MeterPlan, config: Config, baseline: Baseline | None,
@@ -336,11 +373,12 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
 
 def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_root: Path, base_root: Path, base_sha: str,
             seed: int, grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list) -> None:
-    from .errors import WorkloadError
-
     head_error = _setup(config, head_root, "head", progress)
-    if head_error:
-        raise WorkloadError(head_error)
+    if head_error:  # nothing can run; still a results file, every workload an error saying why
+        from .results import WorkloadResult
+
+        out.extend(WorkloadResult(w.name, w.command_text(), "error", [head_error], [], line=w.line) for w in workloads)
+        return
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
     family = _paired_family(config, workloads)
@@ -367,16 +405,22 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         if not w.workdir(base_root).is_dir():
             runs.base_error = f"{w.cwd!r} does not exist at the base commit"
         environ = workload_environ(config.environment)
-        runs = run_paired(w, plan, head_root, base_root, rounds, rng, runs=runs, progress=progress, environ=environ)
-        result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
-        if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
-            if progress:
-                progress(Event(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds", "workload",
-                               w.name, index, count, planned + 2 * w.confirm))
-            runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress,
-                              environ=environ)
-            notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
+        try:
+            runs = run_paired(w, plan, head_root, base_root, rounds, rng, runs=runs, progress=progress, environ=environ)
             result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
+            if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
+                if progress:
+                    progress(Event(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds", "workload",
+                                   w.name, index, count, planned + 2 * w.confirm))
+                runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress,
+                                  environ=environ)
+                notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
+                result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
+        except (KeyboardInterrupt, Interrupted):  # keep the rounds that finished
+            if runs.head:
+                out.append(_partial(_assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint),
+                                    w.warmup + rounds))
+            raise
         out.append(result)
 
 

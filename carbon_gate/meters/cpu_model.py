@@ -16,6 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ..errors import CarbonGateError
 from .power import PowerCurve
 
 # Cloud Carbon Footprint's average per-vCPU coefficients for AWS (min 0.74 W idle, max 3.5 W at
@@ -80,8 +81,8 @@ class CpuModel:
     error_source: str = ""
 
 
-class ProfileError(ValueError):
-    """A profile file could not be read."""
+class ProfileError(CarbonGateError, ValueError):
+    """A profile file could not be read (a usage error: exit 2, never a traceback)."""
 
 
 def load_profile(path: Path) -> Profile:
@@ -119,8 +120,9 @@ def load_profile(path: Path) -> Profile:
         )
     except ProfileError:
         raise
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ProfileError(f"{path}: not a valid profile ({exc})") from exc
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OverflowError,
+            RecursionError) as exc:
+        raise ProfileError(f"{path}: not a valid profile ({str(exc)[:200]})") from exc
 
 
 @lru_cache(maxsize=1)

@@ -137,6 +137,9 @@ class MeterSession:
             rss_avg, rss_peak, rss_note = _rss(run)
             if rss_note:
                 notes.append(rss_note)
+            if run.escaped:
+                notes.append(f"{run.escaped} process{'es' if run.escaped != 1 else ''} left the workload's process group "
+                             "(setsid/setpgrp) and outlived it: killed at the end of the run, CPU time counted")
             if not any(e.component == "memory" for e in energy):
                 energy.append(
                     Energy("memory", MEMORY_W_PER_GB * rss_avg / 1e9 * run.wall_s / 3600.0, MODELLED,

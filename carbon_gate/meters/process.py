@@ -3,10 +3,17 @@
 Exact CPU-seconds come from the kernel (`wait4` rusage of the leader, which includes every
 descendant it waited for); the utilisation *shape* and RSS come from psutil samples taken at an
 adaptive interval. Timeout, Ctrl-C and SIGTERM kill the whole group, so nothing survives the run.
+
+Processes that leave the group (`setsid cmd &`, a child calling `setpgrp`) are still ours: as a
+child subreaper we inherit them when their parent exits, so at the end of the run every remaining
+descendant is killed, reaped and its CPU time counted, and the run says how many escaped. If
+carbon-gate itself is killed outright (SIGKILL), the leader dies with it (PR_SET_PDEATHSIG) and a
+small watchdog process, which notices the closed pipe, kills the workload's group.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -46,6 +53,7 @@ class ProcessRun:
     timed_out: bool = False
     launch_error: str | None = None  # the command could not be started at all
     signal: int | None = None
+    escaped: int = 0  # processes that left the workload's group and were still running at its end
 
 
 TickHook = Callable[[float], None]
@@ -68,7 +76,10 @@ def run_process(
     the same clock. Raises KeyboardInterrupt (or whatever interrupted us) only after the process
     group has been killed and reaped.
     """
+    from .. import interrupts
+
     _become_subreaper()
+    watchdog = _watchdog()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     shell = isinstance(command, str)
     start = time.perf_counter()
@@ -82,6 +93,7 @@ def run_process(
             stdout=stdout,
             stderr=stderr,
             start_new_session=True,  # own session and process group: we can kill the whole tree
+            preexec_fn=_die_with_parent(),
         )
     except FileNotFoundError as exc:
         what = exc.filename if exc.filename else (command if shell else command[0])
@@ -110,8 +122,10 @@ def run_process(
     ticks: list[Tick] = []
     timed_out = False
     deadline = start + timeout_s if timeout_s else None
+    interrupts.track_group(proc.pid)  # a second Ctrl-C SIGKILLs it at once
+    watchdog.track(proc.pid)
     try:
-        ps = _psutil_process(proc.pid)
+        ps = _psutil_process(os.getpid())
         step = 0
         while True:
             interval = SAMPLE_SCHEDULE[min(step, len(SAMPLE_SCHEDULE) - 1)]
@@ -125,21 +139,29 @@ def run_process(
                 timed_out = True
                 _kill_group(proc.pid, done)
                 break
-            tick = _observe(ps, now)
+            tick = _observe(ps, now, watchdog.pid)
             if tick is not None:
                 ticks.append(tick)
             if on_tick is not None:
                 on_tick(now)
     except BaseException:
-        _kill_group(proc.pid, done)
-        waiter.join()
-        _kill_leftovers(proc.pid)
-        _reap_orphans(proc.pid)
-        proc.returncode = -1  # reaped by us; stop Popen from waiting again
+        try:
+            _kill_group(proc.pid, done)
+        finally:  # even when a second signal cut the grace period short
+            _kill_leftovers(proc.pid)
+            waiter.join()
+            _sweep(proc.pid, watchdog.pid)
+            _reap_orphans(proc.pid)
+            proc.returncode = -1  # reaped by us; stop Popen from waiting again
+            watchdog.untrack(proc.pid)
+            interrupts.untrack_group(proc.pid)
         raise
     waiter.join()
     _kill_leftovers(proc.pid)
-    orphan_cpu = _reap_orphans(proc.pid)
+    escaped, escaped_cpu = _sweep(proc.pid, watchdog.pid)
+    orphan_cpu = _reap_orphans(proc.pid) + escaped_cpu
+    watchdog.untrack(proc.pid)
+    interrupts.untrack_group(proc.pid)
     status = int(outcome["status"])  # type: ignore[arg-type]
     usage = outcome["usage"]
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -155,6 +177,7 @@ def run_process(
         overhead_cpu_s=_cpu(self_after) - _cpu(self_before),
         timed_out=timed_out,
         signal=killed_by,
+        escaped=escaped,
     )
 
 
@@ -173,16 +196,17 @@ def _psutil_process(pid: int) -> psutil.Process | None:
         return None
 
 
-def _observe(leader: psutil.Process | None, now: float) -> Tick | None:
-    """Cumulative CPU-s and RSS of the live tree.
+def _observe(us: psutil.Process | None, now: float, watchdog_pid: int | None = None) -> Tick | None:
+    """Cumulative CPU-s and RSS of the live tree: every descendant of ours but the watchdog, so
+    processes that left the workload's group and were re-parented to us still count.
 
     Each process's `children_*` times hold its reaped descendants, so the sum stays close to
     monotonic as children come and go; the exact total closes the last interval anyway.
     """
-    if leader is None:
+    if us is None:
         return None
     try:
-        members = [leader, *leader.children(recursive=True)]
+        members = [p for p in us.children(recursive=True) if p.pid != watchdog_pid]
     except psutil.Error:
         return None
     cpu = 0.0
@@ -199,14 +223,51 @@ def _observe(leader: psutil.Process | None, now: float) -> Tick | None:
 
 
 def _kill_group(pgid: int, done: threading.Event) -> None:
-    """SIGTERM the group, give it a grace period, then SIGKILL."""
-    for sig, grace in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
+    """SIGTERM the group, give it a grace period, then SIGKILL (at once if a second signal arrives)."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    try:
+        if done.wait(KILL_GRACE_S):
+            return
+    finally:
+        _kill_leftovers(pgid)
+
+
+def _sweep(pgid: int, watchdog_pid: int | None) -> tuple[int, float]:
+    """Kill and reap every descendant still alive after the leader ended: its group's background
+    processes and those that escaped the group (setsid, setpgrp), which were re-parented to us.
+    Returns how many escaped, and the CPU-seconds of the escapees reaped here."""
+    escaped: set[int] = set()
+    cpu = 0.0
+    us = _psutil_process(os.getpid())
+    for _ in range(200):  # bounded: a fork bomb racing the sweep is killed round by round
         try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        if done.wait(grace):
-            return
+            alive = [p for p in us.children(recursive=True) if p.pid != watchdog_pid] if us else []
+        except psutil.Error:
+            alive = []
+        if not alive:
+            break
+        for p in alive:
+            try:
+                other_group = os.getpgid(p.pid) != pgid
+                if other_group and p.status() != psutil.STATUS_ZOMBIE:
+                    escaped.add(p.pid)
+                os.kill(p.pid, signal.SIGKILL)
+            except (OSError, psutil.Error):
+                continue
+        for p in alive:  # reap the direct children (the killed escapees' children come to us next round)
+            try:
+                if p.ppid() != os.getpid():
+                    continue
+                pid, _, usage = os.wait4(p.pid, 0)
+            except (OSError, psutil.Error):
+                continue
+            if pid:
+                cpu += usage.ru_utime + usage.ru_stime
+        time.sleep(0.005)
+    return len(escaped), cpu
 
 
 def _become_subreaper() -> None:
@@ -243,3 +304,98 @@ def _kill_leftovers(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec function making the workload's leader receive SIGKILL when carbon-gate dies, even
+    by SIGKILL (Linux PR_SET_PDEATHSIG); None where prctl is not available."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def child() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # carbon-gate died between fork and prctl
+            os._exit(137)
+
+    return child
+
+
+# The watchdog: a tiny process reading "+PGID"/"-PGID" lines on its stdin. When the pipe closes
+# without "-" (carbon-gate was killed outright), it SIGKILLs the groups still registered.
+_WATCHDOG_CODE = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin:
+    sign, pgid = line[:1], int(line[1:])
+    (groups.add if sign == "+" else groups.discard)(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        try:
+            import sys
+
+            self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG_CODE], stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                         text=True, bufsize=1)
+        except OSError:
+            self.proc = None
+        else:
+            import atexit
+
+            atexit.register(self.close)
+
+    def close(self) -> None:
+        """At exit: close the pipe (nothing is registered any more, so the watchdog just ends) and reap it."""
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def _send(self, line: str) -> None:
+        if self.proc is None or self.proc.stdin is None:
+            return
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            self.proc = None  # the watchdog is gone; PR_SET_PDEATHSIG still covers the leader
+
+    def track(self, pgid: int) -> None:
+        self._send(f"+{pgid}")
+
+    def untrack(self, pgid: int) -> None:
+        self._send(f"-{pgid}")
+
+
+_WATCHDOGS: dict[int, _Watchdog] = {}  # one per process (a fork gets its own)
+
+
+def _watchdog() -> _Watchdog:
+    pid = os.getpid()
+    if pid not in _WATCHDOGS or (_WATCHDOGS[pid].proc is not None and _WATCHDOGS[pid].proc.poll() is not None):
+        _WATCHDOGS[pid] = _Watchdog()
+    return _WATCHDOGS[pid]

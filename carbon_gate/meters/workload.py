@@ -41,11 +41,13 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
 
 
 def run_workload(workload: Workload, plan: MeterPlan, root: Path, *, repeats: int | None = None,
-                 progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> list[Sample]:
-    """Warm-ups then counted runs; stops at the first failed run (a crash or timeout would only repeat)."""
+                 progress: Progress | None = None, environ: Mapping[str, str] | None = None,
+                 into: list[Sample] | None = None) -> list[Sample]:
+    """Warm-ups then counted runs; stops at the first failed run (a crash or timeout would only repeat).
+    Samples are appended to `into` as they finish, so an interrupted caller still has them."""
     n = workload.repeats if repeats is None else repeats
     total = workload.warmup + n
-    samples: list[Sample] = []
+    samples: list[Sample] = [] if into is None else into
     for i in range(total):
         is_warmup = i < workload.warmup
         sample = run_once(workload, plan, root, warmup=is_warmup, environ=environ)

@@ -23,7 +23,7 @@ from ..units import energy_unit, format_energy, format_mass
 MARKER = "<!-- carbon-gate-report -->"
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1_048_576
-ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "❌"}
+ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "❌", "interrupted": "⏹️"}
 VERDICT_ICONS = {"regression": "❌", "over-budget": "❌", "error": "💥", "inconclusive": "⚠️", "improvement": "🟢",
                  "unchanged": "✅", "new": "🆕"}
 COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "over budget", "over budget"),
@@ -219,8 +219,9 @@ def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
     counts = results.get("counts") or {}
     verdict = results["verdict"]
     failing = sum(n for v, n in counts.items() if v in failing_set)
-    text = {"pass": "passed", "warn": "passed with warnings", "fail": "failed", "error": "could not run every workload"}.get(verdict, verdict)
-    if results.get("interrupted"):
+    text = {"pass": "passed", "warn": "passed with warnings", "fail": "failed", "error": "could not run every workload",
+            "interrupted": "interrupted — partial results, no verdict"}.get(verdict, verdict)
+    if results.get("interrupted") and verdict != "interrupted":  # results written before this outcome existed
         text += " (interrupted: partial results)"
     parts = []
     for key, one, many in COUNT_ORDER:
@@ -229,7 +230,8 @@ def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
             parts.append(f"**{n}** {one if n == 1 else many}")
     if failing:
         text += f" — {failing} failing workload{'s' if failing != 1 else ''}"
-    return {"icon": ICONS.get(verdict, "❔"), "text": text, "counts": " · ".join(parts) or "no workloads"}
+    return {"icon": ICONS.get(verdict, "❔"), "text": text, "counts": " · ".join(parts) or ("nothing measured before the signal" if results.get("interrupted")
+                                                                       else "no workloads")}
 
 
 def _totals(workloads: list[dict]) -> dict[str, str | None]:

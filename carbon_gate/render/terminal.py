@@ -15,9 +15,10 @@ from ..domain import Sample
 from ..grid import GridFactor
 from ..units import format_energy, format_mass
 
-MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR"}
+MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
 # ANSI SGR colours for suite marks and workload verdicts (green good, red bad, yellow undecided).
-COLOURS = {"pass": "32", "fail": "31", "error": "31", "warn": "33", "over-budget": "31", "regression": "31",
+COLOURS = {"pass": "32", "fail": "31", "error": "31", "warn": "33", "interrupted": "33", "over-budget": "31",
+           "regression": "31",
            "inconclusive": "33", "improvement": "32", "unchanged": "32", "within-budget": "32", "new": "36"}
 # Columns of the run table left out, in this order, until it fits the width.
 DROP_ORDER = ("SCI", "MDE", "spread", "runs", "CO2e", "budget")
@@ -144,10 +145,11 @@ def run_summary(results: dict, width: int | None = None, colour: bool = False) -
     notes.append(f"  CPU: {results['machine']['cpu']['method']} — {results['machine']['cpu']['reason']}")
     lines += [part for note in notes for part in (wrap(note, width) if not note.startswith("    | ") else [note])]
     counts = ", ".join(f"{n} {v}" for v, n in results["counts"].items())
-    verdict = results["verdict"]
+    verdict = "interrupted" if results.get("interrupted") else results["verdict"]
     mark = MARKS.get(verdict, verdict.upper())
-    last = wrap(f"carbon-gate: {mark} ({counts})" + (" — interrupted, partial results" if results.get("interrupted") else ""),
-                width, hang="  ")
+    # Interrupted is its own outcome: never a PASS, whatever was measured before the signal.
+    last = wrap(f"carbon-gate: {mark} — partial results ({counts or 'nothing measured'}), no verdict"
+                if verdict == "interrupted" else f"carbon-gate: {mark} ({counts})", width, hang="  ")
     last[0] = last[0].replace(mark, paint(mark, verdict, colour), 1)
     return "\n".join(lines + last)
 
