@@ -108,7 +108,9 @@ def repo_with(path: Path, files: dict[str, str], second: dict[str, str] | None =
 
 
 def worktrees_left(repo: Path) -> bool:
-    return git(repo, "worktree", "list", "--porcelain").count("worktree ") > 1
+    """More than the main worktree registered, or a registration git cannot even list (counted as left)."""
+    r = subprocess.run([*GIT, "worktree", "list", "--porcelain"], cwd=repo, capture_output=True, text=True)
+    return r.returncode != 0 or r.stdout.count("worktree ") > 1
 
 
 # ---------------------------------------------------------------------------------------------- areas

@@ -137,7 +137,8 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
     path = parent / "tree"
     try:
         (parent / _OWNER).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n", encoding="utf-8")
-        git(["worktree", "add", "--detach", "--quiet", str(path), commit], root)
+        with deferred():  # git killed mid-add leaves metadata `git worktree list` then fails on: let it finish
+            git(["worktree", "add", "--detach", "--quiet", str(path), commit], root)
         if (path / ".gitmodules").is_file():
             git(["submodule", "update", "--init", "--recursive", "--quiet"], path)
         yield path
