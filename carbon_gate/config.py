@@ -660,7 +660,10 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
                           gate.get("family", GateSettings.family)),
         workloads=tuple(workloads),
         prepush=PrepushSettings(v.get("prepush", {}).get("repeats", 6), v.get("prepush", {}).get("warmup", 0)),
-        environment=EnvironmentSettings(v.get("environment", {}).get("pass", ()), v.get("environment", {}).get("secrets", ())),
+        # The live-grid provider's key variables are secrets too: `CARBON_GATE_*` names pass by default.
+        environment=EnvironmentSettings(
+            v.get("environment", {}).get("pass", ()),
+            tuple(v.get("environment", {}).get("secrets", ())) + tuple(n for n in (grid.get("key_env"), grid.get("user_env")) if n)),
     )
 
 

@@ -34,6 +34,18 @@ def test_allow_list_and_secrets():
     assert not is_passed("AWS_SECRET_ACCESS_KEY", EnvironmentSettings(passes=("AWS_*",), secrets=("*SECRET*",)))
 
 
+def test_live_grid_key_variables_never_reach_workloads():
+    from carbon_gate.config import parse
+
+    cfg = parse("version: 1\ngrid:\n  country: DE\n  provider: electricitymaps\n  key_env: CARBON_GATE_EM_KEY\n"
+                "workloads:\n  - name: a\n    command: x\n")
+    parent = {"PATH": "/bin", "CARBON_GATE_FAST": "1", "CARBON_GATE_EM_KEY": "k", "ELECTRICITYMAPS_API_KEY": "k",
+              "WATTTIME_PASSWORD": "p"}
+    # CARBON_GATE_* passes by default, but the name the config gives the key is a secret
+    assert workload_environ(cfg.environment, parent) == {"PATH": "/bin", "CARBON_GATE_FAST": "1"}
+    assert not is_passed("ELECTRICITYMAPS_API_KEY", EnvironmentSettings(passes=("*",)))
+
+
 DUMP = "import json, os, sys; open(sys.argv[1], 'a').write(json.dumps(dict(os.environ)) + '\\n')\n"
 
 

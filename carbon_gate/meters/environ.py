@@ -35,6 +35,7 @@ DEFAULT_PASS = (
 NEVER_PASS = (
     "GITHUB_TOKEN", "GH_TOKEN", "INPUT_*", "ACTIONS_*", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV",
     "GITHUB_PATH", "GITHUB_STATE", "GITHUB_EVENT_PATH",  # ACTIONS_*: ACTIONS_RUNTIME_TOKEN, ACTIONS_ID_TOKEN_REQUEST_*
+    "ELECTRICITYMAPS*", "WATTTIME*",  # the live-grid providers' default key variables (docs/carbon-aware.md)
 )
 
 
