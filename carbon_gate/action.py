@@ -32,6 +32,8 @@ class ActionInputs:
     report: str = "carbon-gate-report.md"
     token: str | None = None
     stage: str = "all"  # all | fetch | measure | publish (see run_action)
+    shard: str = ""  # I/N: a matrix job's part of the suite; the merge job gates and comments (docs/scale.md)
+    merge: str = ""  # space-separated globs of shard results: merge them instead of running workloads
 
 
 def parse_fail_on(text: str) -> tuple[str, ...] | None:
@@ -433,6 +435,17 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
     if fail_on:
         config = replace(config, gate=replace(config.gate, fail_on=fail_on))
 
+    guard_doc = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": False,
+                 "how": "", "blocked": False}
+    if inputs.merge:  # the merge job: the shards ran the workloads (and the guard) already
+        doc = _merged(inputs.merge)
+        doc["notes"].extend(notes)
+        doc["guard"] = guard_doc
+        atomic_write_text(inputs.results, results_mod.to_json(doc))
+        atomic_write_text(inputs.report, render_markdown(doc, results_name=inputs.results))
+        echo(run_summary(doc, screen(sys.stdout).width, screen(sys.stdout).colour))
+        return Measured(doc, {"pass": 0, "warn": 0, "fail": 1}.get(doc["verdict"], 3), None, first_look,
+                        os.path.relpath(config.path, root))
     mode = {"gate": None, "measure-only": "none", "update-baseline": "none"}[inputs.mode]
     base = ctx.base_sha if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired")) else None
     if base and not gitctx.ensure_commit(root, base, inputs.token):
@@ -442,15 +455,16 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
     elif not base and inputs.mode == "gate" and config.baseline.mode == "paired":
         mode = "stored"
         notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
-    options = RunOptions(mode=mode, base=base)
+    from .shard import parse_shard
+
+    options = RunOptions(mode=mode, base=base, shard=parse_shard(inputs.shard) if inputs.shard else None)
     # Grouped per workload; the lines carry workload and config text, so they are written inside
     # ::stop-commands:: blocks (the group commands themselves between them).
     with Display(sys.stderr, "actions" if actions.in_actions() else "plain", guard=actions.in_actions()) as progress:
         outcome = run_suite(config, options, progress=progress)
     results = outcome.results
     results.notes.extend(notes)
-    results.guard = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": False,
-                     "how": "", "blocked": False}
+    results.guard = guard_doc
     doc = results.to_dict()
     atomic_write_text(inputs.results, results_mod.to_json(doc))
     atomic_write_text(inputs.report, render_markdown(doc, results_name=inputs.results))
@@ -466,6 +480,20 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
         echo(f"baseline written: {path}")
     signal = getattr(outcome.interrupted_by, "signum", 2) if outcome.interrupted_by is not None else None
     return Measured(doc, outcome.suite.exit_code, signal, first_look, os.path.relpath(config.path, root))
+
+
+def _merged(globs: str) -> dict:
+    """The merge job's suite: every shard results file the globs match (artifacts: untrusted, schema-checked
+    by results.load), merged; none at all is a usage error, a missing shard the merge's `error`."""
+    import glob
+
+    from . import results as results_mod
+    from .merge import merge
+
+    files = sorted({f for g in globs.split() for f in glob.glob(g, recursive=True)})
+    if not files:
+        raise UsageError(f"merge: no shard results match {globs!r}: did the matrix jobs upload their artifacts?")
+    return merge([results_mod.load(f) for f in files], files)
 
 
 def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) -> int:
@@ -489,7 +517,7 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
             doc["verdict"] = "fail"
             exit_code = max(exit_code, 1) if exit_code != 3 else 3
         doc["guard"] = guard_doc
-    if inputs.mode == "measure-only":
+    if inputs.mode == "measure-only" or inputs.shard:  # a shard's verdict is the merge job's to gate
         exit_code = 0 if exit_code in (0, 1) else exit_code
     atomic_write_text(inputs.results, results_mod.to_json(doc))
     report = render_markdown(doc, results_name=inputs.results)
@@ -515,7 +543,9 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
                                "exit-code": str(exit_code)})
     except OSError as exc:
         echo(actions.annotation("warning", f"could not write the step outputs ({exc})"))
-    if ctx.is_pull_request and inputs.mode == "gate":
+    if ctx.is_pull_request and inputs.mode == "gate" and inputs.shard:
+        echo(f"carbon-gate: shard {inputs.shard}: no comment; the merge job posts the suite's one comment")
+    elif ctx.is_pull_request and inputs.mode == "gate":
         if ctx.fork:
             why = ("the token is read-only" if ctx.event == "pull_request" else
                    "pull_request_target's token can write, but a fork's pull request never gets a comment made with it")

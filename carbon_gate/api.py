@@ -35,11 +35,13 @@ class measure(contextlib.ContextDecorator):
 
     def __init__(self, *, grid_country: str | None = None, grid_intensity: float | None = None, pue: float = 1.0,
                  settings: MeterSettings = MeterSettings(), plan: MeterPlan | None = None, unit: str = "run",
-                 units: float = 1.0):
+                 units: float = 1.0, results: str | None = None, name: str = "block"):
         self._grid: GridFactor = resolve(grid_intensity, grid_country, pue)
         self._settings = settings
         self._plan = plan
         self.unit, self.units = unit, units
+        # A results file per block (per rank in a torchrun/Slurm job: "{rank}" in the path); `merge` sums ranks.
+        self._results, self._name = results, name
         self.sample: Sample | None = None
         self.footprint: Footprint | None = None
         self._reported: float | None = None
@@ -107,6 +109,13 @@ class measure(contextlib.ContextDecorator):
         self.sample.units = units
         self.sample.metrics = dict(self._metrics)
         self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, units, self.unit)
+        if self._results:
+            from .rank import rank_info, rank_path, single_run_results
+            from .results import write
+
+            rank = rank_info()
+            write(rank_path(self._results, rank), single_run_results(self._name, f"measure block {self._name}", self.sample,
+                                                                     self.footprint, self._plan, self._grid, rank))
         return False
 
 

@@ -110,7 +110,7 @@ def update(previous: dict[str, Any] | None, results: dict[str, Any], commit: str
             "commit": commit,
             "date": date,
             "tool_version": results.get("tool_version", __version__),
-            "fingerprint": fingerprint,
+            "fingerprint": w.get("fingerprint") or fingerprint,  # a merged suite's: its own shard's machine
             "methods": sorted({f"{e['component']}:{e['method']}" for s in counted for e in s["energy"]}),
             "samples_wh": [float(s["energy_wh"]) for s in counted],  # unrounded: stored mode compares these
             "wall_s": [round(s["wall_s"], 4) for s in counted],

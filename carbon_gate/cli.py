@@ -161,21 +161,18 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
 def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str | None) -> None:
     from . import results as results_mod
     from .account import footprint
-    from .assess.summary import summarise
-    from .pipeline import machine_section
     from .render.terminal import measure_table, screen, wrap
-    from .results import Results, WorkloadResult
 
     fp = footprint(sample.energy_wh, sample.wall_s, grid, plan.embodied)
     width = screen(sys.stderr).width
     click.echo("\n".join(part for line in measure_table(text, sample, fp, grid).splitlines() for part in wrap(line, width)),
                err=True)
     if json_path:
-        summary = summarise([sample.energy_wh], [sample.wall_s], [sample.cpu_s]) if sample.ok else None
-        verdict = "new" if sample.ok else "error"
-        w = WorkloadResult("command", text, verdict, [sample.error] if sample.error else [], [sample], summary, fp)
-        doc = Results(machine_section(plan), grid, [w], "pass" if sample.ok else "error").to_dict()
-        _write(json_path, results_mod.to_json(doc))
+        from .rank import rank_info, rank_path, single_run_results
+
+        rank = rank_info()  # on every rank of a torchrun/Slurm job: one file each, `merge` sums them
+        doc = single_run_results("command", text, sample, fp, plan, grid, rank)
+        _write(rank_path(json_path, rank), results_mod.to_json(doc))
 
 
 @main.command(context_settings=CONTEXT)
@@ -192,18 +189,24 @@ def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str 
               help="Override baseline.mode: paired runs the base commit interleaved with HEAD.")
 @click.option("--base", "base_ref", metavar="REF", help="Base commit for paired mode (default: the PR's base on GitHub).")
 @click.option("--seed", type=int, help="Seed for the base/head order in paired rounds (recorded in the results).")
+@click.option("--shard", "shard_spec", metavar="I/N",
+              help="Run only shard I of N (balanced by the baseline's run times); `carbon-gate merge` joins them.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the summary.")
 @_friendly
 def run(config_path: str, results_path: str, report_path: str, template: str | None, names: tuple[str, ...],
-        repeats: int | None, mode: str | None, base_ref: str | None, seed: int | None, quiet: bool) -> None:
+        repeats: int | None, mode: str | None, base_ref: str | None, seed: int | None, quiet: bool,
+        shard_spec: str | None = None) -> None:
     """Run the configured workloads, check budgets and the baseline, write results, and exit 0/1/2/3
     (130/143 when interrupted: what was measured is still written, with verdict `interrupted`)."""
     from . import config as config_mod
     from . import interrupts
     from .pipeline import RunOptions, run_suite
 
+    from .shard import parse_shard
+
+    shard = parse_shard(shard_spec) if shard_spec is not None else None
     config = config_mod.load(config_path)
-    options = RunOptions(tuple(names), repeats, mode, base_ref, seed)
+    options = RunOptions(tuple(names), repeats, mode, base_ref, seed, shard=shard)
     # Absolute now: a workload that deletes or changes our working directory cannot move the output.
     out = _OutputPaths(os.path.abspath(results_path), os.path.abspath(report_path) if report_path else "", results_path,
                        report_path)
@@ -379,6 +382,36 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
     if report_error is not None:  # exit 2, after the re-assessed results (if asked for) are written
         raise report_error
     sys.exit(outcome.suite.exit_code)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--results", "results_path", type=click.Path(dir_okay=False), help="Where to write the merged results JSON.")
+@click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False), help="Same as --results.")
+@click.option("--report", "report_path", default="", show_default=True, type=click.Path(dir_okay=False),
+              help="Also write the Markdown report here.")
+@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
+@_friendly
+def merge(inputs: tuple[str, ...], results_path: str | None, out_path: str | None, report_path: str,
+          template: str | None) -> None:
+    """Merge shard results (`run --shard I/N`) or the ranks of one distributed job into one results file.
+
+    Shards: all workloads re-assessed, Holm across the whole suite; a missing shard makes the verdict
+    `error`. Ranks: energy summed over ranks, each GPU counted once per node. Exits like `run`.
+    """
+    from . import results as results_mod
+    from .merge import merge as merge_docs
+
+    out_path = results_path or out_path
+    if not out_path:
+        raise click.UsageError("where to write the merged results: -o/--results FILE")
+    doc = merge_docs([results_mod.load(p) for p in inputs], list(inputs))
+    _write(out_path, results_mod.to_json(doc, indent=None))  # big suites: the C encoder (benchmarks/merge.py)
+    report_error = _write_report(doc, report_path, template, out_path, saved=True)
+    _summary(doc)
+    if report_error is not None:
+        raise report_error
+    sys.exit({"pass": 0, "warn": 0, "fail": 1}.get(doc["verdict"], 3))
 
 
 @main.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -630,9 +663,13 @@ def _exec_without_runner_secrets() -> None:
               help="Where to write the Markdown report.")
 @click.option("--stage", type=click.Choice(["all", "fetch", "measure", "publish"]), default="all", show_default=True,
               help="action.yml runs fetch, measure (without the token) and publish as separate steps.")
+@click.option("--shard", "shard_spec", default="", metavar="I/N",
+              help="A matrix job: run shard I of N, never fail on verdicts or comment (the merge job does).")
+@click.option("--merge", "merge_glob", default="", metavar="GLOBS",
+              help="The merge job: merge these shard results (space-separated globs) instead of running workloads.")
 @_friendly
 def action(config_path: str, mode: str, comment_policy: str, fail_on: str, approve_label: str, results_path: str,
-           report_path: str, stage: str) -> None:
+           report_path: str, stage: str, shard_spec: str = "", merge_glob: str = "") -> None:
     """Run as the GitHub Action: event-aware gate, tamper guard, summary, outputs, sticky comment.
 
     The token comes from the GITHUB_TOKEN environment variable, never from the command line.
@@ -643,7 +680,7 @@ def action(config_path: str, mode: str, comment_policy: str, fail_on: str, appro
     if stage == "measure":
         _exec_without_runner_secrets()
     inputs = ActionInputs(config_path, mode, comment_policy, fail_on, approve_label, results_path, report_path,
-                          os.environ.get("GITHUB_TOKEN") or None, stage)
+                          os.environ.get("GITHUB_TOKEN") or None, stage, shard=shard_spec, merge=merge_glob)
     with interrupts.deferred():  # measuring stays interruptible; a signal after it waits for the outputs
         code = run_action(inputs, echo=lambda text, file=None: click.echo(text, err=file is sys.stderr))
     sys.exit(code)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 MEASURED, MODELLED, DEFAULTED = "measured", "modelled", "defaulted"
 
@@ -21,7 +21,10 @@ class Energy:
         # Full float precision (JSON floats round-trip exactly): `compare` and `baseline update` must see
         # the very numbers the run's statistics used. Rounding to fixed decimals of a Wh truncated small
         # workloads (1e-6 Wh kept 3 digits) and made `compare` disagree with the run.
-        return {**asdict(self), "wh": float(self.wh)}
+        # Field by field, not dataclasses.asdict (which deep-copies): merging big suites serialises
+        # hundreds of thousands of these (benchmarks/merge.py).
+        return {"component": self.component, "wh": float(self.wh), "method": self.method, "reason": self.reason,
+                "source": self.source}
 
 
 @dataclass
@@ -56,8 +59,9 @@ class Sample:
         return self.error is None
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {name: getattr(self, name) for name in _SAMPLE_FIELDS}  # shallow: asdict's deep copy cost 70 % of a merge
         d["energy"] = [e.to_dict() for e in self.energy]
+        d["notes"], d["metrics"] = list(self.notes), dict(self.metrics)
         d["energy_wh"] = self.energy_wh  # unrounded, like the components: it is what the statistics use
         for k in ("wall_s", "cpu_s", "overhead_cpu_s"):
             d[k] = round(d[k], 6)
@@ -72,3 +76,6 @@ class Sample:
         known["notes"] = list(d.get("notes", []))
         known["metrics"] = dict(d.get("metrics") or {})
         return Sample(**known)
+
+
+_SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))

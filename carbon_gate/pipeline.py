@@ -23,6 +23,7 @@ from .meters.paired import PairedRuns, run_paired
 from .meters.workload import run_workload
 from .progress import Event, Progress
 from .results import Results
+from .shard import ShardSpec
 
 
 @dataclass
@@ -122,6 +123,7 @@ class RunOptions:
     seed: int | None = None
     head: str | None = None  # measure this commit (in a worktree) instead of the working tree
     warmup: int | None = None
+    shard: "ShardSpec | None" = None  # --shard I/N: run only this part of the suite (carbon_gate.shard)
 
 
 def choose_mode(config: Config, options: RunOptions, base_known: bool, baseline_file_exists: bool) -> str:
@@ -153,6 +155,11 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
         workloads = [replace(w, repeats=options.repeats) for w in workloads]
     if options.warmup is not None:
         workloads = [replace(w, warmup=options.warmup) for w in workloads]
+    shard_plan = _shard_plan(config, workloads, options.shard) if options.shard else None
+    suite_workloads = workloads  # a shard's floors are set for Holm across the whole suite it is part of
+    if shard_plan is not None:
+        assert options.shard is not None
+        workloads = [w for w in workloads if w.name in shard_plan[options.shard.index - 1]]
     root = gitctx.repo_root(config.root)
     if options.base is not None and (not options.base.strip() or root is None):
         raise UsageError("--base needs a commit or branch name" if root is not None else
@@ -203,12 +210,12 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                         git_info["head"] = gitctx.resolve(options.head, root).sha
                     base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
                     _paired(config, workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint, progress,
-                            outcome_results)
+                            outcome_results, family_of=suite_workloads)
             else:
                 baselines = {w.name: _stored(stored, w.name) for w in workloads}
                 # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
                 family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
-                                             for w in workloads for b in [baselines[w.name]]))
+                                             for w in suite_workloads for b in [_stored(stored, w.name)]))
                 count, index = sum(w.kind == "command" for w in workloads), 0
                 for w in workloads:
                     baseline = baselines[w.name]
@@ -247,6 +254,8 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
                              f"of {len(workloads)} workloads; the verdicts shown are of what was measured")
     results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
                     "family": config.gate.family}
+    if shard_plan is not None and options.shard is not None:
+        results.shard = shard_section(config, options.shard, shard_plan, fingerprint, git_info.get("seed"))
     if live.section is not None or config.grid.carbon_aware.candidates:
         from .advice import carbon_aware_section
 
@@ -262,6 +271,34 @@ def _partial(result, planned_runs: int):
     if len(result.samples) < planned_runs and result.verdict != "error":
         result.reasons.insert(0, f"interrupted after {len(result.samples)} of {planned_runs} runs")
     return result
+
+
+def _shard_plan(config: Config, workloads: list[Workload], spec: ShardSpec) -> list[list[str]]:
+    """Every shard's workloads, balanced by the baseline file's recorded run times when it has them."""
+    from . import baseline as baseline_mod
+    from .shard import expected_seconds, plan_shards
+
+    try:
+        doc = baseline_mod.load(config.root / config.baseline.file)
+    except UsageError:
+        doc = None  # a corrupt baseline only loses the balance here; the stored mode reports it
+    durations = {w.name: expected_seconds(doc, w.name, w.warmup + w.repeats) for w in workloads}
+    return plan_shards([w.name for w in workloads], spec.count, durations)
+
+
+def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict, seed: int | None) -> dict:
+    """The results' `shard` block: enough for `merge` to check the shards belong together and to name
+    the workloads of a shard that never reported."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(Path(config.path).read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    order = [w.name for w in config.workloads]  # so the merged suite lists workloads in config order
+    suite = sorted((n for part in plan for n in part), key=lambda n: (order.index(n) if n in order else len(order), n))
+    return {"id": spec.id, "index": spec.index, "count": spec.count, "plan": plan, "suite": suite, "config_sha256": digest,
+            "fingerprint": fingerprint, "seed": seed}
 
 
 def _not_run(w: Workload, grid: grid_mod.GridFactor, plan: MeterPlan, config: Config, baseline: Baseline | None,
@@ -372,7 +409,8 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
 
 
 def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_root: Path, base_root: Path, base_sha: str,
-            seed: int, grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list) -> None:
+            seed: int, grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list,
+            family_of: Sequence[Workload] | None = None) -> None:
     head_error = _setup(config, head_root, "head", progress)
     if head_error:  # nothing can run; still a results file, every workload an error saying why
         from .results import WorkloadResult
@@ -381,7 +419,7 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         return
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
-    family = _paired_family(config, workloads)
+    family = _paired_family(config, family_of if family_of is not None else workloads)
     bounded = min_repeats(config.gate.confidence, paired=True)
     floor = min_repeats(config.gate.confidence, paired=True, family=family)  # = paired_floor(config, workloads)
     count = sum(w.kind == "command" for w in workloads)

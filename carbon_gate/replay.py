@@ -46,36 +46,8 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
         tuple(recorded_gate.get("fail_on", default.fail_on)),
         recorded_gate.get("confidence", default.confidence), recorded_gate.get("family", default.family))
     grid = GridFactor.from_dict(head["grid"])
-    embodied = _embodied(head["machine"])
-    head_fp = head["machine"]["fingerprint"]
     base_by_name = {w["name"]: w for w in base["workloads"]} if base else {}
-    assessed = []
-    for w in head["workloads"]:
-        workload = _workload(w, config)
-        samples = [Sample.from_dict(s) for s in w["samples"]]
-        base_samples = [Sample.from_dict(s) for s in w.get("base_samples", [])]
-        baseline = None
-        if base is not None:
-            other = base_by_name.get(w["name"])
-            if other is not None:
-                counted = [s["energy_wh"] for s in other["samples"] if not s.get("warmup") and s.get("error") is None]
-                baseline = Baseline("stored", tuple(counted), (base.get("git") or {}).get("head"),
-                                    base["machine"]["fingerprint"])
-        elif w.get("baseline"):
-            info = w["baseline"]
-            if info.get("mode") == "paired":
-                base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
-                baseline = Baseline("paired", tuple(base_wh), info.get("commit"), None, info.get("error"),
-                                    info.get("seed"), tuple(info.get("notes", ())))
-            elif info.get("mode") == "stored":
-                baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"),
-                                    info.get("fingerprint"), notes=tuple(info.get("notes", ())))
-        result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
-                                 fingerprint=head_fp, base_samples=base_samples)
-        if result.baseline is not None and w.get("baseline", {}) and "orders" in (w.get("baseline") or {}):
-            result.baseline["orders"] = w["baseline"]["orders"]
-        result.history = list(w.get("history", []))
-        assessed.append(result)
+    assessed = [reassess_workload(w, head, gate, config, base, base_by_name.get(w["name"])) for w in head["workloads"]]
     if gate.family == "holm":
         family_control(assessed, gate.confidence)
     suite = suite_verdict(assessed, gate)
@@ -85,3 +57,37 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
     results.carbon_aware = head.get("carbon_aware")  # what the grid was when HEAD ran: a fact, not re-assessed
     return RunOutcome(results, suite)
+
+
+def reassess_workload(w: dict, head: dict, gate: GateSettings, config: Config | None = None, base: dict | None = None,
+                      other: dict | None = None, fingerprint: dict | None = None):
+    """One recorded workload of `head` assessed again (family control not applied): against `other`, its
+    namesake in `base`, when a base document is given, else against the base runs recorded with it."""
+    grid = GridFactor.from_dict(head["grid"])
+    embodied = _embodied(head["machine"])
+    head_fp = fingerprint or w.get("fingerprint") or head["machine"]["fingerprint"]
+    workload = _workload(w, config)
+    samples = [Sample.from_dict(s) for s in w["samples"]]
+    base_samples = [Sample.from_dict(s) for s in w.get("base_samples", [])]
+    baseline = None
+    if base is not None:
+        if other is not None:
+            counted = [s["energy_wh"] for s in other["samples"] if not s.get("warmup") and s.get("error") is None]
+            baseline = Baseline("stored", tuple(counted), (base.get("git") or {}).get("head"),
+                                base["machine"]["fingerprint"])
+    elif w.get("baseline"):
+        info = w["baseline"]
+        if info.get("mode") == "paired":
+            base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
+            baseline = Baseline("paired", tuple(base_wh), info.get("commit"), None, info.get("error"),
+                                info.get("seed"), tuple(info.get("notes", ())))
+        elif info.get("mode") == "stored":
+            baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"),
+                                info.get("fingerprint"), notes=tuple(info.get("notes", ())))
+    result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
+                             fingerprint=head_fp, base_samples=base_samples)
+    if result.baseline is not None and w.get("baseline", {}) and "orders" in (w.get("baseline") or {}):
+        result.baseline["orders"] = w["baseline"]["orders"]
+    result.history = list(w.get("history", []))
+    result.fingerprint, result.shard = w.get("fingerprint"), w.get("shard")  # a merged suite's per-workload origin
+    return result
