@@ -73,7 +73,8 @@ def shards(base: dict, count: int) -> list[dict]:
             w = copy.deepcopy(w0)
             head = [1e-3 * (1 + (j % 7) / 50 + r / 1000) for r in range(10)]
             w.update(name=name, samples=[{**s0, "energy_wh": wh, "energy": [{**s0["energy"][0], "wh": wh}]} for wh in head],
-                     baseline={"mode": "stored", "commit": None, "n": 10, "samples_wh": [1e-3 * (1 + r / 1000) for r in range(10)]},
+                     baseline={"mode": "stored", "commit": None, "n": 10, "seed": None, "error": None, "notes": [],
+                               "samples_wh": [1e-3 * (1 + r / 1000) for r in range(10)]},
                      history=history)
             doc["workloads"].append(w)
         docs.append(doc)
