@@ -913,7 +913,7 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     groups = imported.groups
     assessed = []
     for name, samples in groups.items():
-        w = Workload(name, "", ".", {}, len(samples), 0, 0.0, 0.05, 0, "run", 1.0, Budget(), (), None,
+        w = Workload(name, "", ".", {}, len(samples), 0, 0.0, 0.05, "run", 1.0, Budget(), (), None,
                      codecarbon_csv=csv_path)
         assessed.append(assess_workload(w, samples, grid, None))
     suite = suite_verdict(assessed, GateSettings())

@@ -93,7 +93,16 @@ _RUN_KEYS = {
     "warmup": Key("integer", "Runs before the measured ones; measured but not counted.", 1, minimum=0),
     "timeout": Key("duration", "Kill a run (and its whole process group) after this long.", "20m"),
     "tolerance": Key("percent", "Largest increase vs the baseline that still passes.", "5%"),
-    "confirm": Key("integer", "Extra paired rounds to add when the first verdict is regression or inconclusive.", 0, minimum=0),
+    "max_rounds": Key("integer", "Paired rounds at most: after the first `repeats`, rounds are added until the verdict "
+                                 "is decided or this or `max_time` is reached.", 60, minimum=2),
+    "max_time": Key("duration", "Time at most for one workload's paired rounds (warm-ups included; the first "
+                                "`repeats` rounds always run).", "60s", above=0.0),
+}
+
+# Keys that were removed: a clear pointer to what replaced them instead of "unknown key".
+_REMOVED = {
+    "confirm": "was replaced by `max_rounds` and `max_time`: the gate now keeps adding paired rounds until the "
+               "verdict is decided or a budget is spent (docs/statistics.md, 'Sequential rounds')",
 }
 
 # An estimate's size keys: meaningless with `hours`, which fixes the run's length (refused together).
@@ -138,6 +147,9 @@ SPEC: dict[str, Key] = {
         "setup": Key("command", "Run once in each tree before measuring (paired mode); not measured.", example="pip install -e ."),
         "history": Key("integer", "Entries of history kept per workload in the baseline file.", 100, minimum=0),
         "seed": Key("integer", "Seed for the order of base and head within each round (random when unset)."),
+        "pairing": Key("choice", "How a paired round runs base and head: one after the other (sequential), at the same "
+                                 "time on separate CPUs (duet), or auto (see docs/statistics.md).", "auto",
+                       choices=("auto", "sequential", "duet")),
     }),
     "gate": Key("object", "What fails the gate.", children={
         "fail_on": Key("choices", "Verdicts that fail the gate.", ["regression", "over-budget"], choices=VERDICTS),
@@ -218,7 +230,6 @@ class Workload:
     warmup: int
     timeout_s: float
     tolerance: float
-    confirm: int
     unit_name: str
     unit_count: float | None  # None: the workload must report its units
     budget: Budget
@@ -228,6 +239,8 @@ class Workload:
     codecarbon_csv: str | None = None
     extrapolate_to: float | None = None
     energy_per_point: tuple[str, ...] = ()  # metrics to divide the energy by, in the report
+    max_rounds: int = 60  # paired mode: rounds at most (sequential gate)
+    max_time_s: float = 60.0  # paired mode: seconds at most for the workload's warm-ups and rounds
 
     @property
     def kind(self) -> str:
@@ -266,6 +279,7 @@ class BaselineSettings:
     setup: str | tuple[str, ...] | None = None
     history: int = 100
     seed: int | None = None
+    pairing: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -366,6 +380,9 @@ class _Validator:
     def check_object(self, path: tuple, data: dict, spec: dict[str, Key]) -> dict:
         out: dict[str, Any] = {}
         for key, value in data.items():
+            if key not in spec and key in _REMOVED:
+                self.problem(path + (key,), f"{key!r} {_REMOVED[key]}")
+                continue
             if key not in spec:
                 close = _close(str(key), spec)
                 self.problem(path + (key,), f"unknown key {key!r}" + (f" (did you mean {close!r}?)" if close else "")
@@ -635,7 +652,8 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
             warmup=run["warmup"],
             timeout_s=run["timeout"],
             tolerance=run["tolerance"],
-            confirm=run["confirm"],
+            max_rounds=run["max_rounds"],
+            max_time_s=run["max_time"],
             unit_name=unit.get("name", "run"),
             unit_count=unit.get("count", None if "name" in unit else 1.0),
             budget=Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines,
@@ -655,7 +673,8 @@ def _build(path: Path, v: dict, lines: dict[tuple, int]) -> Config:
                           wue=grid.get("wue")),
         machine=MeterSettings(**{k: machine[k] for k in machine}),
         baseline=BaselineSettings(base.get("mode", "auto"), Path(base.get("file", ".carbon-gate/baseline.json")),
-                                  base.get("setup"), base.get("history", 100), base.get("seed")),
+                                  base.get("setup"), base.get("history", 100), base.get("seed"),
+                                  base.get("pairing", "auto")),
         gate=GateSettings(tuple(gate.get("fail_on", GateSettings.fail_on)), gate.get("confidence", GateSettings.confidence),
                           gate.get("family", GateSettings.family)),
         workloads=tuple(workloads),

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import grid as grid_mod
-from .assess.compare import Baseline
-from .assess.stats import min_head_runs, min_repeats
+from .assess.compare import Baseline, compare
+from .assess.stats import Looks, decided, min_head_runs, min_repeats, plan_looks
 from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite_verdict
 from .config import Config, Workload
 from .domain import Sample
@@ -19,7 +19,7 @@ from .errors import UsageError
 from .interrupts import Interrupted, interruptible, within
 from .meters.environ import workload_environ
 from .meters.meter import MeterPlan, plan_meters
-from .meters.paired import PairedRuns, run_paired
+from .meters.paired import DUET, SEQUENTIAL, PairedRuns, run_rounds
 from .meters.workload import run_workload
 from .progress import Event, Progress
 from .results import Results
@@ -339,9 +339,8 @@ def _paired_family(config: Config, workloads: Sequence[Workload]) -> int:
 
 
 def paired_floor(config: Config, workloads: Sequence[Workload]) -> int:
-    """The fewest paired rounds that can decide for these workloads: a bounded interval, and a clear
-    regression that survives Holm across all of them."""
-    return min_repeats(config.gate.confidence, paired=True, family=_paired_family(config, workloads))
+    """The fewest paired rounds before the sequential gate's first look (fewer repeats are raised to it)."""
+    return MIN_FIRST_ROUNDS
 
 
 def _floor_reason(confidence: float, family: int, bounded_floor: int, floor: int) -> str:
@@ -419,56 +418,106 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
         return
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
+    # Each workload's sequence runs at alpha / k: a regression it decides then survives Holm across the k.
     family = _paired_family(config, family_of if family_of is not None else workloads)
-    bounded = min_repeats(config.gate.confidence, paired=True)
-    floor = min_repeats(config.gate.confidence, paired=True, family=family)  # = paired_floor(config, workloads)
+    alpha = (1 - config.gate.confidence) / family
     count = sum(w.kind == "command" for w in workloads)
     index = 0
     for w in workloads:
         if w.kind != "command":
             out.append(_not_run(w, grid, plan, config, None, fingerprint))
             continue
-        notes: list[str] = []
-        rounds = w.repeats
-        if rounds < floor:
-            notes.append(f"repeats {rounds} raised to {floor} rounds in paired mode: "
-                         + _floor_reason(config.gate.confidence, family, bounded, floor))
-            rounds = floor
+        first = first_block(w)
+        looks = plan_looks(first, max(first, w.max_rounds), alpha)
+        notes = ((f"repeats {w.repeats} raised to {first} rounds before the first look: fewer give no useful "
+                  "interval at the first look's share of alpha",) if first > w.repeats else ())
+        pairing = choose_pairing(config.baseline.pairing)
         index += 1
-        planned = 2 * (w.warmup + rounds)  # both sides of every warm-up and round
-        if progress:
-            progress(Event(f"{w.name}: paired with base {base_sha[:10]}: {w.warmup} warm-up + {rounds} rounds (seed {seed})",
-                           "workload", w.name, index, count, planned))
+        if progress:  # runs planned up to the first look; run_rounds raises it with the batch and each look
+            progress(Event(f"{w.name}: paired with base {base_sha[:10]} ({pairing}): {max(1, w.warmup)} warm-up + {first} "
+                           f"rounds, then more until decided (at most {looks.rounds[-1]} rounds or {w.max_time_s:g} s; "
+                           f"seed {seed})", "workload", w.name, index, count, 2 * (max(1, w.warmup) + first)))
         runs = PairedRuns(base_error=base_error)
         if not w.workdir(base_root).is_dir():
             runs.base_error = f"{w.cwd!r} does not exist at the base commit"
         environ = workload_environ(config.environment)
+
+        def stop(r: PairedRuns, w: Workload = w, looks: Looks = looks, notes: tuple[str, ...] = notes) -> bool:
+            base = _paired_baseline(r, base_sha, seed, notes, looks)
+            head_wh = [s.energy_wh for s in r.head if not s.warmup and s.ok]
+            return decided(compare(head_wh, base, w.tolerance, config.gate.confidence).verdict)
+
         try:
-            runs = run_paired(w, plan, head_root, base_root, rounds, rng, runs=runs, progress=progress, environ=environ)
-            result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
-            if w.confirm and result.verdict in ("regression", "inconclusive") and not runs.head_failed and not runs.base_error:
-                if progress:
-                    progress(Event(f"{w.name}: {result.verdict}; confirming with {w.confirm} more rounds", "workload",
-                                   w.name, index, count, planned + 2 * w.confirm))
-                runs = run_paired(w, plan, head_root, base_root, w.confirm, rng, runs=runs, warmup=False, progress=progress,
-                                  environ=environ)
-                notes.append(f"{w.confirm} confirmation rounds added after a first verdict of {result.verdict}")
-                result = _assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint)
+            runs = run_rounds(w, plan, head_root, base_root, rng, first=first, max_rounds=looks.rounds[-1],
+                              max_time_s=w.max_time_s, stop=stop, looks=looks.rounds, pairing=pairing, runs=runs,
+                              progress=progress, environ=environ)
         except (KeyboardInterrupt, Interrupted):  # keep the rounds that finished
             if runs.head:
-                out.append(_partial(_assess_paired(w, runs, base_sha, seed, notes, grid, plan, config, fingerprint),
-                                    w.warmup + rounds))
+                out.append(_partial(_assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes),
+                                    max(1, w.warmup) + first * runs.batch))
             raise
-        out.append(result)
+        out.append(_assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes))
 
 
-def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, notes: list[str], grid: grid_mod.GridFactor,
-                   plan: MeterPlan, config: Config, fingerprint: dict):
-    _, base_wh = runs.counted_pairs()
-    baseline = Baseline("paired", tuple(base_wh), base_sha, None, runs.base_error, seed, tuple(notes))
-    # Counted head and base samples are in round order, so `compare` pairs them by position.
+MIN_FIRST_ROUNDS = 6  # fewer rounds cannot give a useful interval at the first look's small alpha
+
+
+def first_block(w: Workload) -> int:
+    """Rounds before the first look: the workload's `repeats`, at least MIN_FIRST_ROUNDS."""
+    return max(w.repeats, MIN_FIRST_ROUNDS)
+
+
+def choose_pairing(setting: str) -> str:
+    """`auto` → sequential: on the measured VM duet rounds were noisier (docs/statistics.md, 'Duet runs')."""
+    return DUET if setting == DUET else SEQUENTIAL
+
+
+def _paired_baseline(runs: PairedRuns, base_sha: str, seed: int, notes: tuple[str, ...], looks: Looks) -> Baseline:
+    base_wh = [s.energy_wh for s in runs.base if not s.warmup and s.ok]
+    return Baseline("paired", tuple(base_wh), base_sha, None, runs.base_error, seed, notes, looks=looks,
+                    batch=runs.batch)
+
+
+def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, grid: grid_mod.GridFactor,
+                   plan: MeterPlan, config: Config, fingerprint: dict, looks: Looks, notes: tuple[str, ...]):
+    baseline = _paired_baseline(runs, base_sha, seed, notes, looks)
+    # Counted head and base samples are in run order, so `compare` pairs their rounds by position.
     result = assess_workload(w, runs.head, grid, plan.embodied, baseline, confidence=config.gate.confidence,
                              fingerprint=fingerprint, base_samples=runs.base)
-    if result.baseline is not None:
+    if result.baseline is None:
+        return result
+    head_r, base_r = runs.counted_pairs()
+    result.baseline.update(
+        pairing=runs.pairing, rounds=runs.rounds, stop=runs.stop, elapsed_s=round(runs.elapsed_s, 3),
+        round_wh={"head": head_r, "base": base_r},  # per round (sum of a side's batch), for charts
+    )
+    if runs.pairing == DUET:
+        result.baseline["cpu_sets"] = [list(c) for c in runs.cpu_sets]
+        result.baseline["head_cpu_set"] = "".join(o[1] for o in runs.orders)
+    else:
         result.baseline["orders"] = "".join("H" if o == "hb" else "B" for o in runs.orders)
+    if runs.too_short:
+        result.baseline["too_short"] = runs.too_short
+    too_short_verdict(result)
+    if result.change is not None:
+        result.reasons.append(_how(runs, result.change))
     return result
+
+
+def too_short_verdict(result) -> None:
+    """A workload whose runs are too short to compare even in batches is `inconclusive`, saying so, whatever
+    its noisy rounds suggest (never a coin-toss verdict); budgets, errors and a failed base still win."""
+    why = (result.baseline or {}).get("too_short")
+    if why and result.verdict in ("regression", "improvement", "unchanged", "inconclusive"):
+        result.verdict = "inconclusive"
+        result.reasons.insert(0, f"too short to compare: {why}; make one run do more work")
+
+
+def _how(runs: PairedRuns, change: dict) -> str:
+    """How the decision was reached, in one line for the report."""
+    batch = f", {runs.batch} runs per side per round" if runs.batch > 1 else ""
+    mde = change.get("mde")
+    reach = f"; smallest change detectable at this point (MDE, 80 % power): {mde * 100:.1f} %" if mde is not None else ""
+    method = str(change.get("method", "")).split(";")[0]
+    return (f"decision: {runs.rounds} {runs.pairing} rounds{batch} in {runs.elapsed_s:.0f} s, stopped: {runs.stop}; "
+            f"interval: {method}{reach}")

@@ -212,7 +212,9 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         names = ", ".join(w.name for w in chosen)
         floor = paired_floor(config, chosen)  # the pipeline raises fewer rounds to this anyway
         repeats = floor if quick else max(config.prepush.repeats, floor)
-        echo(f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds)")
+        most = max(max(repeats, w.max_rounds) for w in chosen)
+        echo(f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds, then more "
+             f"until decided: at most {most} rounds or {max(w.max_time_s for w in chosen):g} s per workload)")
         options = RunOptions(tuple(w.name for w in chosen), repeats, "paired", base, head=push.local_sha, warmup=warmup)
         with display_for(sys.stderr) as progress:  # type: ignore[union-attr]  # never None without quiet
             outcome = run_suite(config, options, progress)

@@ -6,12 +6,13 @@ The same pure assessment as `run`, fed from results documents instead of fresh m
 from __future__ import annotations
 
 from .assess.compare import Baseline
+from .assess.stats import DEFAULT_INTERVAL, Looks
 from .assess.verdict import assess_workload, family_control, suite_verdict
 from .config import Budget, Config, GateSettings, Workload
 from .domain import Sample
 from .grid import GridFactor
 from .meters.cpu_model import Embodied
-from .pipeline import RunOutcome
+from .pipeline import RunOutcome, too_short_verdict
 from .results import Results
 
 
@@ -23,7 +24,7 @@ def _workload(w: dict, config: Config | None) -> Workload:
     fp = w.get("footprint") or {}
     return Workload(
         name=w["name"], command=w["command"], cwd=".", env={}, repeats=0, warmup=0, timeout_s=0.0,
-        tolerance=w.get("tolerance") if w.get("tolerance") is not None else 0.05, confirm=0,
+        tolerance=w.get("tolerance") if w.get("tolerance") is not None else 0.05,
         unit_name=fp.get("unit", "run"), unit_count=fp.get("units", 1.0),
         budget=Budget(limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")),
         paths=(), line=w.get("line"),
@@ -79,15 +80,24 @@ def reassess_workload(w: dict, head: dict, gate: GateSettings, config: Config | 
         info = w["baseline"]
         if info.get("mode") == "paired":
             base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
+            looks = info.get("looks")
             baseline = Baseline("paired", tuple(base_wh), info.get("commit"), None, info.get("error"),
-                                info.get("seed"), tuple(info.get("notes", ())))
+                                info.get("seed"), tuple(info.get("notes", ())),
+                                looks=Looks(tuple(looks["rounds"]), tuple(looks["alphas"])) if looks else None,
+                                interval=info.get("interval", DEFAULT_INTERVAL), batch=info.get("batch", 1))
         elif info.get("mode") == "stored":
             baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"),
                                 info.get("fingerprint"), notes=tuple(info.get("notes", ())))
     result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
                              fingerprint=head_fp, base_samples=base_samples)
-    if result.baseline is not None and w.get("baseline", {}) and "orders" in (w.get("baseline") or {}):
-        result.baseline["orders"] = w["baseline"]["orders"]
+    recorded = w.get("baseline") or {}
+    if result.baseline is not None and recorded.get("mode") == "paired":
+        # How the rounds ran is a fact of the run: carry it over, and with it a too-short verdict.
+        for key in ("orders", "pairing", "rounds", "stop", "elapsed_s", "round_wh", "cpu_sets", "head_cpu_set",
+                    "too_short"):
+            if key in recorded:
+                result.baseline[key] = recorded[key]
+        too_short_verdict(result)
     result.history = list(w.get("history", []))
     result.fingerprint, result.shard = w.get("fingerprint"), w.get("shard")  # a merged suite's per-workload origin
     return result

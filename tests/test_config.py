@@ -59,6 +59,32 @@ BAD = {
           - name: a
             command: python x.py
         """, 2, ["defualts", "'defualts'", "did you mean 'defaults'"]),
+    "confirm-was-replaced": (
+        """
+        version: 1
+        defaults:
+          confirm: 4
+        workloads:
+          - name: a
+            command: python x.py
+        """, 3, ["defaults.confirm", "max_rounds", "max_time"]),
+    "max-rounds-one": (
+        """
+        version: 1
+        workloads:
+          - name: a
+            command: python x.py
+            max_rounds: 1
+        """, 5, ["workloads[0].max_rounds", "at least 2"]),
+    "pairing-unknown": (
+        """
+        version: 1
+        baseline:
+          pairing: parallel
+        workloads:
+          - name: a
+            command: python x.py
+        """, 3, ["baseline.pairing", "duet"]),
     "repeats-two": (
         """
         version: 1
@@ -448,7 +474,7 @@ def test_valid_config_workload_overrides_and_inherits_defaults(valid):
     assert train.warmup == 0  # from defaults
     assert train.timeout_s == 600.0  # 10m override
     assert train.tolerance == pytest.approx(0.04)  # from defaults
-    assert train.confirm == 0  # built-in default
+    assert (train.max_rounds, train.max_time_s) == (60, 60.0)  # built-in defaults
     assert train.env == {"SEED": "1", "MODE": "fast"}  # values become strings
     assert (train.unit_name, train.unit_count) == ("epoch", 2.0)
     assert train.paths == ("src/**", "train.py")
@@ -482,7 +508,8 @@ def test_cwd_is_relative_to_the_config_file(valid, tmp_path):
 def test_built_in_defaults(tmp_path):
     cfg = parse("version: 1\nworkloads:\n  - name: a\n    command: x\n", str(tmp_path / "c.yml"))
     w = cfg.workloads[0]
-    assert (w.repeats, w.warmup, w.timeout_s, w.tolerance, w.confirm) == (5, 1, 1200.0, pytest.approx(0.05), 0)
+    assert (w.repeats, w.warmup, w.timeout_s, w.tolerance, w.max_rounds, w.max_time_s) == (
+        5, 1, 1200.0, pytest.approx(0.05), 60, 60.0)
     assert (cfg.grid.country, cfg.grid.intensity, cfg.grid.pue) == (None, None, 1.0)
     assert cfg.baseline.mode == "auto" and cfg.baseline.file == Path(".carbon-gate/baseline.json")
     assert cfg.gate.fail_on == ("regression", "over-budget")
@@ -570,13 +597,15 @@ defaults:
   warmup: 1
   timeout: 20m
   tolerance: 5%
-  confirm: 0
+  max_rounds: 60
+  max_time: 60s
 baseline:
   mode: auto
   file: .carbon-gate/baseline.json
   setup: pip install -e .
   history: 100
   seed: 42
+  pairing: auto
 gate:
   fail_on: [regression, over-budget]
   confidence: 0.95
@@ -593,7 +622,8 @@ workloads:
     warmup: 1
     timeout: 10m
     tolerance: 3%
-    confirm: 4
+    max_rounds: 40
+    max_time: 2m
     unit: {name: epoch, count: 1}
     extrapolate: {to: 90}
     budget:

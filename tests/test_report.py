@@ -462,8 +462,9 @@ def test_marker_footer_and_method_disclosure(suite):
     assert by_component["memory"] == "modelled"
     assert by_component["cpu"] in ("measured", "modelled", "defaulted")
     stats = [t for t in disclosure[0].find_all("table") if "MDE" in header(t)][0]
-    assert header(stats) == ["Workload", "Runs", "Median", "Spread", "MDE", "Interval", "p", "Tolerance"]
+    assert header(stats) == ["Workload", "Runs", "Median", "Spread", "MDE", "Interval", "p", "Tolerance", "Decision"]
     mde = {r[0]: r[4] for r in body_rows(stats)}
+    assert {r[8] for r in body_rows(stats)} == {"—"}  # stored mode: a fixed number of runs, no sequential decision
     assert len(mde) == len(PLAN)
     assert re.fullmatch(r"\d+\.\d%", mde["api-latency"]), mde
     assert mde["export-onnx"] == "—"  # nothing to compare with
@@ -529,7 +530,7 @@ def test_hostile_names_and_stderr_are_neutralised(hostile):
     # The failure heading and the stats table show the name as text too.
     assert any(h.text().endswith(HOSTILE.replace("@", "@\u200b") + " — error") for h in tree.root.find_all("h3"))
     stats = [t for t in tables(tree) if "MDE" in header(t)][0]
-    assert all(len(r) == 8 for r in body_rows(stats))
+    assert all(len(r) == 9 for r in body_rows(stats))
     # Config text (the grid source) is escaped like workload text.
     grid = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Grid intensity")][0]
     assert "<b>grid</b> @\u200boctocat [x](https:\u200b//example.com)" in grid

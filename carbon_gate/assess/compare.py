@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..meters.hardware import fingerprint_differences
-from .stats import Change, classify, paired_change, unpaired_change
+from .stats import DEFAULT_INTERVAL, Change, Looks, classify, paired_change, sequential_change, unpaired_change
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,16 @@ class Baseline:
     error: str | None = None  # the base side could not be measured (not the PR's fault)
     seed: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Paired rounds of a sequential gate: the planned looks, the interval method, runs per side per round.
+    looks: Looks | None = None
+    interval: str = DEFAULT_INTERVAL
+    batch: int = 1
 
     def info(self) -> dict:
         out = {"mode": self.mode, "commit": self.commit, "n": len(self.samples_wh), "seed": self.seed,
                "error": self.error, "notes": list(self.notes)}
+        if self.looks is not None:
+            out.update(looks=self.looks.to_dict(), interval=self.interval, batch=self.batch)
         if self.mode == "stored":  # paired base runs travel as base_samples; stored ones only live here
             out.update(samples_wh=list(self.samples_wh), fingerprint=self.fingerprint)
         return out
@@ -37,6 +43,11 @@ class Comparison:
     fingerprint_diff: tuple[str, ...] = ()
 
 
+def round_sums(per_run_wh: Sequence[float], batch: int) -> list[float]:
+    """Energy per round: the sum of each side's `batch` consecutive runs (an incomplete last batch is dropped)."""
+    return [sum(per_run_wh[i:i + batch]) for i in range(0, len(per_run_wh) - batch + 1, batch)]
+
+
 def compare(head_wh: Sequence[float], baseline: Baseline | None, tolerance: float, confidence: float,
             head_fingerprint: dict | None = None) -> Comparison:
     """Verdict of the head energies against the baseline; `new` when there is nothing to compare with."""
@@ -47,8 +58,14 @@ def compare(head_wh: Sequence[float], baseline: Baseline | None, tolerance: floa
     if not baseline.samples_wh or not head_wh:
         return Comparison("new", "no baseline samples for this workload")
     if baseline.mode == "paired":
-        n = min(len(head_wh), len(baseline.samples_wh))
-        change = paired_change(head_wh[:n], baseline.samples_wh[:n], confidence)
+        h, b = round_sums(head_wh, baseline.batch), round_sums(baseline.samples_wh, baseline.batch)
+        n = min(len(h), len(b))
+        if n == 0:
+            return Comparison("new", "no complete paired round to compare")
+        if baseline.looks is not None:
+            change = sequential_change(h[:n], b[:n], baseline.looks, baseline.interval)
+        else:
+            change = paired_change(h[:n], b[:n], confidence)
     else:
         change = unpaired_change(head_wh, baseline.samples_wh, confidence)
     verdict, reason = classify(change, tolerance)

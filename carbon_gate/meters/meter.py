@@ -180,12 +180,13 @@ def measure_command(
     stdin: int | IO | None = None,
     stdout: int | IO | None = None,
     stderr: int | IO | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> Sample:
-    """Run a command once under every meter of `plan` and return the sample."""
+    """Run a command once under every meter of `plan` and return the sample (pinned to `cpus` if given)."""
     session = MeterSession(plan, env)
     try:
         run = run_process(command, cwd=cwd, env=env, timeout_s=timeout_s, stdin=stdin, stdout=stdout,
-                          stderr=stderr, on_tick=session.tick)
+                          stderr=stderr, on_tick=session.tick, cpus=cpus)
     except BaseException:
         session.close()
         raise

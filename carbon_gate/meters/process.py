@@ -69,12 +69,14 @@ def run_process(
     stdout: int | IO | None = None,
     stderr: int | IO | None = None,
     on_tick: TickHook | None = None,
+    cpus: frozenset[int] | None = None,
 ) -> ProcessRun:
     """Run `command` (a string goes through /bin/sh, a list is exec'd) and observe it until it exits.
 
     `on_tick(t)` is called at every sample so other meters (RAPL, NVML) can read their counters on
     the same clock. Raises KeyboardInterrupt (or whatever interrupted us) only after the process
-    group has been killed and reaped.
+    group has been killed and reaped. `cpus` pins the command and everything it starts to those CPUs
+    (duet runs: base and head side by side, each on its own CPU set).
     """
     from .. import interrupts
 
@@ -83,7 +85,13 @@ def run_process(
     self_before = resource.getrusage(resource.RUSAGE_SELF)
     shell = isinstance(command, str)
     start = time.perf_counter()
+    # Linux affinity is per thread and inherited across fork: pin this thread just around the fork, so
+    # the child and its whole tree start pinned (no window in which a grandchild escapes), while our
+    # sampler and reaper stay free. No preexec_fn: it is unsafe with the duet's two threads.
+    unpinned = os.sched_getaffinity(0) if cpus else None
     try:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
         proc = subprocess.Popen(
             command if shell else list(command),
             shell=shell,
@@ -104,6 +112,9 @@ def run_process(
         return _failed_launch(start, 126, f"command not executable: {command if shell else command[0]}")
     except OSError as exc:
         return _failed_launch(start, 126, f"command could not start: {exc.strerror or exc}")
+    finally:
+        if unpinned is not None:
+            os.sched_setaffinity(0, unpinned)
 
     done = threading.Event()
     outcome: dict[str, object] = {}

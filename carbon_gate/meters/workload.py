@@ -19,11 +19,12 @@ STDERR_TAIL_CHARS = 2000
 
 
 def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = False,
-             extra_env: dict[str, str] | None = None, environ: Mapping[str, str] | None = None) -> Sample:
+             extra_env: dict[str, str] | None = None, environ: Mapping[str, str] | None = None,
+             cpus: frozenset[int] | None = None) -> Sample:
     """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree).
 
     `environ` is what the workload inherits, already scrubbed (meters.environ); by default this process's
-    environment through the default allow-list, never the whole of it."""
+    environment through the default allow-list, never the whole of it. `cpus` pins the run's process tree (duet rounds)."""
     cwd = workload.workdir(root)
     with tempfile.TemporaryDirectory(prefix="carbon-gate-run-") as scratch, tempfile.TemporaryFile() as err:
         units_file = Path(scratch) / "units"
@@ -31,7 +32,7 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
         env = {**inherited, **workload.env, **(extra_env or {}), ENV_VAR: str(units_file)}
         sample = measure_command(
             workload.command, plan, cwd=cwd, env=env, timeout_s=workload.timeout_s,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cpus=cpus,
         )
         sample.stderr_tail = _tail(err)
         sample.units, _ = read_units_file(units_file)

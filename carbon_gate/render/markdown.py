@@ -380,6 +380,16 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
 
 
+def _decision(b: dict) -> str:
+    """How a sequential paired gate reached its verdict, in a table cell: rounds, pairing, why it stopped."""
+    if "rounds" not in b:
+        return "—"
+    batch = f" × {b['batch']} runs" if (b.get("batch") or 1) > 1 else ""
+    interval = {"trimmed-t": "trimmed t", "t": "t", "signed-rank": "signed-rank"}.get(b.get("interval"), "")
+    return md(f"{b['rounds']} {b.get('pairing', 'sequential')} rounds{batch}, {b.get('stop') or '?'}"
+              + (f"; {interval} interval" if interval else ""))
+
+
 def _stored_commits(workloads: list[dict]) -> str:
     """The commit(s) the stored baselines were recorded at (`workloads[].baseline.commit`), sanitised:
     "baseline commit `abc`", or "baseline commits `abc` (3 workloads), `def` (1 workload)"."""
@@ -457,6 +467,7 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
             "interval": _delta(ch) if ch else "—",
             "p": f"{ch['p_value']:.3g}" if ch and ch.get("p_value") is not None else "—",
             "tolerance": f"{w['tolerance']:.0%}" if w.get("tolerance") is not None else "—",
+            "decision": _decision(w.get("baseline") or {}),
         })
     max_stats = 200
     return {
