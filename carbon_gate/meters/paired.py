@@ -157,7 +157,7 @@ def run_rounds(workload: Workload, plan: MeterPlan, head_root: Path, base_root: 
                 runs.stop = f"time budget spent (max_time {max_time_s:g} s)"
                 break
         t0 = time.perf_counter()
-        _round(workload, plan, sides, runs, rng, label=f"round {n + 1}/{max_rounds}", progress=progress)
+        _round(workload, plan, sides, runs, rng, label=f"round {n + 1}", progress=progress)
         round_s = max(round_s * 0.5, time.perf_counter() - t0)  # pessimistic: recent slow rounds count
     # The time budget may end between looks: assess what was measured (the next look's alpha applies).
     runs.elapsed_s = time.perf_counter() - start
