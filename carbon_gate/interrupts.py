@@ -167,3 +167,8 @@ def track_group(pgid: int) -> None:
 
 def untrack_group(pgid: int) -> None:
     _STATE.groups.discard(pgid)
+
+
+def tracked_groups() -> frozenset[int]:
+    """The process groups of workloads running now (two at once in a duet round)."""
+    return frozenset(_STATE.groups)

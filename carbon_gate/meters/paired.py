@@ -181,8 +181,9 @@ def _round(workload: Workload, plan: MeterPlan, sides: dict, runs: PairedRuns, r
         # in the main thread (an early trial that ran the head in the main thread measured it +2 %).
         jobs = [("h", head_cpus)] + ([] if runs.base_error else [("b", base_cpus)])
         done = [threading.Event() for _ in jobs]
-        workers = [threading.Thread(target=_quietly, args=(ev, _batch, workload, plan, sides[k], runs, cpus, label,
-                                                           progress), name=f"carbon-gate-duet-{k}", daemon=True)
+        errors: list[BaseException] = []
+        workers = [threading.Thread(target=_quietly, args=(ev, errors, _batch, workload, plan, sides[k], runs, cpus,
+                                                           label, progress), name=f"carbon-gate-duet-{k}", daemon=True)
                    for (k, cpus), ev in zip(jobs, done)]
         for t in workers if n % 4 < 2 else workers[::-1]:
             t.start()
@@ -192,6 +193,8 @@ def _round(workload: Workload, plan: MeterPlan, sides: dict, runs: PairedRuns, r
         except BaseException:
             _interrupt(workers, done)
             raise
+        if errors:  # a side's own failure (not an interrupt we sent): the main thread raises it
+            raise errors[0]
         return
     # Sequential: orders come in balanced pairs (hb then bh, or bh then hb), chosen by the seeded rng.
     if n % 2 == 0:
@@ -207,12 +210,13 @@ def _round(workload: Workload, plan: MeterPlan, sides: dict, runs: PairedRuns, r
         _batch(workload, plan, sides[key], runs, None, label, progress)
 
 
-def _quietly(done: threading.Event, fn: Callable, *args) -> None:
-    """Thread target: an interrupt delivered by `_interrupt` ends the thread without a traceback."""
+def _quietly(done: threading.Event, errors: list[BaseException], fn: Callable, *args) -> None:
+    """Thread target: no traceback from the thread; its exception goes to `errors` for the main thread
+    (an interrupt delivered by `_interrupt` is the main thread's own, already being raised there)."""
     try:
         fn(*args)
-    except BaseException:  # noqa: BLE001 - the main thread re-raises the interrupt itself
-        pass
+    except BaseException as exc:  # noqa: BLE001
+        errors.append(exc)
     finally:
         done.set()
 

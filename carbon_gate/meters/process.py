@@ -246,6 +246,13 @@ def _kill_group(pgid: int, done: threading.Event) -> None:
         _kill_leftovers(pgid)
 
 
+def _in_groups(p: psutil.Process, groups: frozenset[int]) -> bool:
+    try:
+        return os.getpgid(p.pid) in groups
+    except OSError:
+        return False
+
+
 def _sweep(pgid: int, watchdog_pid: int | None) -> tuple[int, float]:
     """Kill and reap every descendant still alive after the leader ended: its group's background
     processes and those that escaped the group (setsid, setpgrp), which were re-parented to us.
@@ -256,6 +263,11 @@ def _sweep(pgid: int, watchdog_pid: int | None) -> tuple[int, float]:
     for _ in range(200):  # bounded: a fork bomb racing the sweep is killed round by round
         try:
             alive = [p for p in us.children(recursive=True) if p.pid != watchdog_pid] if us else []
+            # A duet round runs two workloads at once: the other one's group is not ours to sweep.
+            from .. import interrupts
+
+            others = interrupts.tracked_groups() - {pgid}
+            alive = [p for p in alive if not _in_groups(p, others)] if others else alive
         except psutil.Error:
             alive = []
         if not alive:
