@@ -140,7 +140,8 @@ _SETTINGS = [
     ("workload", "  timeout: 10m\n", "  timeout: 1s\n", "train: timeout", True),
     ("workload", "  timeout: 1s\n", "  timeout: 10m\n", "train: timeout", False),
     ("workload", "  warmup: 3\n", "  warmup: 0\n", "train: warmup", True),
-    ("workload", "  confirm: 6\n", "  confirm: 0\n", "train: confirm", True),
+    ("workload", "  max_rounds: 60\n", "  max_rounds: 6\n", "train: max_rounds", True),
+    ("workload", "  max_time: 60s\n", "  max_time: 5s\n", "train: max_time", True),
     ("workload", "", "  paths: [src/**]\n", None, False),  # pre-push selection only
 ]
 

@@ -70,8 +70,12 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
                                                                 and h.extrapolate_to < b.extrapolate_to)))
         if h.timeout_s != b.timeout_s:  # a shorter timeout turns a slow run into `error`, which may not fail
             out.append(LimitChange(f"{name}: timeout", f"{b.timeout_s:g} s", f"{h.timeout_s:g} s", h.timeout_s < b.timeout_s))
-        if h.confirm != b.confirm:
-            out.append(LimitChange(f"{name}: confirm", f"{b.confirm}", f"{h.confirm}", h.confirm < b.confirm))
+        # Fewer rounds or less time for the sequential gate: fewer regressions can be decided.
+        if h.max_rounds != b.max_rounds:
+            out.append(LimitChange(f"{name}: max_rounds", f"{b.max_rounds}", f"{h.max_rounds}", h.max_rounds < b.max_rounds))
+        if h.max_time_s != b.max_time_s:
+            out.append(LimitChange(f"{name}: max_time", f"{b.max_time_s:g} s", f"{h.max_time_s:g} s",
+                                   h.max_time_s < b.max_time_s))
         # Where and how it runs: a new cwd the base lacks makes the base fail (no comparison), env and
         # warm-ups change what is measured on both sides.
         for what, before, after in ((f"{name}: cwd", b.cwd, h.cwd), (f"{name}: env", _env(b.env), _env(h.env)),
@@ -124,7 +128,7 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
 # Workload fields with a rule above, or no effect on a number or a decision (`paths` only picks pre-push work,
 # `energy_per_point` only adds columns to the report).
 _WORKLOAD_RULES = {"name", "command", "estimate", "codecarbon_csv", "budget", "tolerance", "repeats", "unit_name",
-                   "unit_count", "extrapolate_to", "timeout_s", "confirm", "cwd", "env", "warmup", "paths", "line",
+                   "unit_count", "extrapolate_to", "timeout_s", "max_rounds", "max_time_s", "cwd", "env", "warmup", "paths", "line",
                    "energy_per_point"}
 
 
@@ -268,7 +272,8 @@ def effective_config(base: Config, head: Config) -> Config:
             return w
         return replace(w, budget=b.budget, tolerance=b.tolerance, unit_name=b.unit_name, unit_count=b.unit_count,
                        repeats=max(w.repeats, b.repeats), extrapolate_to=b.extrapolate_to, cwd=b.cwd, env=b.env,
-                       timeout_s=b.timeout_s, warmup=b.warmup, confirm=max(w.confirm, b.confirm), estimate=b.estimate)
+                       timeout_s=b.timeout_s, warmup=b.warmup, max_rounds=max(w.max_rounds, b.max_rounds),
+                       max_time_s=max(w.max_time_s, b.max_time_s), estimate=b.estimate)
 
     # What to compare with, and the setup that prepares both trees, are the base's: the PR's setup never
     # runs in the base tree without the label.
