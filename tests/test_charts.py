@@ -151,6 +151,21 @@ def test_paired_results_show_base_and_head_round_by_round(suite):  # noqa: F811
                                                                   rel=1e-3)
 
 
+def test_sequential_rounds_are_charted_per_round_in_energy_per_run(suite):  # noqa: F811
+    doc = copy.deepcopy(suite["doc"])
+    w = next(w for w in doc["workloads"] if w["name"] == "api-latency")
+    head, base = [6e-4, 6.6e-4, None, 6.2e-4], [4e-4, 4.4e-4, 4.2e-4, 4.6e-4]  # batch of 2: each side's sum
+    w["base_samples"] = copy.deepcopy(w["samples"])  # per-run pairs too: the rounds must win over them
+    w["baseline"].update(mode="paired", batch=2, round_wh={"head": head, "base": base})
+    body = evidence_charts(render_markdown(doc))["api-latency"]
+    chart = check_xychart(body)
+    assert chart["labels"] == ["r1", "r2", "r4"]  # round 3's head failed: not a pair
+    assert '"paired round"' in body
+    bars, line = chart["series"]
+    assert [b * unit_factor(body) for b in bars] == pytest.approx([2e-4, 2.2e-4, 2.3e-4], rel=1e-3)
+    assert [h * unit_factor(body) for h in line] == pytest.approx([3e-4, 3.3e-4, 3.1e-4], rel=1e-3)
+
+
 def test_charts_go_before_anything_else_when_the_comment_is_too_long(suite):  # noqa: F811
     doc = copy.deepcopy(suite["doc"])
     add_history(doc["workloads"], 30)

@@ -349,6 +349,18 @@ def _chart_title(w: dict) -> str:
     return safe_text(w["name"]) or "workload"
 
 
+def _round_pairs(b: dict) -> list[tuple[int, float, float]]:
+    """The paired rounds the sequential rule tested (`round_wh`: each side's batch summed), as energy per
+    run so the chart reads in the table's unit; rounds where a side failed are left out."""
+    per_round, batch = b.get("round_wh") or {}, b.get("batch") or 1
+    if not isinstance(per_round, dict) or not _is_number(batch) or batch <= 0:
+        return []
+    pairs = [(i, bw / batch, hw / batch) for i, (hw, bw) in enumerate(zip(per_round.get("head") or [],
+                                                                          per_round.get("base") or []), start=1)
+             if _is_number(hw) and _is_number(bw)][-MAX_CHART_POINTS:]
+    return pairs if len(pairs) >= 2 else []
+
+
 def _evidence(w: dict) -> tuple[list[str], list[float], list[float], str] | None:
     """The runs behind a verdict, as (labels, base Wh, head Wh, what the x axis is). Paired: the counted
     rounds in which both sides ran (the pairs `compare` tests). Stored: the baseline's runs and the
@@ -356,13 +368,16 @@ def _evidence(w: dict) -> tuple[list[str], list[float], list[float], str] | None
     two series stay aligned (Mermaid leaves holes where one series is shorter)."""
     head = [s for s in w.get("samples") or [] if isinstance(s, dict) and not s.get("warmup")]
     base = [s for s in w.get("base_samples") or [] if isinstance(s, dict) and not s.get("warmup")]
+    rounds = _round_pairs(w.get("baseline") or {})
+    if rounds:
+        return [f"r{i}" for i, _, _ in rounds], [b for _, b, _ in rounds], [h for _, _, h in rounds], "paired round"
     if base:
         pairs = [(i, b["energy_wh"], h["energy_wh"]) for i, (h, b) in enumerate(zip(head, base), start=1)
                  if not h.get("error") and not b.get("error") and _is_number(h.get("energy_wh"))
                  and _is_number(b.get("energy_wh"))][-MAX_CHART_POINTS:]
         if len(pairs) < 2:
             return None
-        return [f"r{i}" for i, _, _ in pairs], [b for _, b, _ in pairs], [h for _, _, h in pairs], "paired round"
+        return [f"r{i}" for i, _, _ in pairs], [b for _, b, _ in pairs], [h for _, _, h in pairs], "paired run"
     stored = (w.get("baseline") or {}).get("samples_wh") or []
     b_wh = sorted(x for x in stored if _is_number(x))
     h_wh = sorted(s["energy_wh"] for s in head if not s.get("error") and _is_number(s.get("energy_wh")))
