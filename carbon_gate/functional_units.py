@@ -91,12 +91,8 @@ def report_units(n: float = 1.0, name: str | None = None) -> bool:
     listener = open_blocks.listener()
     if listener is not None:
         listener.add_units(n, name)
-    path = os.environ.get(ENV_VAR)
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(repr(n) + (f" {name}" if name else "") + "\n")  # repr: exact ('%g' rounds 1234567 tokens)
-        return True
-    return listener is not None
+    # repr: exact ('%g' rounds 1234567 tokens)
+    return _append_to_units_file(repr(n) + (f" {name}" if name else "")) or listener is not None
 
 
 def report_metric(name: str, value: float) -> bool:
@@ -111,12 +107,17 @@ def report_metric(name: str, value: float) -> bool:
     listener = open_blocks.listener()
     if listener is not None:
         listener.add_metric(name, value)
+    return _append_to_units_file(f"metric {name} {value!r}") or listener is not None
+
+
+def _append_to_units_file(line: str) -> bool:
+    """Append one line to the units file carbon-gate named for this run; False when it named none."""
     path = os.environ.get(ENV_VAR)
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(f"metric {name} {value!r}\n")
-        return True
-    return listener is not None
+    if not path:
+        return False
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+    return True
 
 
 def read_metrics_file(path: str | os.PathLike) -> dict[str, float]:
