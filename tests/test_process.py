@@ -146,9 +146,13 @@ def test_cpu_time_of_grandchildren_counts(tmp_path):
 def test_cpu_time_of_orphaned_descendant_counts(tmp_path):
     # `( busy & )` is the classic daemonising double fork: the busy process is reparented to init
     # at once, yet it is part of the command's process group and burns 0.4 s of CPU in the window.
+    # The leader waits for the busy process's marker (not a fixed sleep): on a loaded machine 0.4 s of CPU
+    # can take longer than any fixed wall-clock window, and what is left over is swept when the leader ends.
     script = write_busy_script(tmp_path, 0.4)
-    run = run_process(f"( {PY} {script} > /dev/null & ) ; sleep 0.8")
-    assert run.exit_code == 0
+    marker = tmp_path / "done"
+    run = run_process(f"( {{ {PY} {script} > /dev/null; touch {marker}; }} & ) ; "
+                      f"for i in $(seq 600); do [ -e {marker} ] && break; sleep 0.05; done")
+    assert run.exit_code == 0 and marker.exists()
     assert run.cpu_s > 0.3
 
 
