@@ -19,11 +19,13 @@ import os
 import re
 import threading
 import warnings
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Protocol
 
 ENV_VAR = "CARBON_GATE_UNITS_FILE"
 METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")  # one word: it is a column name in the CSV
+MAX_METRICS = 32  # distinct metric names kept per run; later new names are ignored
+LINE_LIMIT = 4096  # characters of one units-file line read at a time
 
 
 class Listener(Protocol):
@@ -123,14 +125,12 @@ def _append_to_units_file(line: str) -> bool:
 def read_metrics_file(path: str | os.PathLike) -> dict[str, float]:
     """The `metric NAME VALUE` lines of the units file, the last value of each name; malformed lines
     (a bad name, a value that is not a finite number) are skipped, like units lines."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
     out: dict[str, float] = {}
-    for line in text.splitlines():
+    for line in _units_lines(path):
         parts = line.split()
         if len(parts) != 3 or parts[0] != "metric" or not METRIC_NAME.fullmatch(parts[1]):
+            continue
+        if parts[1] not in out and len(out) >= MAX_METRICS:  # a workload cannot flood results with columns
             continue
         try:
             value = float(parts[2])
@@ -141,15 +141,21 @@ def read_metrics_file(path: str | os.PathLike) -> dict[str, float]:
     return out
 
 
+def _units_lines(path: str | os.PathLike) -> Iterator[str]:
+    """The units file's lines, streamed: the workload writes it, so its size is not ours to trust (one
+    line per training step is normal); a line longer than LINE_LIMIT comes in pieces, none of them valid."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from iter(lambda: f.readline(LINE_LIMIT), "")
+    except OSError:
+        return
+
+
 def read_units_file(path: str | os.PathLike) -> tuple[float | None, str | None]:
     """Sum of the numbers in the units file (first word of each line) and the unit name if one was
     given; (None, None) when the workload reported nothing."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None, None
     total, name, seen = 0.0, None, False
-    for line in text.splitlines():
+    for line in _units_lines(path):
         parts = line.split(maxsplit=1)
         if not parts:
             continue

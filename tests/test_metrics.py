@@ -83,6 +83,20 @@ def test_units_file_readers_keep_metrics_and_units_apart(tmp_path, monkeypatch):
     assert read_metrics_file(path) == {"loss": 0.25, "tokens_per_s": 15000.0}
 
 
+def test_units_file_is_streamed_and_metric_names_are_capped(tmp_path):
+    from carbon_gate.functional_units import MAX_METRICS
+
+    path = tmp_path / "units"
+    with open(path, "w") as f:  # what a hostile or chatty workload can write: many names, a huge line
+        f.writelines(f"metric m{i} {i}\n" for i in range(MAX_METRICS + 50))
+        f.write("7" * 1_000_000 + "\n")  # one 1 MB line: read in pieces, none of them a number we keep
+        f.writelines("1 step\n" for _ in range(200_000))  # one line per training step is normal
+    metrics = read_metrics_file(path)
+    assert list(metrics) == [f"m{i}" for i in range(MAX_METRICS)]
+    total, name = read_units_file(path)
+    assert (total, name) == (200_000, "step")  # the huge line's pieces overflow a float: not counts
+
+
 @pytest.mark.parametrize("name, value", [("two words", 1), ("", 1), ("acc", float("nan")), ("acc", float("inf")),
                                          ("1st", 1)])
 def test_report_metric_refuses_what_cannot_be_a_column_or_a_number(name, value):
