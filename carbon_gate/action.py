@@ -154,6 +154,7 @@ def _named_files(base: config_mod.Config, head: config_mod.Config, base_sha: str
     import hashlib
 
     from . import gitctx
+    from .fsutil import read_small_file
     from .meters.cpu_model import packaged_profiles
 
     def digest(data: bytes | None) -> str | None:
@@ -168,8 +169,8 @@ def _named_files(base: config_mod.Config, head: config_mod.Config, base_sha: str
 
     def in_pr(path: Path) -> bytes | None:
         try:
-            return path.read_bytes()
-        except OSError:
+            return read_small_file(path, limit=1 << 30)  # CodeCarbon CSVs can be large; never /dev/zero
+        except (OSError, ValueError):
             return None
 
     files: dict[str, tuple[str | None, str | None]] = {}

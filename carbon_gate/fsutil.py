@@ -1,9 +1,11 @@
-"""Atomic file writes: a reader (or an interrupted run) never sees half a file."""
+"""Atomic file writes (a reader, or an interrupted run, never sees half a file) and bounded reads of
+files a pull request chooses."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -41,3 +43,16 @@ def _create_temp(target: Path) -> tuple[int, Path]:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name next to {target}")
+
+
+def read_small_file(path: str | os.PathLike, limit: int = 1 << 20) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. A config from a pull request names such
+    files (a profile): `/dev/zero`, a FIFO or a huge file would otherwise hang or exhaust the gate.
+    Raises OSError (or ValueError when too large) with the reason."""
+    with open(path, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ValueError(f"{path}: not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: larger than {limit} bytes")
+    return data

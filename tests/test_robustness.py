@@ -298,6 +298,9 @@ REPROS = {
     "deep nesting": "version: 1\nworkloads: " + "[" * 1000 + "]" * 1000 + "\n",
     "bad profile path": HEADER.replace('rapl: "off"', 'rapl: "off", profile: /nonexistent.yml')
     + "workloads:\n  - {name: a, command: 'true'}\n",
+    # Read bounded, regular files only: before, /dev/zero grew memory until the machine gave out.
+    "profile is /dev/zero": HEADER.replace('rapl: "off"', 'rapl: "off", profile: /dev/zero')
+    + "workloads:\n  - {name: a, command: 'true'}\n",
     "bad profile name": HEADER.replace('rapl: "off"', 'rapl: "off", profile: no-such-runner') + "workloads:\n  - {name: a, command: 'true'}\n",
     "empty": "",
     "comment only": "# nothing here\n",

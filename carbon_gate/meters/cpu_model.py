@@ -89,8 +89,10 @@ def load_profile(path: Path) -> Profile:
     """Read a profile file (YAML): name, match {cpu, vcpus}, curve {percent: watts}, embodied, source."""
     import yaml
 
+    from ..fsutil import read_small_file
+
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(read_small_file(path).decode("utf-8"))
         match = data.get("match") or {}
         points = tuple(sorted((float(u) / 100.0, float(w)) for u, w in data["curve"].items()))
         if len(points) < 2 or points[0][0] != 0.0 or points[-1][0] != 1.0:
