@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .domain import Embodied
 from .grid import GridFactor
-from .meters.cpu_model import Embodied
 
 
 @dataclass(frozen=True)

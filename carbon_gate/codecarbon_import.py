@@ -16,9 +16,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .domain import MODELLED, Energy, Sample
+from .domain import MODELLED, Energy, Fingerprint, Sample
 from .errors import UsageError
-from .meters.hardware import Fingerprint
 
 COMPONENTS = (("cpu_energy", "cpu"), ("gpu_energy", "gpu"), ("ram_energy", "memory"))
 REQUIRED_ANY = ("energy_consumed", "cpu_energy")

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import grid as grid_mod
-from .assess.compare import Baseline, compare
-from .assess.stats import Looks, decided, min_head_runs, min_repeats, plan_looks
+from .assess.compare import compare
+from .assess.stats import decided, min_head_runs, min_repeats, plan_looks
 from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite_verdict
 from .config import Config, Workload
-from .domain import Sample
+from .domain import Baseline, Looks, Sample
 from .errors import UsageError
 from .interrupts import Interrupted, interruptible, within
 from .meters.environ import workload_environ
@@ -383,7 +383,8 @@ def _stored(doc: dict | None, name: str) -> Baseline | None:
     e = baseline_mod.entry(doc, name)
     if e is None:
         return None
-    return Baseline("stored", tuple(e.get("samples_wh", ())), e.get("commit"), e.get("fingerprint"))
+    return Baseline(mode="stored", samples_wh=tuple(e.get("samples_wh", ())), commit=e.get("commit"),
+                    fingerprint=e.get("fingerprint"))
 
 
 def _setup(config: Config, tree: Path, label: str, progress: Progress | None) -> str | None:
@@ -474,8 +475,8 @@ def choose_pairing(setting: str) -> str:
 
 def _paired_baseline(runs: PairedRuns, base_sha: str, seed: int, notes: tuple[str, ...], looks: Looks) -> Baseline:
     base_wh = [s.energy_wh for s in runs.base if not s.warmup and s.ok]
-    return Baseline("paired", tuple(base_wh), base_sha, None, runs.base_error, seed, notes, looks=looks,
-                    batch=runs.batch)
+    return Baseline(mode="paired", samples_wh=tuple(base_wh), commit=base_sha, error=runs.base_error, seed=seed,
+                    notes=notes, looks=looks, batch=runs.batch)
 
 
 def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, grid: grid_mod.GridFactor,

@@ -5,13 +5,10 @@ The same pure assessment as `run`, fed from results documents instead of fresh m
 
 from __future__ import annotations
 
-from .assess.compare import Baseline
-from .assess.stats import DEFAULT_INTERVAL, Looks
 from .assess.verdict import assess_workload, family_control, suite_verdict
 from .config import Budget, Config, GateSettings, Workload
-from .domain import Sample
+from .domain import DEFAULT_INTERVAL, Baseline, Embodied, Looks, Sample
 from .grid import GridFactor
-from .meters.cpu_model import Embodied
 from .pipeline import RunOutcome, too_short_verdict
 from .results import Results
 
@@ -74,20 +71,20 @@ def reassess_workload(w: dict, head: dict, gate: GateSettings, config: Config | 
     if base is not None:
         if other is not None:
             counted = [s["energy_wh"] for s in other["samples"] if not s.get("warmup") and s.get("error") is None]
-            baseline = Baseline("stored", tuple(counted), (base.get("git") or {}).get("head"),
-                                base["machine"]["fingerprint"])
+            baseline = Baseline(mode="stored", samples_wh=tuple(counted), commit=(base.get("git") or {}).get("head"),
+                                fingerprint=base["machine"]["fingerprint"])
     elif w.get("baseline"):
         info = w["baseline"]
         if info.get("mode") == "paired":
             base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
             looks = info.get("looks")
-            baseline = Baseline("paired", tuple(base_wh), info.get("commit"), None, info.get("error"),
-                                info.get("seed"), tuple(info.get("notes", ())),
+            baseline = Baseline(mode="paired", samples_wh=tuple(base_wh), commit=info.get("commit"), error=info.get("error"),
+                                seed=info.get("seed"), notes=tuple(info.get("notes", ())),
                                 looks=Looks(tuple(looks["rounds"]), tuple(looks["alphas"])) if looks else None,
                                 interval=info.get("interval", DEFAULT_INTERVAL), batch=info.get("batch", 1))
         elif info.get("mode") == "stored":
-            baseline = Baseline("stored", tuple(info.get("samples_wh", ())), info.get("commit"),
-                                info.get("fingerprint"), notes=tuple(info.get("notes", ())))
+            baseline = Baseline(mode="stored", samples_wh=tuple(info.get("samples_wh", ())), commit=info.get("commit"),
+                                fingerprint=info.get("fingerprint"), notes=tuple(info.get("notes", ())))
     result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
                              fingerprint=head_fp, base_samples=base_samples)
     recorded = w.get("baseline") or {}

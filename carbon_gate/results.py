@@ -13,9 +13,7 @@ from typing import Any
 
 from . import __version__
 from .account import Footprint
-from .assess.budget import BudgetCheck
-from .assess.summary import Summary
-from .domain import Sample
+from .domain import BudgetCheck, Sample, Summary
 from .errors import UsageError
 from .fsutil import atomic_write_text
 from .grid import GridFactor

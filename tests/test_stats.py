@@ -420,7 +420,8 @@ def test_holm_across_results_uses_the_unrounded_p_value():
 
 
 def test_to_dict_is_json_friendly():
-    c = Change(1.1234567891, 1.05, math.inf, 0.95, 0.0412345, 10, 10, True, 1.23456789e-9, "m")
+    c = Change(ratio=1.1234567891, low=1.05, high=math.inf, confidence=0.95, mde=0.0412345, n_head=10, n_base=10,
+               paired=True, p_value=1.23456789e-9, method="m")
     d = c.to_dict()
     assert list(d) == ["ratio", "low", "high", "confidence", "mde", "n_head", "n_base", "paired", "p_value", "method"]
     assert d["ratio"] == 1.12346 and d["high"] is None and d["mde"] == 0.04123 and d["p_value"] == 1.23456789e-9

@@ -2,46 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..account import Footprint
 from ..config import Budget
-from ..units import format_energy, format_mass
-
-
-@dataclass(frozen=True)
-class BudgetCheck:
-    """One limit against its measured value."""
-
-    limit: str  # energy | co2e | per_unit.energy | per_unit.co2e
-    allowed: float
-    actual: float
-    unit: str  # Wh | g
-    line: int | None = None
-
-    @property
-    def use(self) -> float:
-        """Fraction of the budget used (1.0 = exactly at the limit)."""
-        return self.actual / self.allowed if self.allowed > 0 else float("inf")
-
-    @property
-    def exceeded(self) -> bool:
-        return self.actual > self.allowed
-
-    def describe(self) -> str:
-        fmt = format_energy if self.unit == "Wh" else format_mass
-        per = {"per_unit": " per unit", "projected": " of the projected full run"}.get(self.limit.split(".")[0], "")
-        what = "energy" if self.limit.endswith("energy") else "CO2e"
-        over = self.actual - self.allowed
-        if self.exceeded:
-            value = "projection" if self.limit.startswith("projected") else "median"
-            return (f"{what} budget{per} exceeded: {value} {fmt(self.actual)} > {fmt(self.allowed)} "
-                    f"(+{fmt(over)}, {self.use:.0%} of budget)")
-        return f"{what}{per} {fmt(self.actual)} within {fmt(self.allowed)} ({self.use:.0%} of budget)"
-
-    def to_dict(self) -> dict:
-        return {"limit": self.limit, "allowed": self.allowed, "actual": round(self.actual, 9), "unit": self.unit,
-                "use_pct": round(self.use * 100, 2), "exceeded": self.exceeded}
+from ..domain import BudgetCheck
 
 
 def check_budget(budget: Budget, median: Footprint | None, projected: Footprint | None = None) -> list[BudgetCheck]:

@@ -3,36 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..meters.hardware import fingerprint_differences
-from .stats import DEFAULT_INTERVAL, Change, Looks, classify, paired_change, sequential_change, unpaired_change
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What a workload's head runs are compared with."""
-
-    mode: str  # paired | stored
-    samples_wh: tuple[float, ...] = ()  # counted base energies; aligned by round when paired
-    commit: str | None = None
-    fingerprint: dict | None = None  # stored mode: the baseline's machine
-    error: str | None = None  # the base side could not be measured (not the PR's fault)
-    seed: int | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    # Paired rounds of a sequential gate: the planned looks, the interval method, runs per side per round.
-    looks: Looks | None = None
-    interval: str = DEFAULT_INTERVAL
-    batch: int = 1
-
-    def info(self) -> dict:
-        out = {"mode": self.mode, "commit": self.commit, "n": len(self.samples_wh), "seed": self.seed,
-               "error": self.error, "notes": list(self.notes)}
-        if self.looks is not None:
-            out.update(looks=self.looks.to_dict(), interval=self.interval, batch=self.batch)
-        if self.mode == "stored":  # paired base runs travel as base_samples; stored ones only live here
-            out.update(samples_wh=list(self.samples_wh), fingerprint=self.fingerprint)
-        return out
+from ..domain import Baseline, Change, fingerprint_differences
+from .stats import classify, paired_change, sequential_change, unpaired_change
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ import math
 import statistics
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
+
+from ..domain import DEFAULT_INTERVAL, Change, Looks
 
 EXACT_MAX_N = 50  # paired rounds up to which the signed-rank distribution is exact
 EXACT_MAX_MN = 2500  # m*n up to which the Mann–Whitney distribution is exact
@@ -28,44 +29,6 @@ _MAD_TO_SD = 1.4826  # makes the MAD a consistent estimate of a normal standard 
 _DECIMALS = 12  # log-energies are rounded so that float noise does not break ties or zeros
 _SLACK = 1e-12  # 1 - 0.95 is 0.05000000000000004 in floating point; don't let that flip a bound
 _NORMAL = statistics.NormalDist()
-
-
-@dataclass(frozen=True)
-class Change:
-    """The estimated head/base energy ratio of one workload, with its uncertainty."""
-
-    ratio: float  # point estimate of head/base energy ratio (1.10 = +10 %)
-    low: float  # lower bound of the confidence interval on the ratio (0.0 when unbounded)
-    high: float  # upper bound (inf when unbounded)
-    confidence: float  # e.g. 0.95
-    mde: float  # minimum detectable change, relative (0.04 = 4 %), at 80 % power; inf if none
-    n_head: int
-    n_base: int
-    paired: bool
-    p_value: float  # two-sided, H0: ratio == 1; 1.0 when not computable
-    method: str  # human-readable description of how the numbers were obtained
-
-    def to_dict(self) -> dict:
-        """JSON-friendly form: floats rounded to significant digits, inf/nan as None. The p-value is
-        not rounded: Holm compares it with alpha / k, and 4 digits can round a p just above the
-        threshold onto it (31 rounds, p = 0.0020004 -> 0.002 = 0.05 / 25)."""
-        return {
-            "ratio": _round(self.ratio, 6),
-            "low": _round(self.low, 6),
-            "high": _round(self.high, 6),
-            "confidence": _round(self.confidence, 6),
-            "mde": _round(self.mde, 4),
-            "n_head": self.n_head,
-            "n_base": self.n_base,
-            "paired": self.paired,
-            "p_value": float(self.p_value) if math.isfinite(self.p_value) else None,
-            "method": self.method,
-        }
-
-
-def _round(x: float, digits: int) -> float | None:
-    # Significant digits rather than decimals: p-values can be 1e-9 and must not become 0.
-    return float(f"{x:.{digits}g}") if math.isfinite(x) else None
 
 
 # --------------------------------------------------------------------------- public API
@@ -94,8 +57,8 @@ def paired_change(head: Sequence[float], base: Sequence[float], confidence: floa
         # Hollander & Wolfe: the interval runs from the (c+1)-th smallest to the (c+1)-th largest Walsh average.
         low, high = _exp(walsh[c]), _exp(walsh[-1 - c])
         mde = paired_mde(_spread([d]), n, confidence)
-    return Change(_exp(statistics.median(walsh)), low, high, confidence, mde, n, n, True,
-                  _signed_rank_p(d), method)
+    return Change(ratio=_exp(statistics.median(walsh)), low=low, high=high, confidence=confidence, mde=mde,
+                  n_head=n, n_base=n, paired=True, p_value=_signed_rank_p(d), method=method)
 
 
 def unpaired_change(head: Sequence[float], base: Sequence[float], confidence: float = 0.95) -> Change:
@@ -119,8 +82,8 @@ def unpaired_change(head: Sequence[float], base: Sequence[float], confidence: fl
     else:
         low, high = _exp(diffs[c]), _exp(diffs[-1 - c])
         mde = unpaired_mde(_spread([x, y]), m, n, confidence)
-    return Change(_exp(statistics.median(diffs)), low, high, confidence, mde, m, n, False,
-                  _rank_sum_p(x, y), method)
+    return Change(ratio=_exp(statistics.median(diffs)), low=low, high=high, confidence=confidence, mde=mde,
+                  n_head=m, n_base=n, paired=False, p_value=_rank_sum_p(x, y), method=method)
 
 
 def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
@@ -320,8 +283,8 @@ def _unusable(h: list[float], b: list[float]) -> str | None:
 
 
 def _not_computable(h: list[float], b: list[float], paired: bool, confidence: float, why: str) -> Change:
-    return Change(math.nan, 0.0, math.inf, confidence, math.inf, len(h), len(b), paired, 1.0,
-                  f"not computable: {why}")
+    return Change(ratio=math.nan, low=0.0, high=math.inf, confidence=confidence, mde=math.inf, n_head=len(h),
+                  n_base=len(b), paired=paired, p_value=1.0, method=f"not computable: {why}")
 
 
 def _exp(x: float) -> float:
@@ -521,38 +484,8 @@ def _betacf(a: float, b: float, x: float) -> float:
 # --------------------------------------------------------------------------- sequential rounds
 
 INTERVALS = ("trimmed-t", "t", "signed-rank")  # interval methods a sequential gate can use
-DEFAULT_INTERVAL = "trimmed-t"  # chosen on recorded rounds (docs/statistics.md, "Which interval")
 TRIM = 0.1  # fraction trimmed from each end: 20 % (Wilcox's default) was 25 % liberal at n <= 30 here
 _LOOK_GROWTH = 1.25  # each look adds a quarter more rounds: few looks, so the union bound costs little
-
-
-@dataclass(frozen=True)
-class Looks:
-    """A group-sequential plan: the round counts at which the gate looks, and the share of alpha it may
-    spend at each (a Lan–DeMets spending function of the fraction of `max_rounds` reached).
-
-    Each look's interval is built at level 1 - alpha_k; as the alpha_k sum to at most alpha, the chance
-    that *any* look's interval misses the true ratio is at most alpha (Bonferroni), whatever the
-    dependence between looks and whenever the gate stops. Stopping early only leaves alpha unspent."""
-
-    rounds: tuple[int, ...]
-    alphas: tuple[float, ...]
-
-    @property
-    def alpha(self) -> float:
-        return sum(self.alphas)
-
-    def index(self, n: int) -> int:
-        """The look that `n` rounds use: the first planned look at or after n (a budget can run out
-        between looks: then the next look's alpha is spent early, never more than planned)."""
-        for k, r in enumerate(self.rounds):
-            if n <= r:
-                return k
-        return len(self.rounds) - 1
-
-    def to_dict(self) -> dict:
-        # Full precision: `compare` rebuilds the plan from the results and must reproduce the interval exactly.
-        return {"rounds": list(self.rounds), "alphas": list(self.alphas)}
 
 
 def plan_looks(first: int, max_rounds: int, alpha: float) -> Looks:
@@ -604,7 +537,8 @@ def sequential_change(head: Sequence[float], base: Sequence[float], looks: Looks
     text = (f"{label}; look {k + 1} of {len(looks.rounds)} planned at {n} rounds, "
             f"{_pct_label(1 - looks.alphas[k])} interval (alpha spent by Lan–DeMets Pocock-type spending, "
             f"Bonferroni over looks: a {_pct_label(1 - overall)} confidence sequence)")
-    return Change(_exp(est), _exp(low), _exp(high), 1 - overall, mde, n, n, True, p_seq, text)
+    return Change(ratio=_exp(est), low=_exp(low), high=_exp(high), confidence=1 - overall, mde=mde, n_head=n,
+                  n_base=n, paired=True, p_value=p_seq, method=text)
 
 
 def decided(verdict: str) -> bool:

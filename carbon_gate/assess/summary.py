@@ -4,22 +4,8 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
-
-@dataclass(frozen=True)
-class Summary:
-    n: int
-    median_wh: float
-    min_wh: float
-    max_wh: float
-    spread: float  # (max - min) / median: the relative range
-    cv: float  # standard deviation / mean
-    median_wall_s: float
-    median_cpu_s: float
-
-    def to_dict(self) -> dict:
-        return {k: (round(v, 9) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+from ..domain import Summary
 
 
 def summarise(energies: Sequence[float], walls: Sequence[float], cpus: Sequence[float]) -> Summary | None:

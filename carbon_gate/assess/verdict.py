@@ -8,12 +8,11 @@ from dataclasses import dataclass
 
 from ..account import Footprint, footprint
 from ..config import GateSettings, Workload
-from ..domain import Sample
+from ..domain import Baseline, Embodied, Sample
 from ..grid import GridFactor
-from ..meters.cpu_model import Embodied
 from ..results import WorkloadResult
 from .budget import check_budget
-from .compare import Baseline, compare
+from .compare import compare
 from .stats import holm, min_head_runs, min_repeats, smallest_p, survives_holm
 from .summary import summarise
 

@@ -16,6 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from ..domain import Embodied
 from ..errors import CarbonGateError
 from .power import PowerCurve
 
@@ -40,16 +41,6 @@ def power_model() -> PowerModel:
     """The curve `scripts/fit_cpu_power.py` chose and fitted (see docs/methodology.md §2)."""
     data = json.loads((resources.files("carbon_gate") / "data" / "cpu-power-model.json").read_text(encoding="utf-8"))
     return PowerModel(tuple((p / 100.0, f) for p, f in data["curve"]), int(data["error_band_pct"]), data["source"])
-
-
-@dataclass(frozen=True)
-class Embodied:
-    """Embodied emissions of the host and the share of it this job reserves (SCI's M)."""
-
-    total_g: float
-    lifetime_s: float
-    share: float
-    source: str
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from ..domain import EnvironmentSettings
 
 # What a compiler, an interpreter, a package manager or a GPU library commonly needs; no credentials.
 DEFAULT_PASS = (
@@ -37,14 +38,6 @@ NEVER_PASS = (
     "GITHUB_PATH", "GITHUB_STATE", "GITHUB_EVENT_PATH",  # ACTIONS_*: ACTIONS_RUNTIME_TOKEN, ACTIONS_ID_TOKEN_REQUEST_*
     "ELECTRICITYMAPS*", "WATTTIME*",  # the live-grid providers' default key variables (docs/carbon-aware.md)
 )
-
-
-@dataclass(frozen=True)
-class EnvironmentSettings:
-    """The config's `environment:` section: names (or globs) to pass on top of the defaults, and secrets."""
-
-    passes: tuple[str, ...] = ()
-    secrets: tuple[str, ...] = ()
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-# Fields that must match for two results to be compared directly (DESIGN §5).
-COMPARABLE_FIELDS = ("cpu_model", "logical_cpus", "gpus", "cpu_method", "profile")
+from ..domain import Fingerprint
 
 
 @dataclass(frozen=True)
@@ -27,47 +26,7 @@ class Hardware:
     sockets: int = 1  # physical CPU packages (in a VM: the virtual ones the guest is shown)
 
 
-@dataclass(frozen=True)
-class Fingerprint:
-    """What travels with every result so that only like is compared with like."""
 
-    cpu_model: str
-    logical_cpus: int
-    ram_gb: float
-    gpus: tuple[str, ...]
-    os: str
-    arch: str
-    image_os: str | None
-    image_version: str | None
-    profile: str | None
-    cpu_method: str
-    methods: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["gpus"] = list(self.gpus)
-        return d
-
-    @staticmethod
-    def from_dict(d: dict) -> "Fingerprint":
-        return Fingerprint(
-            cpu_model=d.get("cpu_model", ""),
-            logical_cpus=int(d.get("logical_cpus", 0)),
-            ram_gb=float(d.get("ram_gb", 0.0)),
-            gpus=tuple(d.get("gpus", ())),
-            os=d.get("os", ""),
-            arch=d.get("arch", ""),
-            image_os=d.get("image_os"),
-            image_version=d.get("image_version"),
-            profile=d.get("profile"),
-            cpu_method=d.get("cpu_method", ""),
-            methods=dict(d.get("methods", {})),
-        )
-
-
-def fingerprint_differences(a: dict, b: dict) -> list[str]:
-    """Names of the comparable fields on which two fingerprints (as dicts) differ."""
-    return [f for f in COMPARABLE_FIELDS if a.get(f) != b.get(f)]
 
 
 def detect(proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> Hardware:

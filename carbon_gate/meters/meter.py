@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Sequence
 
-from ..domain import MEASURED, MODELLED, Energy, Sample
+from ..domain import MEASURED, MODELLED, Embodied, Energy, Fingerprint, Sample
 from . import rapl
-from .cpu_model import CpuModel, Embodied, choose_cpu_model
+from .cpu_model import CpuModel, choose_cpu_model
 from .gpu import GpuMeter, open_gpu_meter
-from .hardware import Fingerprint, Hardware, detect
+from .hardware import Hardware, detect
 from .power import integrate, utilisation_intervals
 from .process import ProcessRun, run_process
 
