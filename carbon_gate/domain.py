@@ -14,6 +14,13 @@ from .units import format_energy, format_mass
 
 MEASURED, MODELLED, DEFAULTED = "measured", "modelled", "defaulted"
 
+# The config's defaults that other stages need too (a results file without a `gate`, a replayed workload without
+# a tolerance): one home each, documented in docs/configuration.md.
+DEFAULT_TOLERANCE = 0.05  # workloads' `tolerance`: a change within ±5 % is `unchanged`
+DEFAULT_FAIL_ON = ("regression", "over-budget")  # `gate.fail_on`
+DEFAULT_HISTORY = 100  # `baseline.history`: entries kept per workload in the baseline file
+DEFAULT_PREPUSH_REPEATS = 6  # `prepush.repeats`: paired rounds before a push
+
 
 @dataclass(frozen=True)
 class Energy:

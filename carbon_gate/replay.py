@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .assess.verdict import assess_workload, family_control, suite_verdict
 from .config import Budget, Config, GateSettings, Workload
-from .domain import DEFAULT_INTERVAL, Baseline, Embodied, Looks, Sample
+from .domain import DEFAULT_INTERVAL, DEFAULT_TOLERANCE, Baseline, Embodied, Looks, Sample
 from .grid import GridFactor
 from .pipeline import RunOutcome, too_short_verdict
 from .results import Results
@@ -21,7 +21,7 @@ def _workload(w: dict, config: Config | None) -> Workload:
     fp = w.get("footprint") or {}
     return Workload(
         name=w["name"], command=w["command"], cwd=".", env={}, repeats=0, warmup=0, timeout_s=0.0,
-        tolerance=w.get("tolerance") if w.get("tolerance") is not None else 0.05,
+        tolerance=w.get("tolerance") if w.get("tolerance") is not None else DEFAULT_TOLERANCE,
         unit_name=fp.get("unit", "run"), unit_count=fp.get("units", 1.0),
         budget=Budget(limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")),
         paths=(), line=w.get("line"),

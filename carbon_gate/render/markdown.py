@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..domain import DEFAULT_FAIL_ON
 from ..units import energy_unit, format_energy, format_mass
 
 MARKER = "<!-- carbon-gate-report -->"
@@ -207,11 +208,7 @@ def failing_verdicts(results: dict) -> frozenset[str]:
     not run always fails the suite, exit 3)."""
     fail_on = (results.get("gate") or {}).get("fail_on")
     if not isinstance(fail_on, (list, tuple)):
-        # A document without `gate.fail_on` (e.g. from `measure --json`): the config's default. Imported
-        # here, not at the top: config pulls in the meters, which rendering a report otherwise never needs.
-        from ..config import GateSettings
-
-        fail_on = GateSettings().fail_on
+        fail_on = DEFAULT_FAIL_ON  # a document without `gate.fail_on` (e.g. from `measure --json`)
     return frozenset(("error", *fail_on))
 
 
