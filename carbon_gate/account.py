@@ -1,4 +1,4 @@
-"""Energy → CO2e, embodied emissions and SCI per functional unit (DESIGN §6). Pure functions.
+"""Energy → CO2e, embodied emissions and SCI per functional unit (docs/methodology.md §5). Pure functions.
 
 SCI = (E·I + M) / R with E = energy (kWh) × PUE, I = grid intensity (g/kWh),
 M = embodied total × (time reserved / expected life) × (resources reserved / total), R = functional units.

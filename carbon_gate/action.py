@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import config as config_mod
+from . import interrupts
 from .assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
-from .errors import CarbonGateError, ConfigError, UsageError
+from .errors import EXIT_GATE_FAILED, EXIT_PASS, EXIT_USAGE, EXIT_WORKLOAD, CarbonGateError, ConfigError, UsageError
 from .publish import actions
 from .publish.event import EventContext, read_event
 
@@ -329,7 +330,7 @@ def _run_action(inputs: ActionInputs, echo) -> int:
         error = _state_error(inputs)
         if error is not None:  # the measure stage stopped: its annotations are in its own log
             return _write_error(str(error.get("kind", "error")), str(error.get("message", "")),
-                                int(error.get("exit_code", 2)), echo)
+                                int(error.get("exit_code", EXIT_USAGE)), echo)
         return _publish(inputs, ctx, _load_state(inputs), echo)
     if inputs.stage == "measure":  # never publish what an earlier run left behind
         _state_path(inputs).unlink(missing_ok=True)
@@ -340,7 +341,7 @@ def _run_action(inputs: ActionInputs, echo) -> int:
         atomic_write_text(str(_state_path(inputs)), json.dumps({
             "exit_code": measured.exit_code, "signal": measured.signal, "first_look": measured.first_look,
             "config_file": measured.config_file}) + "\n")
-        return 128 + measured.signal if measured.signal is not None else 0
+        return interrupts.exit_code(measured.signal) if measured.signal is not None else EXIT_PASS
     return _publish(inputs, ctx, measured, echo)
 
 
@@ -385,11 +386,11 @@ def _fetch(inputs: ActionInputs, ctx: EventContext, echo) -> int:
         try:
             _, changes, _ = guard(config_mod.load(inputs.config), ctx, root, inputs.token)
         except CarbonGateError:  # the measure stage reports it
-            return 0
+            return EXIT_PASS
         if any(c.loosened for c in changes):
             ok, _ = approved(ctx, inputs.approve_label, inputs.token, os.environ.get("GITHUB_API_URL"))
             atomic_write_text(str(hint), json.dumps({"label_approves": ok}) + "\n")
-    return 0
+    return EXIT_PASS
 
 
 def _hint_path(inputs: ActionInputs) -> Path:
@@ -516,10 +517,10 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
         guard_doc.update(approved=label_ok, how=label_how, blocked=not label_ok)
         if not label_ok and not doc.get("interrupted"):  # interrupted stays its own outcome
             doc["verdict"] = "fail"
-            exit_code = max(exit_code, 1) if exit_code != 3 else 3
+            exit_code = max(exit_code, EXIT_GATE_FAILED) if exit_code != EXIT_WORKLOAD else EXIT_WORKLOAD
         doc["guard"] = guard_doc
     if inputs.mode == "measure-only" or inputs.shard:  # a shard's verdict is the merge job's to gate
-        exit_code = 0 if exit_code in (0, 1) else exit_code
+        exit_code = EXIT_PASS if exit_code in (EXIT_PASS, EXIT_GATE_FAILED) else exit_code
     atomic_write_text(inputs.results, results_mod.to_json(doc))
     report = render_markdown(doc, results_name=inputs.results)
     atomic_write_text(inputs.report, report)
@@ -563,7 +564,7 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
                              failing=exit_code != 0)
             echo(actions.annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
     if measured.signal is not None:
-        return 128 + measured.signal
+        return interrupts.exit_code(measured.signal)
     return exit_code
 
 

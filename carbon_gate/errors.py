@@ -1,4 +1,4 @@
-"""Errors a user can hit, each mapped to a documented exit code (DESIGN §2)."""
+"""Errors a user can hit, each mapped to a documented exit code (docs/configuration.md, "Validation and exit codes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The local pre-push check (DESIGN §10): which refs are pushed, which workloads their changes touch,
+"""The local pre-push check (docs/configuration.md, `prepush`): which refs are pushed, which workloads their changes touch,
 and a quick paired comparison of each pushed commit against what the remote has. No token, no network."""
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gitctx
+from . import gitctx, interrupts
 from .config import Workload
+from .errors import EXIT_PASS
 
 ZERO = "0" * 40
 HOOK_MARK = "# carbon-gate pre-push hook"
@@ -184,18 +185,18 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
     root = gitctx.repo_root(Path.cwd())
     if root is None:
         echo("carbon-gate: not in a git repository; nothing to check")
-        return 0
+        return EXIT_PASS
     path = Path(config_path) if config_path else root / "carbon-gate.yml"
     if not path.exists():
         echo(f"carbon-gate: no {path.name}; nothing to check")
-        return 0
+        return EXIT_PASS
     config = config_mod.load(path)
     env = dict(os.environ)
     pushes = pushes_from_env(env) or (parse_pushes(stdin) if not stdin.isatty() else [])
     pushes = [p for p in pushes if not p.deletion]
     if not pushes:
         echo("carbon-gate: nothing pushed to check")
-        return 0
+        return EXIT_PASS
     rel = config.root.resolve().relative_to(root.resolve()).as_posix()
     warmup = 0 if quick else config.prepush.warmup
     worst = 0
@@ -225,7 +226,7 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
             if w["verdict"] == "regression" and w.get("change"):
                 echo(f"carbon-gate: this push makes {w['name']} {(w['change']['ratio'] - 1) * 100:+.0f} % more energy-hungry")
         if outcome.interrupted_by is not None:
-            return 130
+            return interrupts.exit_code(getattr(outcome.interrupted_by, "signum", None))
         worst = max(worst, outcome.suite.exit_code)
     echo(LIMITS)
     return worst

@@ -1,4 +1,4 @@
-"""Absolute budgets on the median run (DESIGN §7 "two limits"). Pure functions."""
+"""Absolute budgets on the median run (docs/configuration.md, `budget`). Pure functions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Compare a workload's head samples with its baseline (DESIGN §7). Pure functions, no I/O."""
+"""Compare a workload's head samples with its baseline (docs/statistics.md). Pure functions, no I/O."""
 
 from __future__ import annotations
 

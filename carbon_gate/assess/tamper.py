@@ -1,4 +1,4 @@
-"""A pull request cannot loosen its own gate (DESIGN §1.5, §9). Pure functions.
+"""A pull request cannot loosen its own gate (docs/github.md, "Threat model"). Pure functions.
 
 The limits in force come from the base commit's budget file; the PR's own file only adds new
 workloads. Every difference in anything that can change a number or a decision is reported; a

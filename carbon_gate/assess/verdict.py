@@ -1,4 +1,4 @@
-"""Verdicts per workload and for the suite (DESIGN §7). Pure functions: samples in, verdicts out."""
+"""Verdicts per workload and for the suite (docs/statistics.md, "Verdicts"). Pure functions: samples in, verdicts out."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..account import Footprint, footprint
 from ..config import GateSettings, Workload
 from ..domain import Baseline, Embodied, Sample
+from ..errors import EXIT_GATE_FAILED, EXIT_PASS, EXIT_WORKLOAD
 from ..grid import GridFactor
 from ..results import WorkloadResult
 from .budget import check_budget
@@ -144,12 +145,12 @@ def suite_verdict(workloads: Sequence[WorkloadResult], gate: GateSettings) -> Su
     failing = tuple(w.name for w in workloads if w.verdict in gate.fail_on and w.verdict != "error")
     errors = [w for w in workloads if w.verdict == "error"]
     if errors:
-        return SuiteVerdict(ERROR, 3, failing + tuple(w.name for w in errors))
+        return SuiteVerdict(ERROR, EXIT_WORKLOAD, failing + tuple(w.name for w in errors))
     if failing:
-        return SuiteVerdict(FAIL, 1, failing)
+        return SuiteVerdict(FAIL, EXIT_GATE_FAILED, failing)
     if any(w.verdict in ("inconclusive",) for w in workloads):
-        return SuiteVerdict(WARN, 0, ())
-    return SuiteVerdict(PASS, 0, ())
+        return SuiteVerdict(WARN, EXIT_PASS, ())
+    return SuiteVerdict(PASS, EXIT_PASS, ())
 
 
 def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:

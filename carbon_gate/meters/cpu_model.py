@@ -1,4 +1,4 @@
-"""Which power curve models the CPU when there is no hardware counter (DESIGN §5).
+"""Which power curve models the CPU when there is no hardware counter (docs/methodology.md §2).
 
 In order: a packaged or user-supplied runner profile; the CPU's TDP (× sockets) from the packaged table
 on carbon-gate's SPECpower-fitted curve (`data/cpu-power-model.json`, derived and validated by

@@ -1,5 +1,5 @@
 """Paired runs: the base commit and the head measured in rounds on the same machine, so drift and
-machine differences hit both sides alike (DESIGN §7).
+machine differences hit both sides alike (docs/statistics.md, "Paired and unpaired runs").
 
 Two ways to pair a round:
 - sequential: one side after the other, the order balanced in seeded random pairs of rounds

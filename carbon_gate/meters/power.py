@@ -1,4 +1,4 @@
-"""Power curves P(u) and the integration of a process tree's utilisation into energy (DESIGN §5)."""
+"""Power curves P(u) and the integration of a process tree's utilisation into energy (docs/methodology.md §2)."""
 
 from __future__ import annotations
 

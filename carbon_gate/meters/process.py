@@ -26,7 +26,7 @@ from typing import IO
 
 import psutil
 
-# Fast sampling first, so short commands still get a shape, then at most every 0.5 s (DESIGN §5: ≤ 1 s).
+# Fast sampling first, so short commands still get a shape, then at most every 0.5 s (at least once a second).
 SAMPLE_SCHEDULE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 KILL_GRACE_S = 3.0
 

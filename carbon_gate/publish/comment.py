@@ -1,4 +1,4 @@
-"""The sticky pull-request comment, through PyGithub (DESIGN §9).
+"""The sticky pull-request comment, through PyGithub (docs/github.md, "The sticky comment").
 
 One comment per PR, found by the report's hidden marker *and* the token's own author, edited in
 place. Issue comments, never review comments. Retries with backoff on 5xx, timeouts and secondary

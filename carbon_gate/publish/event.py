@@ -1,4 +1,4 @@
-"""What GitHub event are we running for? Parsed from `$GITHUB_EVENT_PATH` (DESIGN §9)."""
+"""What GitHub event are we running for? Parsed from `$GITHUB_EVENT_PATH` (docs/github.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Markdown report: one document for the PR comment and the job summary (DESIGN §8).
+"""The Markdown report: one document for the PR comment and the job summary (docs/reports.md).
 
 Pure: a results document in, text out. The layout lives in the jinja2 template
 `templates/report.md.j2` (packaged into the wheel); this module builds the template's context,
