@@ -14,7 +14,7 @@ from .assess.compare import compare
 from .assess.stats import decided, min_head_runs, min_repeats, plan_looks
 from .assess.verdict import SuiteVerdict, assess_workload, family_control, suite_verdict
 from .config import Config, Workload
-from .domain import Baseline, Looks, Sample
+from .domain import Baseline, Change, Looks, Sample
 from .errors import UsageError
 from .interrupts import Interrupted, interruptible, within
 from .meters.environ import workload_environ
@@ -514,11 +514,11 @@ def too_short_verdict(result) -> None:
         result.reasons.insert(0, f"too short to compare: {why}; make one run do more work")
 
 
-def _how(runs: PairedRuns, change: dict) -> str:
+def _how(runs: PairedRuns, change: Change) -> str:
     """How the decision was reached, in one line for the report."""
     batch = f", {runs.batch} runs per side per round" if runs.batch > 1 else ""
-    mde = change.get("mde")
+    mde = change.to_dict()["mde"]  # as the results show it: 4 significant digits
     reach = f"; smallest change detectable at this point (MDE, 80 % power): {mde * 100:.1f} %" if mde is not None else ""
-    method = str(change.get("method", "")).split(";")[0]
+    method = change.method.split(";")[0]
     return (f"decision: {runs.rounds} {runs.pairing} rounds{batch} in {runs.elapsed_s:.0f} s, stopped: {runs.stop}; "
             f"interval: {method}{reach}")

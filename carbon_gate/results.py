@@ -13,7 +13,7 @@ from typing import Any
 
 from . import __version__
 from .account import Footprint
-from .domain import BudgetCheck, Sample, Summary
+from .domain import BudgetCheck, Change, Sample, Summary
 from .errors import UsageError
 from .fsutil import atomic_write_text
 from .grid import GridFactor
@@ -36,7 +36,7 @@ class WorkloadResult:
     line: int | None = None
     tolerance: float | None = None
     baseline: dict[str, Any] | None = None  # {mode, commit, n, ...} (issue: baselines)
-    change: dict[str, Any] | None = None  # {ratio, low, high, confidence, mde, ...}
+    change: Change | None = None  # head/base energy ratio and its interval, when compared with a baseline
     base_samples: list[Sample] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)  # from the baseline file, for trend charts
     projection: dict[str, Any] | None = None  # the full run projected from the measured per-unit energy
@@ -85,7 +85,7 @@ class WorkloadResult:
             },
             "tolerance": self.tolerance,
             "baseline": self.baseline,
-            "change": self.change,
+            "change": self.change.to_dict() if self.change else None,
             "samples": [s.to_dict() for s in self.samples],
             "base_samples": [s.to_dict() for s in self.base_samples],
             "history": list(self.history),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -408,10 +409,10 @@ def test_holm_across_results_uses_the_unrounded_p_value():
     assert 0.05 / 25 < c.p_value < 0.0020005 and classify(c, 0.0)[0] == "regression"
 
     results = [WorkloadResult("hot", "true", "regression", [], [])]
-    results[0].change = c.to_dict()
+    results[0].change = c
     for i in range(24):
         results.append(WorkloadResult(f"w{i}", "true", "unchanged", [], []))
-        results[-1].change = {**c.to_dict(), "p_value": 1.0}
+        results[-1].change = dataclasses.replace(c, p_value=1.0)
     family_control(results, 0.95)
     assert results[0].verdict == "inconclusive", results[0].reasons
 

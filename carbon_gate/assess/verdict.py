@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..account import Footprint, footprint
 from ..config import GateSettings, Workload
-from ..domain import Baseline, Embodied, Sample
+from ..domain import Baseline, Change, Embodied, Sample
 from ..errors import EXIT_GATE_FAILED, EXIT_PASS, EXIT_WORKLOAD
 from ..grid import GridFactor
 from ..results import WorkloadResult
@@ -66,7 +67,7 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
         return result
     comparison = compare([s.energy_wh for s in counted], baseline, workload.tolerance, confidence, fingerprint)
     if comparison.change is not None:
-        result.change = comparison.change.to_dict()
+        result.change = comparison.change
     if comparison.fingerprint_diff and result.baseline is not None:
         result.baseline["fingerprint_diff"] = list(comparison.fingerprint_diff)
     over = [c for c in result.budget if c.exceeded]
@@ -80,21 +81,21 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
 def family_control(results: Sequence[WorkloadResult], confidence: float) -> None:
     """Holm across all compared workloads: a regression whose p-value does not survive the family-wise
     correction becomes `inconclusive` (many workloads would otherwise multiply false alarms)."""
-    compared = [w for w in results if w.change is not None and w.change.get("p_value") is not None]
+    compared = [w for w in results if w.change is not None and math.isfinite(w.change.p_value)]
     if len(compared) < 2:
         return
     k = len(compared)
-    rejected = holm([w.change["p_value"] for w in compared], 1.0 - confidence)
+    rejected = holm([w.change.p_value for w in compared if w.change], 1.0 - confidence)
     for w, ok in zip(compared, rejected):
         if w.verdict == "regression" and not ok:
             w.verdict = "inconclusive"
             w.reasons.insert(0, f"not significant after Holm correction across {k} workloads "
-                                f"(p = {w.change['p_value']:.3g}){_too_few(w.change, confidence, k)}")
+                                f"(p = {w.change.p_value:.3g}){_too_few(w.change, confidence, k)}")
 
 
-def _too_few(change: dict, confidence: float, k: int) -> str:
+def _too_few(change: Change, confidence: float, k: int) -> str:
     """Why no regression could have survived Holm at this sample size, or ''."""
-    m, n, paired = change.get("n_head") or 0, change.get("n_base") or 0, bool(change.get("paired"))
+    m, n, paired = change.n_head, change.n_base, change.paired
     if survives_holm(m, n, paired, k, confidence):
         return ""
     best = smallest_p(m, n, paired)
