@@ -7,7 +7,7 @@ import datetime as _dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..domain import MEASURED, MODELLED, Embodied, Energy, Fingerprint, Sample
 from . import rapl
@@ -15,7 +15,10 @@ from .cpu_model import CpuModel, choose_cpu_model
 from .gpu import GpuMeter, open_gpu_meter
 from .hardware import Hardware, detect
 from .power import integrate, utilisation_intervals
-from .process import ProcessRun, run_process
+from .process import Launch, ProcessRun, run_process
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # Cloud Carbon Footprint's memory coefficient: average of two DRAM vendors' figures, W per GB.
 MEMORY_W_PER_GB = 0.392
@@ -170,27 +173,15 @@ class MeterSession:
             self.gpu = None
 
 
-def measure_command(
-    command: str | Sequence[str],
-    plan: MeterPlan,
-    *,
-    cwd: str | os.PathLike | None = None,
-    env: dict[str, str] | None = None,
-    timeout_s: float | None = None,
-    stdin: int | IO | None = None,
-    stdout: int | IO | None = None,
-    stderr: int | IO | None = None,
-    cpus: frozenset[int] | None = None,
-) -> Sample:
-    """Run a command once under every meter of `plan` and return the sample (pinned to `cpus` if given)."""
-    session = MeterSession(plan, env)
+def measure_command(command: str | Sequence[str], plan: MeterPlan, **launch: Unpack[Launch]) -> Sample:
+    """Run a command once under every meter of `plan` and return the sample (`launch`: as `run_process`)."""
+    session = MeterSession(plan, launch.get("env"))
     try:
-        run = run_process(command, cwd=cwd, env=env, timeout_s=timeout_s, stdin=stdin, stdout=stdout,
-                          stderr=stderr, on_tick=session.tick, cpus=cpus)
+        run = run_process(command, on_tick=session.tick, **launch)
     except BaseException:
         session.close()
         raise
-    return session.finish(run, timeout_s)
+    return session.finish(run, launch.get("timeout_s"))
 
 
 def _error(run: ProcessRun, timeout_s: float | None) -> str | None:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any, TypedDict
 
 import psutil
 
@@ -59,15 +59,27 @@ class ProcessRun:
 TickHook = Callable[[float], None]
 
 
+class Launch(TypedDict, total=False):
+    """How to start a command (`run_process`'s options, passed through by the meters that wrap it)."""
+
+    cwd: str | os.PathLike[str] | None
+    env: dict[str, str] | None
+    timeout_s: float | None
+    stdin: int | IO[Any] | None
+    stdout: int | IO[Any] | None
+    stderr: int | IO[Any] | None
+    cpus: frozenset[int] | None  # pin the command and its whole tree to these CPUs
+
+
 def run_process(
     command: str | Sequence[str],
     *,
-    cwd: str | os.PathLike | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
     timeout_s: float | None = None,
-    stdin: int | IO | None = None,
-    stdout: int | IO | None = None,
-    stderr: int | IO | None = None,
+    stdin: int | IO[Any] | None = None,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
     on_tick: TickHook | None = None,
     cpus: frozenset[int] | None = None,
 ) -> ProcessRun:
@@ -83,8 +95,63 @@ def run_process(
     _become_subreaper()
     watchdog = _watchdog()
     self_before = resource.getrusage(resource.RUSAGE_SELF)
-    shell = isinstance(command, str)
     start = time.perf_counter()
+    try:
+        proc = _launch(command, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus)
+    except _LaunchFailed as failed:
+        return ProcessRun(wall_s=time.perf_counter() - start, cpu_s=0.0, exit_code=failed.exit_code,
+                          launch_error=failed.message)
+    reaper = _Reaper(proc.pid)
+    interrupts.track_group(proc.pid)  # a second Ctrl-C SIGKILLs it at once
+    watchdog.track(proc.pid)
+    try:
+        ticks, timed_out = _sample(proc.pid, reaper.done, start, timeout_s, on_tick, watchdog.pid)
+    except BaseException:
+        try:
+            _kill_group(proc.pid, reaper.done)
+        finally:  # even when a second signal cut the grace period short
+            _kill_leftovers(proc.pid)
+            reaper.join()
+            _sweep(proc.pid, watchdog.pid)
+            _reap_orphans(proc.pid)
+            proc.returncode = -1  # reaped by us; stop Popen from waiting again
+            watchdog.untrack(proc.pid)
+            interrupts.untrack_group(proc.pid)
+        raise
+    ended = reaper.join()
+    _kill_leftovers(proc.pid)
+    escaped, escaped_cpu = _sweep(proc.pid, watchdog.pid)
+    orphan_cpu = _reap_orphans(proc.pid) + escaped_cpu
+    watchdog.untrack(proc.pid)
+    interrupts.untrack_group(proc.pid)
+    proc.returncode = os.waitstatus_to_exitcode(ended.status)
+    killed_by = os.WTERMSIG(ended.status) if os.WIFSIGNALED(ended.status) else None
+    return ProcessRun(
+        wall_s=ended.end - start,
+        cpu_s=_cpu(ended.usage) + orphan_cpu,
+        exit_code=128 + killed_by if killed_by else os.WEXITSTATUS(ended.status),
+        ticks=ticks,
+        peak_rss_bytes=int(ended.usage.ru_maxrss) * 1024,  # Linux reports KiB
+        overhead_cpu_s=_cpu(resource.getrusage(resource.RUSAGE_SELF)) - _cpu(self_before),
+        timed_out=timed_out,
+        signal=killed_by,
+        escaped=escaped,
+    )
+
+
+class _LaunchFailed(Exception):
+    """The command could not be started: the shell's exit code for it (127 not found, 126 not executable)."""
+
+    def __init__(self, exit_code: int, message: str):
+        super().__init__(message)
+        self.exit_code, self.message = exit_code, message
+
+
+def _launch(command: str | Sequence[str], *, cwd: str | os.PathLike[str] | None, env: dict[str, str] | None,
+            stdin: int | IO[Any] | None, stdout: int | IO[Any] | None, stderr: int | IO[Any] | None,
+            cpus: frozenset[int] | None) -> subprocess.Popen[bytes]:
+    """Start the command as the leader of its own session and process group, pinned to `cpus` if given."""
+    shell = isinstance(command, str)
     # Linux affinity is per thread and inherited across fork: pin this thread just around the fork, so
     # the child and its whole tree start pinned (no window in which a grandchild escapes), while our
     # sampler and reaper stay free. No preexec_fn: it is unsafe with the duet's two threads.
@@ -92,7 +159,7 @@ def run_process(
     try:
         if cpus:
             os.sched_setaffinity(0, cpus)
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             command if shell else list(command),
             shell=shell,
             cwd=cwd,
@@ -106,98 +173,76 @@ def run_process(
     except FileNotFoundError as exc:
         what = exc.filename if exc.filename else (command if shell else command[0])
         if cwd is not None and not os.path.isdir(cwd):
-            return _failed_launch(start, 127, f"working directory not found: {cwd}")
-        return _failed_launch(start, 127, f"command not found: {what}")
+            raise _LaunchFailed(127, f"working directory not found: {cwd}") from None
+        raise _LaunchFailed(127, f"command not found: {what}") from None
     except PermissionError:
-        return _failed_launch(start, 126, f"command not executable: {command if shell else command[0]}")
+        raise _LaunchFailed(126, f"command not executable: {command if shell else command[0]}") from None
     except OSError as exc:
-        return _failed_launch(start, 126, f"command could not start: {exc.strerror or exc}")
+        raise _LaunchFailed(126, f"command could not start: {exc.strerror or exc}") from None
     finally:
         if unpinned is not None:
             os.sched_setaffinity(0, unpinned)
 
-    done = threading.Event()
-    outcome: dict[str, object] = {}
 
-    def reap() -> None:
-        # wait4 gives the exact rusage of the leader and all descendants it reaped.
-        _, status, usage = os.wait4(proc.pid, 0)
-        outcome["end"] = time.perf_counter()
-        outcome["status"] = status
-        outcome["usage"] = usage
-        done.set()
+@dataclass(frozen=True)
+class _Ended:
+    """What wait4 told the reaper: when the leader ended, its wait status, and the rusage of it and every
+    descendant it reaped (exact CPU-seconds)."""
 
-    waiter = threading.Thread(target=reap, name="carbon-gate-reaper", daemon=True)
-    waiter.start()
+    end: float
+    status: int
+    usage: resource.struct_rusage
 
+
+class _Reaper:
+    """Waits for the leader in its own thread, so the sampler can stop the moment it exits."""
+
+    def __init__(self, pid: int):
+        self.done = threading.Event()
+        self._ended: _Ended | None = None
+        self._thread = threading.Thread(target=self._wait, args=(pid,), name="carbon-gate-reaper", daemon=True)
+        self._thread.start()
+
+    def _wait(self, pid: int) -> None:
+        _, status, usage = os.wait4(pid, 0)
+        self._ended = _Ended(time.perf_counter(), status, usage)
+        self.done.set()
+
+    def join(self) -> _Ended:
+        self._thread.join()
+        if self._ended is None:  # wait4 itself failed: nothing we started can explain that
+            raise RuntimeError("the workload's process could not be waited for")
+        return self._ended
+
+
+def _sample(pgid: int, done: threading.Event, start: float, timeout_s: float | None, on_tick: TickHook | None,
+            watchdog_pid: int | None) -> tuple[list[Tick], bool]:
+    """Observe the tree on SAMPLE_SCHEDULE until the leader exits (`done`) or the timeout kills the group:
+    the ticks, and whether it timed out."""
     ticks: list[Tick] = []
-    timed_out = False
     deadline = start + timeout_s if timeout_s else None
-    interrupts.track_group(proc.pid)  # a second Ctrl-C SIGKILLs it at once
-    watchdog.track(proc.pid)
-    try:
-        ps = _psutil_process(os.getpid())
-        step = 0
-        while True:
-            interval = SAMPLE_SCHEDULE[min(step, len(SAMPLE_SCHEDULE) - 1)]
-            step += 1
-            if deadline is not None:
-                interval = max(0.0, min(interval, deadline - time.perf_counter()))
-            if done.wait(interval):
-                break
-            now = time.perf_counter() - start
-            if deadline is not None and time.perf_counter() >= deadline:
-                timed_out = True
-                _kill_group(proc.pid, done)
-                break
-            tick = _observe(ps, now, watchdog.pid)
-            if tick is not None:
-                ticks.append(tick)
-            if on_tick is not None:
-                on_tick(now)
-    except BaseException:
-        try:
-            _kill_group(proc.pid, done)
-        finally:  # even when a second signal cut the grace period short
-            _kill_leftovers(proc.pid)
-            waiter.join()
-            _sweep(proc.pid, watchdog.pid)
-            _reap_orphans(proc.pid)
-            proc.returncode = -1  # reaped by us; stop Popen from waiting again
-            watchdog.untrack(proc.pid)
-            interrupts.untrack_group(proc.pid)
-        raise
-    waiter.join()
-    _kill_leftovers(proc.pid)
-    escaped, escaped_cpu = _sweep(proc.pid, watchdog.pid)
-    orphan_cpu = _reap_orphans(proc.pid) + escaped_cpu
-    watchdog.untrack(proc.pid)
-    interrupts.untrack_group(proc.pid)
-    status = int(outcome["status"])  # type: ignore[arg-type]
-    usage = outcome["usage"]
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    killed_by = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    exit_code = 128 + killed_by if killed_by else os.WEXITSTATUS(status)
-    self_after = resource.getrusage(resource.RUSAGE_SELF)
-    return ProcessRun(
-        wall_s=float(outcome["end"]) - start,  # type: ignore[arg-type]
-        cpu_s=usage.ru_utime + usage.ru_stime + orphan_cpu,  # type: ignore[attr-defined]
-        exit_code=exit_code,
-        ticks=ticks,
-        peak_rss_bytes=int(usage.ru_maxrss) * 1024,  # type: ignore[attr-defined]  # Linux reports KiB
-        overhead_cpu_s=_cpu(self_after) - _cpu(self_before),
-        timed_out=timed_out,
-        signal=killed_by,
-        escaped=escaped,
-    )
+    ps = _psutil_process(os.getpid())
+    step = 0
+    while True:
+        interval = SAMPLE_SCHEDULE[min(step, len(SAMPLE_SCHEDULE) - 1)]
+        step += 1
+        if deadline is not None:
+            interval = max(0.0, min(interval, deadline - time.perf_counter()))
+        if done.wait(interval):
+            return ticks, False
+        now = time.perf_counter() - start
+        if deadline is not None and time.perf_counter() >= deadline:
+            _kill_group(pgid, done)
+            return ticks, True
+        tick = _observe(ps, now, watchdog_pid)
+        if tick is not None:
+            ticks.append(tick)
+        if on_tick is not None:
+            on_tick(now)
 
 
 def _cpu(usage: resource.struct_rusage) -> float:
     return usage.ru_utime + usage.ru_stime
-
-
-def _failed_launch(start: float, code: int, message: str) -> ProcessRun:
-    return ProcessRun(wall_s=time.perf_counter() - start, cpu_s=0.0, exit_code=code, launch_error=message)
 
 
 def _psutil_process(pid: int) -> psutil.Process | None:
