@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from . import gitctx
 from . import grid as grid_mod
 from .assess.compare import compare
 from .assess.stats import decided, min_head_runs, min_repeats, plan_looks
@@ -22,7 +24,7 @@ from .meters.meter import MeterPlan, plan_meters
 from .meters.paired import DUET, SEQUENTIAL, PairedRuns, run_rounds
 from .meters.workload import run_workload
 from .progress import Event, Progress
-from .results import Results
+from .results import Results, WorkloadResult
 from .shard import ShardSpec
 
 
@@ -144,21 +146,51 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     caller writes it, so the output location is proven writable and a stale file from an earlier
     run never looks current, whatever kills this one."""
     from . import baseline as baseline_mod
-    from . import gitctx
 
-    grid = resolve_grid(config)
     # Asked before any workload runs (a workload cannot touch the answer), once per job (cached).
-    live = live_grid(config, grid)
-    grid = live.grid
+    live = live_grid(config, resolve_grid(config))
+    suite = _plan_suite(config, options)
+    plan = plan or plan_meters(config.machine)
+    fingerprint = plan.fingerprint().to_dict()
+    git_info = _git_info(suite, options)
+    # A corrupt baseline file is a usage error before anything runs (and before the placeholder).
+    stored = baseline_mod.load(suite.baseline_path) if suite.mode == "stored" else None
+    if on_start is not None:
+        on_start(Results(machine_section(plan), live.grid, [], INTERRUPTED, config=str(config.path), interrupted=True,
+                         git=git_info, notes=["the run started and has not finished (or was killed)"]))
+    git_notes: list[str] = []
+    if suite.mode == "paired":
+        measured = _measure_paired(config, suite, options, plan, live.grid, fingerprint, progress, git_info, git_notes)
+    else:
+        measured = _measure_stored(config, suite, stored, plan, live.grid, fingerprint, progress)
+    outcome_results, interrupted = _collect(measured)
+    return _finish(config, options, suite, plan, live, fingerprint, git_info, git_notes, outcome_results, interrupted)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SuitePlan:
+    """What a run measures and against what, settled before anything runs."""
+
+    workloads: list[Workload]  # this run's (a shard's part of the suite)
+    suite_workloads: list[Workload]  # the whole suite: a shard's floors are set for Holm across all of it
+    shard_plan: list[list[str]] | None
+    root: Path | None  # the git repository, if any
+    base: gitctx.Commit | None
+    here: gitctx.Commit | None
+    mode: str  # paired | stored | none
+    baseline_path: Path
+
+
+def _plan_suite(config: Config, options: RunOptions) -> _SuitePlan:
+    """The workloads, the shard's part, the base commit and the baseline mode; bad choices are usage errors."""
     workloads = select(config, options.names)
     if options.repeats is not None:
         workloads = [replace(w, repeats=options.repeats) for w in workloads]
     if options.warmup is not None:
         workloads = [replace(w, warmup=options.warmup) for w in workloads]
     shard_plan = _shard_plan(config, workloads, options.shard) if options.shard else None
-    suite_workloads = workloads  # a shard's floors are set for Holm across the whole suite it is part of
-    if shard_plan is not None:
-        assert options.shard is not None
+    suite_workloads = workloads
+    if shard_plan is not None and options.shard is not None:
         workloads = [w for w in workloads if w.name in shard_plan[options.shard.index - 1]]
     root = gitctx.repo_root(config.root)
     if options.base is not None and (not options.base.strip() or root is None):
@@ -170,97 +202,130 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
         raise UsageError("paired mode needs a base commit: pass --base REF (in a git repository), "
                          "or run in a pull request (GITHUB_BASE_REF)")
     baseline_path = config.root / config.baseline.file
-    mode = choose_mode(config, options, base is not None, baseline_path.exists())
-    plan = plan or plan_meters(config.machine)
-    fingerprint = plan.fingerprint().to_dict()
-    here = gitctx.head(root) if root is not None else None
-    git_info = {"head": here.sha if here else None, "base": base.sha if base else None,
-                "base_ref": base.ref if base else None, "mode": mode}
+    return _SuitePlan(workloads=workloads, suite_workloads=suite_workloads, shard_plan=shard_plan, root=root,
+                      base=base, here=gitctx.head(root) if root is not None else None, mode=choose_mode(config, options, base is not None, baseline_path.exists()),
+                      baseline_path=baseline_path)
+
+
+def _git_info(suite: _SuitePlan, options: RunOptions) -> dict[str, Any]:
+    """The results' `git` block as far as it is known before the run (the paired run adds its seed)."""
+    root, base, here = suite.root, suite.base, suite.here
+    git_info: dict[str, Any] = {"head": here.sha if here else None, "base": base.sha if base else None,
+                                "base_ref": base.ref if base else None, "mode": suite.mode}
     if base is not None:
         git_info["base_rule"] = gitctx.BASE_RULE
     if root is not None and gitctx.dirty(root) and not options.head:
         git_info["dirty"] = True  # the working tree was measured, not the commit `head` names
-    # A corrupt baseline file is a usage error before anything runs (and before the placeholder).
-    stored = baseline_mod.load(baseline_path) if mode == "stored" else None
-    if on_start is not None:
-        on_start(Results(machine_section(plan), grid, [], INTERRUPTED, config=str(config.path), interrupted=True,
-                         git=git_info, notes=["the run started and has not finished (or was killed)"]))
-    outcome_results: list = []
-    git_notes: list[str] = []
-    interrupted: BaseException | None = None
+    return git_info
+
+
+def _collect(measured: Generator[WorkloadResult, None, None]) -> tuple[list[WorkloadResult], BaseException | None]:
+    """Every result the measuring yields, until it ends or a signal stops it (then: the results so far, and
+    the interrupt). Closed inside the interruptible block, so its worktrees are removed before this returns,
+    wherever the signal landed."""
+    out: list[WorkloadResult] = []
     try:
-        with interruptible():
-            if mode == "paired":
-                assert root is not None and base is not None
-                for path in gitctx.remove_stale_worktrees(root):  # runs killed outright (SIGKILL) leave these
-                    git_notes.append(f"removed the worktree {path} an earlier, killed carbon-gate run left behind")
-                    if progress:
-                        progress(Event(git_notes[-1]))
-                seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
-                                                                      else random.SystemRandom().randrange(2**31))
-                git_info["seed"] = seed
-                rel = config.root.resolve().relative_to(root.resolve())
-                with contextlib.ExitStack() as stack:
-                    head_root = config.root
-                    # The pushed commit, not the working tree: measure it in its own worktree whenever the
-                    # checkout differs from it (another commit, or uncommitted edits to tracked files).
-                    if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha
-                                         or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)):
-                        head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
-                        git_info["head"] = gitctx.resolve(options.head, root).sha
-                    base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
-                    _paired(config, workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint, progress,
-                            outcome_results, family_of=suite_workloads)
-            else:
-                baselines = {w.name: _stored(stored, w.name) for w in workloads}
-                # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
-                family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
-                                             for w in suite_workloads for b in [_stored(stored, w.name)]))
-                count, index = sum(w.kind == "command" for w in workloads), 0
-                for w in workloads:
-                    baseline = baselines[w.name]
-                    if w.kind != "command":
-                        outcome_results.append(_not_run(w, grid, plan, config, baseline, fingerprint))
-                        continue
-                    w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
-                    index += 1
-                    if progress:
-                        progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
-                                       w.name, index, count, w.warmup + w.repeats))
-                    samples: list[Sample] = []
-                    try:
-                        run_workload(w, plan, config.root, progress=progress,
-                                     environ=workload_environ(config.environment), into=samples)
-                    finally:  # a signal keeps the finished runs of the workload it cut short
-                        if samples:
-                            outcome_results.append(_partial(assess_workload(
-                                w, samples, grid, plan.embodied, baseline, confidence=config.gate.confidence,
-                                fingerprint=fingerprint), w.warmup + w.repeats))
+        with interruptible(), contextlib.closing(measured):
+            for result in measured:
+                out.append(result)
     except (KeyboardInterrupt, Interrupted) as exc:
-        interrupted = exc
+        return out, exc
     except Exception as exc:  # an interrupt raised inside an import or a class body comes out wrapped
         interrupted = within(exc)
         if interrupted is None:
             raise
-    _attach_history(outcome_results, baseline_path)
+        return out, interrupted
+    return out, None
+
+
+def _measure_paired(config: Config, suite: _SuitePlan, options: RunOptions, plan: MeterPlan,
+                    grid: grid_mod.GridFactor, fingerprint: dict[str, Any], progress: Progress | None,
+                    git_info: dict[str, Any], git_notes: list[str]) -> Generator[WorkloadResult, None, None]:
+    """Paired mode: head and base checked out side by side (each in its own worktree when needed), then
+    every workload's rounds; records the seed and the measured head commit in `git_info`."""
+    root, base = suite.root, suite.base
+    if root is None or base is None:  # _plan_suite never chooses paired without both
+        raise UsageError("paired mode needs a base commit in a git repository")
+    for path in gitctx.remove_stale_worktrees(root):  # runs killed outright (SIGKILL) leave these
+        git_notes.append(f"removed the worktree {path} an earlier, killed carbon-gate run left behind")
+        if progress:
+            progress(Event(git_notes[-1]))
+    seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
+                                                          else random.SystemRandom().randrange(2**31))
+    git_info["seed"] = seed
+    rel = config.root.resolve().relative_to(root.resolve())
+    here = suite.here
+    with contextlib.ExitStack() as stack:
+        head_root = config.root
+        # The pushed commit, not the working tree: measure it in its own worktree whenever the
+        # checkout differs from it (another commit, or uncommitted edits to tracked files).
+        if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha
+                             or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)):
+            head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
+            git_info["head"] = gitctx.resolve(options.head, root).sha
+        base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
+        yield from _paired(config, suite.workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint,
+                           progress, family_of=suite.suite_workloads)
+
+
+def _measure_stored(config: Config, suite: _SuitePlan, stored: dict[str, Any] | None, plan: MeterPlan,
+                    grid: grid_mod.GridFactor, fingerprint: dict[str, Any], progress: Progress | None
+                    ) -> Generator[WorkloadResult, None, None]:
+    """Stored (or no) baseline: each workload's runs, compared with the baseline file's runs when it has them."""
+    workloads = suite.workloads
+    baselines = {w.name: _stored(stored, w.name) for w in workloads}
+    # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
+    family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
+                                 for w in suite.suite_workloads for b in [_stored(stored, w.name)]))
+    count, index = sum(w.kind == "command" for w in workloads), 0
+    for w in workloads:
+        baseline = baselines[w.name]
+        if w.kind != "command":
+            yield _not_run(w, grid, plan, config, baseline, fingerprint)
+            continue
+        w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
+        index += 1
+        if progress:
+            progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
+                           w.name, index, count, w.warmup + w.repeats))
+        samples: list[Sample] = []
+        try:
+            run_workload(w, plan, config.root, progress=progress, environ=workload_environ(config.environment),
+                         into=samples)
+        except BaseException:
+            if samples:  # a signal keeps the finished runs of the workload it cut short: yielded, then raised
+                yield _partial(assess_workload(w, samples, grid, plan.embodied, baseline,
+                                               confidence=config.gate.confidence, fingerprint=fingerprint),
+                               w.warmup + w.repeats)
+            raise
+        if samples:
+            yield _partial(assess_workload(w, samples, grid, plan.embodied, baseline, confidence=config.gate.confidence,
+                                           fingerprint=fingerprint), w.warmup + w.repeats)
+
+
+def _finish(config: Config, options: RunOptions, suite: _SuitePlan, plan: MeterPlan, live: LiveGrid,
+            fingerprint: dict[str, Any], git_info: dict[str, Any], git_notes: list[str],
+            outcome_results: list[WorkloadResult], interrupted: BaseException | None) -> RunOutcome:
+    """History, Holm across the suite, the suite's verdict and the results document."""
+    _attach_history(outcome_results, suite.baseline_path)
     if config.gate.family == "holm":
         family_control(outcome_results, config.gate.confidence)
-    suite = suite_verdict(outcome_results, config.gate)
-    results = Results(machine_section(plan), grid, outcome_results, suite.verdict, config=str(config.path),
+    verdict = suite_verdict(outcome_results, config.gate)
+    results = Results(machine_section(plan), live.grid, outcome_results, verdict.verdict, config=str(config.path),
                       interrupted=interrupted is not None, git=git_info, notes=git_notes)
     if interrupted is not None:
         results.verdict = INTERRUPTED
         results.notes.append(f"interrupted by signal {getattr(interrupted, 'signum', 2)} after {len(outcome_results)} "
-                             f"of {len(workloads)} workloads; the verdicts shown are of what was measured")
+                             f"of {len(suite.workloads)} workloads; the verdicts shown are of what was measured")
     results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
                     "family": config.gate.family}
-    if shard_plan is not None and options.shard is not None:
-        results.shard = shard_section(config, options.shard, shard_plan, fingerprint, git_info.get("seed"))
+    if suite.shard_plan is not None and options.shard is not None:
+        results.shard = shard_section(config, options.shard, suite.shard_plan, fingerprint, git_info.get("seed"))
     if live.section is not None or config.grid.carbon_aware.candidates:
         from .advice import carbon_aware_section
 
         results.carbon_aware = carbon_aware_section(config, live, outcome_results)
-    return RunOutcome(results, suite, interrupted)
+    return RunOutcome(results, verdict, interrupted)
 
 
 INTERRUPTED = "interrupted"  # the suite's verdict when a signal ended the run
@@ -409,13 +474,12 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
 
 
 def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_root: Path, base_root: Path, base_sha: str,
-            seed: int, grid: grid_mod.GridFactor, fingerprint: dict, progress: Progress | None, out: list,
-            family_of: Sequence[Workload] | None = None) -> None:
+            seed: int, grid: grid_mod.GridFactor, fingerprint: dict[str, Any], progress: Progress | None,
+            family_of: Sequence[Workload] | None = None) -> Iterator[WorkloadResult]:
+    """Each workload's paired rounds and their assessment, yielded as it finishes."""
     head_error = _setup(config, head_root, "head", progress)
     if head_error:  # nothing can run; still a results file, every workload an error saying why
-        from .results import WorkloadResult
-
-        out.extend(WorkloadResult(w.name, w.command_text(), "error", [head_error], [], line=w.line) for w in workloads)
+        yield from (WorkloadResult(w.name, w.command_text(), "error", [head_error], [], line=w.line) for w in workloads)
         return
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
@@ -426,7 +490,7 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
     index = 0
     for w in workloads:
         if w.kind != "command":
-            out.append(_not_run(w, grid, plan, config, None, fingerprint))
+            yield _not_run(w, grid, plan, config, None, fingerprint)
             continue
         first = first_block(w)
         looks = plan_looks(first, max(first, w.max_rounds), alpha)
@@ -452,12 +516,12 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
             runs = run_rounds(w, plan, head_root, base_root, rng, first=first, max_rounds=looks.rounds[-1],
                               max_time_s=w.max_time_s, stop=stop, looks=looks.rounds, pairing=pairing, runs=runs,
                               progress=progress, environ=environ)
-        except (KeyboardInterrupt, Interrupted):  # keep the rounds that finished
+        except (KeyboardInterrupt, Interrupted):  # keep the rounds that finished: yielded, then the signal goes on
             if runs.head:
-                out.append(_partial(_assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes),
-                                    max(1, w.warmup) + first * runs.batch))
+                yield _partial(_assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes),
+                               max(1, w.warmup) + first * runs.batch)
             raise
-        out.append(_assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes))
+        yield _assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes)
 
 
 MIN_FIRST_ROUNDS = 6  # fewer rounds cannot give a useful interval at the first look's small alpha

@@ -322,7 +322,7 @@ def test_import_one_project_fingerprints_that_projects_rows(cli, tmp_path):
 
 
 def test_imported_machine_comes_from_the_rows_kept_and_marks_every_method_modelled():
-    from carbon_gate.meters.hardware import Fingerprint
+    from carbon_gate.domain import Fingerprint
 
     gpu_job = load_codecarbon(V2, project="bert-finetune")
     fp = gpu_job.machine["fingerprint"]

@@ -7,7 +7,6 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..domain import Fingerprint
 
 
 @dataclass(frozen=True)
