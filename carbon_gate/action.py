@@ -10,13 +10,25 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import config as config_mod
 from . import interrupts
 from .assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
-from .errors import EXIT_GATE_FAILED, EXIT_PASS, EXIT_USAGE, EXIT_WORKLOAD, CarbonGateError, ConfigError, UsageError
+from .errors import (
+    EXIT_GATE_FAILED,
+    EXIT_PASS,
+    EXIT_USAGE,
+    EXIT_WORKLOAD,
+    CarbonGateError,
+    ConfigError,
+    UsageError,
+)
 from .publish import actions
 from .publish.event import EventContext, read_event
+
+if TYPE_CHECKING:
+    from .pipeline import RunOptions
 
 FAIL_ON_ALIASES = {"budget": "over-budget", "over-budget": "over-budget", "regression": "regression",
                    "inconclusive": "inconclusive", "error": "error"}
@@ -413,30 +425,14 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
     from . import gitctx
     from . import results as results_mod
     from .fsutil import atomic_write_text
-    from .pipeline import RunOptions, run_suite
+    from .pipeline import run_suite
     from .progress import Display
     from .render.markdown import render_markdown
     from .render.terminal import run_summary, screen
 
     config = config_mod.load(inputs.config)
     root = gitctx.repo_root(config.root) or config.root
-    notes = [ctx.note] if ctx.note else []
-    changes: list[LimitChange] = []
-    first_look = False
-    if inputs.mode == "gate":
-        guarded, changes, guard_notes = guard(config, ctx, root, inputs.token)
-        notes += guard_notes
-        if any(c.loosened for c in changes):
-            # A first look only picks the limits to measure with; what approves is read again after the workloads.
-            first_look = _first_look(inputs, ctx)
-        # A PR that only tightens or adds, or whose loosening is approved, runs with its own limits;
-        # an unapproved loosening runs with the base commit's limits and baseline, and is blocked.
-        if any(c.loosened for c in changes) and not first_look:
-            config = guarded
-    fail_on = parse_fail_on(inputs.fail_on)
-    if fail_on:
-        config = replace(config, gate=replace(config.gate, fail_on=fail_on))
-
+    config, changes, notes, first_look = _guarded(inputs, ctx, config, root)
     guard_doc = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": False,
                  "how": "", "blocked": False}
     if inputs.merge:  # the merge job: the shards ran the workloads (and the guard) already
@@ -446,20 +442,11 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
         atomic_write_text(inputs.results, results_mod.to_json(doc))
         atomic_write_text(inputs.report, render_markdown(doc, results_name=inputs.results))
         echo(run_summary(doc, screen(sys.stdout).width, screen(sys.stdout).colour))
-        return Measured(doc, {"pass": 0, "warn": 0, "fail": 1}.get(doc["verdict"], 3), None, first_look,
-                        os.path.relpath(config.path, root))
-    mode = {"gate": None, "measure-only": "none", "update-baseline": "none"}[inputs.mode]
-    base = ctx.base_sha if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired")) else None
-    if base and not gitctx.ensure_commit(root, base, inputs.token):
-        mode, base = "stored", None
-        notes.append("the base commit could not be fetched, so the workloads were compared with the stored baseline "
-                     "instead: check out with `fetch-depth: 0`")
-    elif not base and inputs.mode == "gate" and config.baseline.mode == "paired":
-        mode = "stored"
-        notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
-    from .shard import parse_shard
+        from .assess.verdict import FAIL, PASS, WARN
 
-    options = RunOptions(mode=mode, base=base, shard=parse_shard(inputs.shard) if inputs.shard else None)
+        exit_code = {PASS: EXIT_PASS, WARN: EXIT_PASS, FAIL: EXIT_GATE_FAILED}.get(doc["verdict"], EXIT_WORKLOAD)
+        return Measured(doc, exit_code, None, first_look, os.path.relpath(config.path, root))
+    options = _run_options(inputs, ctx, config, root, notes)
     # Grouped per workload; the lines carry workload and config text, so they are written inside
     # ::stop-commands:: blocks (the group commands themselves between them).
     with Display(sys.stderr, "actions" if actions.in_actions() else "plain", guard=actions.in_actions()) as progress:
@@ -484,6 +471,48 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
     return Measured(doc, outcome.suite.exit_code, signal, first_look, os.path.relpath(config.path, root))
 
 
+def _guarded(inputs: ActionInputs, ctx: EventContext, config: config_mod.Config, root: Path
+             ) -> tuple[config_mod.Config, list[LimitChange], list[str], bool]:
+    """The config to measure with (the guard's and `fail-on`'s say), the budget-file changes, notes, and
+    whether the approval label approved at the first look."""
+    notes = [ctx.note] if ctx.note else []
+    changes: list[LimitChange] = []
+    first_look = False
+    if inputs.mode == "gate":
+        guarded, changes, guard_notes = guard(config, ctx, root, inputs.token)
+        notes += guard_notes
+        if any(c.loosened for c in changes):
+            # A first look only picks the limits to measure with; what approves is read again after the workloads.
+            first_look = _first_look(inputs, ctx)
+        # A PR that only tightens or adds, or whose loosening is approved, runs with its own limits;
+        # an unapproved loosening runs with the base commit's limits and baseline, and is blocked.
+        if any(c.loosened for c in changes) and not first_look:
+            config = guarded
+    fail_on = parse_fail_on(inputs.fail_on)
+    if fail_on:
+        config = replace(config, gate=replace(config.gate, fail_on=fail_on))
+    return config, changes, notes, first_look
+
+
+def _run_options(inputs: ActionInputs, ctx: EventContext, config: config_mod.Config, root: Path,
+                 notes: list[str]) -> RunOptions:
+    """The baseline mode and base commit for the Action's mode and event (noting any fallback)."""
+    from . import gitctx
+    from .pipeline import RunOptions
+    from .shard import parse_shard
+
+    mode = {"gate": None, "measure-only": "none", "update-baseline": "none"}[inputs.mode]
+    base = ctx.base_sha if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired")) else None
+    if base and not gitctx.ensure_commit(root, base, inputs.token):
+        mode, base = "stored", None
+        notes.append("the base commit could not be fetched, so the workloads were compared with the stored baseline "
+                     "instead: check out with `fetch-depth: 0`")
+    elif not base and inputs.mode == "gate" and config.baseline.mode == "paired":
+        mode = "stored"
+        notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
+    return RunOptions(mode=mode, base=base, shard=parse_shard(inputs.shard) if inputs.shard else None)
+
+
 def _merged(globs: str) -> dict:
     """The merge job's suite: every shard results file the globs match (artifacts: untrusted, schema-checked
     by results.load), merged; none at all is a usage error, a missing shard the merge's `error`."""
@@ -502,25 +531,12 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
     """Once every workload has exited: read the approval label live, settle the verdict, and publish."""
     from . import results as results_mod
     from .fsutil import atomic_write_text
-    from .publish.comment import publish
     from .render.markdown import SUMMARY_LIMIT, render_markdown
 
-    env = os.environ
-    doc, exit_code = measured.doc, measured.exit_code
+    doc = measured.doc
+    exit_code = _settle(inputs, ctx, measured)
     guard_doc = doc.get("guard") or {"changes": []}
     changes = guard_doc.get("changes") or []
-    if any(c.get("loosened") for c in changes):  # live: a label added meanwhile counts, a removed one no more
-        label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, env.get("GITHUB_API_URL"))
-        if measured.first_look and not label_ok:
-            doc["notes"].append("the approval label no longer approves after the run, so this pull request's own "
-                                f"limits, measured with, are not accepted ({label_how})")
-        guard_doc.update(approved=label_ok, how=label_how, blocked=not label_ok)
-        if not label_ok and not doc.get("interrupted"):  # interrupted stays its own outcome
-            doc["verdict"] = "fail"
-            exit_code = max(exit_code, EXIT_GATE_FAILED) if exit_code != EXIT_WORKLOAD else EXIT_WORKLOAD
-        doc["guard"] = guard_doc
-    if inputs.mode == "measure-only" or inputs.shard:  # a shard's verdict is the merge job's to gate
-        exit_code = EXIT_PASS if exit_code in (EXIT_PASS, EXIT_GATE_FAILED) else exit_code
     atomic_write_text(inputs.results, results_mod.to_json(doc))
     report = render_markdown(doc, results_name=inputs.results)
     atomic_write_text(inputs.report, report)
@@ -545,6 +561,37 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
                                "exit-code": str(exit_code)})
     except OSError as exc:
         echo(actions.annotation("warning", f"could not write the step outputs ({exc})"))
+    _comment(inputs, ctx, report, changed=any(w["verdict"] != "unchanged" for w in doc["workloads"]) or bool(changes),
+             failing=exit_code != 0, echo=echo)
+    if measured.signal is not None:
+        return interrupts.exit_code(measured.signal)
+    return exit_code
+
+
+def _settle(inputs: ActionInputs, ctx: EventContext, measured: Measured) -> int:
+    """Read the approval label live (a label added meanwhile counts, a removed one no more) and settle the
+    verdict in `measured.doc`; the exit code, before any signal."""
+    doc, exit_code = measured.doc, measured.exit_code
+    guard_doc = doc.get("guard") or {"changes": []}
+    if any(c.get("loosened") for c in guard_doc.get("changes") or []):
+        label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, os.environ.get("GITHUB_API_URL"))
+        if measured.first_look and not label_ok:
+            doc["notes"].append("the approval label no longer approves after the run, so this pull request's own "
+                                f"limits, measured with, are not accepted ({label_how})")
+        guard_doc.update(approved=label_ok, how=label_how, blocked=not label_ok)
+        if not label_ok and not doc.get("interrupted"):  # interrupted stays its own outcome
+            doc["verdict"] = "fail"
+            exit_code = max(exit_code, EXIT_GATE_FAILED) if exit_code != EXIT_WORKLOAD else EXIT_WORKLOAD
+        doc["guard"] = guard_doc
+    if inputs.mode == "measure-only" or inputs.shard:  # a shard's verdict is the merge job's to gate
+        exit_code = EXIT_PASS if exit_code in (EXIT_PASS, EXIT_GATE_FAILED) else exit_code
+    return exit_code
+
+
+def _comment(inputs: ActionInputs, ctx: EventContext, report: str, *, changed: bool, failing: bool, echo) -> None:
+    """The sticky pull-request comment, when this run may post one (or why it does not)."""
+    from .publish.comment import publish
+
     if ctx.is_pull_request and inputs.mode == "gate" and inputs.shard:
         echo(f"carbon-gate: shard {inputs.shard}: no comment; the merge job posts the suite's one comment")
     elif ctx.is_pull_request and inputs.mode == "gate":
@@ -558,14 +605,10 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
         elif not inputs.token:
             echo(actions.annotation("warning", "no github-token: the report is in the job summary only"))
         else:
-            changed = any(w["verdict"] != "unchanged" for w in doc["workloads"]) or bool(changes)
             result = publish(report, token=inputs.token, repo=ctx.repo or "", pr_number=ctx.pr_number or 0,
-                             api_url=env.get("GITHUB_API_URL"), policy=inputs.comment, changed=changed,
-                             failing=exit_code != 0)
+                             api_url=os.environ.get("GITHUB_API_URL"), policy=inputs.comment, changed=changed,
+                             failing=failing)
             echo(actions.annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
-    if measured.signal is not None:
-        return interrupts.exit_code(measured.signal)
-    return exit_code
 
 
 def _summary_report(doc: dict, results_name: str, render, limit: int) -> str:
