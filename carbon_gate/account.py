@@ -7,7 +7,9 @@ Water (only with a WUE): E × WUE litres, CodeCarbon 3's definition.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from .domain import Embodied
 from .grid import GridFactor
@@ -27,8 +29,15 @@ class Footprint:
     sci_g_per_unit: float
     water_l: float | None = None  # on-site water (facility kWh × WUE), only when a WUE is set
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 9) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Footprint:
+        sci = d.get("sci_g_per_unit")  # null in JSON: no units, so no per-unit figure
+        return Footprint(energy_wh=d["energy_wh"], facility_wh=d["facility_wh"], operational_g=d["operational_g"],
+                         embodied_g=d["embodied_g"], co2e_g=d["co2e_g"], units=d["units"], unit=d["unit"],
+                         sci_g_per_unit=float(sci) if sci is not None else math.nan, water_l=d.get("water_l"))
 
 
 def embodied_g(embodied: Embodied | None, seconds: float) -> float:

@@ -249,6 +249,19 @@ class Change:
             "method": self.method,
         }
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Change:
+        """The inverse of to_dict (as far as its rounding allows): None stands for what JSON cannot hold."""
+
+        def number(key: str, missing: float) -> float:
+            value = d.get(key)
+            return float(value) if value is not None else missing
+
+        return Change(ratio=number("ratio", math.nan), low=number("low", math.nan), high=number("high", math.inf),
+                      confidence=number("confidence", math.nan), mde=number("mde", math.inf), n_head=int(d["n_head"]),
+                      n_base=int(d["n_base"]), paired=bool(d["paired"]), p_value=number("p_value", math.nan),
+                      method=str(d.get("method", "")))
+
 
 def _round(x: float, digits: int) -> float | None:
     # Significant digits rather than decimals: p-values can be 1e-9 and must not become 0.

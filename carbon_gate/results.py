@@ -97,6 +97,24 @@ class WorkloadResult:
             **({"shard": self.shard} if self.shard is not None else {}),
         }
 
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> WorkloadResult:
+        """A workload of a results document, typed again (what to_dict derives is derived anew)."""
+        return WorkloadResult(
+            name=d["name"], command=d["command"], verdict=d["verdict"], reasons=list(d["reasons"]),
+            samples=[Sample.from_dict(s) for s in d.get("samples", [])],
+            summary=Summary.from_dict(d["summary"]) if d.get("summary") else None,
+            footprint=Footprint.from_dict(d["footprint"]) if d.get("footprint") else None,
+            budget=[BudgetCheck(c["limit"], c["allowed"], c["actual"], c["unit"])
+                    for c in (d.get("budget") or {}).get("checks", [])],
+            line=d.get("line"), tolerance=d.get("tolerance"), baseline=d.get("baseline"),
+            change=Change.from_dict(d["change"]) if d.get("change") else None,
+            base_samples=[Sample.from_dict(s) for s in d.get("base_samples", [])],
+            history=list(d.get("history", [])), projection=d.get("projection"), estimate=d.get("estimate"),
+            energy_per_point=tuple(k for k, m in (d.get("metrics") or {}).items() if "wh_per_point" in m),
+            fingerprint=d.get("fingerprint"), shard=d.get("shard"),
+        )
+
 
 @dataclass
 class Results:
@@ -118,6 +136,7 @@ class Results:
     shards: list[dict[str, Any]] | None = None  # `merge`: the shards a suite was merged from
     rank: dict[str, Any] | None = None  # one rank of a distributed job (RANK/WORLD_SIZE/LOCAL_RANK, node)
     ranks: dict[str, Any] | None = None  # `merge`: the ranks a distributed job was merged from
+    tool_version: str = __version__  # of the carbon-gate that measured (kept when a document is read back)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -129,7 +148,7 @@ class Results:
         fps = [w.footprint for w in self.workloads if w.footprint]
         return {
             "schema": SCHEMA,
-            "tool_version": __version__,
+            "tool_version": self.tool_version,
             "created_at": self.created_at,
             "config": self.config,
             "verdict": self.verdict,
@@ -149,6 +168,18 @@ class Results:
             "workloads": [w.to_dict() for w in self.workloads],
             **{k: v for k in ("shard", "shards", "rank", "ranks") if (v := getattr(self, k)) is not None},
         }
+
+
+def from_dict(d: dict[str, Any]) -> Results:
+    """A results document (as `load` returns it) as typed records, as pyperf reads its benchmark files back;
+    `from_dict(d).to_dict()` gives `d` again (totals up to their last rounded digit)."""
+    optional = ("config", "git", "gate", "guard", "carbon_aware", "shard", "shards", "rank", "ranks")
+    return Results(
+        machine=d["machine"], grid=GridFactor.from_dict(d["grid"]),
+        workloads=[WorkloadResult.from_dict(w) for w in d["workloads"]], verdict=d["verdict"],
+        created_at=d["created_at"], interrupted=bool(d.get("interrupted")), notes=list(d.get("notes", [])),
+        tool_version=d.get("tool_version", __version__), **{k: d.get(k) for k in optional},
+    )
 
 
 def to_json(data: dict, indent: int | None = 2) -> str:
