@@ -32,7 +32,7 @@ class Energy:
     reason: str
     source: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         # Full float precision (JSON floats round-trip exactly): `compare` and `baseline update` must see
         # the very numbers the run's statistics used. Rounding to fixed decimals of a Wh truncated small
         # workloads (1e-6 Wh kept 3 digits) and made `compare` disagree with the run.
@@ -73,7 +73,7 @@ class Sample:
     def ok(self) -> bool:
         return self.error is None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {name: getattr(self, name) for name in _SAMPLE_FIELDS}  # shallow: asdict's deep copy cost 70 % of a merge
         d["energy"] = [e.to_dict() for e in self.energy]
         d["notes"], d["metrics"] = list(self.notes), dict(self.metrics)
@@ -85,7 +85,7 @@ class Sample:
         return d
 
     @staticmethod
-    def from_dict(d: dict) -> "Sample":
+    def from_dict(d: dict[str, Any]) -> Sample:
         known = {k: v for k, v in d.items() if k in Sample.__dataclass_fields__}
         known["energy"] = [Energy(**e) for e in d.get("energy", [])]
         known["notes"] = list(d.get("notes", []))

@@ -55,7 +55,7 @@ class LiveGrid:
 
     grid: grid_mod.GridFactor
     pinned: grid_mod.GridFactor
-    section: dict | None = None  # results' carbon_aware.live, None without a provider
+    section: dict[str, Any] | None = None  # results' carbon_aware.live, None without a provider
 
 
 def live_grid(config: Config, pinned: grid_mod.GridFactor) -> LiveGrid:
@@ -91,7 +91,7 @@ def select(config: Config, names: Sequence[str]) -> list[Workload]:
     return [known[n] for n in names]
 
 
-def machine_section(plan: MeterPlan) -> dict:
+def machine_section(plan: MeterPlan) -> dict[str, Any]:
     """The `machine` block of the results: fingerprint plus how each component is obtained."""
     cpu = plan.cpu_model
     return {
@@ -331,7 +331,7 @@ def _finish(config: Config, options: RunOptions, suite: _SuitePlan, plan: MeterP
 INTERRUPTED = "interrupted"  # the suite's verdict when a signal ended the run
 
 
-def _partial(result, planned_runs: int):
+def _partial(result: WorkloadResult, planned_runs: int) -> WorkloadResult:
     """Say so on a workload whose runs a signal cut short (its finished runs are kept and assessed)."""
     if len(result.samples) < planned_runs and result.verdict != "error":
         result.reasons.insert(0, f"interrupted after {len(result.samples)} of {planned_runs} runs")
@@ -351,7 +351,7 @@ def _shard_plan(config: Config, workloads: list[Workload], spec: ShardSpec) -> l
     return plan_shards([w.name for w in workloads], spec.count, durations)
 
 
-def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict, seed: int | None) -> dict:
+def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict[str, Any], seed: int | None) -> dict[str, Any]:
     """The results' `shard` block: enough for `merge` to check the shards belong together and to name
     the workloads of a shard that never reported."""
     import hashlib
@@ -367,7 +367,7 @@ def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], finger
 
 
 def _not_run(w: Workload, grid: grid_mod.GridFactor, plan: MeterPlan, config: Config, baseline: Baseline | None,
-             fingerprint: dict):
+             fingerprint: dict[str, Any]) -> WorkloadResult:
     """Workloads that are not run here: a forecast (`estimate:`) or imported CodeCarbon samples."""
     if w.kind == "estimate":
         from .assess.verdict import assess_estimate
@@ -380,7 +380,7 @@ def _not_run(w: Workload, grid: grid_mod.GridFactor, plan: MeterPlan, config: Co
     return assess_workload(w, samples, grid, None, baseline, confidence=config.gate.confidence, fingerprint=None)
 
 
-def _attach_history(results: list, baseline_path: Path) -> None:
+def _attach_history(results: list[WorkloadResult], baseline_path: Path) -> None:
     """Trend points from the baseline file, whatever the mode (a missing or bad file just means none)."""
     from . import baseline as baseline_mod
 
@@ -442,7 +442,7 @@ def _stored_floor(w: Workload, baseline: Baseline | None, confidence: float, fam
     return w, replace(baseline, notes=(*baseline.notes, note))
 
 
-def _stored(doc: dict | None, name: str) -> Baseline | None:
+def _stored(doc: dict[str, Any] | None, name: str) -> Baseline | None:
     from . import baseline as baseline_mod
 
     e = baseline_mod.entry(doc, name)
@@ -544,7 +544,8 @@ def _paired_baseline(runs: PairedRuns, base_sha: str, seed: int, notes: tuple[st
 
 
 def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, grid: grid_mod.GridFactor,
-                   plan: MeterPlan, config: Config, fingerprint: dict, looks: Looks, notes: tuple[str, ...]):
+                   plan: MeterPlan, config: Config, fingerprint: dict[str, Any], looks: Looks, notes: tuple[str, ...]
+                   ) -> WorkloadResult:
     baseline = _paired_baseline(runs, base_sha, seed, notes, looks)
     # Counted head and base samples are in run order, so `compare` pairs their rounds by position.
     result = assess_workload(w, runs.head, grid, plan.embodied, baseline, confidence=config.gate.confidence,
@@ -569,7 +570,7 @@ def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, grid
     return result
 
 
-def too_short_verdict(result) -> None:
+def too_short_verdict(result: WorkloadResult) -> None:
     """A workload whose runs are too short to compare even in batches is `inconclusive`, saying so, whatever
     its noisy rounds suggest (never a coin-toss verdict); budgets, errors and a failed base still win."""
     why = (result.baseline or {}).get("too_short")

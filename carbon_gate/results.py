@@ -65,7 +65,7 @@ class WorkloadResult:
             out[name] = entry
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         fp = self.footprint
         return {
             "name": self.name,
@@ -144,7 +144,7 @@ class Results:
             out[w.verdict] = out.get(w.verdict, 0) + 1
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         fps = [w.footprint for w in self.workloads if w.footprint]
         return {
             "schema": SCHEMA,
@@ -182,7 +182,7 @@ def from_dict(d: dict[str, Any]) -> Results:
     )
 
 
-def to_json(data: dict, indent: int | None = 2) -> str:
+def to_json(data: dict[str, Any], indent: int | None = 2) -> str:
     """Stable, diff-friendly JSON (`indent=None`: one line, by the C encoder, 4× faster for big merged suites). Non-finite numbers (which JSON cannot hold) are written as null
     rather than lose the run; text that is not valid Unicode (a lone surrogate) is replaced."""
     try:
@@ -202,12 +202,12 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def write(path: str | os.PathLike, data: dict) -> Path:
+def write(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
     """Write a results document atomically."""
     return atomic_write_text(path, to_json(data))
 
 
-def load(path: str | os.PathLike) -> dict:
+def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a results document; a missing, corrupt, foreign or malformed file is a UsageError naming it
     (and, for a malformed one, the first field that does not match the results schema)."""
     p = Path(path)
@@ -237,7 +237,7 @@ def schema_problem(data: Any) -> str | None:
     try:
         _validator()(data)
     except fastjsonschema.JsonSchemaException as exc:
-        where, _, what = exc.message.partition(" ")
+        where, _, what = str(exc).partition(" ")  # `message`, which the stubs do not declare
         where = where.removeprefix("data").lstrip(".") or "(top level)"
         return f"{where}: {what[:200]}"
     return None

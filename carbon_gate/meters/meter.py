@@ -88,7 +88,8 @@ def plan_meters(settings: MeterSettings = MeterSettings(), hardware: Hardware | 
         profile=settings.profile, host_threads=settings.host_threads, sockets=settings.sockets or hw.sockets,
     )
     if settings.rapl == "off":
-        domains, rapl_reason = [], "RAPL disabled in the config (machine.rapl: off)"
+        domains: list[rapl.RaplDomain] = []
+        rapl_reason = "RAPL disabled in the config (machine.rapl: off)"
     else:
         root = Path(settings.powercap_root or os.environ.get(POWERCAP_ENV) or rapl.DEFAULT_ROOT)
         domains, rapl_reason = rapl.discover(root, include_dram=settings.dram)
@@ -201,7 +202,7 @@ def _error(run: ProcessRun, timeout_s: float | None) -> str | None:
 def _busy_cpu_s(t: Any) -> float:
     # Everything but idle, iowait and steal (time the hypervisor gave to other VMs): the machine's
     # CPU-seconds of real work in the window. guest time is already inside user.
-    return sum(v for k, v in t._asdict().items() if k not in ("idle", "iowait", "steal", "guest", "guest_nice"))
+    return float(sum(v for k, v in t._asdict().items() if k not in ("idle", "iowait", "steal", "guest", "guest_nice")))
 
 
 def _rss(run: ProcessRun) -> tuple[float, float, str]:

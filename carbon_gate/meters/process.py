@@ -417,7 +417,7 @@ for pgid in groups:
 
 class _Watchdog:
     def __init__(self) -> None:
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
         try:
             import sys
 
@@ -464,6 +464,7 @@ _WATCHDOGS: dict[int, _Watchdog] = {}  # one per process (a fork gets its own)
 
 def _watchdog() -> _Watchdog:
     pid = os.getpid()
-    if pid not in _WATCHDOGS or (_WATCHDOGS[pid].proc is not None and _WATCHDOGS[pid].proc.poll() is not None):
-        _WATCHDOGS[pid] = _Watchdog()
-    return _WATCHDOGS[pid]
+    current = _WATCHDOGS.get(pid)
+    if current is None or (current.proc is not None and current.proc.poll() is not None):
+        _WATCHDOGS[pid] = current = _Watchdog()
+    return current
