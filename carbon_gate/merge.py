@@ -130,7 +130,7 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
 def _unmeasured(name: str, reason: str, sid: str):
     from .results import WorkloadResult
 
-    return WorkloadResult(name, "", "error", [reason], [], shard=sid)
+    return WorkloadResult(name=name, command="", verdict="error", reasons=[reason], samples=[], shard=sid)
 
 
 # --- ranks --------------------------------------------------------------------------------------

@@ -203,7 +203,8 @@ def _plan_suite(config: Config, options: RunOptions) -> _SuitePlan:
                          "or run in a pull request (GITHUB_BASE_REF)")
     baseline_path = config.root / config.baseline.file
     return _SuitePlan(workloads=workloads, suite_workloads=suite_workloads, shard_plan=shard_plan, root=root,
-                      base=base, here=gitctx.head(root) if root is not None else None, mode=choose_mode(config, options, base is not None, baseline_path.exists()),
+                      base=base, here=gitctx.head(root) if root is not None else None,
+                      mode=choose_mode(config, options, base is not None, baseline_path.exists()),
                       baseline_path=baseline_path)
 
 
@@ -351,7 +352,8 @@ def _shard_plan(config: Config, workloads: list[Workload], spec: ShardSpec) -> l
     return plan_shards([w.name for w in workloads], spec.count, durations)
 
 
-def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict[str, Any], seed: int | None) -> dict[str, Any]:
+def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict[str, Any],
+                  seed: int | None) -> dict[str, Any]:
     """The results' `shard` block: enough for `merge` to check the shards belong together and to name
     the workloads of a shard that never reported."""
     import hashlib
@@ -479,7 +481,8 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
     """Each workload's paired rounds and their assessment, yielded as it finishes."""
     head_error = _setup(config, head_root, "head", progress)
     if head_error:  # nothing can run; still a results file, every workload an error saying why
-        yield from (WorkloadResult(w.name, w.command_text(), "error", [head_error], [], line=w.line) for w in workloads)
+        yield from (WorkloadResult(name=w.name, command=w.command_text(), verdict="error", reasons=[head_error],
+                                   samples=[], line=w.line) for w in workloads)
         return
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)

@@ -51,8 +51,9 @@ def single_run_results(name: str, command: str, sample, fp, plan, grid, rank: di
     from .results import Results, WorkloadResult
 
     summary = summarise([sample.energy_wh], [sample.wall_s], [sample.cpu_s]) if sample.ok else None
-    w = WorkloadResult(name, command, "new" if sample.ok else "error", [sample.error] if sample.error else [], [sample],
-                       summary, fp)
+    w = WorkloadResult(name=name, command=command, verdict="new" if sample.ok else "error",
+                       reasons=[sample.error] if sample.error else [], samples=[sample],
+                       summary=summary, footprint=fp)
     results = Results(machine_section(plan), grid, [w], "pass" if sample.ok else "error")
     results.rank = rank
     return results.to_dict()

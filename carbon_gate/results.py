@@ -21,7 +21,7 @@ from .grid import GridFactor
 SCHEMA = "carbon-gate/results@1"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WorkloadResult:
     """Everything known about one workload after measuring and assessing it."""
 

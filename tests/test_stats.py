@@ -408,10 +408,10 @@ def test_holm_across_results_uses_the_unrounded_p_value():
     c = paired_change([math.exp(x) for x in d], [1.0] * n)
     assert 0.05 / 25 < c.p_value < 0.0020005 and classify(c, 0.0)[0] == "regression"
 
-    results = [WorkloadResult("hot", "true", "regression", [], [])]
+    results = [WorkloadResult(name="hot", command="true", verdict="regression", reasons=[], samples=[])]
     results[0].change = c
     for i in range(24):
-        results.append(WorkloadResult(f"w{i}", "true", "unchanged", [], []))
+        results.append(WorkloadResult(name=f"w{i}", command="true", verdict="unchanged", reasons=[], samples=[]))
         results[-1].change = dataclasses.replace(c, p_value=1.0)
     family_control(results, 0.95)
     assert results[0].verdict == "inconclusive", results[0].reasons

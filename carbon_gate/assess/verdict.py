@@ -27,8 +27,8 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
                     baseline: Baseline | None = None, *, confidence: float = 0.95, fingerprint: dict | None = None,
                     base_samples: list[Sample] | None = None) -> WorkloadResult:
     """Summarise counted runs, account the median run, check budgets, compare with the baseline."""
-    result = WorkloadResult(workload.name, workload.command_text(), "new", [], samples, line=workload.line,
-                            tolerance=workload.tolerance, base_samples=list(base_samples or []),
+    result = WorkloadResult(name=workload.name, command=workload.command_text(), verdict="new", reasons=[],
+                            samples=samples, line=workload.line, tolerance=workload.tolerance, base_samples=list(base_samples or []),
                             energy_per_point=workload.energy_per_point)
     if baseline is not None:
         result.baseline = baseline.info()
@@ -160,7 +160,8 @@ def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
     from ..estimate import EstimateInput, estimate
 
     e = workload.estimate or {}
-    result = WorkloadResult(workload.name, workload.command_text(), "new", [], [], line=workload.line,
+    result = WorkloadResult(name=workload.name, command=workload.command_text(), verdict="new", reasons=[], samples=[],
+                            line=workload.line,
                             tolerance=workload.tolerance)
     try:
         est = estimate(EstimateInput(
