@@ -39,7 +39,10 @@ LAYERS = (
 # Upward imports not yet removed, each with the change that removes it. Keep this empty: a listed import
 # that no longer exists fails the test, so the list cannot outlive its reason.
 KNOWN_UPWARD: Mapping[tuple[str, str], str] = {
-    ("meters", "config"): "meters use config.Workload; the config records move below meters (issue 19, part 19b)",
+    # meters use config's records (Workload, MeterSettings); importing them runs config/__init__, which loads
+    # the validator, which reads the meters' CPU profiles. Gone once the records live outside that package (or
+    # its __init__ imports lazily): then declare the records' module below "meters".
+    ("meters", "config"): "meters import the config records (issue 19)",
 }
 
 PACKAGE = Path(carbon_gate.__file__).parent
@@ -72,6 +75,8 @@ def imports(root: Path) -> dict[str, set[tuple[str, int]]]:
                 # `from . import x`: x may be a module (import it) or a name in the package (import the package).
                 subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in modules]
                 found.update((t, node.lineno) for t in (subs or [target]))
+        # Importing a package's module first runs the package's __init__: that is an import too.
+        found.update((".".join(t.split(".")[:i]), line) for t, line in list(found) for i in range(2, t.count(".") + 1))
         out[name] = found
     return out
 
@@ -193,9 +198,10 @@ def test_check_sees_subpackages_absolute_imports_and_undeclared_units(tmp_path):
         "extra.py": "",
     })
     layers = ("sub.records", "sub", "top")
+    # A dotted unit stands on its own, but importing it runs its package's __init__: `top` imports `sub` too.
+    assert {("top", "sub.records"), ("top", "sub")} <= set(edges(root, layers))
     assert violations(edges(root, layers), layers) == [
         "extra: not in LAYERS (place it in tests/test_layers.py)",
         "sub imports top, a higher layer (pkg.sub.a:1)",
+        "cycle between sub, top",
     ]
-    # A dotted unit stands on its own: the records module below `sub` is no cycle.
-    assert ("top", "sub.records") in edges(root, layers)
