@@ -44,7 +44,7 @@ def document(tmp_path) -> dict:
     """A real results document: the packaged grid, the config loader and the assessment, no run needed."""
     (tmp_path / "carbon-gate.yml").write_text(CONFIG, encoding="utf-8")
     config = config_mod.load(tmp_path / "carbon-gate.yml")
-    grid = resolve(None, "DE", 1.2, None, None)
+    grid = resolve(country="DE", pue=1.2)
     head = [_sample(1.5 + i / 50, i) for i in range(8)]
     base = Baseline(mode="stored", samples_wh=tuple(1.0 + i / 50 for i in range(8)), commit="ab" * 20,
                     fingerprint={"cpu_model": "x"})
