@@ -23,8 +23,12 @@ def facts() -> dict:
     except (ValueError, OSError):
         ram_gb = None
     try:
-        version = subprocess.run([sys.executable, "-m", "carbon_gate", "--version"], capture_output=True,
-                                 text=True, timeout=60).stdout.strip() or "carbon-gate: not importable"
+        version = (
+            subprocess.run(
+                [sys.executable, "-m", "carbon_gate", "--version"], capture_output=True, text=True, timeout=60
+            ).stdout.strip()
+            or "carbon-gate: not importable"
+        )
     except (OSError, subprocess.TimeoutExpired):
         version = "carbon-gate: not runnable"
     return {
@@ -41,9 +45,11 @@ def facts() -> dict:
 
 
 def line(f: dict) -> str:
-    return (f"machine: {f['platform']}; CPU {f['cpu_model']}, {f['logical_cpus']} logical CPUs "
-            f"({f['cpus_available']} available), {f['ram_gb']} GB RAM; RAPL {'present' if f['rapl'] else 'absent'}; "
-            f"Python {f['python']}; {f['carbon_gate']}; load average (1 min) {f['load_start']:.2f}")
+    return (
+        f"machine: {f['platform']}; CPU {f['cpu_model']}, {f['logical_cpus']} logical CPUs "
+        f"({f['cpus_available']} available), {f['ram_gb']} GB RAM; RAPL {'present' if f['rapl'] else 'absent'}; "
+        f"Python {f['python']}; {f['carbon_gate']}; load average (1 min) {f['load_start']:.2f}"
+    )
 
 
 def load_now() -> float:

@@ -67,13 +67,24 @@ while True:  # bursts of 20-300 ms of busy loop, then as long asleep: ~50 % duty
         pass
     time.sleep(rng.uniform(0.02, 0.3))
 """
-SCENARIOS = [("A/A", 1.00, "5%"), ("+2 %", 1.02, "2%"), ("+5 %", 1.05, "2%"), ("+10 %", 1.10, "5%"), ("+20 %", 1.20, "5%")]
+SCENARIOS = [
+    ("A/A", 1.00, "5%"),
+    ("+2 %", 1.02, "2%"),
+    ("+5 %", 1.05, "2%"),
+    ("+10 %", 1.10, "5%"),
+    ("+20 %", 1.20, "5%"),
+]
 VERDICTS = ("regression", "unchanged", "inconclusive", "improvement")
 
 
 def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *args], cwd=cwd,
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def calibrate(n_seconds: float, tmp: Path) -> int:
@@ -107,9 +118,31 @@ def run_gate(repo: Path, method: str, config: str, base: str, seed: int, out: Pa
     out.unlink(missing_ok=True)
     load = os.getloadavg()[0]
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "carbon_gate", "run", "-q", "--config", config, "--mode", "paired",
-                           "--base", base, "--seed", str(seed), "--results", str(out), "--report", ""],
-                          cwd=repo, capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "carbon_gate",
+            "run",
+            "-q",
+            "--config",
+            config,
+            "--mode",
+            "paired",
+            "--base",
+            base,
+            "--seed",
+            str(seed),
+            "--results",
+            str(out),
+            "--report",
+            "",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     seconds = time.perf_counter() - t
     rec = {"seconds": seconds, "load": (load + os.getloadavg()[0]) / 2, "seed": seed}
     if proc.returncode not in (0, 1) or not out.exists():
@@ -123,13 +156,24 @@ def run_gate(repo: Path, method: str, config: str, base: str, seed: int, out: Pa
         h = [s["energy_wh"] for s in w["samples"] if not s["warmup"]]
         bb = [s["energy_wh"] for s in w.get("base_samples") or [] if not s["warmup"]]
         pairs = list(zip(h, bb))
-    return {**rec, "verdict": w["verdict"], "rounds": len(pairs), "pairs": pairs, "ratio": ch.get("ratio"),
-            "mde": ch.get("mde"), "stop": b.get("stop"), "pairing": b.get("pairing", "sequential")}
+    return {
+        **rec,
+        "verdict": w["verdict"],
+        "rounds": len(pairs),
+        "pairs": pairs,
+        "ratio": ch.get("ratio"),
+        "mde": ch.get("mde"),
+        "stop": b.get("stop"),
+        "pairing": b.get("pairing", "sequential"),
+    }
 
 
 def summarise(cells: dict) -> list[str]:
-    lines = [f"  {'condition':<9} {'scenario':<7} {'tol':>4} {'method':<9} {'gates':>5}  "
-             + "  ".join(f"{v:<22}" for v in VERDICTS) + f"  {'rounds':>6} {'s/gate':>6} {'load':>5}"]
+    lines = [
+        f"  {'condition':<9} {'scenario':<7} {'tol':>4} {'method':<9} {'gates':>5}  "
+        + "  ".join(f"{v:<22}" for v in VERDICTS)
+        + f"  {'rounds':>6} {'s/gate':>6} {'load':>5}"
+    ]
     for (cond, label, tol, method), recs in cells.items():
         if not recs:
             continue
@@ -144,13 +188,24 @@ def summarise(cells: dict) -> list[str]:
         rounds = statistics.median(r["rounds"] for r in ok) if ok else float("nan")
         secs = statistics.median(r["seconds"] for r in recs)
         load = statistics.fmean(r["load"] for r in recs)
-        lines.append(f"  {cond:<9} {label:<7} {tol:>4} {method:<9} {n:>5}  " + "  ".join(f"{x:<22}" for x in rates)
-                     + f"  {rounds:>6} {secs:>6.1f} {load:>5.2f}" + (f"  ({errs} gate errors)" if errs else ""))
+        lines.append(
+            f"  {cond:<9} {label:<7} {tol:>4} {method:<9} {n:>5}  "
+            + "  ".join(f"{x:<22}" for x in rates)
+            + f"  {rounds:>6} {secs:>6.1f} {load:>5.2f}"
+            + (f"  ({errs} gate errors)" if errs else "")
+        )
     return lines
 
 
-def simulate(pool: list[float], shift: float, tol: float, rule: str, rng: random.Random, method: str = S.DEFAULT_INTERVAL,
-             max_rounds: int = 60) -> tuple[str, int]:
+def simulate(
+    pool: list[float],
+    shift: float,
+    tol: float,
+    rule: str,
+    rng: random.Random,
+    method: str = S.DEFAULT_INTERVAL,
+    max_rounds: int = 60,
+) -> tuple[str, int]:
     """One simulated gate on log-ratios drawn with replacement from `pool`, shifted by log(1 + shift)."""
     ds = [rng.choice(pool) + math.log1p(shift) for _ in range(max_rounds)]
     if rule == "old":
@@ -173,8 +228,11 @@ def main() -> None:
     ap.add_argument("--duet", type=int, default=10, help="real new-duet gates per A/A and +10 %% cell")
     ap.add_argument("--deadline", help="UTC HH:MM after which no new gate starts")
     ap.add_argument("--seconds", type=float, default=0.5, help="length of one workload run (calibrated)")
-    ap.add_argument("--iterations", type=int, help="loop iterations of one run instead of calibrating (a loaded "
-                                                   "machine calibrates too few)")
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        help="loop iterations of one run instead of calibrating (a loaded machine calibrates too few)",
+    )
     ap.add_argument("--resample", type=int, default=2000, help="simulated gates per resampling cell")
     ap.add_argument("--old", default=OLD_DEFAULT, help="commit whose gate is the 'old' method")
     ap.add_argument("--json", type=Path, help="write the raw figures here (rewritten after every gate)")
@@ -193,7 +251,9 @@ def main() -> None:
         tmp = Path(tmp_s)
         old_dir = tmp / "old"
         old_dir.mkdir()
-        archive = subprocess.run(["git", "archive", args.old, "carbon_gate"], cwd=ROOT, check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", args.old, "carbon_gate"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(old_dir)], input=archive, check=True)
         repo = tmp / "repo"
         repo.mkdir()
@@ -227,9 +287,11 @@ def main() -> None:
                 if label in ("A/A", "+10 %"):
                     targets[(cond, label, tol, "new-duet")] = args.duet
         cells = {k: [] for k in targets}
-        print(f"workload: ~{args.seconds:g} s CPU-bound loop ({n0} iterations); targets: A/A {args.aa}, +10 % {args.ten}, "
-              f"others {args.other}, duet {args.duet} gates per cell; old = {args.old}; deadline {args.deadline or 'none'}",
-              flush=True)
+        print(
+            f"workload: ~{args.seconds:g} s CPU-bound loop ({n0} iterations); targets: A/A {args.aa}, +10 % {args.ten}, "
+            f"others {args.other}, duet {args.duet} gates per cell; old = {args.old}; deadline {args.deadline or 'none'}",
+            flush=True,
+        )
         out = tmp / "results.json"
         rng = random.Random(13)
         seed = 1000
@@ -239,8 +301,9 @@ def main() -> None:
             for cond in ("quiet", "noisy"):
                 todo = [k for k in targets if k[0] == cond and len(cells[k]) < targets[k]]
                 rng.shuffle(todo)
-                neighbour = (subprocess.Popen([sys.executable, "-c", NEIGHBOUR, str(p)]) if cond == "noisy" and todo
-                             else None)
+                neighbour = (
+                    subprocess.Popen([sys.executable, "-c", NEIGHBOUR, str(p)]) if cond == "noisy" and todo else None
+                )
                 try:
                     for key in todo:
                         if deadline and dt.datetime.now(dt.timezone.utc) >= deadline:
@@ -248,14 +311,23 @@ def main() -> None:
                             break
                         _, label, tol, method = key
                         git("checkout", "-q", heads[label], cwd=repo)
-                        config = "cg-duet.yml" if method == "new-duet" else ("cg-tol2.yml" if tol == "2%" else "carbon-gate.yml")
+                        config = (
+                            "cg-duet.yml"
+                            if method == "new-duet"
+                            else ("cg-tol2.yml" if tol == "2%" else "carbon-gate.yml")
+                        )
                         seed += 1
                         rec = run_gate(repo, method, config, base, seed, out, old_dir)
                         cells[key].append(rec)
-                        print(f"  pass {p + 1} {cond} {label} {method}: {rec['verdict']} in {rec['seconds']:.0f} s"
-                              f" ({rec.get('rounds')} rounds, {rec.get('stop') or ''}; load {rec['load']:.1f})", flush=True)
+                        print(
+                            f"  pass {p + 1} {cond} {label} {method}: {rec['verdict']} in {rec['seconds']:.0f} s"
+                            f" ({rec.get('rounds')} rounds, {rec.get('stop') or ''}; load {rec['load']:.1f})",
+                            flush=True,
+                        )
                         if args.json:
-                            args.json.write_text(json.dumps({"machine": machine, "cells": {"|".join(k): v for k, v in cells.items()}}))
+                            args.json.write_text(
+                                json.dumps({"machine": machine, "cells": {"|".join(k): v for k, v in cells.items()}})
+                            )
                 finally:
                     if neighbour is not None:
                         neighbour.kill()
@@ -264,28 +336,43 @@ def main() -> None:
                     break
             if stopped:
                 break
-        print(f"\nreal gates ({'stopped at the deadline' if stopped else 'all targets reached'}, "
-              f"{(time.perf_counter() - t_start) / 60:.0f} min): rate of each verdict, 95 % Wilson interval;"
-              " median rounds and seconds per gate; mean load average (1 min) during the cell's gates")
+        print(
+            f"\nreal gates ({'stopped at the deadline' if stopped else 'all targets reached'}, "
+            f"{(time.perf_counter() - t_start) / 60:.0f} min): rate of each verdict, 95 % Wilson interval;"
+            " median rounds and seconds per gate; mean load average (1 min) during the cell's gates"
+        )
         for line in summarise(cells):
             print(line)
 
-        print(f"\nresampling study (simulated, NOT real gate runs): {args.resample} decisions per cell, rounds drawn WITH"
-              " replacement from the A/A rounds the real new (sequential) and new-duet gates recorded, plus a synthetic"
-              " shift; old rule = 6 rounds, signed-rank, 95 %; new = sequential looks 6…60 rounds (no time limit)")
+        print(
+            f"\nresampling study (simulated, NOT real gate runs): {args.resample} decisions per cell, rounds drawn WITH"
+            " replacement from the A/A rounds the real new (sequential) and new-duet gates recorded, plus a synthetic"
+            " shift; old rule = 6 rounds, signed-rank, 95 %; new = sequential looks 6…60 rounds (no time limit)"
+        )
         srng = random.Random(7)
         study = {}
         for cond in ("quiet", "noisy"):
             for arm in ("new", "new-duet"):
-                pool = [math.log(h / b) for r in cells[(cond, "A/A", "5%", arm)] for h, b in r.get("pairs", []) if h > 0 and b > 0]
+                pool = [
+                    math.log(h / b)
+                    for r in cells[(cond, "A/A", "5%", arm)]
+                    for h, b in r.get("pairs", [])
+                    if h > 0 and b > 0
+                ]
                 if len(pool) < 10:
                     continue
                 m, sd = statistics.fmean(pool), statistics.stdev(pool)
                 mad = 1.4826 * statistics.median(abs(x - statistics.median(pool)) for x in pool)
-                print(f"  {cond} {arm} A/A pool: {len(pool)} rounds, mean log-ratio {m:+.4f} ± {sd / math.sqrt(len(pool)):.4f} (se),"
-                      f" median {statistics.median(pool):+.4f}, sd {sd:.4f}, robust sd {mad:.4f}")
+                print(
+                    f"  {cond} {arm} A/A pool: {len(pool)} rounds, mean log-ratio {m:+.4f} ± {sd / math.sqrt(len(pool)):.4f} (se),"
+                    f" median {statistics.median(pool):+.4f}, sd {sd:.4f}, robust sd {mad:.4f}"
+                )
                 study[f"{cond}|{arm}|pool"] = {"n": len(pool), "mean": m, "sd": sd, "robust_sd": mad}
-                rules = [("old", S.DEFAULT_INTERVAL)] + [("new", meth) for meth in S.INTERVALS] if arm == "new" else [("new", S.DEFAULT_INTERVAL)]
+                rules = (
+                    [("old", S.DEFAULT_INTERVAL)] + [("new", meth) for meth in S.INTERVALS]
+                    if arm == "new"
+                    else [("new", S.DEFAULT_INTERVAL)]
+                )
                 for shift, tol in ((0.0, 0.05), (0.05, 0.02), (0.10, 0.05), (0.20, 0.05)):
                     for rule, meth in rules:
                         vs, ns = [], []
@@ -294,14 +381,30 @@ def main() -> None:
                             vs.append(v)
                             ns.append(n)
                         rates = {v: vs.count(v) / len(vs) for v in VERDICTS}
-                        study[f"{cond}|{arm}|{shift}|{tol}|{rule}|{meth}"] = {**rates, "median_rounds": statistics.median(ns)}
+                        study[f"{cond}|{arm}|{shift}|{tol}|{rule}|{meth}"] = {
+                            **rates,
+                            "median_rounds": statistics.median(ns),
+                        }
                         name = "old (signed-rank, 6)" if rule == "old" else f"new ({meth})"
-                        print(f"    +{shift:.0%} tol {tol:.0%} {name:<22} " + "  ".join(f"{v} {rates[v]:6.1%}" for v in VERDICTS)
-                              + f"  median rounds {statistics.median(ns)}", flush=True)
+                        print(
+                            f"    +{shift:.0%} tol {tol:.0%} {name:<22} "
+                            + "  ".join(f"{v} {rates[v]:6.1%}" for v in VERDICTS)
+                            + f"  median rounds {statistics.median(ns)}",
+                            flush=True,
+                        )
         print(f"\nload average (1 min) at the end: {_machine.load_now():.2f}")
         if args.json:
-            args.json.write_text(json.dumps({"machine": machine, "workload_iterations": n0, "seconds": args.seconds,
-                                             "cells": {"|".join(k): v for k, v in cells.items()}, "study": study}))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "machine": machine,
+                        "workload_iterations": n0,
+                        "seconds": args.seconds,
+                        "cells": {"|".join(k): v for k, v in cells.items()},
+                        "study": study,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

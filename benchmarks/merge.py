@@ -52,8 +52,26 @@ def template(tmp: Path) -> dict:
     subprocess.run([*git, "init", "-q"], cwd=tmp, check=True)
     subprocess.run([*git, "add", "-A"], cwd=tmp, check=True)
     subprocess.run([*git, "commit", "-qm", "bench"], cwd=tmp, check=True)
-    subprocess.run([PY, "-m", "carbon_gate", "run", "--shard", "1/1", "--mode", "none", "--report", "", "-q",
-                    "--results", "t.json"], cwd=tmp, check=True, capture_output=True)
+    subprocess.run(
+        [
+            PY,
+            "-m",
+            "carbon_gate",
+            "run",
+            "--shard",
+            "1/1",
+            "--mode",
+            "none",
+            "--report",
+            "",
+            "-q",
+            "--results",
+            "t.json",
+        ],
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+    )
     return json.loads((tmp / "t.json").read_text())
 
 
@@ -61,21 +79,38 @@ def shards(base: dict, count: int) -> list[dict]:
     w0 = base["workloads"][0]
     s0 = next(s for s in w0["samples"] if not s["warmup"])
     plan = [[f"s{i:03d}-w{j:02d}" for j in range(PER_SHARD)] for i in range(count)]
-    history = [{"commit": f"{k:040x}", "date": "2026-01-01T00:00:00+00:00", "median_wh": 1e-3 + k * 1e-7}
-               for k in range(100)]
+    history = [
+        {"commit": f"{k:040x}", "date": "2026-01-01T00:00:00+00:00", "median_wh": 1e-3 + k * 1e-7} for k in range(100)
+    ]
     docs = []
     for i, names in enumerate(plan):
         doc = copy.deepcopy(base)
-        doc["shard"] = {**doc["shard"], "id": f"{i + 1}/{count}", "index": i + 1, "count": count, "plan": plan,
-                        "suite": [n for p in plan for n in p]}
+        doc["shard"] = {
+            **doc["shard"],
+            "id": f"{i + 1}/{count}",
+            "index": i + 1,
+            "count": count,
+            "plan": plan,
+            "suite": [n for p in plan for n in p],
+        }
         doc["workloads"] = []
         for j, name in enumerate(names):
             w = copy.deepcopy(w0)
             head = [1e-3 * (1 + (j % 7) / 50 + r / 1000) for r in range(10)]
-            w.update(name=name, samples=[{**s0, "energy_wh": wh, "energy": [{**s0["energy"][0], "wh": wh}]} for wh in head],
-                     baseline={"mode": "stored", "commit": None, "n": 10, "seed": None, "error": None, "notes": [],
-                               "samples_wh": [1e-3 * (1 + r / 1000) for r in range(10)]},
-                     history=history)
+            w.update(
+                name=name,
+                samples=[{**s0, "energy_wh": wh, "energy": [{**s0["energy"][0], "wh": wh}]} for wh in head],
+                baseline={
+                    "mode": "stored",
+                    "commit": None,
+                    "n": 10,
+                    "seed": None,
+                    "error": None,
+                    "notes": [],
+                    "samples_wh": [1e-3 * (1 + r / 1000) for r in range(10)],
+                },
+                history=history,
+            )
             doc["workloads"].append(w)
         docs.append(doc)
     return docs
@@ -104,9 +139,11 @@ def main() -> None:
             times = timed(lambda docs=docs: merge(docs), args.runs)
             med = statistics.median(times)
             per_workload[count] = med / (count * PER_SHARD)
-            print(f"  {count:>3} shards × {PER_SHARD} workloads ({count * PER_SHARD:>5}): merge() median {med * 1000:8.1f} ms "
-                  f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {args.runs} runs), "
-                  f"{per_workload[count] * 1e6:6.1f} µs per workload, ×{per_workload[count] / per_workload[25]:.2f} of 25 shards'")
+            print(
+                f"  {count:>3} shards × {PER_SHARD} workloads ({count * PER_SHARD:>5}): merge() median {med * 1000:8.1f} ms "
+                f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {args.runs} runs), "
+                f"{per_workload[count] * 1e6:6.1f} µs per workload, ×{per_workload[count] / per_workload[25]:.2f} of 25 shards'"
+            )
             if count == 50:
                 files = []
                 for k, doc in enumerate(docs):
@@ -116,8 +153,10 @@ def main() -> None:
                 cmd = [PY, "-m", "carbon_gate", "merge", *files, "-o", str(tmp / "merged.json")]
                 whole = timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True), args.runs)
                 size = sum(Path(f).stat().st_size for f in files)
-                print(f"      `carbon-gate merge` of the 50 files ({size / 1e6:.1f} MB): median {statistics.median(whole):.2f} s "
-                      f"(min {min(whole):.2f}, max {max(whole):.2f})")
+                print(
+                    f"      `carbon-gate merge` of the 50 files ({size / 1e6:.1f} MB): median {statistics.median(whole):.2f} s "
+                    f"(min {min(whole):.2f}, max {max(whole):.2f})"
+                )
                 ok = statistics.median(whole) < 2.0
                 print(f"      target: < 2 s for 50 × 40 with histories — {'met' if ok else 'MISSED'}")
     print(f"load average (1 min) at the end: {_machine.load_now():.2f}")

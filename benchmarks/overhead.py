@@ -126,15 +126,24 @@ def codecarbon_setup(cc_python: str | None, via: str, tmp: Path):
         via = offers
     if via == "monitor":
         if offers != "monitor":
-            return None, f"skipped: codecarbon {version}'s `monitor` cannot wrap a command (use --codecarbon-via wrapper)"
+            return (
+                None,
+                f"skipped: codecarbon {version}'s `monitor` cannot wrap a command (use --codecarbon-via wrapper)",
+            )
         script = Path(cc_python).parent / "codecarbon"
         cli = [str(script)] if script.exists() else [cc_python, "-m", "codecarbon.cli.main"]
-        return {"version": version, "via": "monitor", "prefix": cli + ["monitor", "--offline"]}, \
-            f"codecarbon {version}: `codecarbon monitor --offline --country-iso-code ... -- COMMAND`"
+        return {
+            "version": version,
+            "via": "monitor",
+            "prefix": cli + ["monitor", "--offline"],
+        }, f"codecarbon {version}: `codecarbon monitor --offline --country-iso-code ... -- COMMAND`"
     wrapper = tmp / "cc_wrap.py"
     wrapper.write_text(CC_WRAPPER)
-    return {"version": version, "via": "wrapper", "prefix": [cc_python, str(wrapper)]}, \
-        f"codecarbon {version}: OfflineEmissionsTracker(tracking_mode='process') around a subprocess"
+    return {
+        "version": version,
+        "via": "wrapper",
+        "prefix": [cc_python, str(wrapper)],
+    }, f"codecarbon {version}: OfflineEmissionsTracker(tracking_mode='process') around a subprocess"
 
 
 def codecarbon_command(cc: dict, country: str, interval: int | None, cmd: list[str]) -> list[str]:
@@ -166,8 +175,12 @@ def main() -> None:
     ap.add_argument("--noise-repeats", type=int, default=5, help="counted runs of the noise workload")
     ap.add_argument("--codecarbon-python", metavar="PATH", help="interpreter of a venv with codecarbon installed")
     ap.add_argument("--codecarbon-country", default="DEU", help="ISO-3 country for CodeCarbon's offline mode")
-    ap.add_argument("--codecarbon-interval", type=int, metavar="S",
-                    help="CodeCarbon's measure_power_secs (default: CodeCarbon's own default)")
+    ap.add_argument(
+        "--codecarbon-interval",
+        type=int,
+        metavar="S",
+        help="CodeCarbon's measure_power_secs (default: CodeCarbon's own default)",
+    )
     ap.add_argument("--codecarbon-via", choices=("auto", "monitor", "wrapper"), default="auto")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
@@ -182,7 +195,12 @@ def main() -> None:
         raw["machine"] = _machine.facts()
         print(_machine.line(raw["machine"]))
 
-        starts = {"python -c pass": [], "carbon-gate --version": [], "carbon-gate measure -- true": [], "true (bare)": []}
+        starts = {
+            "python -c pass": [],
+            "carbon-gate --version": [],
+            "carbon-gate measure -- true": [],
+            "true (bare)": [],
+        }
         for _ in range(max(args.runs, 10)):
             starts["python -c pass"].append(wall([PY, "-c", "pass"]))
             starts["carbon-gate --version"].append(wall(cg_script + ["--version"]))
@@ -192,8 +210,10 @@ def main() -> None:
         for k, v in starts.items():
             print(f"  {k:<30} {statistics.median(v) * 1000:8.1f} ms")
         floor = statistics.median(starts["python -c pass"])
-        print(f"  cold start over the interpreter floor: {(statistics.median(starts['carbon-gate --version']) - floor) * 1000:.1f} ms"
-              "   (targets: --version <= 300 ms, measure -- true <= 500 ms)")
+        print(
+            f"  cold start over the interpreter floor: {(statistics.median(starts['carbon-gate --version']) - floor) * 1000:.1f} ms"
+            "   (targets: --version <= 300 ms, measure -- true <= 500 ms)"
+        )
         raw["startup_s"] = {k: statistics.median(v) for k, v in starts.items()}
 
         cc, cc_desc = codecarbon_setup(args.codecarbon_python, args.codecarbon_via, tmp)
@@ -214,13 +234,20 @@ def main() -> None:
             def one(iterations: int) -> dict:
                 cpu_file.unlink(missing_ok=True)
                 log = tmp / f"{name}.log"
-                w, tree_cpu, rc = run_tree(prefix_fn([PY, str(busy), str(iterations), str(cpu_file)]),
-                                           cwd=cwd, env=env, log=log)
+                w, tree_cpu, rc = run_tree(
+                    prefix_fn([PY, str(busy), str(iterations), str(cpu_file)]), cwd=cwd, env=env, log=log
+                )
                 if rc != 0 or not cpu_file.exists():
                     tail = log.read_text(errors="replace")[-600:]
                     raise RuntimeError(f"{name} run failed (exit {rc}):\n{tail}")
                 work_cpu = float(cpu_file.read_text())
-                return {"wall_s": w, "tree_cpu_s": tree_cpu, "workload_cpu_s": work_cpu, "meter_cpu_s": tree_cpu - work_cpu}
+                return {
+                    "wall_s": w,
+                    "tree_cpu_s": tree_cpu,
+                    "workload_cpu_s": work_cpu,
+                    "meter_cpu_s": tree_cpu - work_cpu,
+                }
+
             return one
 
         cg_json = tmp / "m.json"
@@ -232,8 +259,11 @@ def main() -> None:
         variants = {"bare": variant("bare", lambda cmd: cmd), "carbon-gate": variant("carbon-gate", cg_prefix)}
         if cc:
             variants["codecarbon"] = variant(
-                "codecarbon", lambda cmd: codecarbon_command(cc, args.codecarbon_country, args.codecarbon_interval, cmd),
-                cwd=cc_dir, env=cc_env)
+                "codecarbon",
+                lambda cmd: codecarbon_command(cc, args.codecarbon_country, args.codecarbon_interval, cmd),
+                cwd=cc_dir,
+                env=cc_env,
+            )
 
         def extras(name: str, rec: dict) -> dict:
             if name == "carbon-gate":
@@ -258,7 +288,7 @@ def main() -> None:
         names = list(variants)
         recs: dict[str, list[dict]] = {k: [] for k in names}
         for r in range(args.runs):  # interleaved, order rotated, so drift and order effects hit every variant alike
-            order = names[r % len(names):] + names[:r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
                 try:
                     recs[name].append(extras(name, variants[name](n)))
@@ -274,12 +304,16 @@ def main() -> None:
 
         bare = recs["bare"]
         mb = statistics.median(x["wall_s"] for x in bare)
-        print(f"\n3. meter overhead on a ~{args.seconds:g} s CPU-bound workload ({n} iterations; {args.runs} interleaved"
-              f" rounds, order rotated; medians)")
+        print(
+            f"\n3. meter overhead on a ~{args.seconds:g} s CPU-bound workload ({n} iterations; {args.runs} interleaved"
+            f" rounds, order rotated; medians)"
+        )
         print(f"  CodeCarbon: {cc_desc}")
         if cc:
-            print(f"    country {args.codecarbon_country}, measure_power_secs "
-                  f"{args.codecarbon_interval or 'CodeCarbon default'}, tracking_mode process, offline")
+            print(
+                f"    country {args.codecarbon_country}, measure_power_secs "
+                f"{args.codecarbon_interval or 'CodeCarbon default'}, tracking_mode process, offline"
+            )
         hdr = ("", "wall s", "wall vs bare", "run vs bare", "meter CPU", "% bare wall", "energy")
         print(f"  {hdr[0]:<12} {hdr[1]:>7} {hdr[2]:>19} {hdr[3]:>19} {hdr[4]:>10} {hdr[5]:>11} {hdr[6]:>11}")
         print(f"  {'bare':<12} {mb:7.3f} {'1':>19} {'1':>19}")
@@ -301,41 +335,59 @@ def main() -> None:
             rr = f"{run_ratio:.4f} ({pct(run_ratio)})" if run_ratio else "n/a"
             wr = f"{ratio:.4f} ({pct(ratio)})"
             print(f"  {name:<12} {mw:7.3f} {wr:>19} {rr:>19} {mcpu * 1000:7.1f} ms {mcpu / mb * 100:9.2f} % {e:>11}")
-            summary[name] = {"wall_ratio": ratio, "run_ratio": run_ratio, "meter_cpu_s": mcpu,
-                             "energy_wh": statistics.median(es) if es else None}
+            summary[name] = {
+                "wall_ratio": ratio,
+                "run_ratio": run_ratio,
+                "meter_cpu_s": mcpu,
+                "energy_wh": statistics.median(es) if es else None,
+            }
             raw["overhead"]["rows"][name] = {"summary": summary[name], "runs": rs}
         raw["overhead"]["rows"]["bare"] = {"median_wall_s": mb, "runs": bare}
         bare_meter = statistics.median(x["meter_cpu_s"] for x in bare)
-        print("  wall vs bare: the whole command's wall time (tool start-up and shut-down included) / the bare run of the\n"
-              "    same round, median over rounds. run vs bare: the duration the tool itself recorded for the workload\n"
-              "    (carbon-gate sample wall_s, CodeCarbon emissions.csv duration) / bare — start-up excluded.\n"
-              "  meter CPU: CPU-s of the meter's whole process tree (wait4) minus the workload's own CPU-s "
-              f"(bare control: {bare_meter * 1000:.1f} ms).\n"
-              "  energy: what each tool reported, its own model on this machine — context, not a cross-check.")
+        print(
+            "  wall vs bare: the whole command's wall time (tool start-up and shut-down included) / the bare run of the\n"
+            "    same round, median over rounds. run vs bare: the duration the tool itself recorded for the workload\n"
+            "    (carbon-gate sample wall_s, CodeCarbon emissions.csv duration) / bare — start-up excluded.\n"
+            "  meter CPU: CPU-s of the meter's whole process tree (wait4) minus the workload's own CPU-s "
+            f"(bare control: {bare_meter * 1000:.1f} ms).\n"
+            "  energy: what each tool reported, its own model on this machine — context, not a cross-check."
+        )
         if "carbon-gate" in recs:
             self_cpu = statistics.median(x["self_overhead_cpu_s"] for x in recs["carbon-gate"])
-            print(f"  carbon-gate's recorded overhead_cpu_s (its process during the run, not start-up): {self_cpu * 1000:.1f} ms")
+            print(
+                f"  carbon-gate's recorded overhead_cpu_s (its process during the run, not start-up): {self_cpu * 1000:.1f} ms"
+            )
             cgs = summary["carbon-gate"]
             rr = pct(cgs["run_ratio"]) if cgs["run_ratio"] else "n/a"
-            print(f"  target <= 1 % of the workload's wall time: carbon-gate {pct(cgs['wall_ratio'])} whole command, {rr} run")
+            print(
+                f"  target <= 1 % of the workload's wall time: carbon-gate {pct(cgs['wall_ratio'])} whole command, {rr} run"
+            )
             if "codecarbon" in summary:
                 ccs = summary["codecarbon"]
                 crr = pct(ccs["run_ratio"]) if ccs["run_ratio"] else "n/a"
-                print(f"  target less than CodeCarbon: whole command {pct(cgs['wall_ratio'])} vs {pct(ccs['wall_ratio'])}; "
-                      f"run {rr} vs {crr}; meter CPU {cgs['meter_cpu_s'] * 1000:.0f} ms vs {ccs['meter_cpu_s'] * 1000:.0f} ms")
+                print(
+                    f"  target less than CodeCarbon: whole command {pct(cgs['wall_ratio'])} vs {pct(ccs['wall_ratio'])}; "
+                    f"run {rr} vs {crr}; meter CPU {cgs['meter_cpu_s'] * 1000:.0f} ms vs {ccs['meter_cpu_s'] * 1000:.0f} ms"
+                )
 
         n2 = max(1, int(n * args.noise_seconds / args.seconds))
         cfg = tmp / "carbon-gate.yml"
-        cfg.write_text(textwrap.dedent(f"""\
+        cfg.write_text(
+            textwrap.dedent(f"""\
             version: 1
             defaults: {{repeats: {args.noise_repeats}, warmup: 1, timeout: 5m}}
             workloads:
               - name: busy
                 command: [{json.dumps(PY)}, busy.py, "{n2}"]
-            """))
+            """)
+        )
         res = tmp / "r.json"
-        proc = subprocess.run(cg_script + ["run", "-q", "-c", str(cfg), "--results", str(res), "--report", ""],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            cg_script + ["run", "-q", "-c", str(cfg), "--results", str(res), "--report", ""],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0 or not res.exists():
             print(f"\n4. noise: `carbon-gate run` failed (exit {proc.returncode}):\n{proc.stderr[-800:]}")
         else:
@@ -345,9 +397,13 @@ def main() -> None:
             counted = [x for x in w["samples"] if not x["warmup"]]
             energies = [x["energy_wh"] for x in counted]
             methods = ", ".join(f"{e['component']} {e['method']}" for e in counted[0]["energy"])
-            print(f"\n4. noise: a ~{args.noise_seconds:g} s CPU-bound workload, `carbon-gate run` with warm-up 1 + "
-                  f"{s['n']} counted runs (median wall {s['median_wall_s']:.3f} s)")
-            print(f"  total energy median {s['median_wh'] * 1000:.4f} mWh, min {s['min_wh'] * 1000:.4f}, max {s['max_wh'] * 1000:.4f}")
+            print(
+                f"\n4. noise: a ~{args.noise_seconds:g} s CPU-bound workload, `carbon-gate run` with warm-up 1 + "
+                f"{s['n']} counted runs (median wall {s['median_wall_s']:.3f} s)"
+            )
+            print(
+                f"  total energy median {s['median_wh'] * 1000:.4f} mWh, min {s['min_wh'] * 1000:.4f}, max {s['max_wh'] * 1000:.4f}"
+            )
             print(f"  relative spread (max - min) / median {s['spread'] * 100:.2f} %, CV {s['cv'] * 100:.2f} %")
             print(f"  per-run total energy (mWh): {', '.join(f'{e * 1000:.4f}' for e in energies)}")
             walls = ", ".join(f"{x['wall_s']:.3f}" for x in counted)

@@ -46,25 +46,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_robustness import handlers_installed, processes_with  # noqa: E402
 
 PY = sys.executable
-GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-c", "commit.gpgsign=false",
-       "-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=always"]
-HEADER = 'version: 1\ngrid: {intensity: 400 g/kWh, source: bench}\nmachine: {rapl: "off", gpu: "off", embodied: "off"}\n'
+GIT = [
+    "git",
+    "-c",
+    "user.name=bench",
+    "-c",
+    "user.email=bench@example.invalid",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "protocol.file.allow=always",
+]
+HEADER = (
+    'version: 1\ngrid: {intensity: 400 g/kWh, source: bench}\nmachine: {rapl: "off", gpu: "off", embodied: "off"}\n'
+)
 NOTES: list[str] = []
 COLUMNS = ("as documented", "traceback", "data lost", "left running")
-CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_DEBUG")
+CI_VARS = (
+    "GITHUB_BASE_REF",
+    "GITHUB_HEAD_REF",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "CARBON_GATE_DEBUG",
+)
 
 
 def env(tmp: Path) -> dict[str, str]:
     (tmp / "tmp").mkdir(parents=True, exist_ok=True)
-    return {**{k: v for k, v in os.environ.items() if k not in CI_VARS}, "TMPDIR": str(tmp / "tmp"),
-            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always"}
+    return {
+        **{k: v for k, v in os.environ.items() if k not in CI_VARS},
+        "TMPDIR": str(tmp / "tmp"),
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "protocol.file.allow",
+        "GIT_CONFIG_VALUE_0": "always",
+    }
 
 
 def cg(args: list[str], cwd: Path, timeout: float = 120) -> tuple[int | None, str]:
     try:
-        r = subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env=env(cwd), capture_output=True, text=True,
-                           timeout=timeout)
+        r = subprocess.run(
+            [PY, "-m", "carbon_gate", *args], cwd=cwd, env=env(cwd), capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return None, "hung"
     return r.returncode, r.stdout + r.stderr
@@ -129,23 +156,80 @@ except CarbonGateError as exc:
 
 def config_mutants(n: int, rng: random.Random, tmp: Path) -> Counter:
     """A valid config with hostile values or bytes spliced in, loaded in a child (1 GiB, 20 s)."""
-    hostile = [0, -1, 10**400, 1e-320, 1e308, float("nan"), True, None, "", "1e-320 Wh", "1e308 kg", "a\x00b", "a=b",
-               "\ud800", [], {}, [None], "x" * 5000, "/nonexistent", "no-such-runner", 2, "20m", "5%", "UK"]
-    paths = [("version",), ("grid", "intensity"), ("grid", "pue"), ("machine", "profile"), ("defaults", "timeout"),
-             ("defaults", "repeats"), ("baseline", "file"), ("gate", "confidence"), (0, "name"), (0, "command"),
-             (0, "cwd"), (0, "env"), (0, "unit", "count"), (0, "budget", "energy"), (1, "estimate", "hours"),
-             (1, "estimate", "params"), (1, "estimate", "count"), (0, "extrapolate", "to")]
+    hostile = [
+        0,
+        -1,
+        10**400,
+        1e-320,
+        1e308,
+        float("nan"),
+        True,
+        None,
+        "",
+        "1e-320 Wh",
+        "1e308 kg",
+        "a\x00b",
+        "a=b",
+        "\ud800",
+        [],
+        {},
+        [None],
+        "x" * 5000,
+        "/nonexistent",
+        "no-such-runner",
+        2,
+        "20m",
+        "5%",
+        "UK",
+    ]
+    paths = [
+        ("version",),
+        ("grid", "intensity"),
+        ("grid", "pue"),
+        ("machine", "profile"),
+        ("defaults", "timeout"),
+        ("defaults", "repeats"),
+        ("baseline", "file"),
+        ("gate", "confidence"),
+        (0, "name"),
+        (0, "command"),
+        (0, "cwd"),
+        (0, "env"),
+        (0, "unit", "count"),
+        (0, "budget", "energy"),
+        (1, "estimate", "hours"),
+        (1, "estimate", "params"),
+        (1, "estimate", "count"),
+        (0, "extrapolate", "to"),
+    ]
     splices = ["\x00", "\x01", "&a ", "*a", "[", "{", "'", '"', "\n  ", "!!int ", "\xff", "? ", "\ud800"]
-    bombs = ["version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)),
-        "version: 1\nworkloads: " + "[" * 1000 + "]" * 1000 + "\n", "", "# only a comment\n"]
+    bombs = [
+        "version: 1\na: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)),
+        "version: 1\nworkloads: " + "[" * 1000 + "]" * 1000 + "\n",
+        "",
+        "# only a comment\n",
+    ]
     out: Counter = Counter()
     for i in range(n):
-        doc = {"version": 1, "grid": {"intensity": "400 g/kWh", "pue": 1.2}, "machine": {"rapl": "off"},
-               "defaults": {"repeats": 3}, "baseline": {"file": "b.json"}, "gate": {"confidence": 0.95},
-               "workloads": [{"name": "w", "command": "true", "unit": {"name": "u", "count": 2},
-                              "budget": {"energy": "1 Wh"}, "extrapolate": {"to": 10}},
-                             {"name": "e", "estimate": {"accelerator": "H100-SXM", "count": 8, "hours": 2}}]}
+        doc = {
+            "version": 1,
+            "grid": {"intensity": "400 g/kWh", "pue": 1.2},
+            "machine": {"rapl": "off"},
+            "defaults": {"repeats": 3},
+            "baseline": {"file": "b.json"},
+            "gate": {"confidence": 0.95},
+            "workloads": [
+                {
+                    "name": "w",
+                    "command": "true",
+                    "unit": {"name": "u", "count": 2},
+                    "budget": {"energy": "1 Wh"},
+                    "extrapolate": {"to": 10},
+                },
+                {"name": "e", "estimate": {"accelerator": "H100-SXM", "count": 8, "hours": 2}},
+            ],
+        }
         if i % 20 == 0:
             text = bombs[(i // 20) % len(bombs)]
         else:
@@ -182,14 +266,19 @@ def config_mutants(n: int, rng: random.Random, tmp: Path) -> Counter:
 
 
 FAULTS = {
-    "exit 3": "exit 3", "SIGSEGV": "kill -SEGV $$", "timeout": "sleep 30", "no such command": "no-such-command-xyz",
+    "exit 3": "exit 3",
+    "SIGSEGV": "kill -SEGV $$",
+    "timeout": "sleep 30",
+    "no such command": "no-such-command-xyz",
     "200 MB output": f"{PY} -c \"import sys; sys.stdout.write('x' * 200_000_000)\"",
     "invalid UTF-8 stderr": "printf '\\377\\376 broken\\n' >&2; exit 1",
-    "setsid escape": "setsid sleep 31.{tok} & sleep 0.2", "setpgrp escape":
-        f"{PY} -c 'import os, time; os.setpgrp(); time.sleep(31.{{tok}})' & sleep 0.3",
-    "double fork": "( ( sleep 31.{tok} & ) & ) ; sleep 0.2", "background child": "sleep 31.{tok} & true",
+    "setsid escape": "setsid sleep 31.{tok} & sleep 0.2",
+    "setpgrp escape": f"{PY} -c 'import os, time; os.setpgrp(); time.sleep(31.{{tok}})' & sleep 0.3",
+    "double fork": "( ( sleep 31.{tok} & ) & ) ; sleep 0.2",
+    "background child": "sleep 31.{tok} & true",
     "ignores SIGTERM + timeout": "trap '' TERM; sleep 31.{tok}",
-    "deletes the output directory": "rm -rf out && touch out", "deletes its cwd": "rm -rf ../work",
+    "deletes the output directory": "rm -rf out && touch out",
+    "deletes its cwd": "rm -rf ../work",
     "fork bomb (bounded)": "for i in 1 2 3 4 5 6 7 8; do sleep 31.{tok} & done; true",
 }
 
@@ -201,8 +290,10 @@ def workload_faults(rng: random.Random, tmp: Path) -> Counter:
         (d / "work").mkdir(parents=True)
         tok = f"{os.getpid() % 100:02d}{i:02d}"
         command = cmd.format(tok=tok)
-        (d / "carbon-gate.yml").write_text(HEADER + "defaults: {repeats: 1, warmup: 0, timeout: 2s}\nworkloads:\n"
-                                           f"  - name: f\n    command: {json.dumps(command)}\n    cwd: work\n")
+        (d / "carbon-gate.yml").write_text(
+            HEADER + "defaults: {repeats: 1, warmup: 0, timeout: 2s}\nworkloads:\n"
+            f"  - name: f\n    command: {json.dumps(command)}\n    cwd: work\n"
+        )
         rc, output = cg(["run", "--mode", "none", "-q", "--results", "out/results.json", "--report", ""], d)
         time.sleep(0.3)
         rescued = output.split("the results were saved to ")[1].split(" instead")[0] if "saved to " in output else None
@@ -229,9 +320,27 @@ def _signal_trial(d: Path, kind: str, delay: float, started: bool, tok: str) -> 
         """)
     repo = repo_with(d, {"carbon-gate.yml": cfg})
     (repo / "out.json").write_text('{"stale": true}')
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1",
-                             "--results", "out.json", "--report", "out.md"], cwd=repo, env=env(d.parent),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "carbon_gate",
+            "run",
+            "--mode",
+            "paired",
+            "--base",
+            "HEAD~1",
+            "--results",
+            "out.json",
+            "--report",
+            "out.md",
+        ],
+        cwd=repo,
+        env=env(d.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     # From the moment carbon-gate's handlers are in (SIGHUP caught): a signal before that lands in the
     # interpreter's own start-up, which no Python program can handle (see docs/reliability.md).
@@ -281,23 +390,35 @@ def _signal_trial(d: Path, kind: str, delay: float, started: bool, tok: str) -> 
 
 def signals(n: int, rng: random.Random, tmp: Path) -> Counter:
     kinds = ("SIGINT", "SIGTERM", "double", "SIGKILL")
-    trials = [(tmp / f"s{i}" / "repo", kinds[i % 4], rng.uniform(0, 0.4) if i % 5 == 0 else rng.uniform(0, 2.0),
-               i % 5 != 0, f"{os.getpid() % 100:02d}{i:03d}") for i in range(n)]
+    trials = [
+        (
+            tmp / f"s{i}" / "repo",
+            kinds[i % 4],
+            rng.uniform(0, 0.4) if i % 5 == 0 else rng.uniform(0, 2.0),
+            i % 5 != 0,
+            f"{os.getpid() % 100:02d}{i:03d}",
+        )
+        for i in range(n)
+    ]
     with ThreadPoolExecutor(max_workers=6) as pool:
         out = Counter(pool.map(lambda t: _signal_trial(*t), trials))
     # Shown apart: SIGKILL before the placeholder leaves an earlier run's file (nothing had run yet).
     early = out.pop("killed before the placeholder", 0)
     out["as documented"] += early
-    NOTES.append(f"signals: {early} SIGKILL(s) landed before the placeholder was written (nothing had run; an "
-                 "earlier results file stays as it was)")
+    NOTES.append(
+        f"signals: {early} SIGKILL(s) landed before the placeholder was written (nothing had run; an "
+        "earlier results file stays as it was)"
+    )
     return out
 
 
 def corrupt_files(tmp: Path) -> Counter:
     d = tmp / "corrupt"
     d.mkdir()
-    (d / "carbon-gate.yml").write_text(HEADER + "defaults: {repeats: 2, warmup: 0}\nbaseline: {file: b.json}\n"
-                                       "workloads:\n  - {name: a, command: 'true'}\n")
+    (d / "carbon-gate.yml").write_text(
+        HEADER + "defaults: {repeats: 2, warmup: 0}\nbaseline: {file: b.json}\n"
+        "workloads:\n  - {name: a, command: 'true'}\n"
+    )
     cg(["run", "--mode", "none", "-q", "--report", ""], d)
     doc = json.loads((d / "carbon-gate-results.json").read_text())
     variants = []
@@ -322,16 +443,29 @@ def corrupt_files(tmp: Path) -> Counter:
     from carbon_gate.cli import main
 
     runner = CliRunner()
-    commands = (["report", "r.json"], ["compare", "r.json", "--report", ""], ["report", "r.json", "--format", "csv"],
-                ["baseline", "update", "--from", "r.json"])
+    commands = (
+        ["report", "r.json"],
+        ["compare", "r.json", "--report", ""],
+        ["report", "r.json", "--format", "csv"],
+        ["baseline", "update", "--from", "r.json"],
+    )
     os.chdir(d)
     for i, v in enumerate(variants):
         Path("r.json").write_text(json.dumps(v))
         r = runner.invoke(main, commands[i % len(commands)])
         ok = r.exception is None or isinstance(r.exception, SystemExit)
         out["as documented" if ok and r.exit_code in (0, 1, 2, 3) and not traced(r.output) else "traceback"] += 1
-    for entry in ({"history": 5}, {"samples_wh": ["1"]}, {"samples_wh": [None]}, {"fingerprint": "x"}, "x", 5,
-                  {"samples_wh": "NaN"}, {"history": [5]}, {"commit": 5}):
+    for entry in (
+        {"history": 5},
+        {"samples_wh": ["1"]},
+        {"samples_wh": [None]},
+        {"fingerprint": "x"},
+        "x",
+        5,
+        {"samples_wh": "NaN"},
+        {"history": [5]},
+        {"commit": 5},
+    ):
         Path("b.json").write_text(json.dumps({"schema": "carbon-gate/baseline@1", "workloads": {"a": entry}}))
         r = runner.invoke(main, ["run", "--mode", "stored", "-q", "--report", ""])
         out["as documented" if r.exit_code == 2 and not traced(r.output) else "traceback"] += 1
@@ -340,11 +474,23 @@ def corrupt_files(tmp: Path) -> Counter:
 
 def git_cases(rng: random.Random, tmp: Path, signal_trials: int) -> Counter:
     out: Counter = Counter()
-    base = HEADER + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\nworkloads:\n  - {name: a, command: 'cat lib/d 2>/dev/null; true'}\n"
+    base = (
+        HEADER
+        + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\nworkloads:\n  - {name: a, command: 'cat lib/d 2>/dev/null; true'}\n"
+    )
 
     def record(ok: bool, lost: bool = False, left: bool = False, trace: bool = False) -> None:
-        out["left running" if left else "traceback" if trace else "data lost" if lost else "as documented" if ok
-            else "data lost"] += 1
+        out[
+            "left running"
+            if left
+            else "traceback"
+            if trace
+            else "data lost"
+            if lost
+            else "as documented"
+            if ok
+            else "data lost"
+        ] += 1
 
     # failing setup, dirty tree, --base "", outside a repo, submodule, shallow clone
     r = repo_with(tmp / "g-setup", {"carbon-gate.yml": base + "baseline: {setup: 'exit 4'}\n"})
@@ -372,8 +518,9 @@ def git_cases(rng: random.Random, tmp: Path, signal_trials: int) -> Counter:
     git(r, "commit", "-q", "-m", "x")
     rc, o = cg(["run", "--mode", "paired", "--base", "HEAD~1", "-q"], r)
     doc = valid(r / "carbon-gate-results.json")
-    record(doc is not None and doc["workloads"][0]["baseline"]["error"] is None, trace=traced(o),
-           left=worktrees_left(r))
+    record(
+        doc is not None and doc["workloads"][0]["baseline"]["error"] is None, trace=traced(o), left=worktrees_left(r)
+    )
     origin = repo_with(tmp / "g-origin", {"carbon-gate.yml": base})
     fork = git(origin, "rev-parse", "HEAD~1")
     git(origin, "checkout", "-q", "-b", "feature", "HEAD~1")
@@ -383,8 +530,20 @@ def git_cases(rng: random.Random, tmp: Path, signal_trials: int) -> Counter:
     git(origin, "checkout", "-q", "main")
     for depth in ("1", "0"):
         clone = tmp / f"g-clone{depth}"
-        subprocess.run([*GIT, "clone", "-q", *(["--depth", depth] if depth != "0" else []), "--branch", "feature",
-                        f"file://{origin}", str(clone)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *GIT,
+                "clone",
+                "-q",
+                *(["--depth", depth] if depth != "0" else []),
+                "--branch",
+                "feature",
+                f"file://{origin}",
+                str(clone),
+            ],
+            check=True,
+            capture_output=True,
+        )
         if depth != "0":
             git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
         rc, o = cg(["run", "--mode", "paired", "--base", "origin/main", "-q", "--report", ""], clone)
@@ -394,9 +553,14 @@ def git_cases(rng: random.Random, tmp: Path, signal_trials: int) -> Counter:
     for i in range(signal_trials):
         d = tmp / f"g-sig{i}"
         repo = repo_with(d / "repo", {"carbon-gate.yml": base})
-        proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1", "-q",
-                                 "--report", ""], cwd=repo, env=env(d), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc = subprocess.Popen(
+            [PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1", "-q", "--report", ""],
+            cwd=repo,
+            env=env(d),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None and not (repo / "carbon-gate-results.json").exists():
             time.sleep(0.005)
@@ -405,8 +569,12 @@ def git_cases(rng: random.Random, tmp: Path, signal_trials: int) -> Counter:
             proc.send_signal(rng.choice((signal.SIGINT, signal.SIGTERM)))
         _, err = proc.communicate(timeout=60)
         time.sleep(0.2)
-        record(True, left=worktrees_left(repo) or bool(list((d / "tmp").glob("carbon-gate-base-*"))),
-               trace=traced(err), lost=valid(repo / "carbon-gate-results.json") is None)
+        record(
+            True,
+            left=worktrees_left(repo) or bool(list((d / "tmp").glob("carbon-gate-base-*"))),
+            trace=traced(err),
+            lost=valid(repo / "carbon-gate-results.json") is None,
+        )
     return out
 
 
@@ -436,8 +604,10 @@ def main() -> None:
     finally:
         os.chdir(here)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"carbon-gate reliability, seed {args.seed}, {time.monotonic() - started:.0f} s, "
-          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB\n")
+    print(
+        f"carbon-gate reliability, seed {args.seed}, {time.monotonic() - started:.0f} s, "
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB\n"
+    )
     print("| area | tried | " + " | ".join(COLUMNS) + " |")
     print("|---|---|" + "---|" * len(COLUMNS))
     for area, c in rows.items():

@@ -111,8 +111,14 @@ def big_suite(doc: dict, n: int, history: int) -> dict:
         w["name"] = f"service-{i // 20:03d}/benchmark-{i:04d}"
         if history:  # every workload, the worst case; an errored one keeps the history its baseline had
             level = w.get("energy_wh") if w.get("energy_wh") is not None else 1e-3
-            w["history"] = [{"commit": f"{(i * 7919 + k) % 16**7:07x}" + "0" * 33, "date": "2026-01-01",
-                             "median_wh": level * (1 + 0.002 * ((k * 37) % 11 - 5))} for k in range(history)]
+            w["history"] = [
+                {
+                    "commit": f"{(i * 7919 + k) % 16**7:07x}" + "0" * 33,
+                    "date": "2026-01-01",
+                    "median_wh": level * (1 + 0.002 * ((k * 37) % 11 - 5)),
+                }
+                for k in range(history)
+            ]
         big["workloads"].append(w)
         counts[verdict] = counts.get(verdict, 0) + 1
     big["counts"], big["verdict"] = counts, "error" if counts.get("error") else "fail"
@@ -151,15 +157,23 @@ def bench(label: str, doc: dict, runs: int, tmp: Path) -> None:
     cli = timed(lambda: cg("report", str(path), "-o", str(tmp / f"{label}.md"), cwd=tmp), cli_runs)
     failing = [w["name"] for w in doc["workloads"] if w["verdict"] in ("error", "over-budget", "regression")]
     named = sum(name in text for name in failing)
-    print(f"\n{label}: {len(doc['workloads'])} workloads, {sum(len(w.get('history') or []) for w in doc['workloads'])} "
-          f"history points, results JSON {path.stat().st_size / 1e6:.1f} MB")
-    print(f"  render_markdown        median {statistics.median(times) * 1000:7.1f} ms "
-          f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {runs} runs)")
-    print(f"  comment report         {len(text):,} characters of {COMMENT_LIMIT:,} "
-          f"({len(text) / COMMENT_LIMIT:.0%}) — {step(text)}")
+    print(
+        f"\n{label}: {len(doc['workloads'])} workloads, {sum(len(w.get('history') or []) for w in doc['workloads'])} "
+        f"history points, results JSON {path.stat().st_size / 1e6:.1f} MB"
+    )
+    print(
+        f"  render_markdown        median {statistics.median(times) * 1000:7.1f} ms "
+        f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {runs} runs)"
+    )
+    print(
+        f"  comment report         {len(text):,} characters of {COMMENT_LIMIT:,} "
+        f"({len(text) / COMMENT_LIMIT:.0%}) — {step(text)}"
+    )
     print(f"  failing workloads named {named} of {len(failing)}")
-    print(f"  job-summary render     {len(summary):,} characters, {len(summary.encode()):,} bytes "
-          f"of {SUMMARY_LIMIT:,} — {step(summary)}")
+    print(
+        f"  job-summary render     {len(summary):,} characters, {len(summary.encode()):,} bytes "
+        f"of {SUMMARY_LIMIT:,} — {step(summary)}"
+    )
     print(f"  `carbon-gate report`   median {statistics.median(cli) * 1000:7.1f} ms end to end ({cli_runs} runs)")
 
 

@@ -55,8 +55,9 @@ class Advice:
         }
 
 
-def read_regions(settings: CarbonAware, zones: Sequence[str], env: Mapping[str, str], now: dt.datetime,
-                 api_url: str | None = None) -> list[Region]:
+def read_regions(
+    settings: CarbonAware, zones: Sequence[str], env: Mapping[str, str], now: dt.datetime, api_url: str | None = None
+) -> list[Region]:
     """Each candidate zone: live from the provider where it knows the zone, else the annual dataset."""
     from .intensity.dataset import DatasetProvider
 
@@ -77,9 +78,20 @@ def read_regions(settings: CarbonAware, zones: Sequence[str], env: Mapping[str, 
     return out
 
 
-def advise(settings: CarbonAware, *, country: str | None, pinned_g: float | None, energy_wh: float | None,
-           duration_s: float, deadline: dt.datetime, zones: Sequence[str] = (), pue: float = 1.0,
-           env: Mapping[str, str], now: dt.datetime | None = None, api_url: str | None = None) -> Advice:
+def advise(
+    settings: CarbonAware,
+    *,
+    country: str | None,
+    pinned_g: float | None,
+    energy_wh: float | None,
+    duration_s: float,
+    deadline: dt.datetime,
+    zones: Sequence[str] = (),
+    pue: float = 1.0,
+    env: Mapping[str, str],
+    now: dt.datetime | None = None,
+    api_url: str | None = None,
+) -> Advice:
     """The grid now, the best start before `deadline`, and the job in other zones."""
     now = now or dt.datetime.now(dt.timezone.utc)
     latest = forecast = None
@@ -92,8 +104,11 @@ def advise(settings: CarbonAware, *, country: str | None, pinned_g: float | None
     if forecast is not None and forecast.ok:
         shift = best_start(forecast.points, now, duration, deadline)
     else:
-        why = (f"no forecast available ({forecast.error})" if forecast is not None else
-               f"no forecast available: grid.provider is {settings.provider}")
+        why = (
+            f"no forecast available ({forecast.error})"
+            if forecast is not None
+            else f"no forecast available: grid.provider is {settings.provider}"
+        )
         shift = TimeShift(None, None, deadline, why)
     regions = read_regions(settings, zones, env, now, api_url)
     return Advice(now, latest, forecast, shift, regions, pinned_g, energy_wh, duration_s, pue)
@@ -116,8 +131,9 @@ def job_size(doc: dict, names: Sequence[str] = ()) -> tuple[float, float]:
     return total_wh, total_s
 
 
-def live_at_run(settings: CarbonAware, country: str | None, env: Mapping[str, str] | None = None,
-                now: dt.datetime | None = None) -> Reading | None:
+def live_at_run(
+    settings: CarbonAware, country: str | None, env: Mapping[str, str] | None = None, now: dt.datetime | None = None
+) -> Reading | None:
     """The live figure recorded beside the pinned one by `run` (None when no provider is configured)."""
     if settings.provider in ("none", "dataset"):
         return None
@@ -150,16 +166,29 @@ def carbon_aware_section(config, live, results: Sequence) -> dict:
         wh, seconds = workload_size(r)
         if wh < settings.advise_above_wh or wh <= 0:
             continue
-        a = advise(settings, country=config.grid.country, pinned_g=pinned, energy_wh=wh, duration_s=max(seconds, 60.0),
-                   deadline=now + dt.timedelta(seconds=settings.window_s), zones=settings.candidates,
-                   pue=config.grid.pue, env=os.environ, now=now)
+        a = advise(
+            settings,
+            country=config.grid.country,
+            pinned_g=pinned,
+            energy_wh=wh,
+            duration_s=max(seconds, 60.0),
+            deadline=now + dt.timedelta(seconds=settings.window_s),
+            zones=settings.candidates,
+            pue=config.grid.pue,
+            env=os.environ,
+            now=now,
+        )
         best = best_region(a.regions)
-        section["advice"].append({
-            "workload": r.name, "energy_wh": round(wh, 6), "duration_s": round(seconds, 1),
-            "time_shift": a.shift.to_dict(wh, config.grid.pue),
-            "best_region": best.to_dict(wh, config.grid.pue, pinned) if best else None,
-            "regions": [x.to_dict(wh, config.grid.pue, pinned) for x in a.regions],
-        })
+        section["advice"].append(
+            {
+                "workload": r.name,
+                "energy_wh": round(wh, 6),
+                "duration_s": round(seconds, 1),
+                "time_shift": a.shift.to_dict(wh, config.grid.pue),
+                "best_region": best.to_dict(wh, config.grid.pue, pinned) if best else None,
+                "regions": [x.to_dict(wh, config.grid.pue, pinned) for x in a.regions],
+            }
+        )
         if a.forecast is not None:
             section["forecast"] = a.forecast.to_dict(with_points=False)
     return section

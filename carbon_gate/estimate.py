@@ -49,13 +49,23 @@ def accelerators() -> dict[str, Accelerator]:
     import yaml
 
     raw = yaml.safe_load((resources.files("carbon_gate") / "data" / "accelerators.yml").read_text(encoding="utf-8"))
-    return {k: Accelerator(k, v["name"], float(v["tdp_w"]), float(v["memory_gb"]),
-                           {d: float(t) for d, t in v["peak_tflops"].items()}, v["default_dtype"], v["source"])
-            for k, v in raw.items()}
+    return {
+        k: Accelerator(
+            k,
+            v["name"],
+            float(v["tdp_w"]),
+            float(v["memory_gb"]),
+            {d: float(t) for d, t in v["peak_tflops"].items()},
+            v["default_dtype"],
+            v["source"],
+        )
+        for k, v in raw.items()
+    }
 
 
 def find_accelerator(name: str) -> Accelerator:
     """Case- and punctuation-insensitive lookup; a ValueError lists the known keys."""
+
     def norm(s: str) -> str:
         return "".join(ch for ch in s.lower() if ch.isalnum())
 
@@ -104,15 +114,30 @@ def estimate(inp: EstimateInput) -> Estimate:
     if inp.count < 1:
         raise ValueError("count must be at least 1")
     # A negative or infinite size would forecast negative days and energy that look like real numbers.
-    for label, value in (("params", inp.params), ("tokens", inp.tokens), ("moe-active-params", inp.moe_active_params),
-                         ("hours", inp.hours), ("avg-power", inp.avg_power_w)):
+    for label, value in (
+        ("params", inp.params),
+        ("tokens", inp.tokens),
+        ("moe-active-params", inp.moe_active_params),
+        ("hours", inp.hours),
+        ("avg-power", inp.avg_power_w),
+    ):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise ValueError(f"{label} must be a positive number, got {value:g}")
-    sized = [label for label, value in (("params", inp.params), ("tokens", inp.tokens),
-                                        ("moe-active-params", inp.moe_active_params), ("mfu", inp.mfu)) if value is not None]
+    sized = [
+        label
+        for label, value in (
+            ("params", inp.params),
+            ("tokens", inp.tokens),
+            ("moe-active-params", inp.moe_active_params),
+            ("mfu", inp.mfu),
+        )
+        if value is not None
+    ]
     if inp.hours is not None and sized:  # one would silently win: refuse and say why
-        raise ValueError(f"give either hours or a size (params and tokens), not both: hours fixes the run's length, "
-                         f"so {', '.join(sized)} would be ignored")
+        raise ValueError(
+            f"give either hours or a size (params and tokens), not both: hours fixes the run's length, "
+            f"so {', '.join(sized)} would be ignored"
+        )
     if inp.moe_active_params is not None and inp.params is not None and inp.moe_active_params > inp.params:
         raise ValueError("moe-active-params must not exceed params (active parameters are a subset)")
     dtype = inp.dtype or acc.default_dtype
@@ -122,11 +147,19 @@ def estimate(inp: EstimateInput) -> Estimate:
     power = inp.avg_power_w if inp.avg_power_w is not None else acc.tdp_w * AVG_POWER_FACTOR
     mfu = inp.mfu if inp.mfu is not None else DEFAULT_MFU
     assumptions: dict[str, Any] = {
-        "accelerator": acc.name, "count": inp.count, "dtype": dtype, "peak_tflops": acc.peak_tflops[dtype],
+        "accelerator": acc.name,
+        "count": inp.count,
+        "dtype": dtype,
+        "peak_tflops": acc.peak_tflops[dtype],
         "avg_power_w": power,
-        "avg_power_source": "given" if inp.avg_power_w is not None else f"TDP {acc.tdp_w:g} W × {AVG_POWER_FACTOR:g} (default)",
-        "pue": inp.pue, "intensity_g_per_kwh": inp.intensity_g_per_kwh, "intensity_source": inp.intensity_source,
-        "embodied_kg_per_accelerator": EMBODIED_KG_PER_ACCELERATOR, "lifetime_years": LIFETIME_YEARS,
+        "avg_power_source": "given"
+        if inp.avg_power_w is not None
+        else f"TDP {acc.tdp_w:g} W × {AVG_POWER_FACTOR:g} (default)",
+        "pue": inp.pue,
+        "intensity_g_per_kwh": inp.intensity_g_per_kwh,
+        "intensity_source": inp.intensity_source,
+        "embodied_kg_per_accelerator": EMBODIED_KG_PER_ACCELERATOR,
+        "lifetime_years": LIFETIME_YEARS,
         "accelerator_source": acc.source,
     }
     flops = None
@@ -139,8 +172,13 @@ def estimate(inp: EstimateInput) -> Estimate:
         n = inp.moe_active_params or inp.params
         flops = 6.0 * n * inp.tokens
         seconds = flops / (inp.count * peak * mfu)
-        assumptions.update(mfu=mfu, mfu_source="given" if inp.mfu is not None else f"default {DEFAULT_MFU:g}",
-                           flops_formula="6 · N · D", active_params=n, tokens=inp.tokens)
+        assumptions.update(
+            mfu=mfu,
+            mfu_source="given" if inp.mfu is not None else f"default {DEFAULT_MFU:g}",
+            flops_formula="6 · N · D",
+            active_params=n,
+            tokens=inp.tokens,
+        )
     result = _account(inp, power, seconds)
     sensitivity = []
     if flops is not None:
@@ -149,8 +187,17 @@ def estimate(inp: EstimateInput) -> Estimate:
             r = _account(inp, power, s)
             sensitivity.append({"mfu": mfu * factor, "days": s / 86400, "energy_kwh": r[0], "co2e_kg": r[1]})
     energy_kwh, operational, embodied = result
-    return Estimate(seconds / 86400, seconds / 3600, energy_kwh, operational, embodied, operational + embodied, flops,
-                    assumptions, sensitivity)
+    return Estimate(
+        seconds / 86400,
+        seconds / 3600,
+        energy_kwh,
+        operational,
+        embodied,
+        operational + embodied,
+        flops,
+        assumptions,
+        sensitivity,
+    )
 
 
 def _account(inp: EstimateInput, power_w: float, seconds: float) -> tuple[float, float, float]:

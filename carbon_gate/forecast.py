@@ -22,7 +22,9 @@ def parse_deadline(text: str, now: dt.datetime) -> dt.datetime:
         try:
             t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise UsageError(f"--deadline {text!r}: expected a duration such as 12h or a time such as 2026-12-03T06:00Z") from None
+            raise UsageError(
+                f"--deadline {text!r}: expected a duration such as 12h or a time such as 2026-12-03T06:00Z"
+            ) from None
         t = t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
         if t <= now:
             raise UsageError(f"--deadline {text!r} is in the past")
@@ -33,10 +35,24 @@ def parse_deadline(text: str, now: dt.datetime) -> dt.datetime:
         raise UsageError(f"--deadline: {exc}") from None
 
 
-def run_forecast(config_path: str, provider: str | None, zone: str | None, energy: str | None, duration: str | None,
-                 results_path: str | None, names: Sequence[str], deadline: str, regions: str | None,
-                 defer_above: str | None, api_url: str | None, as_json: bool, github_output: bool,
-                 echo: Callable[..., None] = print, config_given: bool = True, now: dt.datetime | None = None) -> int:
+def run_forecast(
+    config_path: str,
+    provider: str | None,
+    zone: str | None,
+    energy: str | None,
+    duration: str | None,
+    results_path: str | None,
+    names: Sequence[str],
+    deadline: str,
+    regions: str | None,
+    defer_above: str | None,
+    api_url: str | None,
+    as_json: bool,
+    github_output: bool,
+    echo: Callable[..., None] = print,
+    config_given: bool = True,
+    now: dt.datetime | None = None,
+) -> int:
     """Returns the exit code: 0, or EXIT_DEFER when --defer-above says wait."""
     from . import config as config_mod
     from .pipeline import resolve_grid
@@ -74,8 +90,19 @@ def run_forecast(config_path: str, provider: str | None, zone: str | None, energ
         raise UsageError("--duration must be more than zero")
     end = parse_deadline(deadline, now)
     zones = [z for z in (regions or "").split(",") if z.strip()] + list(settings.candidates)
-    advice = advise(settings, country=country, pinned_g=pinned_g, energy_wh=energy_wh, duration_s=duration_s or 3600.0,
-                    deadline=end, zones=zones, pue=pue, env=os.environ, now=now, api_url=api_url)
+    advice = advise(
+        settings,
+        country=country,
+        pinned_g=pinned_g,
+        energy_wh=energy_wh,
+        duration_s=duration_s or 3600.0,
+        deadline=end,
+        zones=zones,
+        pue=pue,
+        env=os.environ,
+        now=now,
+        api_url=api_url,
+    )
     defer, why = (False, "")
     if threshold is not None:
         defer, why = should_defer(advice.now_g, threshold, advice.shift)
@@ -83,9 +110,14 @@ def run_forecast(config_path: str, provider: str | None, zone: str | None, energ
         from .publish.actions import write_outputs
 
         best = advice.shift.best
-        write_outputs({"defer": "true" if defer else "false", "defer-until": iso(best.start) if defer and best else "",
-                       "grid-intensity": f"{advice.now_g:g}" if advice.now_g is not None else "",
-                       "saving-pct": f"{advice.shift.saving * 100:.1f}" if advice.shift.saving is not None else ""})
+        write_outputs(
+            {
+                "defer": "true" if defer else "false",
+                "defer-until": iso(best.start) if defer and best else "",
+                "grid-intensity": f"{advice.now_g:g}" if advice.now_g is not None else "",
+                "saving-pct": f"{advice.shift.saving * 100:.1f}" if advice.shift.saving is not None else "",
+            }
+        )
     if as_json:
         import json
 
@@ -112,9 +144,22 @@ def _estimate_size(config, names: Sequence[str]) -> tuple[float, float]:
             raise UsageError(f"workload {w.name!r} is not an estimate: measure it first and pass --results")
         e = dict(w.estimate)
         try:
-            est = estimate(EstimateInput(e["accelerator"], e["count"], e.get("params"), e.get("tokens"),
-                                         e.get("moe_active_params"), e.get("hours"), e.get("mfu"), e.get("avg_power"),
-                                         e.get("dtype"), config.grid.pue, 0.0, ""))
+            est = estimate(
+                EstimateInput(
+                    e["accelerator"],
+                    e["count"],
+                    e.get("params"),
+                    e.get("tokens"),
+                    e.get("moe_active_params"),
+                    e.get("hours"),
+                    e.get("mfu"),
+                    e.get("avg_power"),
+                    e.get("dtype"),
+                    config.grid.pue,
+                    0.0,
+                    "",
+                )
+            )
         except ValueError as exc:
             raise UsageError(f"workload {w.name!r}: {exc}") from None
         wh += est.energy_kwh * 1000 / config.grid.pue  # advice applies the PUE itself
@@ -133,22 +178,33 @@ def render(advice: Advice, settings: CarbonAware, duration_given: bool = True) -
     latest = advice.latest
     if latest is not None and latest.ok:
         p = latest.points[-1]
-        lines.append(f"grid now     {p.g_per_kwh:.0f} g/kWh — {latest.provider}, zone {latest.zone}, {iso(p.start)}"
-                     + (" (cached)" if latest.cached else "") + f"; {latest.basis}")
+        lines.append(
+            f"grid now     {p.g_per_kwh:.0f} g/kWh — {latest.provider}, zone {latest.zone}, {iso(p.start)}"
+            + (" (cached)" if latest.cached else "")
+            + f"; {latest.basis}"
+        )
     elif latest is not None:
-        lines.append(f"grid now     live figure unavailable ({latest.provider}: {latest.error}); using the pinned figure")
+        lines.append(
+            f"grid now     live figure unavailable ({latest.provider}: {latest.error}); using the pinned figure"
+        )
     if advice.pinned_g is not None:
         lines.append(f"pinned       {advice.pinned_g:g} g/kWh (what the gate uses)")
     hours = advice.duration_s / 3600
-    job = (f"{format_energy(e)} over " if e else "") + f"{hours:g} h" + ("" if duration_given else " (assumed; pass --duration)")
+    job = (
+        (f"{format_energy(e)} over " if e else "")
+        + f"{hours:g} h"
+        + ("" if duration_given else " (assumed; pass --duration)")
+    )
     lines.append(f"job          {job}, deadline {iso(advice.shift.deadline)}")
     shift = advice.shift
     if shift.now is not None:
         lines.append(f"start now    {shift.now.g_per_kwh:.0f} g/kWh average{co2(shift.now.g_per_kwh)}")
     if shift.best is not None:
         saving = f" (saves {shift.saving:.0%})" if shift.saving is not None else ""
-        lines.append(f"best start   {iso(shift.best.start)}: {shift.best.g_per_kwh:.0f} g/kWh average"
-                     f"{co2(shift.best.g_per_kwh)}{saving}")
+        lines.append(
+            f"best start   {iso(shift.best.start)}: {shift.best.g_per_kwh:.0f} g/kWh average"
+            f"{co2(shift.best.g_per_kwh)}{saving}"
+        )
     if shift.note:
         lines.append(f"             {shift.note}" if shift.best else f"best start   {shift.note}; nothing invented")
     reference = shift.now.g_per_kwh if shift.now else advice.now_g

@@ -37,7 +37,9 @@ class Listener(Protocol):
 
 
 # The innermost `carbon_gate.measure` block of this thread or asyncio task.
-active_measure: contextvars.ContextVar[Listener | None] = contextvars.ContextVar("carbon_gate_active_measure", default=None)
+active_measure: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(
+    "carbon_gate_active_measure", default=None
+)
 
 
 class OpenBlocks:
@@ -72,9 +74,13 @@ class OpenBlocks:
             leaves = set(self._parents) - set(self._parents.values())
         if len(leaves) <= 1:
             return next(iter(leaves), None)
-        warnings.warn(f"report_units(): {len(leaves)} carbon_gate.measure blocks are open side by side and this thread "
-                      "opened none, so its units cannot be attributed; run the thread in the block's context "
-                      "(contextvars.copy_context().run) or call add_units() on the block", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"report_units(): {len(leaves)} carbon_gate.measure blocks are open side by side and this thread "
+            "opened none, so its units cannot be attributed; run the thread in the block's context "
+            "(contextvars.copy_context().run) or call add_units() on the block",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
 
 
@@ -101,8 +107,9 @@ def report_metric(name: str, value: float) -> bool:
     """Record a quality metric of this run (accuracy, F1, tokens/s): carbon-gate carries it into the
     results, the report and the CSV beside the run's energy. Returns False when nobody is listening."""
     if not isinstance(name, str) or not METRIC_NAME.fullmatch(name):
-        raise ValueError(f"a metric name is one word of letters, digits, '_', '.', '-' (starting with a letter), "
-                         f"got {name!r}")
+        raise ValueError(
+            f"a metric name is one word of letters, digits, '_', '.', '-' (starting with a letter), got {name!r}"
+        )
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")

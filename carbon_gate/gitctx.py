@@ -26,8 +26,9 @@ class Commit:
 def git(args: Sequence[str], cwd: Path, check: bool = True) -> str:
     """Run git and return its stdout, stripped; a failure raises UsageError with git's own message."""
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError:
         raise UsageError("git is not installed, but paired mode and baselines need it") from None
     if check and proc.returncode != 0:
@@ -38,8 +39,14 @@ def git(args: Sequence[str], cwd: Path, check: bool = True) -> str:
 def repo_root(path: Path) -> Path | None:
     """The top of the work tree containing `path`, or None outside a git repository."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True, text=True,
-                             check=False, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         return None
     return Path(out.stdout.strip()) if out.returncode == 0 else None
@@ -59,8 +66,9 @@ def resolve(ref: str, root: Path) -> Commit:
     return Commit(sha, ref)
 
 
-def find_base(root: Path, explicit: str | None = None, env: dict[str, str] | None = None,
-              head_ref: str | None = None) -> Commit | None:
+def find_base(
+    root: Path, explicit: str | None = None, env: dict[str, str] | None = None, head_ref: str | None = None
+) -> Commit | None:
     """The base to compare against: `--base REF` as given (its merge-base with HEAD when it is a
     branch that moved on), else the merge-base of HEAD with the PR's base branch on GitHub
     (GITHUB_BASE_REF), else None. A laptop run without --base has no base: running twice the
@@ -70,7 +78,9 @@ def find_base(root: Path, explicit: str | None = None, env: dict[str, str] | Non
         target = resolve(explicit, root)
     elif env.get("GITHUB_BASE_REF"):
         ref = env["GITHUB_BASE_REF"]
-        target = resolve(f"origin/{ref}" if git(["rev-parse", "-q", "--verify", f"origin/{ref}"], root, check=False) else ref, root)
+        target = resolve(
+            f"origin/{ref}" if git(["rev-parse", "-q", "--verify", f"origin/{ref}"], root, check=False) else ref, root
+        )
     else:
         return None
     here = resolve(head_ref, root) if head_ref else head(root)
@@ -87,6 +97,7 @@ def merge_base(root: Path, head_sha: str, target_sha: str) -> str:
     """The merge-base of the head and the base ref, whatever the clone's depth: a shallow checkout
     (actions/checkout's default) is deepened until the two histories meet, so the same pull request
     is always compared with the same commit. Unrelated histories are a usage error."""
+
     def find() -> str:
         return git(["merge-base", head_sha, target_sha], root, check=False)
 
@@ -94,21 +105,33 @@ def merge_base(root: Path, head_sha: str, target_sha: str) -> str:
     if mb:
         return mb
     shallow = git(["rev-parse", "--is-shallow-repository"], root, check=False) == "true"
-    for depth in (_DEEPEN_STEPS if shallow else ()):
-        subprocess.run(["git", "fetch", "--quiet", "--no-tags", f"--deepen={depth}", "origin", head_sha, target_sha],
-                       cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    for depth in _DEEPEN_STEPS if shallow else ():
+        subprocess.run(
+            ["git", "fetch", "--quiet", "--no-tags", f"--deepen={depth}", "origin", head_sha, target_sha],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
         mb = find()
         if mb:
             return mb
     if shallow:
-        subprocess.run(["git", "fetch", "--quiet", "--no-tags", "--unshallow", "origin"], cwd=root, capture_output=True,
-                       check=False, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ["git", "fetch", "--quiet", "--no-tags", "--unshallow", "origin"],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
         mb = find()
         if mb:
             return mb
-    raise UsageError(f"no merge-base between {head_sha[:12]} and the base {target_sha[:12]}"
-                     + (": the clone is shallow and fetching more history did not find one" if shallow else
-                        ": unrelated histories") + "; carbon-gate compares a change with the commit it branched from")
+    raise UsageError(
+        f"no merge-base between {head_sha[:12]} and the base {target_sha[:12]}"
+        + (": the clone is shallow and fetching more history did not find one" if shallow else ": unrelated histories")
+        + "; carbon-gate compares a change with the commit it branched from"
+    )
 
 
 def dirty(root: Path) -> bool:
@@ -149,8 +172,13 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
 
 def _remove_worktree(root: Path, path: Path) -> None:
     # --force twice: a worktree git locked while it was being added (a signal mid-add) is removed too.
-    subprocess.run(["git", "worktree", "remove", "--force", "--force", str(path)], cwd=root, capture_output=True,
-                   check=False, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["git", "worktree", "remove", "--force", "--force", str(path)],
+        cwd=root,
+        capture_output=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     shutil.rmtree(path.parent, ignore_errors=True)
     subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
 
@@ -163,7 +191,7 @@ def remove_stale_worktrees(root: Path) -> list[str]:
     for line in out.splitlines():
         if not line.startswith("worktree "):
             continue
-        path = Path(line[len("worktree "):])
+        path = Path(line[len("worktree ") :])
         if not path.parent.name.startswith(WORKTREE_PREFIX) or _owner_alive(path.parent):
             continue
         _remove_worktree(root, path)
@@ -171,7 +199,9 @@ def remove_stale_worktrees(root: Path) -> list[str]:
     # A run killed inside `git worktree add` can leave its directory unregistered: by owner, or by age.
     for parent in Path(tempfile.gettempdir()).glob(f"{WORKTREE_PREFIX}*"):
         try:
-            orphan = not _owner_alive(parent) and ((parent / _OWNER).exists() or time.time() - parent.stat().st_mtime > 60)
+            orphan = not _owner_alive(parent) and (
+                (parent / _OWNER).exists() or time.time() - parent.stat().st_mtime > 60
+            )
         except OSError:
             continue
         if orphan and parent.is_dir():
@@ -193,7 +223,7 @@ def _start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or '-'."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rindex(")") + 2:].split()[19]
+        return stat[stat.rindex(")") + 2 :].split()[19]
     except (OSError, ValueError, IndexError):
         try:
             os.kill(pid, 0)
@@ -205,14 +235,24 @@ def _start_time(pid: int) -> str:
 def blob(root: Path, commit: str, path: str) -> tuple[str, bytes] | None:
     """(`file` or `symlink`, content) of `path` at `commit`, read from git's objects (never through the working
     tree, so a symlink there cannot redirect it); None when there is no file at that path."""
-    entry = subprocess.run(["git", "ls-tree", "-z", commit, "--", path], cwd=root, capture_output=True, check=False,
-                           stdin=subprocess.DEVNULL).stdout.decode("utf-8", "replace").split("\0")[0]
+    entry = (
+        subprocess.run(
+            ["git", "ls-tree", "-z", commit, "--", path],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        .stdout.decode("utf-8", "replace")
+        .split("\0")[0]
+    )
     meta, _, name = entry.partition("\t")
     parts = meta.split()
     if name != path or len(parts) != 3 or parts[1] != "blob":
         return None
-    data = subprocess.run(["git", "cat-file", "blob", parts[2]], cwd=root, capture_output=True, check=False,
-                          stdin=subprocess.DEVNULL)
+    data = subprocess.run(
+        ["git", "cat-file", "blob", parts[2]], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL
+    )
     if data.returncode != 0:
         return None
     return ("symlink" if parts[0] == "120000" else "file"), data.stdout
@@ -235,9 +275,18 @@ def ensure_commit(root: Path, sha: str, token: str | None = None, server_url: st
     authorised the way actions/checkout does it: an `AUTHORIZATION: basic` extra header scoped to the
     GitHub server's URL, given through git's environment config (never on a command line, where any
     process could read it) and only to that git process."""
+
     def have() -> bool:
-        return subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=root, capture_output=True,
-                              check=False, stdin=subprocess.DEVNULL).returncode == 0
+        return (
+            subprocess.run(
+                ["git", "cat-file", "-e", f"{sha}^{{commit}}"],
+                cwd=root,
+                capture_output=True,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            ).returncode
+            == 0
+        )
 
     if have():
         return True
@@ -250,7 +299,13 @@ def ensure_commit(root: Path, sha: str, token: str | None = None, server_url: st
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     key = f"http.{server}.extraheader"
     # An empty value first resets any header a checkout persisted: two Authorization headers fail.
-    authorised = {**quiet, "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": key, "GIT_CONFIG_VALUE_0": "",
-                  "GIT_CONFIG_KEY_1": key, "GIT_CONFIG_VALUE_1": f"AUTHORIZATION: basic {basic}"}
+    authorised = {
+        **quiet,
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": key,
+        "GIT_CONFIG_VALUE_0": "",
+        "GIT_CONFIG_KEY_1": key,
+        "GIT_CONFIG_VALUE_1": f"AUTHORIZATION: basic {basic}",
+    }
     subprocess.run(fetch, cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=authorised)
     return have()

@@ -82,13 +82,35 @@ def world_average() -> tuple[float, int]:
 # Names people write that are not the dataset's (lower case, dots removed) → ISO-3. 'UK' is the common
 # name of the United Kingdom (ISO-2 GB), never a near miss of Ukraine (UA/UKR).
 ALIASES = {
-    "uk": "GBR", "great britain": "GBR", "britain": "GBR", "england": "GBR", "scotland": "GBR", "wales": "GBR",
+    "uk": "GBR",
+    "great britain": "GBR",
+    "britain": "GBR",
+    "england": "GBR",
+    "scotland": "GBR",
+    "wales": "GBR",
     "united kingdom of great britain and northern ireland": "GBR",
-    "usa": "USA", "us": "USA", "america": "USA", "united states of america": "USA",
-    "czech republic": "CZE", "türkiye": "TUR", "turkiye": "TUR", "republic of korea": "KOR", "korea": "KOR",
-    "russian federation": "RUS", "viet nam": "VNM", "holland": "NLD", "the netherlands": "NLD",
-    "iran (islamic republic of)": "IRN", "ivory coast": "CIV", "côte d'ivoire": "CIV", "burma": "MMR",
-    "swaziland": "SWZ", "eswatini": "SWZ", "macedonia": "MKD", "cabo verde": "CPV", "east timor": "TLS",
+    "usa": "USA",
+    "us": "USA",
+    "america": "USA",
+    "united states of america": "USA",
+    "czech republic": "CZE",
+    "türkiye": "TUR",
+    "turkiye": "TUR",
+    "republic of korea": "KOR",
+    "korea": "KOR",
+    "russian federation": "RUS",
+    "viet nam": "VNM",
+    "holland": "NLD",
+    "the netherlands": "NLD",
+    "iran (islamic republic of)": "IRN",
+    "ivory coast": "CIV",
+    "côte d'ivoire": "CIV",
+    "burma": "MMR",
+    "swaziland": "SWZ",
+    "eswatini": "SWZ",
+    "macedonia": "MKD",
+    "cabo verde": "CPV",
+    "east timor": "TLS",
 }
 
 
@@ -114,8 +136,13 @@ def find_country(query: str) -> Country:
     raise UnknownCountry(query, suggestions)
 
 
-def resolve(intensity: float | None = None, country: str | None = None, pue: float = 1.0, source: str | None = None,
-            wue: float | None = None) -> GridFactor:
+def resolve(
+    intensity: float | None = None,
+    country: str | None = None,
+    pue: float = 1.0,
+    source: str | None = None,
+    wue: float | None = None,
+) -> GridFactor:
     """Pick the grid factor: explicit intensity, else country, else the world average (defaulted).
     `wue` (L/kWh) is carried as given: water is counted only when it is set.
 
@@ -126,15 +153,32 @@ def resolve(intensity: float | None = None, country: str | None = None, pue: flo
             c: Country | None = find_country(country) if country else None
         except UnknownCountry:
             c = None
-        return GridFactor(intensity, country or "configured", source or "configured in carbon-gate.yml", None, "configured",
-                          pue, *_country_fields(c), wue=wue)
+        return GridFactor(
+            intensity,
+            country or "configured",
+            source or "configured in carbon-gate.yml",
+            None,
+            "configured",
+            pue,
+            *_country_fields(c),
+            wue=wue,
+        )
     if country:
         c = find_country(country)
-        return GridFactor(c.g_per_kwh, f"{c.name} ({c.iso2 or c.iso3})", DATASET_SOURCE, c.year, "dataset", pue,
-                          *_country_fields(c), wue=wue)
+        return GridFactor(
+            c.g_per_kwh,
+            f"{c.name} ({c.iso2 or c.iso3})",
+            DATASET_SOURCE,
+            c.year,
+            "dataset",
+            pue,
+            *_country_fields(c),
+            wue=wue,
+        )
     avg, year = world_average()
-    return GridFactor(round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue,
-                      wue=wue)
+    return GridFactor(
+        round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue, wue=wue
+    )
 
 
 def _country_fields(c: Country | None) -> tuple[str | None, str | None, str | None]:

@@ -41,7 +41,7 @@ Progress = Callable[[Event], None]
 
 
 def display_mode(stream: TextIO, env: Mapping[str, str] | None = None) -> str:
-    """"actions" under GitHub Actions, "live" on a terminal, else "plain" (a CI log, a pipe, a file)."""
+    """ "actions" under GitHub Actions, "live" on a terminal, else "plain" (a CI log, a pipe, a file)."""
     env = os.environ if env is None else env
     if env.get("GITHUB_ACTIONS") == "true":
         return "actions"
@@ -75,11 +75,14 @@ class _Workload:
         return (now - self.started) / self.done * max(0, self.runs - self.done)
 
     def status(self, now: float) -> str:
-        """"workload 1/3 · 4/12 runs · 0:42 elapsed · ETA 1:24" (the round is in the line itself)."""
+        """ "workload 1/3 · 4/12 runs · 0:42 elapsed · ETA 1:24" (the round is in the line itself)."""
         eta = self.eta(now)
-        parts = [f"workload {self.index}/{self.count}" if self.count else "",
-                 f"{self.done}/{self.runs} runs" if self.runs else "",
-                 f"{clock(now - self.started)} elapsed", f"ETA {clock(eta)}" if eta is not None else ""]
+        parts = [
+            f"workload {self.index}/{self.count}" if self.count else "",
+            f"{self.done}/{self.runs} runs" if self.runs else "",
+            f"{clock(now - self.started)} elapsed",
+            f"ETA {clock(eta)}" if eta is not None else "",
+        ]
         return " · ".join(p for p in parts if p)
 
 
@@ -92,8 +95,9 @@ class Display:
     `::stop-commands::` block, so it cannot forge a workflow command (the action's log).
     """
 
-    def __init__(self, stream: TextIO, mode: str = "plain", *, guard: bool = False,
-                 now: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, stream: TextIO, mode: str = "plain", *, guard: bool = False, now: Callable[[], float] = time.monotonic
+    ):
         self.stream, self.mode, self.guard, self.now = stream, mode, guard, now
         self.current: _Workload | None = None
         self._group = False
@@ -121,10 +125,18 @@ class Display:
                     return Text("" if eta is None else f"ETA {clock(max(0.0, eta - (now() - at)))}")
 
             console = Console(file=self.stream, highlight=False, force_terminal=True)  # display_mode decided
-            self._live = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
-                                  MofNCompleteColumn(), TextColumn("runs · {task.fields[label]}"), Elapsed(),
-                                  Eta(), console=console, transient=True,
-                                  refresh_per_second=4)
+            self._live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn("runs · {task.fields[label]}"),
+                Elapsed(),
+                Eta(),
+                console=console,
+                transient=True,
+                refresh_per_second=4,
+            )
             self._live.start()
         return self
 
@@ -174,8 +186,14 @@ class Display:
         w = self.current
         if self._live is None or w is None or self._task is None:
             return
-        self._live.update(self._task, description=f"[{w.index}/{w.count}] {w.name}", total=w.runs or None,
-                          completed=w.done, label=w.label, eta_at=(now, w.eta(now)))
+        self._live.update(
+            self._task,
+            description=f"[{w.index}/{w.count}] {w.name}",
+            total=w.runs or None,
+            completed=w.done,
+            label=w.label,
+            eta_at=(now, w.eta(now)),
+        )
 
     def _line(self, text: str) -> None:
         if self._live is not None:
@@ -205,8 +223,9 @@ class Display:
         self.stream.flush()
 
 
-def display_for(stream: TextIO, quiet: bool = False, *, live: bool = True, guard: bool = False,
-                env: Mapping[str, str] | None = None) -> Display | None:
+def display_for(
+    stream: TextIO, quiet: bool = False, *, live: bool = True, guard: bool = False, env: Mapping[str, str] | None = None
+) -> Display | None:
     """The display for this stream and environment, or None with `quiet`. `live=False` keeps a
     terminal to plain lines (for `measure`, whose command writes to the same terminal)."""
     if quiet:

@@ -14,8 +14,16 @@ _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([A-Za-z%/µμ0-9₂]*)\s*$")
 
 # mWh/MWh and mJ/MJ differ only by case, so those are matched exactly; the rest case-insensitively.
 # Micro: the micro sign µ (U+00B5, what most keyboards type), the Greek mu μ (U+03BC), or an ASCII u.
-ENERGY_EXACT = {"µWh": 1e-6, "μWh": 1e-6, "uWh": 1e-6, "mWh": 1e-3, "MWh": 1e6, "GWh": 1e9, "mJ": 1e-3 / 3600,
-                "MJ": 1e6 / 3600}
+ENERGY_EXACT = {
+    "µWh": 1e-6,
+    "μWh": 1e-6,
+    "uWh": 1e-6,
+    "mWh": 1e-3,
+    "MWh": 1e6,
+    "GWh": 1e9,
+    "mJ": 1e-3 / 3600,
+    "MJ": 1e6 / 3600,
+}
 ENERGY_ANY_CASE = {"wh": 1.0, "kwh": 1e3, "j": 1 / 3600, "kj": 1e3 / 3600}  # -> Wh
 MASS_UNITS = {"mg": 1e-3, "g": 1.0, "kg": 1e3, "t": 1e6}  # -> g CO2e
 DURATION_UNITS = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -23,8 +31,19 @@ INTENSITY_UNITS = {"g/kwh": 1.0, "kg/kwh": 1e3, "g/wh": 1e3, "t/mwh": 1e3, "kg/m
 POWER_UNITS = {"mW": 1e-3, "W": 1.0, "w": 1.0, "kW": 1e3, "kw": 1e3, "MW": 1e6}  # -> W; matched exactly (mW/MW)
 
 
-_DISPLAY = {"wh": "Wh", "kwh": "kWh", "j": "J", "kj": "kJ", "g/kwh": "g/kWh", "kg/kwh": "kg/kWh", "g/wh": "g/Wh",
-            "t/mwh": "t/MWh", "kg/mwh": "kg/MWh", "w": None, "kw": None}  # None: a duplicate spelling of W/kW
+_DISPLAY = {
+    "wh": "Wh",
+    "kwh": "kWh",
+    "j": "J",
+    "kj": "kJ",
+    "g/kwh": "g/kWh",
+    "kg/kwh": "kg/kWh",
+    "g/wh": "g/Wh",
+    "t/mwh": "t/MWh",
+    "kg/mwh": "kg/MWh",
+    "w": None,
+    "kw": None,
+}  # None: a duplicate spelling of W/kW
 
 
 def _accepted(*tables: dict[str, float]) -> str:
@@ -71,8 +90,9 @@ def parse_energy(text: object) -> float:
     value, unit = _split(text, "an energy", "50 Wh")
     factor = ENERGY_EXACT.get(unit, ENERGY_ANY_CASE.get(unit.lower()))
     if not unit or factor is None:
-        raise ValueError(f"expected an energy with a unit ({_accepted(ENERGY_EXACT, ENERGY_ANY_CASE)}) such as '50 Wh', "
-                         f"got {text!r}")
+        raise ValueError(
+            f"expected an energy with a unit ({_accepted(ENERGY_EXACT, ENERGY_ANY_CASE)}) such as '50 Wh', got {text!r}"
+        )
     return _non_negative(value * factor, text, "an energy")
 
 
@@ -82,8 +102,10 @@ def parse_mass(text: object) -> float:
     unit = re.sub(r"(?i)co2e?$|co₂e?$", "", unit)
     factor = MASS_UNITS.get(unit.lower()) if unit else None
     if factor is None:
-        raise ValueError(f"expected a CO2e mass with a unit ({_accepted(MASS_UNITS)}, optionally followed by CO2e) "
-                         f"such as '20 g', got {text!r}")
+        raise ValueError(
+            f"expected a CO2e mass with a unit ({_accepted(MASS_UNITS)}, optionally followed by CO2e) "
+            f"such as '20 g', got {text!r}"
+        )
     return _non_negative(value * factor, text, "a mass")
 
 
@@ -92,8 +114,10 @@ def parse_duration(text: object) -> float:
     value, unit = _split(text, "a duration", "30s")
     factor = DURATION_UNITS.get(unit.lower()) if unit else 1.0
     if factor is None:
-        raise ValueError(f"expected a duration ({_accepted(DURATION_UNITS)}, or a bare number of seconds) such as "
-                         f"'30s' or '10m', got {text!r}")
+        raise ValueError(
+            f"expected a duration ({_accepted(DURATION_UNITS)}, or a bare number of seconds) such as "
+            f"'30s' or '10m', got {text!r}"
+        )
     if _finite(value * factor, text, "a duration") <= 0:
         raise ValueError(f"a duration must be positive (got {text!r})")
     return value * factor
@@ -113,8 +137,10 @@ def parse_intensity(text: object) -> float:
     unit = unit.lower().replace("co2e", "").replace("co2", "")
     factor = INTENSITY_UNITS.get(unit) if unit else 1.0
     if factor is None:
-        raise ValueError(f"expected a grid intensity ({_accepted(INTENSITY_UNITS)}, or a bare number of g/kWh) such as "
-                         f"'472 g/kWh', got {text!r}")
+        raise ValueError(
+            f"expected a grid intensity ({_accepted(INTENSITY_UNITS)}, or a bare number of g/kWh) such as "
+            f"'472 g/kWh', got {text!r}"
+        )
     return _non_negative(value * factor, text, "a grid intensity")
 
 
@@ -123,8 +149,9 @@ def parse_power(text: object) -> float:
     value, unit = _split(text, "a power", "330 W")
     factor = POWER_UNITS.get(unit) if unit else 1.0
     if factor is None:
-        raise ValueError(f"expected a power ({_accepted(POWER_UNITS)}, or a bare number of watts) such as '330 W', "
-                         f"got {text!r}")
+        raise ValueError(
+            f"expected a power ({_accepted(POWER_UNITS)}, or a bare number of watts) such as '330 W', got {text!r}"
+        )
     return _non_negative(value * factor, text, "a power")
 
 

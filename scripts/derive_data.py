@@ -19,7 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 # ISO 3166-1 alpha-3 -> alpha-2, all 249 officially assigned codes. The source's ISO-2 column came from
 # carbontracker's file, which lacks 24 of them (KR, TR, TW, RU, VN, ...); a table here avoids a dependency.
-ISO3_TO_ISO2 = dict(pair.split(":") for pair in """
+ISO3_TO_ISO2 = dict(
+    pair.split(":")
+    for pair in """
 ABW:AW AFG:AF AGO:AO AIA:AI ALA:AX ALB:AL AND:AD ARE:AE ARG:AR ARM:AM ASM:AS ATA:AQ ATF:TF ATG:AG AUS:AU
 AUT:AT AZE:AZ BDI:BI BEL:BE BEN:BJ BES:BQ BFA:BF BGD:BD BGR:BG BHR:BH BHS:BS BIH:BA BLM:BL BLR:BY BLZ:BZ
 BMU:BM BOL:BO BRA:BR BRB:BB BRN:BN BTN:BT BVT:BV BWA:BW CAF:CF CAN:CA CCK:CC CHE:CH CHL:CL CHN:CN CIV:CI
@@ -37,7 +39,8 @@ SGS:GS SHN:SH SJM:SJ SLB:SB SLE:SL SLV:SV SMR:SM SOM:SO SPM:PM SRB:RS SSD:SS STP
 SWE:SE SWZ:SZ SXM:SX SYC:SC SYR:SY TCA:TC TCD:TD TGO:TG THA:TH TJK:TJ TKL:TK TKM:TM TLS:TL TON:TO TTO:TT
 TUN:TN TUR:TR TUV:TV TWN:TW TZA:TZ UGA:UG UKR:UA UMI:UM URY:UY USA:US UZB:UZ VAT:VA VCT:VC VEN:VE VGB:VG
 VIR:VI VNM:VN VUT:VU WLF:WF WSM:WS YEM:YE ZAF:ZA ZMB:ZM ZWE:ZW
-""".split())
+""".split()
+)
 
 
 def derive_tdp(src: Path, dst: Path) -> int:
@@ -61,7 +64,9 @@ def iso2_of(iso3: str, given: str) -> str:
     """The ISO-2 code for an ISO-3 code from the table; a source code that disagrees is an error, not a guess."""
     code = ISO3_TO_ISO2.get(iso3.strip().upper(), "")
     if given and code and given != code:
-        raise SystemExit(f"{iso3}: the source says ISO-2 {given!r}, ISO 3166-1 says {code!r}; fix the table or the source")
+        raise SystemExit(
+            f"{iso3}: the source says ISO-2 {given!r}, ISO 3166-1 says {code!r}; fix the table or the source"
+        )
     return code or given
 
 
@@ -75,8 +80,16 @@ def derive_grid(src: Path, dst: Path) -> list[str]:
             iso2 = iso2_of(r["iso3"], r["iso2"].strip())  # may stop the script: nothing is written yet
             if not iso2:
                 missing.append(r["iso3"])
-            rows.append([r["iso3"], iso2, r["country"], r["year"], r["carbon_intensity_g_per_kwh"],
-                         round(float(r["total_twh"]), 3)])
+            rows.append(
+                [
+                    r["iso3"],
+                    iso2,
+                    r["country"],
+                    r["year"],
+                    r["carbon_intensity_g_per_kwh"],
+                    round(float(r["total_twh"]), 3),
+                ]
+            )
     write_csv(dst, rows)
     return missing
 
@@ -94,8 +107,11 @@ def main() -> None:
     shared = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data"
     dropped = derive_tdp(shared / "cpu-tdp.csv", OUT / "cpu-tdp.csv")
     no_iso2 = derive_grid(shared / "grid-intensity-by-country.csv", OUT / "grid-intensity.csv")
-    print(f"derived data into {OUT} (dropped {dropped} TDP rows with malformed values"
-          + (f"; no ISO-2 code for {', '.join(no_iso2)}" if no_iso2 else "") + ")")
+    print(
+        f"derived data into {OUT} (dropped {dropped} TDP rows with malformed values"
+        + (f"; no ISO-2 code for {', '.join(no_iso2)}" if no_iso2 else "")
+        + ")"
+    )
 
 
 if __name__ == "__main__":

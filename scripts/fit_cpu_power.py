@@ -50,12 +50,14 @@ def spec_machines() -> list[dict]:
         if int(row["hw_year"]) < FIRST_YEAR:
             continue
         watts = [float(row["idle"])] + [float(row[f"p{p}"]) for p in range(10, 101, 10)]
-        out.append({"family": row["architecture"], "cpu": row["cpu"], "row": row["row"],
-                    "r": [w / watts[-1] for w in watts]})
+        out.append(
+            {"family": row["architecture"], "cpu": row["cpu"], "row": row["row"], "r": [w / watts[-1] for w in watts]}
+        )
     return out
 
 
 # --- candidate curves: each fit(machines) -> curve as [(u, fraction of full power)] at LOADS -------------
+
 
 def fit_teads(_machines) -> list[tuple[float, float]]:
     """Not fitted: the Teads curve, normalised to 1 at full load for the shape comparison."""
@@ -156,27 +158,36 @@ def main() -> int:
     band = int(-(-worst * 100 // 5) * 5)
 
     families = sorted({m["family"] for m in machines})
-    print(f"## Leave-one-family-out on SPECpower ({len(machines)} results, {len(families)} families, "
-          f"hardware from {FIRST_YEAR})\n")
+    print(
+        f"## Leave-one-family-out on SPECpower ({len(machines)} results, {len(families)} families, "
+        f"hardware from {FIRST_YEAR})\n"
+    )
     print("| held-out family | results | " + " | ".join(CANDIDATES) + " |")
     print("|---|---|" + "---|" * len(CANDIDATES))
     for fam in families:
         n = sum(m["family"] == fam for m in machines)
         print(f"| {fam} | {n} | " + " | ".join(f"{lofo[c][fam] * 100:.1f} %" for c in CANDIDATES) + " |")
     print("| **mean** | | " + " | ".join(f"**{mean_err[c] * 100:.1f} %**" for c in CANDIDATES) + " |")
-    print(f"\nchosen: {chosen}; curve (fraction of TDP): "
-          + ", ".join(f"{int(u * 100)} %: {v:.3f}" for u, v in curve))
+    print(f"\nchosen: {chosen}; curve (fraction of TDP): " + ", ".join(f"{int(u * 100)} %: {v:.3f}" for u, v in curve))
     print("\n## Independent check: CodeCarbon's measured RAPL package power\n")
     print("| machine | TDP × sockets | measured | old model (TDP × Teads) | new model | CodeCarbon's estimate |")
     print("|---|---|---|---|---|---|")
     for c in check:
         s = c["scores"]
-        print(f"| {c['machine']} | {c['tdp']:g} W | RAPL package | "
-              + " | ".join(f"{s[k][0] * 100:.0f} % ({s[k][1] * 100:.0f} %)" for k in ("teads", "new", "codecarbon")) + " |")
-    agg = {k: (statistics.fmean(c["scores"][k][0] for c in check), statistics.median(c["scores"][k][0] for c in check))
-           for k in ("teads", "new", "codecarbon")}
-    print("| **mean (median)** | | | " + " | ".join(f"**{agg[k][0] * 100:.0f} % ({agg[k][1] * 100:.0f} %)**"
-                                                 for k in ("teads", "new", "codecarbon")) + " |")
+        print(
+            f"| {c['machine']} | {c['tdp']:g} W | RAPL package | "
+            + " | ".join(f"{s[k][0] * 100:.0f} % ({s[k][1] * 100:.0f} %)" for k in ("teads", "new", "codecarbon"))
+            + " |"
+        )
+    agg = {
+        k: (statistics.fmean(c["scores"][k][0] for c in check), statistics.median(c["scores"][k][0] for c in check))
+        for k in ("teads", "new", "codecarbon")
+    }
+    print(
+        "| **mean (median)** | | | "
+        + " | ".join(f"**{agg[k][0] * 100:.0f} % ({agg[k][1] * 100:.0f} %)**" for k in ("teads", "new", "codecarbon"))
+        + " |"
+    )
     better = sum(c["scores"]["new"][0] < c["scores"]["teads"][0] for c in check)
     print(f"\nnew better than Teads on {better} of {len(check)} profiles; band ±{band} %")
 
@@ -191,8 +202,10 @@ def main() -> int:
             "check_median_wape_pct": round(statistics.median(check_new) * 100, 1),
             "check_teads_mean_wape_pct": round(agg["teads"][0] * 100, 1),
         },
-        "source": ("SPECpower_ssj2008 published results (45 transcribed, hardware from 2012: "
-                   f"{len(machines)}), {chosen} chosen by leave-one-family-out error; scripts/fit_cpu_power.py"),
+        "source": (
+            "SPECpower_ssj2008 published results (45 transcribed, hardware from 2012: "
+            f"{len(machines)}), {chosen} chosen by leave-one-family-out error; scripts/fit_cpu_power.py"
+        ),
     }
     text = json.dumps(model, indent=1) + "\n"
     if "--check" in sys.argv[1:]:  # CI: the packaged file must be what this script derives

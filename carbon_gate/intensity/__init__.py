@@ -78,9 +78,15 @@ class Reading:
         return self.error is None and bool(self.points)
 
     def to_dict(self, with_points: bool = True) -> dict:
-        d: dict[str, Any] = {"provider": self.provider, "zone": self.zone, "kind": self.kind,
-                             "fetched_at": self.fetched_at, "error": self.error, "basis": self.basis,
-                             "cached": self.cached}
+        d: dict[str, Any] = {
+            "provider": self.provider,
+            "zone": self.zone,
+            "kind": self.kind,
+            "fetched_at": self.fetched_at,
+            "error": self.error,
+            "basis": self.basis,
+            "cached": self.cached,
+        }
         if with_points:
             d["points"] = [p.to_list() for p in self.points]
         return d
@@ -88,8 +94,16 @@ class Reading:
     @staticmethod
     def from_dict(d: Mapping) -> "Reading":
         points = tuple(Point(parse_time(a), parse_time(b), float(g)) for a, b, g in d.get("points") or ())
-        return Reading(str(d["provider"]), str(d["zone"]), str(d["kind"]), points, str(d.get("fetched_at") or ""),
-                       d.get("error"), str(d.get("basis") or ""), bool(d.get("cached")))
+        return Reading(
+            str(d["provider"]),
+            str(d["zone"]),
+            str(d["kind"]),
+            points,
+            str(d.get("fetched_at") or ""),
+            d.get("error"),
+            str(d.get("basis") or ""),
+            bool(d.get("cached")),
+        )
 
 
 class Provider(Protocol):
@@ -159,18 +173,30 @@ def make_provider(settings: CarbonAware, env: Mapping[str, str], api_url: str | 
         return uk.UkProvider(base_url(name, api_url, env), settings.timeout_s)
     if name == "electricitymaps":
         var = settings.key_env or electricitymaps.DEFAULT_KEY_ENV
-        return electricitymaps.ElectricityMapsProvider(base_url(name, api_url, env), settings.timeout_s, var, env.get(var))
+        return electricitymaps.ElectricityMapsProvider(
+            base_url(name, api_url, env), settings.timeout_s, var, env.get(var)
+        )
     if name == "watttime":
         user_var = settings.user_env or watttime.DEFAULT_USER_ENV
         pass_var = settings.key_env or watttime.DEFAULT_PASSWORD_ENV
-        return watttime.WattTimeProvider(base_url(name, api_url, env), settings.timeout_s, user_var, env.get(user_var),
-                                         pass_var, env.get(pass_var))
+        return watttime.WattTimeProvider(
+            base_url(name, api_url, env), settings.timeout_s, user_var, env.get(user_var), pass_var, env.get(pass_var)
+        )
     return DatasetProvider()
 
 
-def read(settings: CarbonAware, kind: str, *, country: str | None = None, zone: str | None = None,
-         env: Mapping[str, str] | None = None, now: dt.datetime | None = None, hours: float = 48.0,
-         api_url: str | None = None, use_cache: bool = True) -> Reading:
+def read(
+    settings: CarbonAware,
+    kind: str,
+    *,
+    country: str | None = None,
+    zone: str | None = None,
+    env: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
+    hours: float = 48.0,
+    api_url: str | None = None,
+    use_cache: bool = True,
+) -> Reading:
     """Ask the configured provider for the `latest` figure or a `forecast`; never raises for the
     provider's sake: a failure is a Reading with `error` set (the caller falls back to the pinned
     figure and says so). One answer per job, per provider, zone and kind, is cached on disk."""
@@ -182,8 +208,14 @@ def read(settings: CarbonAware, kind: str, *, country: str | None = None, zone: 
     from .http import url_env
 
     # The override is part of the key: a test server's answer is never reused for the real host.
-    key = (settings.provider, zone, kind, api_url or env.get(url_env(settings.provider), "") if settings.provider in
-           ("uk-carbon-intensity", "electricitymaps", "watttime") else "")
+    key = (
+        settings.provider,
+        zone,
+        kind,
+        api_url or env.get(url_env(settings.provider), "")
+        if settings.provider in ("uk-carbon-intensity", "electricitymaps", "watttime")
+        else "",
+    )
     if use_cache:
         hit = cache.load(key, env, now)
         if hit is not None:
@@ -199,8 +231,15 @@ def read(settings: CarbonAware, kind: str, *, country: str | None = None, zone: 
                 raise ProviderError("the forecast was empty")
         reading = Reading(settings.provider, zone, kind, points, iso_seconds(now), None, provider.basis)
     except ProviderError as exc:
-        reading = Reading(settings.provider, zone, kind, (), iso_seconds(now), str(exc),
-                          provider.basis if provider is not None else "")
+        reading = Reading(
+            settings.provider,
+            zone,
+            kind,
+            (),
+            iso_seconds(now),
+            str(exc),
+            provider.basis if provider is not None else "",
+        )
     if use_cache:
         cache.store(key, reading, env, now)
     return reading
@@ -210,5 +249,14 @@ def iso_seconds(t: dt.datetime) -> str:
     return t.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["CarbonAware", "Point", "Provider", "ProviderError", "Reading", "PROVIDERS", "read", "make_provider",
-           "default_zone"]
+__all__ = [
+    "CarbonAware",
+    "Point",
+    "Provider",
+    "ProviderError",
+    "Reading",
+    "PROVIDERS",
+    "read",
+    "make_provider",
+    "default_zone",
+]

@@ -22,5 +22,7 @@ class DatasetProvider:
         return Point(start, start.replace(year=c.year + 1), c.g_per_kwh)
 
     def forecast(self, zone: str, now: dt.datetime, hours: float) -> list[Point]:
-        raise ProviderError("the packaged annual dataset has no forecast (choose grid.provider uk-carbon-intensity, "
-                            "electricitymaps or watttime)")
+        raise ProviderError(
+            "the packaged annual dataset has no forecast (choose grid.provider uk-carbon-intensity, "
+            "electricitymaps or watttime)"
+        )

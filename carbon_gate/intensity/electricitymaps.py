@@ -34,9 +34,16 @@ class ElectricityMapsProvider:
 
     def _get(self, path: str, zone: str) -> Any:
         if not self.key:
-            raise ProviderError(f"no key: the environment variable {self.key_env} is not set (store the key as a secret)")
-        return get_json(f"{self.base}/{path}", timeout=self.timeout, params={**_where(zone), "emissionFactorType": "lifecycle"},
-                        headers={"auth-token": self.key}, key_hint=f"the key in {self.key_env}")
+            raise ProviderError(
+                f"no key: the environment variable {self.key_env} is not set (store the key as a secret)"
+            )
+        return get_json(
+            f"{self.base}/{path}",
+            timeout=self.timeout,
+            params={**_where(zone), "emissionFactorType": "lifecycle"},
+            headers={"auth-token": self.key},
+            key_hint=f"the key in {self.key_env}",
+        )
 
     def latest(self, zone: str) -> Point:
         doc = self._get("carbon-intensity/latest", zone)
@@ -61,7 +68,9 @@ def _where(zone: str) -> dict[str, str]:
     if m:
         return {"lat": m.group(1), "lon": m.group(2)}
     if not _ZONE.match(zone or ""):
-        raise ProviderError(f"unknown Electricity Maps zone {str(zone)[:40]!r}: expected a zone such as DE or US-CAL-CISO")
+        raise ProviderError(
+            f"unknown Electricity Maps zone {str(zone)[:40]!r}: expected a zone such as DE or US-CAL-CISO"
+        )
     return {"zone": zone}
 
 

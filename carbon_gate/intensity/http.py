@@ -57,16 +57,29 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def get_json(url: str, *, timeout: float, params: Mapping[str, Any] | None = None,
-             headers: Mapping[str, str] | None = None, auth: tuple[str, str] | None = None,
-             key_hint: str = "") -> Any:
+def get_json(
+    url: str,
+    *,
+    timeout: float,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    key_hint: str = "",
+) -> Any:
     """GET `url` and decode its JSON; ProviderError says what went wrong in words a user can act on
     (refused key, rate limit, server error, timeout, not JSON). The key never appears in a message."""
     import requests
 
     try:
-        r = requests.get(url, params=params, headers=dict(headers or {}), auth=auth, timeout=(timeout, timeout),
-                         allow_redirects=False, stream=True)
+        r = requests.get(
+            url,
+            params=params,
+            headers=dict(headers or {}),
+            auth=auth,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+            stream=True,
+        )
     except requests.Timeout:
         raise ProviderError(f"no answer within {timeout:g} s") from None
     except requests.RequestException as exc:
@@ -74,10 +87,14 @@ def get_json(url: str, *, timeout: float, params: Mapping[str, Any] | None = Non
     with r:
         status = r.status_code
         if status in (401, 403):
-            raise ProviderError(f"the provider refused the credentials (HTTP {status})" + (f": check {key_hint}" if key_hint else ""))
+            raise ProviderError(
+                f"the provider refused the credentials (HTTP {status})" + (f": check {key_hint}" if key_hint else "")
+            )
         if status == 429:
             retry = r.headers.get("Retry-After", "")
-            raise ProviderError("rate limited (HTTP 429)" + (f"; retry after {retry[:20]} s" if retry.isdigit() else ""))
+            raise ProviderError(
+                "rate limited (HTTP 429)" + (f"; retry after {retry[:20]} s" if retry.isdigit() else "")
+            )
         if status >= 500:
             raise ProviderError(f"the provider had a server error (HTTP {status})")
         if 300 <= status < 400:

@@ -45,8 +45,9 @@ class UkProvider:
         if kind == "national":
             rows = _rows(get_json(f"{self.base}/intensity/{start}/fw48h", timeout=self.timeout))
         else:
-            rows = _regional_rows(get_json(f"{self.base}/regional/intensity/{start}/fw48h/{kind}/{ident}",
-                                           timeout=self.timeout))
+            rows = _regional_rows(
+                get_json(f"{self.base}/regional/intensity/{start}/fw48h/{kind}/{ident}", timeout=self.timeout)
+            )
         return _points(rows)
 
 
@@ -58,13 +59,17 @@ def _zone(zone: str) -> tuple[str, str]:
         return "regionid", z
     if _POSTCODE.match(z):
         return "postcode", z.upper()
-    raise ProviderError(f"unknown GB zone {zone[:40]!r}: expected national, a region id 1-17 or an outward postcode like RG10")
+    raise ProviderError(
+        f"unknown GB zone {zone[:40]!r}: expected national, a region id 1-17 or an outward postcode like RG10"
+    )
 
 
 def _rows(doc: Any) -> list:
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, list) or not data:
-        raise ProviderError("malformed answer: no 'data' list" if not isinstance(data, list) else "the answer held no data")
+        raise ProviderError(
+            "malformed answer: no 'data' list" if not isinstance(data, list) else "the answer held no data"
+        )
     return data
 
 
@@ -73,7 +78,9 @@ def _regional_rows(doc: Any) -> list:
     region = data[0] if isinstance(data, list) and data else data  # a list for "now", an object for fw48h
     rows = region.get("data") if isinstance(region, dict) else None
     if not isinstance(rows, list) or not rows:
-        raise ProviderError("malformed answer: no regional 'data' list" if not isinstance(rows, list) else "the answer held no data")
+        raise ProviderError(
+            "malformed answer: no regional 'data' list" if not isinstance(rows, list) else "the answer held no data"
+        )
     return rows
 
 

@@ -31,7 +31,9 @@ class WattTimeProvider:
     name = "watttime"
     basis = "marginal operating emissions rate (WattTime MOER)"
 
-    def __init__(self, base: str, timeout: float, user_env: str, user: str | None, password_env: str, password: str | None):
+    def __init__(
+        self, base: str, timeout: float, user_env: str, user: str | None, password_env: str, password: str | None
+    ):
         self.base = base
         self.timeout = timeout
         self.user_env, self.user = user_env, user
@@ -42,10 +44,16 @@ class WattTimeProvider:
         if self._token:
             return self._token
         if not self.user or not self.password:
-            missing = " and ".join(v for v, x in ((self.user_env, self.user), (self.password_env, self.password)) if not x)
+            missing = " and ".join(
+                v for v, x in ((self.user_env, self.user), (self.password_env, self.password)) if not x
+            )
             raise ProviderError(f"no login: {missing} not set (store them as secrets)")
-        doc = get_json(f"{self.base}/login", timeout=self.timeout, auth=(self.user, self.password),
-                       key_hint=f"{self.user_env} and {self.password_env}")
+        doc = get_json(
+            f"{self.base}/login",
+            timeout=self.timeout,
+            auth=(self.user, self.password),
+            key_hint=f"{self.user_env} and {self.password_env}",
+        )
         token = doc.get("token") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
             raise ProviderError("malformed answer: the login gave no token")
@@ -56,9 +64,13 @@ class WattTimeProvider:
         if not _REGION.match(zone or ""):
             raise ProviderError(f"unknown WattTime region {str(zone)[:40]!r}: set grid.zone, e.g. CAISO_NORTH")
         token = self._login()
-        return get_json(f"{self.base}/v3/forecast", timeout=self.timeout,
-                        params={"region": zone, "signal_type": "co2_moer", "horizon_hours": str(max(0, min(72, round(hours))))},
-                        headers={"Authorization": f"Bearer {token}"}, key_hint="the WattTime plan (forecasts need a subscription)")
+        return get_json(
+            f"{self.base}/v3/forecast",
+            timeout=self.timeout,
+            params={"region": zone, "signal_type": "co2_moer", "horizon_hours": str(max(0, min(72, round(hours))))},
+            headers={"Authorization": f"Bearer {token}"},
+            key_hint="the WattTime plan (forecasts need a subscription)",
+        )
 
     def latest(self, zone: str) -> Point:
         return self.forecast(zone, dt.datetime.now(dt.timezone.utc), 0)[0]
