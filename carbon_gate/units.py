@@ -48,7 +48,7 @@ _DISPLAY = {
 
 def _accepted(*tables: dict[str, float]) -> str:
     """Every unit the tables accept, small to large, for an error message."""
-    units = {}
+    units: dict[str, float] = {}
     for table in tables:
         for unit, factor in table.items():
             shown = _DISPLAY.get(unit, unit)
@@ -78,6 +78,11 @@ def _finite(value: float, raw: object, what: str) -> float:
     return value
 
 
+def _unknown_unit(what: str, tables: tuple[dict[str, float], ...], bare: str, example: str, raw: object) -> ValueError:
+    """The error for a quantity whose unit is missing or not one of `tables`: every accepted unit listed."""
+    return ValueError(f"expected {what} ({_accepted(*tables)}{bare}) such as {example}, got {raw!r}")
+
+
 def _non_negative(value: float, raw: object, what: str) -> float:
     _finite(value, raw, what)  # a finite number × a unit factor can still overflow
     if value < 0 or math.copysign(1.0, value) < 0:  # '-0 Wh' too: the schema's pattern has no minus sign
@@ -90,9 +95,7 @@ def parse_energy(text: object) -> float:
     value, unit = _split(text, "an energy", "50 Wh")
     factor = ENERGY_EXACT.get(unit, ENERGY_ANY_CASE.get(unit.lower()))
     if not unit or factor is None:
-        raise ValueError(
-            f"expected an energy with a unit ({_accepted(ENERGY_EXACT, ENERGY_ANY_CASE)}) such as '50 Wh', got {text!r}"
-        )
+        raise _unknown_unit("an energy with a unit", (ENERGY_EXACT, ENERGY_ANY_CASE), "", "'50 Wh'", text)
     return _non_negative(value * factor, text, "an energy")
 
 
@@ -102,10 +105,7 @@ def parse_mass(text: object) -> float:
     unit = re.sub(r"(?i)co2e?$|co₂e?$", "", unit)
     factor = MASS_UNITS.get(unit.lower()) if unit else None
     if factor is None:
-        raise ValueError(
-            f"expected a CO2e mass with a unit ({_accepted(MASS_UNITS)}, optionally followed by CO2e) "
-            f"such as '20 g', got {text!r}"
-        )
+        raise _unknown_unit("a CO2e mass with a unit", (MASS_UNITS,), ", optionally followed by CO2e", "'20 g'", text)
     return _non_negative(value * factor, text, "a mass")
 
 
@@ -114,10 +114,7 @@ def parse_duration(text: object) -> float:
     value, unit = _split(text, "a duration", "30s")
     factor = DURATION_UNITS.get(unit.lower()) if unit else 1.0
     if factor is None:
-        raise ValueError(
-            f"expected a duration ({_accepted(DURATION_UNITS)}, or a bare number of seconds) such as "
-            f"'30s' or '10m', got {text!r}"
-        )
+        raise _unknown_unit("a duration", (DURATION_UNITS,), ", or a bare number of seconds", "'30s' or '10m'", text)
     if _finite(value * factor, text, "a duration") <= 0:
         raise ValueError(f"a duration must be positive (got {text!r})")
     return value * factor
@@ -137,10 +134,7 @@ def parse_intensity(text: object) -> float:
     unit = unit.lower().replace("co2e", "").replace("co2", "")
     factor = INTENSITY_UNITS.get(unit) if unit else 1.0
     if factor is None:
-        raise ValueError(
-            f"expected a grid intensity ({_accepted(INTENSITY_UNITS)}, or a bare number of g/kWh) such as "
-            f"'472 g/kWh', got {text!r}"
-        )
+        raise _unknown_unit("a grid intensity", (INTENSITY_UNITS,), ", or a bare number of g/kWh", "'472 g/kWh'", text)
     return _non_negative(value * factor, text, "a grid intensity")
 
 
@@ -149,9 +143,7 @@ def parse_power(text: object) -> float:
     value, unit = _split(text, "a power", "330 W")
     factor = POWER_UNITS.get(unit) if unit else 1.0
     if factor is None:
-        raise ValueError(
-            f"expected a power ({_accepted(POWER_UNITS)}, or a bare number of watts) such as '330 W', got {text!r}"
-        )
+        raise _unknown_unit("a power", (POWER_UNITS,), ", or a bare number of watts", "'330 W'", text)
     return _non_negative(value * factor, text, "a power")
 
 
