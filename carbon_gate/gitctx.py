@@ -10,9 +10,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from .errors import UsageError
 
@@ -34,6 +35,11 @@ def git(args: Sequence[str], cwd: Path, check: bool = True) -> str:
     if check and proc.returncode != 0:
         raise UsageError(f"git {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc.stdout.strip()
+
+
+def _run(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """git whose output only its status or bytes matter for; no stdin, so it never waits at a prompt."""
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=env)
 
 
 def repo_root(path: Path) -> Path | None:
@@ -67,17 +73,17 @@ def resolve(ref: str, root: Path) -> Commit:
 
 
 def find_base(
-    root: Path, explicit: str | None = None, env: dict[str, str] | None = None, head_ref: str | None = None
+    root: Path, explicit: str | None = None, env: Mapping[str, str] | None = None, head_ref: str | None = None
 ) -> Commit | None:
     """The base to compare against: `--base REF` as given (its merge-base with HEAD when it is a
     branch that moved on), else the merge-base of HEAD with the PR's base branch on GitHub
     (GITHUB_BASE_REF), else None. A laptop run without --base has no base: running twice the
     work unasked would surprise."""
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     if explicit:
         target = resolve(explicit, root)
-    elif env.get("GITHUB_BASE_REF"):
-        ref = env["GITHUB_BASE_REF"]
+    elif environ.get("GITHUB_BASE_REF"):
+        ref = environ["GITHUB_BASE_REF"]
         target = resolve(
             f"origin/{ref}" if git(["rev-parse", "-q", "--verify", f"origin/{ref}"], root, check=False) else ref, root
         )
@@ -105,25 +111,9 @@ def merge_base(root: Path, head_sha: str, target_sha: str) -> str:
     if mb:
         return mb
     shallow = git(["rev-parse", "--is-shallow-repository"], root, check=False) == "true"
-    for depth in _DEEPEN_STEPS if shallow else ():
-        subprocess.run(
-            ["git", "fetch", "--quiet", "--no-tags", f"--deepen={depth}", "origin", head_sha, target_sha],
-            cwd=root,
-            capture_output=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        mb = find()
-        if mb:
-            return mb
-    if shallow:
-        subprocess.run(
-            ["git", "fetch", "--quiet", "--no-tags", "--unshallow", "origin"],
-            cwd=root,
-            capture_output=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+    deeper = [[f"--deepen={depth}", "origin", head_sha, target_sha] for depth in _DEEPEN_STEPS]
+    for fetch in [*deeper, ["--unshallow", "origin"]] if shallow else []:
+        _run(["git", "fetch", "--quiet", "--no-tags", *fetch], root)
         mb = find()
         if mb:
             return mb
@@ -172,15 +162,9 @@ def worktree(root: Path, commit: str) -> Iterator[Path]:
 
 def _remove_worktree(root: Path, path: Path) -> None:
     # --force twice: a worktree git locked while it was being added (a signal mid-add) is removed too.
-    subprocess.run(
-        ["git", "worktree", "remove", "--force", "--force", str(path)],
-        cwd=root,
-        capture_output=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    _run(["git", "worktree", "remove", "--force", "--force", str(path)], root)
     shutil.rmtree(path.parent, ignore_errors=True)
-    subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL)
+    _run(["git", "worktree", "prune"], root)
 
 
 def remove_stale_worktrees(root: Path) -> list[str]:
@@ -232,27 +216,15 @@ def _start_time(pid: int) -> str:
         return "alive"
 
 
-def blob(root: Path, commit: str, path: str) -> tuple[str, bytes] | None:
+def blob(root: Path, commit: str, path: str) -> tuple[Literal["file", "symlink"], bytes] | None:
     """(`file` or `symlink`, content) of `path` at `commit`, read from git's objects (never through the working
     tree, so a symlink there cannot redirect it); None when there is no file at that path."""
-    entry = (
-        subprocess.run(
-            ["git", "ls-tree", "-z", commit, "--", path],
-            cwd=root,
-            capture_output=True,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-        .stdout.decode("utf-8", "replace")
-        .split("\0")[0]
-    )
+    entry = _run(["git", "ls-tree", "-z", commit, "--", path], root).stdout.decode("utf-8", "replace").split("\0")[0]
     meta, _, name = entry.partition("\t")
     parts = meta.split()
     if name != path or len(parts) != 3 or parts[1] != "blob":
         return None
-    data = subprocess.run(
-        ["git", "cat-file", "blob", parts[2]], cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL
-    )
+    data = _run(["git", "cat-file", "blob", parts[2]], root)
     if data.returncode != 0:
         return None
     return ("symlink" if parts[0] == "120000" else "file"), data.stdout
@@ -277,22 +249,13 @@ def ensure_commit(root: Path, sha: str, token: str | None = None, server_url: st
     process could read it) and only to that git process."""
 
     def have() -> bool:
-        return (
-            subprocess.run(
-                ["git", "cat-file", "-e", f"{sha}^{{commit}}"],
-                cwd=root,
-                capture_output=True,
-                check=False,
-                stdin=subprocess.DEVNULL,
-            ).returncode
-            == 0
-        )
+        return _run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], root).returncode == 0
 
     if have():
         return True
     quiet = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     fetch = ["git", "fetch", "--no-tags", "--depth=1", "origin", sha]
-    subprocess.run(fetch, cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=quiet)
+    _run(fetch, root, env=quiet)
     if have() or not token:
         return have()
     server = (server_url or os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/") + "/"
@@ -307,5 +270,5 @@ def ensure_commit(root: Path, sha: str, token: str | None = None, server_url: st
         "GIT_CONFIG_KEY_1": key,
         "GIT_CONFIG_VALUE_1": f"AUTHORIZATION: basic {basic}",
     }
-    subprocess.run(fetch, cwd=root, capture_output=True, check=False, stdin=subprocess.DEVNULL, env=authorised)
+    _run(fetch, root, env=authorised)
     return have()
