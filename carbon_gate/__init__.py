@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["measure", "report_units", "report_metric", "to_dataframe", "__version__"]
+__all__ = ["__version__", "measure", "report_metric", "report_units", "to_dataframe"]
 
 
 def __getattr__(name: str) -> Any:

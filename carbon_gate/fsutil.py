@@ -3,13 +3,14 @@ files a pull request chooses."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
 from pathlib import Path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write `text` to `path` through a temp file in the same directory and an atomic rename.
 
     The file gets the mode any new file would (0666 less the umask), not mkstemp's 0600: results
@@ -24,10 +25,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return target
 
@@ -45,7 +44,7 @@ def _create_temp(target: Path) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name next to {target}")
 
 
-def read_small_file(path: str | os.PathLike, limit: int = 1 << 20) -> bytes:
+def read_small_file(path: str | os.PathLike[str], limit: int = 1 << 20) -> bytes:
     """The bytes of a regular file of at most `limit` bytes. A config from a pull request names such
     files (a profile): `/dev/zero`, a FIFO or a huge file would otherwise hang or exhaust the gate.
     Raises OSError (or ValueError when too large) with the reason."""

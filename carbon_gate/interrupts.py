@@ -16,10 +16,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, TypeAlias
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# What signal.signal() takes and returns: a function, SIG_DFL/SIG_IGN, or None (not installed from Python).
+Handler: TypeAlias = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class Interrupted(BaseException):
@@ -46,28 +50,28 @@ class _State:
 _STATE = _State()
 
 
-def install() -> dict[int, object]:
+def install() -> dict[int, Handler]:
     """Install the handlers (idempotent) and return the previous ones; call it before anything else."""
-    previous: dict[int, object] = {}
+    previous: dict[int, Handler] = {}
     for sig in SIGNALS:
         with contextlib.suppress(ValueError, OSError):  # not the main thread, or an embedded interpreter
             previous[sig] = signal.signal(sig, _handler)
     return previous
 
 
-def restore(previous: dict[int, object]) -> None:
+def restore(previous: dict[int, Handler]) -> None:
     """Put back the handlers `install()` replaced (the CLI called in-process, as tests do)."""
     for sig, handler in previous.items():
         with contextlib.suppress(ValueError, OSError, TypeError):
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+            signal.signal(sig, handler)
 
 
-def ours(handlers: dict[int, object]) -> bool:
+def ours(handlers: dict[int, Handler]) -> bool:
     """Whether `handlers` (from `install()`) were already this module's: the entry point installed them."""
     return bool(handlers) and all(h is _handler for h in handlers.values())
 
 
-def _handler(signum: int, _frame: object) -> None:
+def _handler(signum: int, _frame: FrameType | None) -> None:
     if _STATE.closed:
         return
     _STATE.count += 1
@@ -83,15 +87,16 @@ def _handler(signum: int, _frame: object) -> None:
         raise Interrupted(signum)
 
 
-def within(exc: BaseException) -> "Interrupted | KeyboardInterrupt | None":
+def within(exc: BaseException) -> Interrupted | KeyboardInterrupt | None:
     """The interrupt inside `exc`'s chain, if any: raised in a class body or an import, an interrupt
     comes out wrapped (RuntimeError: Error calling __set_name__ …)."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, (Interrupted, KeyboardInterrupt)):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
     return None
 
 
