@@ -13,7 +13,10 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
+
+EventKind = Literal["workload", "run", "note"]
+DisplayMode = Literal["actions", "live", "plain"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Event:
     """
 
     text: str
-    kind: str = "note"
+    kind: EventKind = "note"
     workload: str = ""
     index: int = 0  # this workload is number `index` of `count` that run
     count: int = 0
@@ -40,7 +43,7 @@ class Event:
 Progress = Callable[[Event], None]
 
 
-def display_mode(stream: TextIO, env: Mapping[str, str] | None = None) -> str:
+def display_mode(stream: TextIO, env: Mapping[str, str] | None = None) -> DisplayMode:
     """ "actions" under GitHub Actions, "live" on a terminal, else "plain" (a CI log, a pipe, a file)."""
     env = os.environ if env is None else env
     if env.get("GITHUB_ACTIONS") == "true":
@@ -53,7 +56,7 @@ def display_mode(stream: TextIO, env: Mapping[str, str] | None = None) -> str:
 
 def clock(seconds: float) -> str:
     """1:05, 12:00, 1:02:03."""
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     h, rest = divmod(s, 3600)
     return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
@@ -96,7 +99,12 @@ class Display:
     """
 
     def __init__(
-        self, stream: TextIO, mode: str = "plain", *, guard: bool = False, now: Callable[[], float] = time.monotonic
+        self,
+        stream: TextIO,
+        mode: DisplayMode = "plain",
+        *,
+        guard: bool = False,
+        now: Callable[[], float] = time.monotonic,
     ):
         self.stream, self.mode, self.guard, self.now = stream, mode, guard, now
         self.current: _Workload | None = None
