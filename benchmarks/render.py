@@ -1,5 +1,5 @@
-"""Report rendering at scale (DESIGN §14: 500 workloads with 100-point histories render in ≤ 1 s and fit
-GitHub's 65,536-character comment limit).
+"""Report rendering at scale (the target in docs/performance.md: 500 workloads with 100-point histories
+render in ≤ 1 s and fit GitHub's 65,536-character comment limit).
 
     python benchmarks/render.py [--runs 5]
 
@@ -190,7 +190,7 @@ def main() -> None:
         bench("A-500-with-history", big_suite(doc, 500, history=100), args.runs, tmp)
         bench("B-2000-no-history", big_suite(doc, 2000, history=0), args.runs, tmp)
     print(f"\nload average (1 min) at the end: {_machine.load_now():.2f}")
-    print("target (DESIGN §14): A renders in ≤ 1 s and fits 65,536 characters")
+    print("target: A renders in ≤ 1 s and fits 65,536 characters")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Forecast a planned training run before spending it (DESIGN §11). Pure functions.
+"""Forecast a planned training run before spending it. Pure functions; the method and its sources
+are in docs/methodology.md, "Forecast before running".
 
     FLOPs  ≈ 6 · N · D            N = (active) parameters, D = training tokens (Kaplan et al. 2020)
     time   = FLOPs / (count · peak · MFU)

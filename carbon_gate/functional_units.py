@@ -1,5 +1,6 @@
-"""The units protocol (DESIGN §11): a workload reports the functional units it processed (epochs,
-steps, samples, tokens) so SCI and per-unit budgets divide by real work, not by runs.
+"""The units protocol (docs/methodology.md, "Functional units"): a workload reports the functional
+units it processed (epochs, steps, samples, tokens) so SCI and per-unit budgets divide by real work,
+not by runs.
 
 From Python: `carbon_gate.report_units(1, name="epoch")` after each epoch. From any language: write
 a number (a line per report, or one total) to the file named in `$CARBON_GATE_UNITS_FILE`, which
@@ -54,13 +55,13 @@ class OpenBlocks:
         self._lock = threading.Lock()
         self._parents: dict[Listener, Listener | None] = {}
 
-    def open(self, block: Listener) -> contextvars.Token:
+    def open(self, block: Listener) -> contextvars.Token[Listener | None]:
         with self._lock:
             parent = active_measure.get()
             self._parents[block] = parent if parent in self._parents else None
         return active_measure.set(block)
 
-    def close(self, block: Listener, token: contextvars.Token) -> None:
+    def close(self, block: Listener, token: contextvars.Token[Listener | None]) -> None:
         active_measure.reset(token)
         with self._lock:
             self._parents.pop(block, None)
@@ -129,7 +130,7 @@ def _append_to_units_file(line: str) -> bool:
     return True
 
 
-def read_metrics_file(path: str | os.PathLike) -> dict[str, float]:
+def read_metrics_file(path: str | os.PathLike[str]) -> dict[str, float]:
     """The `metric NAME VALUE` lines of the units file, the last value of each name; malformed lines
     (a bad name, a value that is not a finite number) are skipped, like units lines."""
     out: dict[str, float] = {}
@@ -148,7 +149,7 @@ def read_metrics_file(path: str | os.PathLike) -> dict[str, float]:
     return out
 
 
-def _units_lines(path: str | os.PathLike) -> Iterator[str]:
+def _units_lines(path: str | os.PathLike[str]) -> Iterator[str]:
     """The units file's lines, streamed: the workload writes it, so its size is not ours to trust (one
     line per training step is normal); a line longer than LINE_LIMIT comes in pieces, none of them valid."""
     try:
@@ -158,7 +159,7 @@ def _units_lines(path: str | os.PathLike) -> Iterator[str]:
         return
 
 
-def read_units_file(path: str | os.PathLike) -> tuple[float | None, str | None]:
+def read_units_file(path: str | os.PathLike[str]) -> tuple[float | None, str | None]:
     """Sum of the numbers in the units file (first word of each line) and the unit name if one was
     given; (None, None) when the workload reported nothing."""
     total, name, seen = 0.0, None, False

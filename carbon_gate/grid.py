@@ -1,4 +1,4 @@
-"""Grid carbon intensity: the pinned accounting factor for CO2e (DESIGN §6).
+"""Grid carbon intensity: the pinned accounting factor for CO2e (docs/methodology.md, "Carbon: SCI").
 
 Resolution, first that applies: an explicit intensity → a country from the packaged
 Ember/OWID annual dataset → the generation-weighted world average, flagged `defaulted`.
