@@ -34,7 +34,7 @@ import _machine  # benchmarks/_machine.py: on sys.path as the script's own direc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carbon_gate.render.markdown import COMMENT_LIMIT, SUMMARY_LIMIT, render_markdown  # noqa: E402
+from carbon_gate.render.markdown import COMMENT_LIMIT, SUMMARY_LIMIT, render_markdown
 
 PY = sys.executable
 CONFIG = """\

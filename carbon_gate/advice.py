@@ -8,10 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import intensity
 from .intensity import CarbonAware, Reading
 from .shifting import Region, TimeShift, best_region, best_start, window_at
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .grid import GridFactor
+    from .results import WorkloadResult
 
 
 @dataclass
@@ -39,7 +45,7 @@ class Advice:
                 return w.g_per_kwh
         return self.pinned_g
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         reference = self.shift.now.g_per_kwh if self.shift.now else self.now_g
         best = best_region(self.regions)
         return {
@@ -114,7 +120,7 @@ def advise(
     return Advice(now, latest, forecast, shift, regions, pinned_g, energy_wh, duration_s, pue)
 
 
-def job_size(doc: dict, names: Sequence[str] = ()) -> tuple[float, float]:
+def job_size(doc: Mapping[str, Any], names: Sequence[str] = ()) -> tuple[float, float]:
     """(energy Wh, duration s) of the selected workloads in a results file, run one after the other:
     a projected full run where there is one, else the median run."""
     total_wh = total_s = 0.0
@@ -142,7 +148,7 @@ def live_at_run(
     return intensity.read(settings, "latest", country=country, env=os.environ if env is None else env, now=now)
 
 
-def workload_size(result) -> tuple[float, float]:
+def workload_size(result: WorkloadResult) -> tuple[float, float]:
     """(energy Wh, duration s) of a workload result: its projected full run, else its median run."""
     if result.projection and result.projection.get("energy_wh") is not None:
         return float(result.projection["energy_wh"]), float(result.projection.get("wall_s") or 0.0)
@@ -151,7 +157,17 @@ def workload_size(result) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def carbon_aware_section(config, live, results: Sequence) -> dict:
+class LiveFigure(Protocol):
+    """What the results' carbon_aware block takes of `pipeline.LiveGrid` (which sits above this module)."""
+
+    @property
+    def section(self) -> dict[str, Any] | None: ...
+
+    @property
+    def pinned(self) -> GridFactor: ...
+
+
+def carbon_aware_section(config: Config, live: LiveFigure, results: Sequence[WorkloadResult]) -> dict[str, Any]:
     """The results' `carbon_aware` block: the live figure (from `pipeline.live_grid`) and, for each
     workload at least `grid.advice.above` big, the best start within `grid.advice.window` and the best
     candidate zone. Savings of a zone are against the pinned figure (what the report's CO2e uses);
@@ -159,7 +175,7 @@ def carbon_aware_section(config, live, results: Sequence) -> dict:
     import os
 
     settings = config.grid.carbon_aware
-    section: dict = {"live": live.section, "advice": [], "window_s": settings.window_s, "forecast": None}
+    section: dict[str, Any] = {"live": live.section, "advice": [], "window_s": settings.window_s, "forecast": None}
     now = dt.datetime.now(dt.timezone.utc)
     pinned = live.pinned.g_per_kwh
     for r in results:

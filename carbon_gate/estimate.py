@@ -14,7 +14,6 @@ Checks reproduced in the tests: GPT-3 (175 B params, 300 B tokens, 10,000 V100 a
 from __future__ import annotations
 
 import math
-
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -105,7 +104,7 @@ class Estimate:
     assumptions: dict[str, Any] = field(default_factory=dict)
     sensitivity: list[dict[str, float]] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

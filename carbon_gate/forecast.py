@@ -8,12 +8,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .advice import Advice, advise, job_size
 from .errors import EXIT_DEFER, UsageError
-from .intensity import CarbonAware, iso
+from .intensity import PROVIDERS, CarbonAware, is_provider, iso
 from .shifting import best_region, should_defer
 from .units import format_energy, format_mass, parse_duration, parse_energy, parse_intensity
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 def parse_deadline(text: str, now: dt.datetime) -> dt.datetime:
@@ -68,6 +72,8 @@ def run_forecast(
 
         pinned_g = resolve().g_per_kwh
     if provider:
+        if not is_provider(provider):  # the command line offers only these
+            raise UsageError(f"unknown grid provider {provider!r}; expected one of {', '.join(PROVIDERS)}")
         settings = replace(settings, provider=provider)
     if zone:
         settings = replace(settings, zone=zone)
@@ -133,31 +139,31 @@ def run_forecast(
     return EXIT_DEFER if defer else 0
 
 
-def _estimate_size(config, names: Sequence[str]) -> tuple[float, float]:
+def _estimate_size(config: Config, names: Sequence[str]) -> tuple[float, float]:
     """Energy and hours of the config's `estimate:` workloads (a command workload must be measured first)."""
     from .estimate import EstimateInput, estimate
     from .pipeline import select
 
     wh = seconds = 0.0
     for w in select(config, names):
-        if w.kind != "estimate":
+        if w.kind != "estimate" or w.estimate is None:
             raise UsageError(f"workload {w.name!r} is not an estimate: measure it first and pass --results")
         e = dict(w.estimate)
         try:
             est = estimate(
                 EstimateInput(
-                    e["accelerator"],
-                    e["count"],
-                    e.get("params"),
-                    e.get("tokens"),
-                    e.get("moe_active_params"),
-                    e.get("hours"),
-                    e.get("mfu"),
-                    e.get("avg_power"),
-                    e.get("dtype"),
-                    config.grid.pue,
-                    0.0,
-                    "",
+                    accelerator=e["accelerator"],
+                    count=e["count"],
+                    params=e.get("params"),
+                    tokens=e.get("tokens"),
+                    moe_active_params=e.get("moe_active_params"),
+                    hours=e.get("hours"),
+                    mfu=e.get("mfu"),
+                    avg_power_w=e.get("avg_power"),
+                    dtype=e.get("dtype"),
+                    pue=config.grid.pue,
+                    intensity_g_per_kwh=0.0,
+                    intensity_source="",
                 )
             )
         except ValueError as exc:

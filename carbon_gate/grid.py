@@ -12,8 +12,11 @@ import difflib
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any, Literal
 
 DATASET_SOURCE = "Ember; Our World in Data (annual lifecycle intensity, CC BY 4.0)"
+# How the factor was chosen; `live` is a provider's reading the gate was configured to use (grid.gate_on).
+Method = Literal["configured", "dataset", "defaulted", "live"]
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,18 @@ class GridFactor:
     location: str
     source: str
     year: int | None
-    method: str  # configured | dataset | defaulted
+    method: Method
     pue: float = 1.0
     country_name: str | None = None  # "France"
     country_iso3: str | None = None  # "FRA" (CodeCarbon's country_iso_code)
     country_iso2: str | None = None  # "FR"
     wue: float | None = None  # on-site water usage effectiveness, L/kWh of facility energy; None: water not counted
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "GridFactor":
+    def from_dict(d: dict[str, Any]) -> GridFactor:
         return GridFactor(**{k: d[k] for k in GridFactor.__dataclass_fields__ if k in d})
 
 

@@ -16,10 +16,14 @@ import datetime as dt
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeGuard, get_args
 
-PROVIDERS = ("none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime")
-LEGACY_LIVE = {"uk": "uk-carbon-intensity"}  # grid.live's older spelling
+ProviderName = Literal["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]
+GateOn = Literal["pinned", "live"]  # which figure CO2e and the gate use: the pinned one, or a live reading
+ReadingKind = Literal["latest", "forecast"]
+
+PROVIDERS: tuple[ProviderName, ...] = get_args(ProviderName)
+LEGACY_LIVE: dict[str, ProviderName] = {"uk": "uk-carbon-intensity"}  # grid.live's older spelling
 DEFAULT_TIMEOUT_S = 5.0
 
 
@@ -31,14 +35,14 @@ class ProviderError(Exception):
 class CarbonAware:
     """The carbon-aware part of `grid:` in carbon-gate.yml."""
 
-    provider: str = "none"
+    provider: ProviderName = "none"
     zone: str | None = None  # provider's zone/region; default from grid.country where that makes sense
     latitude: float | None = None
     longitude: float | None = None
     key_env: str | None = None  # the NAME of the variable holding the key, never the key
     user_env: str | None = None  # watttime's user name variable
     timeout_s: float = DEFAULT_TIMEOUT_S
-    gate_on: str = "pinned"  # pinned | live
+    gate_on: GateOn = "pinned"
     candidates: tuple[str, ...] = ()
     advise_above_wh: float = 1000.0
     window_s: float = 24 * 3600.0
@@ -56,7 +60,7 @@ class Point:
     end: dt.datetime
     g_per_kwh: float
 
-    def to_list(self) -> list:
+    def to_list(self) -> list[str | float]:
         return [iso(self.start), iso(self.end), round(self.g_per_kwh, 3)]
 
 
@@ -66,7 +70,7 @@ class Reading:
 
     provider: str
     zone: str
-    kind: str  # latest | forecast
+    kind: ReadingKind
     points: tuple[Point, ...] = ()
     fetched_at: str = ""
     error: str | None = None
@@ -77,7 +81,7 @@ class Reading:
     def ok(self) -> bool:
         return self.error is None and bool(self.points)
 
-    def to_dict(self, with_points: bool = True) -> dict:
+    def to_dict(self, with_points: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
             "provider": self.provider,
             "zone": self.zone,
@@ -92,12 +96,15 @@ class Reading:
         return d
 
     @staticmethod
-    def from_dict(d: Mapping) -> "Reading":
+    def from_dict(d: Mapping[str, Any]) -> Reading:
         points = tuple(Point(parse_time(a), parse_time(b), float(g)) for a, b, g in d.get("points") or ())
+        kind = d["kind"]
+        if kind not in get_args(ReadingKind):
+            raise ValueError(f"not a kind of reading: {kind!r}")
         return Reading(
             str(d["provider"]),
             str(d["zone"]),
-            str(d["kind"]),
+            kind,
             points,
             str(d.get("fetched_at") or ""),
             d.get("error"),
@@ -115,6 +122,11 @@ class Provider(Protocol):
     def latest(self, zone: str) -> Point: ...
 
     def forecast(self, zone: str, now: dt.datetime, hours: float) -> list[Point]: ...
+
+
+def is_provider(name: str) -> TypeGuard[ProviderName]:
+    """Whether `name` is one of PROVIDERS (for names from outside the config: the command line)."""
+    return name in PROVIDERS
 
 
 def iso(t: dt.datetime) -> str:
@@ -187,7 +199,7 @@ def make_provider(settings: CarbonAware, env: Mapping[str, str], api_url: str | 
 
 def read(
     settings: CarbonAware,
-    kind: str,
+    kind: ReadingKind,
     *,
     country: str | None = None,
     zone: str | None = None,
@@ -202,7 +214,7 @@ def read(
     figure and says so). One answer per job, per provider, zone and kind, is cached on disk."""
     from . import cache
 
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     now = now or dt.datetime.now(dt.timezone.utc)
     zone = zone or default_zone(settings, country)
     from .http import url_env
@@ -212,17 +224,17 @@ def read(
         settings.provider,
         zone,
         kind,
-        api_url or env.get(url_env(settings.provider), "")
+        api_url or environ.get(url_env(settings.provider), "")
         if settings.provider in ("uk-carbon-intensity", "electricitymaps", "watttime")
         else "",
     )
     if use_cache:
-        hit = cache.load(key, env, now)
+        hit = cache.load(key, environ, now)
         if hit is not None:
             return hit
     provider: Provider | None = None
     try:
-        provider = make_provider(settings, env, api_url)
+        provider = make_provider(settings, environ, api_url)
         if kind == "latest":
             points: tuple[Point, ...] = (provider.latest(zone),)
         else:
@@ -241,7 +253,7 @@ def read(
             provider.basis if provider is not None else "",
         )
     if use_cache:
-        cache.store(key, reading, env, now)
+        cache.store(key, reading, environ, now)
     return reading
 
 
@@ -250,13 +262,13 @@ def iso_seconds(t: dt.datetime) -> str:
 
 
 __all__ = [
+    "PROVIDERS",
     "CarbonAware",
     "Point",
     "Provider",
     "ProviderError",
     "Reading",
-    "PROVIDERS",
-    "read",
-    "make_provider",
     "default_zone",
+    "make_provider",
+    "read",
 ]

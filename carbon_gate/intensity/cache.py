@@ -10,6 +10,7 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -68,7 +69,5 @@ def store(key: tuple[str, str, str, str], reading: Reading, env: Mapping[str, st
     from ..fsutil import atomic_write_text
 
     doc = {"stored_at": now.astimezone(dt.timezone.utc).isoformat(), "job": job_id(env), "reading": reading.to_dict()}
-    try:
+    with contextlib.suppress(OSError):  # a read-only home or full disk only costs another fetch
         atomic_write_text(_path(key, env), json.dumps(doc) + "\n")
-    except OSError:
-        pass  # a read-only home or full disk only costs another fetch

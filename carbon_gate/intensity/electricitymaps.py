@@ -1,6 +1,7 @@
 """Electricity Maps API v3 (api.electricitymaps.com/v3), key in the `auth-token` header.
 
-    GET /carbon-intensity/latest?zone=DE     {"zone", "carbonIntensity", "datetime", "updatedAt", "emissionFactorType", "isEstimated", ...}
+    GET /carbon-intensity/latest?zone=DE     {"zone", "carbonIntensity", "datetime", "updatedAt",
+                                              "emissionFactorType", "isEstimated", ...}
     GET /carbon-intensity/history?zone=DE    {"zone", "history": [<same as latest>, ...]}   (the last 24 h)
     GET /carbon-intensity/forecast?zone=DE   {"zone", "forecast": [{"carbonIntensity", "datetime"}, ...], "updatedAt"}
     lat=..&lon=.. instead of zone; emissionFactorType=lifecycle (the default) matches the packaged dataset.
@@ -11,6 +12,7 @@ The forecast needs a plan that includes it: a 401/403 there is reported as such,
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from typing import Any
 
@@ -87,6 +89,6 @@ def _series(doc: Any, key: str) -> list[Point]:
         times.append(parse_time(row.get("datetime")))
         values.append(number(row.get("carbonIntensity"), "carbonIntensity"))
     # Each value holds until the next one (hourly in practice; the last one is given the same step).
-    step = min((b - a for a, b in zip(times, times[1:]) if b > a), default=dt.timedelta(hours=1))
+    step = min((b - a for a, b in itertools.pairwise(times) if b > a), default=dt.timedelta(hours=1))
     ends = [*times[1:], times[-1] + step]
     return [Point(t, e, v) for t, e, v in zip(times, ends, values) if e > t]

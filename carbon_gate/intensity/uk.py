@@ -1,9 +1,10 @@
 """National Grid ESO's Carbon Intensity API for Great Britain (api.carbonintensity.org.uk), no key.
 
-    GET /intensity                                   {"data": [{"from", "to", "intensity": {"forecast", "actual", "index"}}]}
-    GET /intensity/{from}/fw48h                      the same list, half-hourly, 48 h ahead (actual is null ahead)
-    GET /regional/regionid/{id}                      {"data": [{"regionid", "shortname", "data": [{"from", "to", "intensity"}]}]}
-    GET /regional/intensity/{from}/fw48h/regionid/{id}  {"data": {"regionid", "shortname", "data": [...]}}
+    GET /intensity                     {"data": [{"from", "to", "intensity": {"forecast", "actual", "index"}}]}
+    GET /intensity/{from}/fw48h        the same list, half-hourly, 48 h ahead (actual is null ahead)
+    GET /regional/regionid/{id}        {"data": [{"regionid", "shortname", "data": [{"from", "to", "intensity"}]}]}
+    GET /regional/intensity/{from}/fw48h/regionid/{id}
+                                       {"data": {"regionid", "shortname", "data": [...]}}
     (postcode/{outward code} in place of regionid/{id} for a postcode area)
 
 Zones: `national` (default), a region id 1-17, or an outward postcode such as `RG10`. The figures
@@ -64,7 +65,7 @@ def _zone(zone: str) -> tuple[str, str]:
     )
 
 
-def _rows(doc: Any) -> list:
+def _rows(doc: Any) -> list[Any]:
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, list) or not data:
         raise ProviderError(
@@ -73,7 +74,7 @@ def _rows(doc: Any) -> list:
     return data
 
 
-def _regional_rows(doc: Any) -> list:
+def _regional_rows(doc: Any) -> list[Any]:
     data = doc.get("data") if isinstance(doc, dict) else None
     region = data[0] if isinstance(data, list) and data else data  # a list for "now", an object for fw48h
     rows = region.get("data") if isinstance(region, dict) else None
@@ -84,7 +85,7 @@ def _regional_rows(doc: Any) -> list:
     return rows
 
 
-def _points(rows: list) -> list[Point]:
+def _points(rows: list[Any]) -> list[Point]:
     out = []
     for row in rows:
         if not isinstance(row, dict) or not isinstance(row.get("intensity"), dict):

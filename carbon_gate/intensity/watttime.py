@@ -79,7 +79,7 @@ class WattTimeProvider:
         doc = self._forecast_doc(zone, hours)
         if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
             raise ProviderError("malformed answer: no 'data' list")
-        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        meta = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
         units = meta.get("units", "lbs_co2_per_mwh")
         if units not in _UNITS:
             raise ProviderError(f"unexpected units {str(units)[:40]!r} (expected lbs_co2_per_mwh)")
