@@ -288,8 +288,9 @@ def main() -> None:
                     targets[(cond, label, tol, "new-duet")] = args.duet
         cells = {k: [] for k in targets}
         print(
-            f"workload: ~{args.seconds:g} s CPU-bound loop ({n0} iterations); targets: A/A {args.aa}, +10 % {args.ten}, "
-            f"others {args.other}, duet {args.duet} gates per cell; old = {args.old}; deadline {args.deadline or 'none'}",
+            f"workload: ~{args.seconds:g} s CPU-bound loop ({n0} iterations); "
+            f"targets: A/A {args.aa}, +10 % {args.ten}, others {args.other}, duet {args.duet} gates per cell; "
+            f"old = {args.old}; deadline {args.deadline or 'none'}",
             flush=True,
         )
         out = tmp / "results.json"
@@ -364,7 +365,8 @@ def main() -> None:
                 m, sd = statistics.fmean(pool), statistics.stdev(pool)
                 mad = 1.4826 * statistics.median(abs(x - statistics.median(pool)) for x in pool)
                 print(
-                    f"  {cond} {arm} A/A pool: {len(pool)} rounds, mean log-ratio {m:+.4f} ± {sd / math.sqrt(len(pool)):.4f} (se),"
+                    f"  {cond} {arm} A/A pool: {len(pool)} rounds, "
+                    f"mean log-ratio {m:+.4f} ± {sd / math.sqrt(len(pool)):.4f} (se),"
                     f" median {statistics.median(pool):+.4f}, sd {sd:.4f}, robust sd {mad:.4f}"
                 )
                 study[f"{cond}|{arm}|pool"] = {"n": len(pool), "mean": m, "sd": sd, "robust_sd": mad}

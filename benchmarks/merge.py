@@ -31,7 +31,7 @@ import _machine  # benchmarks/_machine.py: on sys.path as the script's own direc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carbon_gate.merge import merge  # noqa: E402
+from carbon_gate.merge import merge
 
 PY = sys.executable
 PER_SHARD = 40
@@ -140,9 +140,11 @@ def main() -> None:
             med = statistics.median(times)
             per_workload[count] = med / (count * PER_SHARD)
             print(
-                f"  {count:>3} shards × {PER_SHARD} workloads ({count * PER_SHARD:>5}): merge() median {med * 1000:8.1f} ms "
+                f"  {count:>3} shards × {PER_SHARD} workloads ({count * PER_SHARD:>5}): "
+                f"merge() median {med * 1000:8.1f} ms "
                 f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {args.runs} runs), "
-                f"{per_workload[count] * 1e6:6.1f} µs per workload, ×{per_workload[count] / per_workload[25]:.2f} of 25 shards'"
+                f"{per_workload[count] * 1e6:6.1f} µs per workload, "
+                f"×{per_workload[count] / per_workload[25]:.2f} of 25 shards'"
             )
             if count == 50:
                 files = []
@@ -154,7 +156,8 @@ def main() -> None:
                 whole = timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True), args.runs)
                 size = sum(Path(f).stat().st_size for f in files)
                 print(
-                    f"      `carbon-gate merge` of the 50 files ({size / 1e6:.1f} MB): median {statistics.median(whole):.2f} s "
+                    f"      `carbon-gate merge` of the 50 files ({size / 1e6:.1f} MB): "
+                    f"median {statistics.median(whole):.2f} s "
                     f"(min {min(whole):.2f}, max {max(whole):.2f})"
                 )
                 ok = statistics.median(whole) < 2.0

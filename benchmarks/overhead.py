@@ -29,6 +29,7 @@ Absolute times on shared machines are noisy; the ratios within one run of this s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -88,15 +89,11 @@ def wall(cmd: list[str], **kw) -> float:
 
 def run_tree(cmd: list[str], *, cwd: Path | None = None, env: dict | None = None, log: Path | None = None):
     """Wall time, exact CPU-s of the whole tree (wait4 of the leader: itself + every child it reaped), exit code."""
-    out = open(log, "wb") if log else subprocess.DEVNULL
-    try:
+    with open(log, "wb") if log else contextlib.nullcontext(subprocess.DEVNULL) as out:
         t = time.perf_counter()
         p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, ru = os.wait4(p.pid, 0)
         dt = time.perf_counter() - t
-    finally:
-        if log:
-            out.close()
     p.returncode = os.waitstatus_to_exitcode(status)
     return dt, ru.ru_utime + ru.ru_stime, p.returncode
 
@@ -206,12 +203,13 @@ def main() -> None:
             starts["carbon-gate --version"].append(wall(cg_script + ["--version"]))
             starts["carbon-gate measure -- true"].append(wall(cg_script + ["measure", "--", "true"]))
             starts["true (bare)"].append(wall(["true"]))
-        print("\n1-2. start-up (median of %d interleaved runs)" % len(starts["true (bare)"]))
+        print(f"\n1-2. start-up (median of {len(starts['true (bare)'])} interleaved runs)")
         for k, v in starts.items():
             print(f"  {k:<30} {statistics.median(v) * 1000:8.1f} ms")
         floor = statistics.median(starts["python -c pass"])
         print(
-            f"  cold start over the interpreter floor: {(statistics.median(starts['carbon-gate --version']) - floor) * 1000:.1f} ms"
+            "  cold start over the interpreter floor: "
+            f"{(statistics.median(starts['carbon-gate --version']) - floor) * 1000:.1f} ms"
             "   (targets: --version <= 300 ms, measure -- true <= 500 ms)"
         )
         raw["startup_s"] = {k: statistics.median(v) for k, v in starts.items()}
@@ -345,7 +343,8 @@ def main() -> None:
         raw["overhead"]["rows"]["bare"] = {"median_wall_s": mb, "runs": bare}
         bare_meter = statistics.median(x["meter_cpu_s"] for x in bare)
         print(
-            "  wall vs bare: the whole command's wall time (tool start-up and shut-down included) / the bare run of the\n"
+            "  wall vs bare: the whole command's wall time (tool start-up and shut-down included) / the bare run "
+            "of the\n"
             "    same round, median over rounds. run vs bare: the duration the tool itself recorded for the workload\n"
             "    (carbon-gate sample wall_s, CodeCarbon emissions.csv duration) / bare — start-up excluded.\n"
             "  meter CPU: CPU-s of the meter's whole process tree (wait4) minus the workload's own CPU-s "
@@ -355,19 +354,22 @@ def main() -> None:
         if "carbon-gate" in recs:
             self_cpu = statistics.median(x["self_overhead_cpu_s"] for x in recs["carbon-gate"])
             print(
-                f"  carbon-gate's recorded overhead_cpu_s (its process during the run, not start-up): {self_cpu * 1000:.1f} ms"
+                "  carbon-gate's recorded overhead_cpu_s (its process during the run, not start-up): "
+                f"{self_cpu * 1000:.1f} ms"
             )
             cgs = summary["carbon-gate"]
             rr = pct(cgs["run_ratio"]) if cgs["run_ratio"] else "n/a"
             print(
-                f"  target <= 1 % of the workload's wall time: carbon-gate {pct(cgs['wall_ratio'])} whole command, {rr} run"
+                "  target <= 1 % of the workload's wall time: "
+                f"carbon-gate {pct(cgs['wall_ratio'])} whole command, {rr} run"
             )
             if "codecarbon" in summary:
                 ccs = summary["codecarbon"]
                 crr = pct(ccs["run_ratio"]) if ccs["run_ratio"] else "n/a"
                 print(
-                    f"  target less than CodeCarbon: whole command {pct(cgs['wall_ratio'])} vs {pct(ccs['wall_ratio'])}; "
-                    f"run {rr} vs {crr}; meter CPU {cgs['meter_cpu_s'] * 1000:.0f} ms vs {ccs['meter_cpu_s'] * 1000:.0f} ms"
+                    f"  target less than CodeCarbon: whole command {pct(cgs['wall_ratio'])} "
+                    f"vs {pct(ccs['wall_ratio'])}; run {rr} vs {crr}; "
+                    f"meter CPU {cgs['meter_cpu_s'] * 1000:.0f} ms vs {ccs['meter_cpu_s'] * 1000:.0f} ms"
                 )
 
         n2 = max(1, int(n * args.noise_seconds / args.seconds))
@@ -402,7 +404,8 @@ def main() -> None:
                 f"{s['n']} counted runs (median wall {s['median_wall_s']:.3f} s)"
             )
             print(
-                f"  total energy median {s['median_wh'] * 1000:.4f} mWh, min {s['min_wh'] * 1000:.4f}, max {s['max_wh'] * 1000:.4f}"
+                f"  total energy median {s['median_wh'] * 1000:.4f} mWh, "
+                f"min {s['min_wh'] * 1000:.4f}, max {s['max_wh'] * 1000:.4f}"
             )
             print(f"  relative spread (max - min) / median {s['spread'] * 100:.2f} %, CV {s['cv'] * 100:.2f} %")
             print(f"  per-run total energy (mWh): {', '.join(f'{e * 1000:.4f}' for e in energies)}")

@@ -43,7 +43,7 @@ import yaml
 
 # The test suite's process probes (carbon-gate's handlers installed; a workload's processes by a token).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_robustness import handlers_installed, processes_with  # noqa: E402
+from test_robustness import handlers_installed, processes_with
 
 PY = sys.executable
 GIT = [
@@ -285,7 +285,7 @@ FAULTS = {
 
 def workload_faults(rng: random.Random, tmp: Path) -> Counter:
     out: Counter = Counter()
-    for i, (name, cmd) in enumerate(FAULTS.items()):
+    for i, (_name, cmd) in enumerate(FAULTS.items()):
         d = tmp / f"f{i}"
         (d / "work").mkdir(parents=True)
         tok = f"{os.getpid() % 100:02d}{i:02d}"
@@ -476,7 +476,8 @@ def git_cases(rng: random.Random, tmp: Path, signal_trials: int) -> Counter:
     out: Counter = Counter()
     base = (
         HEADER
-        + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\nworkloads:\n  - {name: a, command: 'cat lib/d 2>/dev/null; true'}\n"
+        + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\n"
+        + "workloads:\n  - {name: a, command: 'cat lib/d 2>/dev/null; true'}\n"
     )
 
     def record(ok: bool, lost: bool = False, left: bool = False, trace: bool = False) -> None:

@@ -4,9 +4,10 @@
 
 What it does, in a temp dir: copies examples/quickstart into a new git repository, records the stored
 baseline on the first commit (`carbon-gate baseline update`, three times, so the trend chart has
-points), then makes a "pull request" commit that also sieves the lower half of the range (about half as much
-work again) and runs the gate in paired mode against the first commit (`carbon-gate run --mode paired --base HEAD~1`). The report that
-run writes is pasted below a short preamble naming the machine it came from. Nothing is edited.
+points), then makes a "pull request" commit that also sieves the lower half of the range (about half as
+much work again) and runs the gate in paired mode against the first commit (`carbon-gate run --mode
+paired --base HEAD~1`). The report that run writes is pasted below a short preamble naming the machine
+it came from. Nothing is edited.
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ Inputs (both in scripts/data/, with their sources and licences in their headers)
   CPUs. The independent check: never fitted on, only scored, for the validation table.
 
 Output: carbon_gate/data/cpu-power-model.json (the curve as fractions of TDP, the error band, sources),
-and the markdown tables for docs/methodology.md on stdout. Run: python scripts/fit_cpu_power.py (--check: only compare with the packaged file).
+and the markdown tables for docs/methodology.md on stdout. Run: python scripts/fit_cpu_power.py
+(--check: only compare with the packaged file).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import statistics
 import sys
@@ -37,7 +39,7 @@ def _rows(path: Path) -> list[dict]:
 def interp(points, u: float) -> float:
     """Linear interpolation on sorted (u, value) points, clamped at the ends."""
     u = min(max(u, points[0][0]), points[-1][0])
-    for (u0, v0), (u1, v1) in zip(points, points[1:]):
+    for (u0, v0), (u1, v1) in itertools.pairwise(points):
         if u <= u1:
             return v0 + (v1 - v0) * (u - u0) / (u1 - u0)
     return points[-1][1]
@@ -81,7 +83,7 @@ def fit_power_law(machines) -> list[tuple[float, float]]:
     """r(u) = a + (1 - a) u^k, least squares over the family medians, by grid search."""
     fam = list(_family_medians(machines).values())
     best = None
-    for ai in range(0, 61):
+    for ai in range(61):
         a = ai / 200
         for ki in range(30, 301, 2):
             k = ki / 100
