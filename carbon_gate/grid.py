@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -41,6 +41,7 @@ class GridFactor:
     source: str
     year: int | None
     method: Method
+    _: KW_ONLY
     pue: float = 1.0
     country_name: str | None = None  # "France"
     country_iso3: str | None = None  # "FRA" (CodeCarbon's country_iso_code)
@@ -162,9 +163,9 @@ def resolve(
             source or "configured in carbon-gate.yml",
             None,
             "configured",
-            pue,
-            *_country_fields(c),
+            pue=pue,
             wue=wue,
+            **_country_fields(c),
         )
     if country:
         c = find_country(country)
@@ -174,16 +175,20 @@ def resolve(
             DATASET_SOURCE,
             c.year,
             "dataset",
-            pue,
-            *_country_fields(c),
+            pue=pue,
             wue=wue,
+            **_country_fields(c),
         )
     avg, year = world_average()
     return GridFactor(
-        round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue, wue=wue
+        round(avg, 1), "World (generation-weighted average)", DATASET_SOURCE, year, "defaulted", pue=pue, wue=wue
     )
 
 
-def _country_fields(c: Country | None) -> tuple[str | None, str | None, str | None]:
-    """GridFactor's (country_name, country_iso3, country_iso2)."""
-    return (c.name, c.iso3, c.iso2 or None) if c is not None else (None, None, None)
+def _country_fields(c: Country | None) -> dict[str, str | None]:
+    """GridFactor's country_name, country_iso3 and country_iso2."""
+    return {
+        "country_name": c.name if c else None,
+        "country_iso3": c.iso3 if c else None,
+        "country_iso2": (c.iso2 or None) if c else None,
+    }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, Literal, Protocol, TypeGuard, get_args
 
 ProviderName = Literal["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]
@@ -36,6 +36,7 @@ class CarbonAware:
     """The carbon-aware part of `grid:` in carbon-gate.yml."""
 
     provider: ProviderName = "none"
+    _: KW_ONLY
     zone: str | None = None  # provider's zone/region; default from grid.country where that makes sense
     latitude: float | None = None
     longitude: float | None = None
