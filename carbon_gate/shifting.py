@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .intensity import Point, iso
 
@@ -25,7 +26,7 @@ class Window:
     def co2e_g(self, energy_wh: float, pue: float = 1.0) -> float:
         return energy_wh * pue / 1000.0 * self.g_per_kwh
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"start": iso(self.start), "end": iso(self.end), "g_per_kwh": round(self.g_per_kwh, 3)}
 
 
@@ -45,10 +46,14 @@ class TimeShift:
             return None
         return max(0.0, 1 - self.best.g_per_kwh / self.now.g_per_kwh)
 
-    def to_dict(self, energy_wh: float | None = None, pue: float = 1.0) -> dict:
-        d = {"now": self.now.to_dict() if self.now else None, "best": self.best.to_dict() if self.best else None,
-             "deadline": iso(self.deadline), "saving_pct": None if self.saving is None else round(self.saving * 100, 2),
-             "note": self.note}
+    def to_dict(self, energy_wh: float | None = None, pue: float = 1.0) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "now": self.now.to_dict() if self.now else None,
+            "best": self.best.to_dict() if self.best else None,
+            "deadline": iso(self.deadline),
+            "saving_pct": None if self.saving is None else round(self.saving * 100, 2),
+            "note": self.note,
+        }
         if energy_wh is not None:
             d["now_co2e_g"] = round(self.now.co2e_g(energy_wh, pue), 6) if self.now else None
             d["best_co2e_g"] = round(self.best.co2e_g(energy_wh, pue), 6) if self.best else None
@@ -82,8 +87,9 @@ def best_start(points: Sequence[Point], now: dt.datetime, duration: dt.timedelta
     if not points:
         return TimeShift(None, None, deadline, "no forecast available")
     if now + duration > deadline:
-        return TimeShift(window_at(points, now, duration), None, deadline,
-                         "the job does not fit between now and the deadline")
+        return TimeShift(
+            window_at(points, now, duration), None, deadline, "the job does not fit between now and the deadline"
+        )
     starts = [now] + sorted({p.start for p in points if now < p.start and p.start + duration <= deadline})
     windows = [w for w in (window_at(points, s, duration) for s in starts) if w is not None]
     now_window = windows[0] if windows and windows[0].start == now else None
@@ -103,8 +109,10 @@ class Region:
     source: str  # live provider, or the annual dataset
     note: str | None = None
 
-    def to_dict(self, energy_wh: float | None = None, pue: float = 1.0, reference: float | None = None) -> dict:
-        d = {"zone": self.zone, "g_per_kwh": self.g_per_kwh, "source": self.source, "note": self.note}
+    def to_dict(
+        self, energy_wh: float | None = None, pue: float = 1.0, reference: float | None = None
+    ) -> dict[str, Any]:
+        d: dict[str, Any] = {"zone": self.zone, "g_per_kwh": self.g_per_kwh, "source": self.source, "note": self.note}
         if energy_wh is not None and self.g_per_kwh is not None:
             d["co2e_g"] = round(energy_wh * pue / 1000.0 * self.g_per_kwh, 6)
         if reference and self.g_per_kwh is not None:
@@ -113,8 +121,9 @@ class Region:
 
 
 def best_region(regions: Sequence[Region]) -> Region | None:
-    known = [r for r in regions if r.g_per_kwh is not None]
-    return min(known, key=lambda r: r.g_per_kwh) if known else None  # type: ignore[arg-type, return-value]
+    """The zone with the lowest known intensity (the first on a tie), or None when none is known."""
+    known = [(r.g_per_kwh, i, r) for i, r in enumerate(regions) if r.g_per_kwh is not None]
+    return min(known)[2] if known else None
 
 
 def should_defer(now_g: float | None, threshold: float, shift: TimeShift) -> tuple[bool, str]:
@@ -124,9 +133,14 @@ def should_defer(now_g: float | None, threshold: float, shift: TimeShift) -> tup
     if now_g <= threshold:
         return False, f"the grid is at {now_g:.0f} g/kWh, not above {threshold:g}: run now"
     if shift.best is None:
-        return False, f"the grid is at {now_g:.0f} g/kWh (above {threshold:g}) but {shift.note or 'there is no forecast'}: run now"
+        why = shift.note or "there is no forecast"
+        return False, f"the grid is at {now_g:.0f} g/kWh (above {threshold:g}) but {why}: run now"
     if (shift.now is not None and shift.best.start == shift.now.start) or shift.best.g_per_kwh >= now_g:
-        return False, (f"the grid is at {now_g:.0f} g/kWh (above {threshold:g}) but no cleaner window comes before "
-                       "the deadline: run now")
-    return True, (f"the grid is at {now_g:.0f} g/kWh (above {threshold:g}); starting at {iso(shift.best.start)} "
-                  f"averages {shift.best.g_per_kwh:.0f} g/kWh: defer")
+        return False, (
+            f"the grid is at {now_g:.0f} g/kWh (above {threshold:g}) but no cleaner window comes before "
+            "the deadline: run now"
+        )
+    return True, (
+        f"the grid is at {now_g:.0f} g/kWh (above {threshold:g}); starting at {iso(shift.best.start)} "
+        f"averages {shift.best.g_per_kwh:.0f} g/kWh: defer"
+    )
