@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .results import WorkloadResult
 
 
-@dataclass(kw_only=True)
+@dataclass
 class Advice:
     """Everything `carbon-gate forecast` prints, also serialisable for --json and the results."""
 
@@ -117,17 +117,7 @@ def advise(
         )
         shift = TimeShift(None, None, deadline, why)
     regions = read_regions(settings, zones, env, now, api_url)
-    return Advice(
-        now=now,
-        latest=latest,
-        forecast=forecast,
-        shift=shift,
-        regions=regions,
-        pinned_g=pinned_g,
-        energy_wh=energy_wh,
-        duration_s=duration_s,
-        pue=pue,
-    )
+    return Advice(now, latest, forecast, shift, regions, pinned_g, energy_wh, duration_s, pue)
 
 
 def job_size(doc: Mapping[str, Any], names: Sequence[str] = ()) -> tuple[float, float]:
