@@ -15,9 +15,7 @@ from .intensity import CarbonAware, Reading
 from .shifting import Region, TimeShift, best_region, best_start, window_at
 
 if TYPE_CHECKING:
-    from .config import Config
     from .grid import GridFactor
-    from .results import WorkloadResult
 
 
 @dataclass
@@ -148,7 +146,7 @@ def live_at_run(
     return intensity.read(settings, "latest", country=country, env=os.environ if env is None else env, now=now)
 
 
-def workload_size(result: WorkloadResult) -> tuple[float, float]:
+def workload_size(result: Any) -> tuple[float, float]:  # a results.WorkloadResult (results sits above advice)
     """(energy Wh, duration s) of a workload result: its projected full run, else its median run."""
     if result.projection and result.projection.get("energy_wh") is not None:
         return float(result.projection["energy_wh"]), float(result.projection.get("wall_s") or 0.0)
@@ -167,7 +165,8 @@ class LiveFigure(Protocol):
     def pinned(self) -> GridFactor: ...
 
 
-def carbon_aware_section(config: Config, live: LiveFigure, results: Sequence[WorkloadResult]) -> dict[str, Any]:
+# `config` is a config.Config and `results` are results.WorkloadResult: both layers sit above this one.
+def carbon_aware_section(config: Any, live: LiveFigure, results: Sequence[Any]) -> dict[str, Any]:
     """The results' `carbon_aware` block: the live figure (from `pipeline.live_grid`) and, for each
     workload at least `grid.advice.above` big, the best start within `grid.advice.window` and the best
     candidate zone. Savings of a zone are against the pinned figure (what the report's CO2e uses);
