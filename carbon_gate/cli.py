@@ -899,6 +899,7 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     from .assess.verdict import assess_workload, suite_verdict
     from .codecarbon_import import grid_for_import, load_codecarbon
     from .config import Budget, GateSettings, Workload
+    from .domain import DEFAULT_TOLERANCE
     from .errors import UsageError
     from .grid import UnknownCountry
     from .results import Results
@@ -913,7 +914,8 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     groups = imported.groups
     assessed = []
     for name, samples in groups.items():
-        w = Workload(name, "", ".", {}, len(samples), 0, 0.0, 0.05, "run", 1.0, Budget(), (), None,
+        w = Workload(name=name, command="", cwd=".", env={}, repeats=len(samples), warmup=0, timeout_s=0.0,
+                     tolerance=DEFAULT_TOLERANCE, unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None,
                      codecarbon_csv=csv_path)
         assessed.append(assess_workload(w, samples, grid, None))
     suite = suite_verdict(assessed, GateSettings())

@@ -12,8 +12,8 @@ import pytest
 
 from carbon_gate.assess.stats import (INTERVALS, Looks, classify, decided, plan_looks, sequential_change,
                                       student_t_quantile)
-from carbon_gate.config import Budget, Workload
-from carbon_gate.meters.meter import MeterSettings, plan_meters
+from carbon_gate.config import Budget, MeterSettings, Workload
+from carbon_gate.meters.meter import plan_meters
 from carbon_gate.meters.paired import DUET, MAX_BATCH, MIN_ROUND_S, batch_size, duet_cpu_sets, run_rounds
 from carbon_gate.meters.process import run_process
 
@@ -167,8 +167,8 @@ def test_duet_rounds_pin_each_side_to_its_half_and_swap_every_round(tmp_path):
         (tmp_path / side).mkdir()
     # Each run takes ~0.3 s (no batching) and appends its grandchild's CPU list to a file in its own tree.
     command = f"{GRANDCHILD.format(out='allowed')}; {sys.executable} -c 'import time; time.sleep(0.3)'"
-    w = Workload("w", command, ".", {}, 4, 0, 60.0, 0.05, "run", 1.0, Budget(None, None, None, None, {}), (), None,
-                 max_rounds=4)
+    w = Workload(name="w", command=command, cwd=".", env={}, repeats=4, warmup=0, timeout_s=60.0, tolerance=0.05,
+                 unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None, max_rounds=4)
     plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
     runs = run_rounds(w, plan, tmp_path / "head", tmp_path / "base", random.Random(1), first=4, max_rounds=4,
                       max_time_s=600, stop=lambda r: False, looks=(4,), pairing=DUET)
@@ -200,8 +200,9 @@ def test_an_interrupt_mid_duet_round_kills_both_sides(tmp_path):
     for side in ("head", "base"):
         (tmp_path / side).mkdir()
     token = f"2.{os.getpid() % 1000:03d}7"  # a unique `sleep` argument to find the children by
-    w = Workload("w", f"sleep {token}", ".", {}, 6, 0, 60.0, 0.05, "run", 1.0, Budget(None, None, None, None, {}),
-                 (), None, max_rounds=6, max_time_s=600.0)
+    w = Workload(name="w", command=f"sleep {token}", cwd=".", env={}, repeats=6, warmup=0, timeout_s=60.0,
+                 tolerance=0.05, unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None, max_rounds=6,
+                 max_time_s=600.0)
     plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
 
     def both_sides_running() -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..config.records import MeterSettings
 from ..domain import MEASURED, MODELLED, Embodied, Energy, Fingerprint, Sample
 from . import rapl
 from .cpu_model import CpuModel, choose_cpu_model
@@ -24,21 +25,6 @@ if TYPE_CHECKING:
 MEMORY_W_PER_GB = 0.392
 MEMORY_SOURCE = "Cloud Carbon Footprint: 0.392 W/GB"
 POWERCAP_ENV = "CARBON_GATE_POWERCAP_ROOT"  # lets tests and odd systems point at another sysfs tree
-
-
-@dataclass(frozen=True)
-class MeterSettings:
-    """The `machine:` section of the config (and the matching CLI options)."""
-
-    profile: str = "auto"
-    host_threads: int | None = None
-    sockets: int | None = None  # None: detected
-    attribution: str = "process"  # process | machine
-    rapl: str = "auto"  # auto | off
-    dram: bool = False
-    gpu: str = "auto"  # auto | off
-    embodied: str = "auto"  # auto | off
-    powercap_root: str | None = None
 
 
 @dataclass
