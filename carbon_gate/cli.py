@@ -705,50 +705,15 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
     marker, and the PR's current head must equal --head-sha before any comment is touched.
     Publishing problems are warnings (exit 0); a refused or invalid artifact exits 2.
     """
-    import json
-    import re
-
-    from .errors import UsageError
+    from .comment_job import CommentJob, post_comment
     from .publish.actions import annotation
-    from .publish.comment import publish
-    from .publish.event import is_commit_sha
-    from .render.markdown import COMMENT_LIMIT, MARKER
 
-    token = os.environ.get("GITHUB_TOKEN")
-    if not token:
-        raise UsageError("GITHUB_TOKEN is not set: the comment job needs a token with pull-requests: write")
-    if meta:
-        try:
-            raw = Path(meta).read_bytes()[:4096]
-            data = json.loads(raw)
-            pr_number = pr_number or int(data["pr"])
-            head_sha = head_sha or str(data["head_sha"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{meta}: not a carbon-gate artifact ({exc})") from None
-    if not pr_number or not head_sha:
-        raise UsageError("need --pr and --head-sha (or --meta carbon-gate-pr.json)")
-    if not is_commit_sha(head_sha):
-        raise UsageError(f"--head-sha {head_sha[:60]!r} is not a commit sha")
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo or ""):
-        raise UsageError("--repo owner/name is required (or $GITHUB_REPOSITORY)")
-    try:
-        with open(report_file, "rb") as f:
-            raw = f.read(COMMENT_LIMIT * 4 + 1)
-    except OSError as exc:
-        raise UsageError(f"{report_file}: {exc.strerror or exc}") from None
-    if len(raw) > COMMENT_LIMIT * 4:
-        raise UsageError(f"{report_file}: larger than any carbon-gate report; refusing an untrusted artifact")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{report_file}: not UTF-8 text; refusing an untrusted artifact") from None
-    if not text.startswith(MARKER):
-        raise UsageError(f"{report_file}: does not start with the carbon-gate report marker; refusing it")
-    result = publish(text, token=token, repo=repo, pr_number=pr_number, api_url=os.environ.get("GITHUB_API_URL"),
-                     policy=policy, failing=run_conclusion == "failure", expected_head_sha=head_sha)
+    result = post_comment(CommentJob(report_file=report_file, pr_number=pr_number, head_sha=head_sha, meta=meta, repo=repo,
+                                     policy=policy, run_conclusion=run_conclusion, token=os.environ.get("GITHUB_TOKEN"),
+                                     api_url=os.environ.get("GITHUB_API_URL")))
     if result.status == "stale":
         click.echo(f"carbon-gate: error: {result.message}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
     click.echo(annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
 
 
@@ -896,36 +861,14 @@ def import_codecarbon(csv_path: str, project: str | None, results_path: str, gri
     """Turn a CodeCarbon emissions.csv into a carbon-gate results file (one workload per project_name),
     ready for `report`, `compare` and `baseline update --from`. CO2e and water use the file's own country,
     PUE and WUE unless overridden."""
-    from .assess.verdict import assess_workload, suite_verdict
-    from .codecarbon_import import grid_for_import, load_codecarbon
-    from .config import Budget, GateSettings, Workload
-    from .domain import DEFAULT_TOLERANCE
-    from .errors import UsageError
-    from .grid import UnknownCountry
-    from .results import Results
-    from .units import parse_intensity
+    from . import results as results_mod
+    from .import_codecarbon import import_codecarbon as run_import
 
-    imported = load_codecarbon(csv_path, project)
-    try:
-        grid, said = grid_for_import(imported.grid, csv_path, parse_intensity(grid_intensity) if grid_intensity else None,
-                                     grid_country, pue, wue)
-    except (ValueError, UnknownCountry) as exc:
-        raise UsageError(str(exc).strip("'\"")) from None
-    groups = imported.groups
-    assessed = []
-    for name, samples in groups.items():
-        w = Workload(name=name, command="", cwd=".", env={}, repeats=len(samples), warmup=0, timeout_s=0.0,
-                     tolerance=DEFAULT_TOLERANCE, unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None,
-                     codecarbon_csv=csv_path)
-        assessed.append(assess_workload(w, samples, grid, None))
-    suite = suite_verdict(assessed, GateSettings())
-    doc = Results(imported.machine, grid, assessed, suite.verdict, config=None).to_dict()
-    from .results import to_json
-
-    _write(results_path, to_json(doc))
-    for line in said:
+    imported = run_import(csv_path, project, grid_intensity, grid_country, pue, wue)
+    _write(results_path, results_mod.to_json(imported.doc))
+    for line in imported.said:
         click.echo(line)
-    click.echo(f"imported {sum(len(s) for s in groups.values())} rows into {len(groups)} workload(s): {results_path}")
+    click.echo(f"imported {imported.rows} rows into {imported.workloads} workload(s): {results_path}")
 
 
 @main.group(context_settings=CONTEXT)
