@@ -433,38 +433,18 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
     """Show what the meters will use on this machine (or a pretended one: --cpu/--vcpus/--sockets), and why."""
     if ctx.invoked_subcommand is not None:
         return
-    import dataclasses
     import json
 
+    from .machine import MachineQuery, describe_machine, machine_lines
     from .meters.cpu_model import ProfileError
-    from .meters.hardware import Hardware, detect
-    from .meters.meter import MEMORY_W_PER_GB, MeterSettings, plan_meters
-    from .pipeline import machine_section
 
     if vm is not None and not cpu_name:
         raise click.UsageError("--vm/--bare-metal describe a pretended machine: give --cpu too")
-    settings = MeterSettings(profile=profile, host_threads=host_threads, sockets=sockets)
-    if cpu_name:  # pretend completely: nothing of this machine (counters, GPUs, VM status, RAM) leaks in
-        held = vcpus or detect().logical_cpus
-        hw = Hardware(cpu_model=cpu_name, logical_cpus=held, machine_cpus=host_threads or held,
-                      virtualised=bool(vm), ram_bytes=0, os="unknown (pretended)", arch="unknown", sockets=sockets or 1)
-        settings = dataclasses.replace(settings, rapl="off", gpu="off")
-    else:
-        hw = detect()
-        if vcpus:
-            hw = dataclasses.replace(hw, logical_cpus=vcpus)
+    query = MachineQuery(cpu_name=cpu_name, vcpus=vcpus, host_threads=host_threads, sockets=sockets, vm=vm, profile=profile)
     try:
-        plan = plan_meters(settings, hardware=hw)
+        info, hw = describe_machine(query)
     except ProfileError as exc:
         raise click.UsageError(str(exc)) from None
-    if cpu_name:
-        plan = dataclasses.replace(plan, rapl_reason="a pretended machine has no counters",
-                                   gpu_reason="none: a pretended machine has no GPU")
-    info = machine_section(plan)
-    info["hardware"] = dataclasses.asdict(hw)
-    info["pretended"] = bool(cpu_name)
-    info["memory"] = {"method": "modelled", "w_per_gb": MEMORY_W_PER_GB, "source": "Cloud Carbon Footprint"}
-    info["rapl"] = [d.name for d in plan.rapl_domains] or plan.rapl_reason
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -473,33 +453,10 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
 
         click.echo(machine_markdown(info), nl=False)
         return
-    fp = info["fingerprint"]
-    kind = (" (virtual machine)" if hw.virtualised else "") + (f", {hw.sockets} sockets" if hw.sockets > 1 else "")
-    lines = [
-        f"CPU          {hw.cpu_model} — {hw.logical_cpus} vCPUs held"
-        + (f", host threads {'unknown' if hw.virtualised and not host_threads else hw.machine_cpus}" if cpu_name
-           else f" of {hw.machine_cpus}") + kind
-        + (" (pretended)" if cpu_name else ""),
-        f"RAM          {hw.ram_bytes / 1e9:.1f} GB" if not cpu_name else "RAM          not known (pretended machine)",
-        f"platform     {hw.os} {hw.arch}" + (f", runner image {hw.image_os} {hw.image_version}" if hw.image_os else ""),
-        f"CPU energy   {info['cpu']['method']}: {info['cpu']['reason']}",
-    ]
-    if info["cpu"]["fallback"]:
-        lines.append(f"             (no counters: {info['cpu']['fallback']})")
-    lines.append("curve        " + "  ".join(f"{p}%:{w:g}W" for p, w in info["cpu"]["curve_w"]))
-    lines.append(f"             source: {info['cpu']['source']}")
-    if info["cpu"].get("error_band_pct") is not None:
-        lines.append(f"             typical error ±{info['cpu']['error_band_pct']} % ({info['cpu']['error_source']})")
-    lines.append(f"memory       modelled: time-averaged RSS × {MEMORY_W_PER_GB} W/GB (Cloud Carbon Footprint)")
-    lines.append(f"GPU          {info['gpu']}")
-    emb = info["embodied"]
-    lines.append(f"embodied     {emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years ({emb['source']})"
-                 if emb else "embodied     none: no embodied data for this machine (the profile has none)")
-    lines.append(f"fingerprint  {json.dumps(fp, sort_keys=True)}")
     from .render.terminal import screen, wrap
 
     width = screen(sys.stdout).width
-    click.echo("\n".join(part for line in lines for part in wrap(line, width, hang=" " * 13)))
+    click.echo("\n".join(part for line in machine_lines(info, hw, query) for part in wrap(line, width, hang=" " * 13)))
 
 
 @machine.command("calibrate", context_settings=CONTEXT)
