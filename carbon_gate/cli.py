@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import EXIT_USAGE, CarbonGateError
+from .errors import EXIT_GATE_FAILED, EXIT_PASS, EXIT_USAGE, EXIT_WORKLOAD, CarbonGateError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -103,15 +103,37 @@ def main() -> None:
     """
 
 
-def _grid_options(fn: Callable) -> Callable:
-    fn = click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True, help="Data-centre PUE multiplier.")(fn)
-    fn = click.option("--grid-intensity", metavar="G", help="Grid intensity, e.g. '472' or '472 g/kWh'.")(fn)
-    fn = click.option("--grid-country", metavar="CC", help="Country (ISO-2, ISO-3 or name) from the packaged dataset.")(fn)
-    return fn
+def _grid_options(pue_default: float | None = 1.0, grid_instead: str = "", pue_instead: str = "") -> Callable[[Callable], Callable]:
+    """The grid flags (--grid-country, --grid-intensity, --pue) of every command that has them; the
+    `*_instead` texts say what they replace (the imported file's own grid)."""
+    grid_tail = f", instead of {grid_instead}." if grid_instead else "."
+
+    def add(fn: Callable) -> Callable:
+        fn = click.option("--pue", type=click.FloatRange(min=1.0), default=pue_default, show_default=pue_default is not None,
+                          help="Data-centre PUE multiplier" + (f" instead of {pue_instead} (replaces it, never on top)."
+                                                               if pue_instead else "."))(fn)
+        fn = click.option("--grid-intensity", metavar="G", help="Grid intensity, e.g. '472' or '472 g/kWh'" + grid_tail)(fn)
+        fn = click.option("--grid-country", metavar="CC",
+                          help="Country (ISO-2, ISO-3 or name) from the packaged dataset" + grid_tail)(fn)
+        return fn
+
+    return add
+
+
+def _pinned_grid(grid_intensity: str | None, grid_country: str | None, pue: float, source: str | None = None) -> Any:
+    """The grid factor the grid flags give; a bad intensity or an unknown country is a usage error."""
+    from .errors import UsageError
+    from .grid import UnknownCountry, resolve
+    from .units import parse_intensity
+
+    try:
+        return resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue, source=source)
+    except (ValueError, UnknownCountry) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
 
 
 @main.command(context_settings={**CONTEXT, "ignore_unknown_options": True})
-@_grid_options
+@_grid_options()
 @click.option("--results", "json_path", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
 @click.option("--json", "json_alias", type=click.Path(dir_okay=False), hidden=True)  # the old name of --results
 @click.option("--timeout", metavar="DURATION", help="Kill the command (and its process group) after this long, e.g. 10m.")
@@ -128,18 +150,18 @@ def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | N
     """
     import shlex
 
-    from .errors import UsageError
-    from .grid import UnknownCountry, resolve
-    from .meters.meter import MeterSettings, measure_command, plan_meters
     from . import interrupts
+    from .config import MeterSettings
+    from .errors import UsageError
     from .interrupts import Interrupted
+    from .meters.meter import measure_command, plan_meters
     from .progress import Event
-    from .units import parse_duration, parse_intensity
+    from .units import parse_duration
 
+    grid = _pinned_grid(grid_intensity, grid_country, pue)
     try:
-        grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue)
         timeout_s = parse_duration(timeout) if timeout else None
-    except (ValueError, UnknownCountry) as exc:
+    except ValueError as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     json_path = json_path or json_alias
     plan = plan_meters(MeterSettings(profile=profile))
@@ -262,7 +284,7 @@ def _finish_run(outcome: Any, out: _OutputPaths, template: str | None, quiet: bo
     # A failing gate or workload keeps its code (1 or 3) when a file could not be written; a pass becomes 2.
     if outcome.suite.exit_code:
         return outcome.suite.exit_code
-    return 2 if (results_error or report_error) else 0
+    return EXIT_USAGE if (results_error or report_error) else EXIT_PASS
 
 
 def _mark_interrupted(doc: dict) -> None:
@@ -346,7 +368,7 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
     skipped = [w["name"] for w in doc["workloads"] if w["verdict"] == "error"]
     click.echo(f"baseline: {path} — recorded {', '.join(recorded) or 'nothing'}"
                + (f"; skipped failed {', '.join(skipped)}" if skipped else ""))
-    sys.exit(3 if skipped else 0)
+    sys.exit(EXIT_WORKLOAD if skipped else EXIT_PASS)
 
 
 @main.command(context_settings=CONTEXT)
@@ -411,7 +433,7 @@ def merge(inputs: tuple[str, ...], results_path: str | None, out_path: str | Non
     _summary(doc)
     if report_error is not None:
         raise report_error
-    sys.exit({"pass": 0, "warn": 0, "fail": 1}.get(doc["verdict"], 3))
+    sys.exit({"pass": EXIT_PASS, "warn": EXIT_PASS, "fail": EXIT_GATE_FAILED}.get(doc["verdict"], EXIT_WORKLOAD))
 
 
 @main.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -684,9 +706,7 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
 @click.option("--dtype", help="Which peak to use (default: the accelerator's training dtype).")
 @click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), help="Model FLOPs utilisation (default 0.4).")
 @click.option("--avg-power", help="Average power per accelerator, e.g. 330W (default: TDP).")
-@click.option("--pue", type=click.FloatRange(min=1.0), default=1.0, show_default=True, help="Data-centre PUE multiplier.")
-@click.option("--grid-intensity", help="g/kWh, e.g. 429 or '429 g/kWh'.")
-@click.option("--grid-country", help="Country from the packaged dataset.")
+@_grid_options()
 @click.option("--compare-regions", metavar="CC,CC", help="Also show the same forecast under each country's annual "
                                                           "intensity, e.g. FR,SE,US,IN (location shifting).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -700,12 +720,11 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
     from .errors import UsageError
     from .estimate import EstimateInput
     from .estimate import estimate as run_estimate
-    from .grid import UnknownCountry, resolve
-    from .units import format_mass, parse_intensity, parse_power
+    from .grid import UnknownCountry
+    from .units import format_mass, parse_power
 
+    grid = _pinned_grid(grid_intensity, grid_country, pue, source="--grid-intensity")
     try:
-        grid = resolve(parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue,
-                       source="--grid-intensity")
         inp = EstimateInput(accelerator, count, params, tokens, moe_active_params, hours, mfu,
                             parse_power(avg_power) if avg_power else None, dtype, pue, grid.g_per_kwh,
                             f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""))
@@ -808,9 +827,7 @@ def import_() -> None:
 @click.option("--project", help="Only rows of this project_name.")
 @click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
               help="Where to write the results JSON.")
-@click.option("--grid-country", help="Grid for CO2e instead of the file's country_iso_code.")
-@click.option("--grid-intensity", help="g/kWh, instead of the file's country.")
-@click.option("--pue", type=click.FloatRange(min=1.0), help="PUE instead of the file's pue column (replaces it, never on top).")
+@_grid_options(pue_default=None, grid_instead="the file's country_iso_code", pue_instead="the file's pue column")
 @click.option("--wue", type=click.FloatRange(min=0.0), help="Water L/kWh instead of the file's wue column.")
 @_friendly
 def import_codecarbon(csv_path: str, project: str | None, results_path: str, grid_country: str | None,

@@ -1,5 +1,5 @@
 """Import CodeCarbon's `emissions.csv`: each row becomes a sample, so teams that already track inside
-their training code get the gate, baseline and report without changing it (DESIGN §11).
+their training code get the gate, baseline and report without changing it (docs/methodology.md, "CodeCarbon import").
 
 Handles the real column sets of CodeCarbon releases: rows with per-component energies
 (`cpu_energy`, `gpu_energy`, `ram_energy`, kWh) and older files with only `energy_consumed`.
