@@ -10,17 +10,8 @@ from typing import Any
 
 from ..errors import ConfigError, ConfigProblem
 from ..intensity import LEGACY_LIVE, CarbonAware
-from .records import (
-    BaselineSettings,
-    Budget,
-    Config,
-    EnvironmentSettings,
-    GateSettings,
-    GridSettings,
-    MeterSettings,
-    PrepushSettings,
-    Workload,
-)
+from . import records
+from .records import Config, GateSettings, Workload
 from .spec import CARBON_AWARE_KEYS, ENV_NAME, ESTIMATE_SIZE_KEYS, KEY_ENV_HINTS, REMOVED_KEYS, RUN_KEYS, SPEC
 from .validate import Validator, kind_of, parsed_default
 from .yaml_lines import KeyPath, Lines, load_yaml
@@ -126,27 +117,30 @@ def _build(path: Path, v: dict[str, Any], lines: Lines) -> Config:
     grid = v.get("grid", {})
     machine = v.get("machine", {})
     defaults = {k: v.get("defaults", {}).get(k, parsed_default(RUN_KEYS[k])) for k in RUN_KEYS}
-    base = v.get("baseline", {})
-    gate = v.get("gate", {})
+    base, base_default = v.get("baseline", {}), records.BaselineSettings()
+    gate, gate_default = v.get("gate", {}), GateSettings()
+    prepush, prepush_default = v.get("prepush", {}), records.PrepushSettings()
     environment = v.get("environment", {})
-    prepush = v.get("prepush", {})
     return Config(
         path=path,
         version=v["version"],
-        grid=GridSettings(country=grid.get("country"), intensity=grid.get("intensity"), source=grid.get("source"),
-                          pue=grid.get("pue", 1.0), live=grid.get("live", "none"),
-                          lines={k: lines[("grid", k)] for k in grid if ("grid", k) in lines},
-                          carbon_aware=_carbon_aware(grid), wue=grid.get("wue")),
-        machine=MeterSettings(**{k: machine[k] for k in machine}),
-        baseline=BaselineSettings(mode=base.get("mode", "auto"), file=Path(base.get("file", BaselineSettings.file)),
-                                  setup=base.get("setup"), history=base.get("history", BaselineSettings.history),
-                                  seed=base.get("seed"), pairing=base.get("pairing", "auto")),
-        gate=GateSettings(tuple(gate.get("fail_on", GateSettings.fail_on)), gate.get("confidence", GateSettings.confidence),
-                          gate.get("family", GateSettings.family)),
+        grid=records.GridSettings(
+            country=grid.get("country"), intensity=grid.get("intensity"), source=grid.get("source"),
+            pue=grid.get("pue", 1.0), live=grid.get("live", "none"),
+            lines={k: lines[("grid", k)] for k in grid if ("grid", k) in lines},
+            carbon_aware=_carbon_aware(grid), wue=grid.get("wue")),
+        machine=records.MeterSettings(**{k: machine[k] for k in machine}),
+        baseline=records.BaselineSettings(
+            mode=base.get("mode", "auto"), file=Path(base.get("file", base_default.file)), setup=base.get("setup"),
+            history=base.get("history", base_default.history), seed=base.get("seed"),
+            pairing=base.get("pairing", "auto")),
+        gate=GateSettings(tuple(gate.get("fail_on", gate_default.fail_on)), gate.get("confidence", gate_default.confidence),
+                          gate.get("family", gate_default.family)),
         workloads=tuple(_workload(i, w, defaults, lines) for i, w in enumerate(v["workloads"])),
-        prepush=PrepushSettings(prepush.get("repeats", PrepushSettings.repeats), prepush.get("warmup", PrepushSettings.warmup)),
+        prepush=records.PrepushSettings(prepush.get("repeats", prepush_default.repeats),
+                                        prepush.get("warmup", prepush_default.warmup)),
         # The live-grid provider's key variables are secrets too: `CARBON_GATE_*` names pass by default.
-        environment=EnvironmentSettings(
+        environment=records.EnvironmentSettings(
             environment.get("pass", ()),
             tuple(environment.get("secrets", ())) + tuple(n for n in (grid.get("key_env"), grid.get("user_env")) if n)),
     )
@@ -178,12 +172,12 @@ def _workload(i: int, w: dict[str, Any], defaults: dict[str, Any], lines: Lines)
     )
 
 
-def _budget(at: KeyPath, b: dict[str, Any], lines: Lines) -> Budget:
+def _budget(at: KeyPath, b: dict[str, Any], lines: Lines) -> records.Budget:
     per_unit = b.get("per_unit", {})
     projected = b.get("projected", {})
     names = ("energy", "co2e", "per_unit.energy", "per_unit.co2e", "projected.energy", "projected.co2e")
     budget_lines = {name: lines[at + tuple(name.split("."))] for name in names if at + tuple(name.split(".")) in lines}
-    return Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines,
+    return records.Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines,
                   projected.get("energy"), projected.get("co2e"))
 
 
