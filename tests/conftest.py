@@ -10,6 +10,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import CI_VARS
+
+
+@pytest.fixture
+def no_ci_env(monkeypatch):
+    """No pull request, summary or token from the environment the tests run in (a CI job): a module
+    that runs the gate in auto mode uses it with `pytestmark = pytest.mark.usefixtures("no_ci_env")`."""
+    for var in CI_VARS:
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import GIT_ID, git
 from pytest_httpserver import HTTPServer
 from test_github_comment import FakeGitHub
 
@@ -46,8 +47,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ACT_DIR = Path(__file__).resolve().parent / "act"
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "github-events"  # real payloads, see its README
 PACKAGE_FILES = ("carbon_gate", "templates", "requirements", "pyproject.toml", "action.yml", "README.md", "LICENSE")
-GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-          "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def act_binary() -> str | None:
@@ -135,11 +134,6 @@ def wheelhouse(request) -> Path:
             pytest.skip(f"cannot fetch the locked wheels for an offline install: {proc.stderr[-500:]}")
         (cache / "complete").write_text(lock.read_text(encoding="utf-8"))
     return cache
-
-
-def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ID}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def budget_file(energy: str) -> str:

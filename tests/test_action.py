@@ -1,4 +1,4 @@
-"""GitHub integration, part 3 (DESIGN §9, §13): `carbon-gate action` end to end.
+"""GitHub integration, part 3 (docs/github.md): `carbon-gate action` end to end.
 
 Each test makes a real git repository (a base commit and a PR commit), edits GitHub's own
 `pull_request` webhook payload so its base/head shas are those commits, and runs the real CLI as a
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import GIT_ID, commit, git
 from test_github_comment import FORBIDDEN, FakeGitHub, github, server  # noqa: F401 (the stand-in API's fixtures)
 from test_github_event import parse_command, parse_output_file
 
@@ -36,19 +37,12 @@ FORGER = ("import sys\n"
           "            '  ::error file=carbon-gate.yml,line=1::indented forgery\\n')\n"
           "    s.flush()\n"
           "sys.exit(1)\n")
-GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-          "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CARBON_GATE_", "RUNNER_"))}
     env.pop("CI", None)
     return {**env, **GIT_ID}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, env=clean_env(), check=True, capture_output=True,
-                          text=True).stdout.strip()
 
 
 def config_text(workloads: dict[str, tuple[str, str]], mode: str = "stored", repeats: int = 6,
@@ -81,17 +75,13 @@ def make_repo(path: Path, base_config: str | None, head_config: str | None = Non
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
 
-    def commit(files: dict[str, str], config: str | None, message: str) -> str:
-        if config is not None:
-            files["carbon-gate.yml"] = config
-        for name, text in files.items():
-            (path / name).write_text(text, encoding="utf-8")
-        git(path, "add", "-A")
-        git(path, "commit", "-q", "-m", message)
-        return git(path, "rev-parse", "HEAD")
+    def with_config(files: dict[str, str], config: str | None) -> dict[str, str | None]:
+        return {**files, **({"carbon-gate.yml": config} if config is not None else {})}
 
-    base = commit({"README.md": "# demo\n", ".gitignore": "carbon-gate-*\n", **(base_files or {})}, base_config, "base")
-    head = commit({"README.md": "# demo\n\nA change in the PR.\n", **(head_files or {})}, head_config, "pr")
+    base = commit(path, with_config({"README.md": "# demo\n", ".gitignore": "carbon-gate-*\n", **(base_files or {})},
+                                    base_config), "base")
+    head = commit(path, with_config({"README.md": "# demo\n\nA change in the PR.\n", **(head_files or {})}, head_config),
+                  "pr")
     return Repo(path, base, head)
 
 

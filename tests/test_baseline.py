@@ -1,5 +1,5 @@
 """The committed baseline file: `carbon-gate baseline update` writes it, `carbon-gate run` (stored mode)
-gates against it (DESIGN §7, §13). Real git repositories in tmp_path, the real CLI in a subprocess.
+gates against it (docs/statistics.md). Real git repositories in tmp_path, the real CLI in a subprocess.
 
 Workloads sleep for a duration read from a file, so their modelled energy (~ idle power × wall time)
 is stable from run to run.
@@ -11,52 +11,23 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import carbon_gate
+from helpers import commit, git, modelled_config
 
-GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
-       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
+pytestmark = pytest.mark.usefixtures("no_ci_env")
+
 SLEEP = 'sleep "$(cat duration.txt)"'
 SCHEMA = "carbon-gate/baseline@1"
 DEFAULT_FILE = Path(".carbon-gate/baseline.json")
 
 
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    """No pull-request base from the environment: `run` in auto mode must fall back to the stored file."""
-    for var in ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-                "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
-
-
 def config(workloads: str, *, repeats: int = 4, warmup: int = 0, tolerance: str = "5%", baseline: str = "") -> str:
-    text = textwrap.dedent(f"""\
-        version: 1
-        grid: {{intensity: 400 g/kWh, source: test value}}
-        machine: {{rapl: "off", gpu: "off", embodied: "off"}}
-        defaults: {{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}"}}
-        """)
-    if baseline:
-        text += f"baseline: {baseline}\n"
-    return text + "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
+    return modelled_config(workloads, defaults=f'{{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}"}}',
+                           baseline=baseline)
 
 
 def new_repo(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from helpers import commit, git, suite_config
 
 from carbon_gate.units import parse_energy, parse_mass
 
@@ -132,15 +133,12 @@ def test_over_budget_exits_1_and_says_which_budget_and_by_how_much(cli, write_co
 @pytest.mark.parametrize("form", ["string", "list"])
 def test_missing_command_exits_3_and_the_other_workload_is_still_measured(cli, write_config, form):
     missing = "definitely-not-a-command-cg7 --flag" if form == "string" else '["definitely-not-a-command-cg7", "--flag"]'
-    config = write_config(f"""
-        version: 1
-        defaults: {{repeats: 2, warmup: 0}}
-        workloads:
+    config = write_config(suite_config(f"""
           - name: broken
             command: {missing}
           - name: fine
             command: {QUICK}
-        """)
+        """, defaults="{repeats: 2, warmup: 0}"))
     proc, results = run(cli, config)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert re.search(r"broken: run 1 failed: .*not found", proc.stdout), proc.stdout
@@ -157,16 +155,13 @@ def test_missing_command_exits_3_and_the_other_workload_is_still_measured(cli, w
 
 
 def test_timeout_exits_3_kills_the_run_and_the_other_workload_is_still_measured(cli, write_config):
-    config = write_config(f"""
-        version: 1
-        defaults: {{repeats: 2, warmup: 0}}
-        workloads:
+    config = write_config(suite_config(f"""
           - name: slow
             command: sleep 30
             timeout: 0.5s
           - name: fine
             command: {QUICK}
-        """)
+        """, defaults="{repeats: 2, warmup: 0}"))
     started = time.monotonic()
     proc, results = run(cli, config)
     elapsed = time.monotonic() - started
@@ -187,17 +182,14 @@ def test_timeout_exits_3_kills_the_run_and_the_other_workload_is_still_measured(
 
 def test_non_zero_exit_is_an_error_with_the_stderr_tail(cli, write_config):
     failing = [PY, "-c", "import sys; sys.stderr.write('loading data\\nboom: disk on fire\\n'); sys.exit(4)"]
-    config = write_config(f"""
-        version: 1
-        defaults: {{repeats: 3, warmup: 1}}
-        workloads:
+    config = write_config(suite_config(f"""
           - name: crashy
             command: {yaml_list(failing)}
           - name: fine
             command: {QUICK}
             repeats: 1
             warmup: 0
-        """)
+        """, defaults="{repeats: 3, warmup: 1}"))
     proc, results = run(cli, config)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "crashy: run 1 failed: exited with code 4" in proc.stdout
@@ -281,14 +273,11 @@ def test_relative_config_path_from_another_directory(cli, tmp_path):
 
 
 def test_missing_cwd_is_a_workload_error(cli, write_config):
-    config = write_config(f"""
-        version: 1
-        defaults: {{repeats: 1, warmup: 0}}
-        workloads:
+    config = write_config(suite_config(f"""
           - name: lost
             command: {QUICK}
             cwd: no-such-dir
-        """)
+        """, defaults="{repeats: 1, warmup: 0}"))
     proc, results = run(cli, config)
     assert proc.returncode == 3
     [sample] = workload(load_results(results), "lost")["samples"]
@@ -298,15 +287,12 @@ def test_missing_cwd_is_a_workload_error(cli, write_config):
 def test_string_commands_use_the_shell_and_lists_are_execd(cli, write_config, tmp_path):
     argv_dump = [PY, "-c", "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))",
                  "one argument with spaces", "&&", "$HOME", "*"]
-    config = write_config(f"""
-        version: 1
-        defaults: {{repeats: 1, warmup: 0}}
-        workloads:
+    config = write_config(suite_config(f"""
           - name: shell
             command: echo a > shell.txt && echo b >> shell.txt
           - name: exec
             command: {yaml_list(argv_dump)}
-        """)
+        """, defaults="{repeats: 1, warmup: 0}"))
     proc, results = run(cli, config)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "shell.txt").read_text() == "a\nb\n"  # `&&` and `>>` were interpreted by /bin/sh
@@ -493,11 +479,9 @@ def test_measure_json_matches_the_schema(cli, tmp_path):
 
 def test_stored_and_paired_results_match_the_schema(cli, tmp_path):
     """Results with a baseline and a change (stored baseline file; paired with the base commit in git)."""
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
-    (tmp_path / "carbon-gate.yml").write_text(
-        "version: 1\ndefaults: {repeats: 2, warmup: 0}\nworkloads:\n  - name: t\n    command: \"true\"\n")
-    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "base"]):
-        subprocess.run([*git, *args], cwd=tmp_path, check=True, capture_output=True)
+    git(tmp_path, "init", "-q", "-b", "main")
+    commit(tmp_path, {"carbon-gate.yml": "version: 1\ndefaults: {repeats: 2, warmup: 0}\nworkloads:\n"
+                                         "  - name: t\n    command: \"true\"\n"}, "base")
     env = {k: "" for k in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH")}
     proc = cli("baseline", "update", "-q", env=env)
     assert proc.returncode == 0, proc.stderr

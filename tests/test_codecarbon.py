@@ -1,4 +1,4 @@
-"""CodeCarbon `emissions.csv` import (DESIGN §11): rows become samples that the gate, the baseline and
+"""CodeCarbon `emissions.csv` import (docs/methodology.md): rows become samples that the gate, the baseline and
 the report treat like measured runs.
 
 Fixtures (tests/fixtures/codecarbon/) follow the real column sets of CodeCarbon releases:
@@ -175,13 +175,17 @@ def v2_here(tmp_path: Path) -> Path:
     return dst
 
 
+def gated_workload(cli, tmp_path: Path, exit_code: int) -> dict:
+    """`carbon-gate run` in tmp_path, which must exit `exit_code`; the first workload of its results."""
+    proc = cli("run", "-q")
+    assert proc.returncode == exit_code, proc.stdout + proc.stderr
+    return json.loads((tmp_path / "carbon-gate-results.json").read_text())["workloads"][0]
+
+
 def test_run_gates_a_codecarbon_workload_over_budget(cli, write_config, tmp_path, v2_here):
     med = median_wh(V2, "bert-finetune")  # ≈ 160 Wh
     write_config(source_config(budget=f"energy: {med * 0.9:.1f} Wh"))
-    proc = cli("run", "-q")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    doc = json.loads((tmp_path / "carbon-gate-results.json").read_text())
-    w = doc["workloads"][0]
+    w = gated_workload(cli, tmp_path, 1)
     assert w["verdict"] == "over-budget"
     assert w["energy_wh"] == pytest.approx(med, rel=1e-6)
     assert len(w["samples"]) == 6  # only this project's rows
@@ -198,10 +202,7 @@ def test_run_gates_a_codecarbon_workload_over_budget(cli, write_config, tmp_path
 def test_run_passes_a_codecarbon_workload_within_budget(cli, write_config, tmp_path, v2_here):
     med = median_wh(V2, "resnet-cpu")
     write_config(source_config("resnet-cpu", budget=f"energy: {med * 1.2:.3f} Wh"))
-    proc = cli("run", "-q")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    doc = json.loads((tmp_path / "carbon-gate-results.json").read_text())
-    w = doc["workloads"][0]
+    w = gated_workload(cli, tmp_path, 0)
     assert w["verdict"] == "new"
     assert w["energy_wh"] == pytest.approx(med, rel=1e-6)
     assert all({e["component"] for e in s["energy"]} == {"cpu", "memory"} for s in w["samples"])
@@ -212,9 +213,7 @@ def test_run_with_an_old_totals_only_file(cli, write_config, tmp_path):
     shutil.copy(V0, tmp_path / "emissions.csv")
     med = median_wh(V0, "lstm-lm")
     write_config(source_config("lstm-lm", budget=f"energy: {med * 0.5:.3f} Wh"))
-    proc = cli("run", "-q")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    w = json.loads((tmp_path / "carbon-gate-results.json").read_text())["workloads"][0]
+    w = gated_workload(cli, tmp_path, 1)
     assert w["verdict"] == "over-budget"
     assert w["energy_wh"] == pytest.approx(med, rel=1e-6)
     assert all([e["component"] for e in s["energy"]] == ["total"] for s in w["samples"])
@@ -230,18 +229,13 @@ def test_baseline_update_then_a_costlier_csv_is_a_regression(cli, write_config, 
         sorted(float(r["energy_consumed"]) * 1000 for r in project_rows(V2, "bert-finetune")), rel=1e-6)
 
     # the same file again: not a regression
-    same = cli("run", "-q")
-    assert same.returncode == 0, same.stdout + same.stderr
-    w = json.loads((tmp_path / "carbon-gate-results.json").read_text())["workloads"][0]
+    w = gated_workload(cli, tmp_path, 0)
     assert w["verdict"] != "regression"
     assert w["baseline"]["mode"] == "stored"
 
     # the training now costs 40 % more energy per run
     scaled_copy(V2, v2_here, 1.4, project="bert-finetune")
-    proc = cli("run", "-q")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    doc = json.loads((tmp_path / "carbon-gate-results.json").read_text())
-    w = doc["workloads"][0]
+    w = gated_workload(cli, tmp_path, 1)
     assert w["verdict"] == "regression", w["reasons"]
     assert w["baseline"]["mode"] == "stored"
     assert w["change"]["ratio"] == pytest.approx(1.4, rel=0.02)

@@ -1,4 +1,4 @@
-"""`carbon-gate compare`: gate recorded results without running anything (DESIGN §2, §7).
+"""`carbon-gate compare`: gate recorded results without running anything.
 
 Real results files come from real CLI runs (module-scoped, to keep the suite fast); the family-wise
 (Holm) cases use documents built from a real one with hand-set sample energies, so the p-values are
@@ -9,43 +9,18 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import commit, git, without_ci
 
-GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
-       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
+pytestmark = pytest.mark.usefixtures("no_ci_env")
+
 SLEEP = 'sleep "$(cat duration.txt)"'
 RESULTS_SCHEMA = "carbon-gate/results@1"
-CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CI_VARS}
-    return {**env, **extra}
-
-
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    for var in CI_VARS:
-        monkeypatch.delenv(var, raising=False)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def config(workloads: str, *, repeats: int = 8, tolerance: str = "5%", extra: str = "") -> str:
@@ -59,7 +34,7 @@ def config(workloads: str, *, repeats: int = 8, tolerance: str = "5%", extra: st
 
 
 def carbon_gate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "carbon_gate", *args], cwd=cwd, env=env or clean_env(),
+    return subprocess.run([sys.executable, "-m", "carbon_gate", *args], cwd=cwd, env=env or without_ci(),
                           capture_output=True, text=True, timeout=120)
 
 
@@ -98,7 +73,7 @@ def _paired_run(root: Path, workloads: str, files: dict[str, str], changed: dict
     commit(repo, {"carbon-gate.yml": config(workloads), **files}, "base")
     commit(repo, changed, "change")
     r = carbon_gate("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "21", "--results", "paired.json",
-                    "--report", "", "-q", cwd=repo, env=clean_env(TMPDIR=str(root / "tmp")))
+                    "--report", "", "-q", cwd=repo, env=without_ci(TMPDIR=str(root / "tmp")))
     assert r.returncode in (0, 1), r.stderr
     return repo / "paired.json", r.returncode
 

@@ -1,4 +1,4 @@
-"""Forecasting a planned training run (DESIGN §11): `carbon-gate estimate`, the packaged accelerator
+"""Forecasting a planned training run (docs/methodology.md): `carbon-gate estimate`, the packaged accelerator
 table, and `estimate:` workloads gated like measured ones.
 
 Reference check: GPT-3 (Patterson et al. 2021, "Carbon Emissions and Large Neural Network Training",

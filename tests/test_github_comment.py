@@ -1,4 +1,4 @@
-"""GitHub integration, part 2 (DESIGN §9, §13): the sticky pull-request comment.
+"""GitHub integration, part 2 (docs/github.md): the sticky pull-request comment.
 
 The real client (PyGithub, through `carbon_gate.publish.comment.publish` and the `carbon-gate comment`
 CLI) talks to a stand-in for GitHub's REST API served by pytest-httpserver on 127.0.0.1. The stand-in

@@ -1,4 +1,4 @@
-"""GitHub integration, part 1 (DESIGN §9): the event payload and the workflow-command layer.
+"""GitHub integration, part 1 (docs/github.md): the event payload and the workflow-command layer.
 
 `parse_event` / `read_event` are fed GitHub's own webhook payloads (tests/fixtures/github-events/),
 edited where a variant is needed (a fork, a new branch, a workflow_run for a PR). The workflow

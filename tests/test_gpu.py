@@ -1,4 +1,4 @@
-"""GPU energy through NVML (DESIGN §5 "GPU"), with a fake NVML that mirrors nvidia-ml-py's `pynvml`
+"""GPU energy through NVML (docs/methodology.md), with a fake NVML that mirrors nvidia-ml-py's `pynvml`
 module: the same function names and signatures, mJ / mW units, and an NVMLError whose constructor
 takes the NVML return code and maps it to a subclass (NVMLError_NotSupported, ...)."""
 

@@ -1,4 +1,4 @@
-"""Grid intensity resolution (DESIGN §6) and the carbon account: PUE, embodied emissions, SCI."""
+"""Grid intensity resolution (docs/methodology.md) and the carbon account: PUE, embodied emissions, SCI."""
 
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def test_sci_divides_by_functional_units():
 
 
 def test_practice_example_from_design():
-    # DESIGN §11: 10 h × 4 GPUs × 0.3 kW = 12 kWh; × PUE 1.5 = 18 kWh; × 450 g/kWh = 8.1 kg.
+    # 10 h × 4 GPUs × 0.3 kW = 12 kWh; × PUE 1.5 = 18 kWh; × 450 g/kWh = 8.1 kg.
     g = GridFactor(450.0, "X", "test", None, "configured", pue=1.5)
     f = footprint(12_000.0, 36_000.0, g)
     assert f.facility_wh == pytest.approx(18_000.0)

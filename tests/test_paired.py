@@ -1,5 +1,5 @@
 """Paired mode end to end: a real git repository in tmp_path, the real CLI in a subprocess, the base
-commit checked out in a worktree and run interleaved with HEAD (DESIGN §7).
+commit checked out in a worktree and run interleaved with HEAD (docs/statistics.md).
 
 Workloads sleep for a duration read from a committed file, so their modelled energy is about idle
 power × wall time and stable run to run; the base and head commits differ only in that file.
@@ -14,43 +14,17 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from helpers import commit, git, modelled_config
+
+pytestmark = pytest.mark.usefixtures("no_ci_env")
 
 
-GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
-       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
 SLEEP = 'sleep "$(cat duration.txt)"'
-
-
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    """The runs must not pick up a pull request's base from the environment the tests run in."""
-    for var in ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-                "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run([*GIT, *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-
-
-def commit(repo: Path, files: dict[str, str | None], message: str) -> str:
-    """Write (or, for None, delete) files, commit everything, return the new sha."""
-    for name, text in files.items():
-        path = repo / name
-        if text is None:
-            path.unlink()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def config(workloads: str, *, repeats: int = 6, warmup: int = 0, tolerance: str = "5%", baseline: str = "",
@@ -58,17 +32,14 @@ def config(workloads: str, *, repeats: int = 6, warmup: int = 0, tolerance: str 
     """A carbon-gate.yml with modelled energy only (no RAPL/GPU), so sleeps cost ~ idle power × wall.
     At most 8 rounds unless a test asks for more: tiny workloads such as `true` rarely decide, and would
     otherwise add rounds until the default 60 s budget is spent."""
-    text = f"""\
-        version: 1
-        grid: {{intensity: 400 g/kWh, source: test value}}
-        machine: {{rapl: "off", gpu: "off", embodied: "off"}}
-        defaults: {{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}", max_rounds: {max_rounds}}}
-        """
-    text = textwrap.dedent(text)
-    if baseline:
-        text += f"baseline: {baseline}\n"
-    text += extra
-    return text + "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
+    defaults = f'{{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}", max_rounds: {max_rounds}}}'
+    return modelled_config(workloads, defaults=defaults, baseline=baseline, extra=extra)
+
+
+def run_paired(cli, repo: Path, tmp_path: Path, seed: int):
+    """`carbon-gate run` paired with HEAD~1 under a fixed seed: results in repo/out.json, no report."""
+    return cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", str(seed), "--results", "out.json", "--report", "",
+               cwd=repo, env=run_env(tmp_path))
 
 
 def new_repo(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
@@ -141,8 +112,7 @@ def test_clear_increase_is_a_regression_with_full_paired_results(tmp_path, cli):
     })
     head = commit(repo, {"duration.txt": "0.25\n"}, "slower")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "11", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=11)
 
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
@@ -226,8 +196,7 @@ def test_clear_decrease_is_an_improvement(tmp_path, cli):
     })
     commit(repo, {"duration.txt": "0.08\n"}, "faster")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "5", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=5)
 
     assert r.returncode == 0, r.stderr
     (w,) = load(repo / "out.json")["workloads"]
@@ -332,8 +301,7 @@ def test_setup_runs_once_in_each_tree(tmp_path, cli):
     })
     commit(repo, {"README.md": "x\n"}, "docs")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=2)
 
     assert r.returncode in (0, 1), r.stderr  # tiny workloads: the verdict itself is not the point here
     assert_setup_ran_in_both_trees(log, repo, tmp_path)  # two workloads, still once per tree
@@ -354,8 +322,7 @@ def test_failing_setup_in_the_base_is_not_blamed_on_the_change(tmp_path, cli):
     })
     commit(repo, {"setup-ok": "", "duration.txt": "0.1\n"}, "head can set up")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=2)
 
     assert r.returncode == 0, r.stderr
     doc = load(repo / "out.json")
@@ -394,8 +361,7 @@ def test_workload_missing_at_the_base_is_new(tmp_path, cli):
     repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads)})
     commit(repo, {"fresh.sh": "sleep 0.02\n"}, "add the workload's script")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=2)
 
     assert r.returncode == 0, r.stderr
     (w,) = load(repo / "out.json")["workloads"]
@@ -461,8 +427,7 @@ def test_too_few_repeats_are_raised_to_the_first_look(tmp_path, cli):
                                                             max_rounds=6)})
     commit(repo, {"README.md": "x\n"}, "docs")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=2)
 
     assert r.returncode in (0, 1), r.stderr
     (w,) = load(repo / "out.json")["workloads"]
@@ -483,8 +448,7 @@ def test_two_clear_regressions_at_the_default_floor_fail_the_gate(tmp_path, cli)
     repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads, repeats=5), "duration.txt": "0.03\n"})
     commit(repo, {"duration.txt": "0.09\n"}, "three times slower")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "8", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = run_paired(cli, repo, tmp_path, seed=8)
 
     doc = load(repo / "out.json")
     assert all(w["change"]["ratio"] > 1.5 for w in doc["workloads"])  # both really doubled or more

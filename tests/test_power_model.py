@@ -1,4 +1,4 @@
-"""The CPU model without counters (DESIGN §5 "CPU without counters"): power curves, integration of
+"""The CPU model without counters (docs/methodology.md): power curves, integration of
 the utilisation shape, the TDP table, and which curve is chosen (profile, TDP × share × Teads, default)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The local pre-push check (DESIGN §10), end to end: a bare "remote" repository on disk plus a clone,
+"""The local pre-push check (docs/configuration.md), end to end: a bare "remote" repository on disk plus a clone,
 `carbon-gate hook install` (or the pre-commit framework), and a real `git push` that runs the hook.
 
 Workloads sleep for a duration read from a committed file, so their modelled energy is about idle
@@ -19,11 +19,11 @@ import re
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from helpers import modelled_config
 
 from carbon_gate import config as config_mod
 from carbon_gate.prepush import (HOOK_MARK, ZERO, Push, base_for, default_branch, glob_regex, parse_pushes,
@@ -124,12 +124,7 @@ class Repos:
 
 
 def config_text(workloads: str, prepush: str = "{repeats: 6, warmup: 0}") -> str:
-    text = textwrap.dedent("""\
-        version: 1
-        grid: {intensity: 400 g/kWh, source: test value}
-        machine: {rapl: "off", gpu: "off", embodied: "off"}
-        """) + f"prepush: {prepush}\n"
-    return text + "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
+    return modelled_config(workloads, extra=f"prepush: {prepush}\n")
 
 
 SLEEPY = f"""

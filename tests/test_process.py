@@ -1,4 +1,4 @@
-"""Process handling (DESIGN §5): exit codes, exact CPU time of the tree, sampling, and killing the
+"""Process handling (docs/methodology.md): exit codes, exact CPU time of the tree, sampling, and killing the
 whole process group on timeout, Ctrl-C and SIGTERM. Everything here runs real processes."""
 
 from __future__ import annotations

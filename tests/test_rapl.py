@@ -1,4 +1,4 @@
-"""RAPL through a fake powercap tree (DESIGN §5 "CPU with counters"): discovery, deltas, wraps,
+"""RAPL through a fake powercap tree (docs/methodology.md): discovery, deltas, wraps,
 unreadable counters, and the end-to-end path where a real command advances the counter."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The report (DESIGN §8): Markdown for the PR comment and job summary, JSON, CSV and the model card.
+"""The report (docs/reports.md): Markdown for the PR comment and job summary, JSON, CSV and the model card.
 
 Results documents come from the real CLI: a `run --mode none` of tiny workloads (`sleep`, a script
 that fails) gives real samples, machine, grid and error tails. The other verdicts are made the way a
@@ -25,14 +25,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import modelled_config, without_ci
 from markdown_it import MarkdownIt
 
 from carbon_gate.render.markdown import COMMENT_LIMIT, MARKER, render_markdown, report_context
 
+pytestmark = pytest.mark.usefixtures("no_ci_env")
+
 PY = sys.executable
 HOSTILE = "<img src=x onerror=alert(1)> | @octocat"
-CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "CARBON_GATE_POWERCAP_ROOT")
 # CodeCarbon's emissions.csv header (2.x), in its order.
 CODECARBON_COLUMNS = (
     "timestamp", "project_name", "run_id", "duration", "emissions", "emissions_rate", "cpu_power", "gpu_power",
@@ -60,17 +61,9 @@ sys.exit(1)
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_ci_env(monkeypatch):
-    """The runs must not pick up a pull request from the environment the tests run in."""
-    for var in CI_VARS:
-        monkeypatch.delenv(var, raising=False)
-
-
 def cg(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess (for module-scoped fixtures, where the `cli` fixture is not available)."""
-    env = {k: v for k, v in os.environ.items() if k not in CI_VARS}
-    return subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env=without_ci(), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -570,7 +563,7 @@ def test_2000_workloads_fit_the_comment_limit_and_name_every_failure(suite):
     text = render_markdown(doc)
     elapsed = time.perf_counter() - t
     assert len(text) <= COMMENT_LIMIT
-    assert elapsed < 5, elapsed  # DESIGN §14 wants ≤ 1 s for 500; anything near 5 s here is pathological
+    assert elapsed < 5, elapsed  # docs/performance.md: ≤ 1 s for 500; anything near 5 s here is pathological
     html, tree = parse(text)
     h2 = tree.root.find_all("h2")[0].text()
     assert h2.startswith("❌ carbon-gate: could not run every workload")
@@ -825,15 +818,7 @@ def test_broken_user_template_is_a_usage_error(suite, cli, tmp_path, source):
 
 
 def test_run_with_a_user_template(cli, write_config, tmp_path):
-    write_config("""
-        version: 1
-        grid: {intensity: 400 g/kWh, source: test value}
-        machine: {rapl: "off", gpu: "off", embodied: "off"}
-        defaults: {repeats: 2, warmup: 0}
-        workloads:
-          - name: nap
-            command: sleep 0.01
-        """)
+    write_config(QUICK)
     (tmp_path / "my.j2").write_text("{{ marker }}\nCUSTOM {{ headline.icon }} {{ headline.counts }}\n")
     r = cli("run", "--mode", "none", "-q", "--template", "my.j2")
     assert r.returncode == 0, r.stderr
@@ -841,15 +826,7 @@ def test_run_with_a_user_template(cli, write_config, tmp_path):
 
 
 def test_run_with_a_broken_template_is_a_usage_error(cli, write_config, tmp_path):
-    write_config("""
-        version: 1
-        grid: {intensity: 400 g/kWh, source: test value}
-        machine: {rapl: "off", gpu: "off", embodied: "off"}
-        defaults: {repeats: 2, warmup: 0}
-        workloads:
-          - name: nap
-            command: sleep 0.01
-        """)
+    write_config(QUICK)
     (tmp_path / "broken.j2").write_text("{{ no_such_variable.field }}")
     r = cli("run", "--mode", "none", "-q", "--template", "broken.j2")
     assert (tmp_path / "carbon-gate-results.json").exists()  # the measurements are never lost
@@ -883,21 +860,15 @@ def test_compare_report_error_says_where_the_results_are_saved(suite, cli, tmp_p
 
 
 def test_interrupted_run_whose_report_fails_exits_with_the_interrupt_code(write_config, tmp_path):
-    write_config("""
-        version: 1
-        grid: {intensity: 400 g/kWh, source: test value}
-        machine: {rapl: "off", gpu: "off", embodied: "off"}
-        defaults: {repeats: 1, warmup: 0}
-        workloads:
-          - name: quick
-            command: 'true'
-          - name: long
-            command: 'touch started && sleep 30'
-        """)
+    write_config(modelled_config("""
+        - name: quick
+          command: 'true'
+        - name: long
+          command: 'touch started && sleep 30'
+        """, defaults="{repeats: 1, warmup: 0}"))
     (tmp_path / "broken.j2").write_text("{{ no_such_variable.field }}")
-    env = {k: v for k, v in os.environ.items() if k not in CI_VARS}
     proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "none", "-q", "--template", "broken.j2"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=without_ci(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "started").exists():
@@ -1077,15 +1048,7 @@ def test_report_model_card_needs_one_workload(suite, cli):
 # --------------------------------------------------------------------------------------------------
 # Where reports are written.
 
-QUICK = """
-    version: 1
-    grid: {intensity: 400 g/kWh, source: test value}
-    machine: {rapl: "off", gpu: "off", embodied: "off"}
-    defaults: {repeats: 2, warmup: 0}
-    workloads:
-      - name: nap
-        command: sleep 0.01
-    """
+QUICK = modelled_config("- name: nap\n  command: sleep 0.01", defaults="{repeats: 2, warmup: 0}")
 
 
 def test_run_writes_the_report_by_default(hostile):
@@ -1130,7 +1093,6 @@ def test_written_report_honours_the_umask(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
-
 
 
 @pytest.mark.parametrize("name, live", [("fix #123", "#123"), ("see https://evil.example/x", "https://"),

@@ -24,6 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 from click.testing import CliRunner
+from helpers import GIT, MODELLED_HEADER, commit, git
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -31,17 +32,13 @@ from carbon_gate import config as config_mod
 from carbon_gate.cli import main
 from carbon_gate.errors import CarbonGateError
 from carbon_gate.results import schema_problem
-from test_paired import GIT, commit, git, worktrees
+from test_paired import worktrees
 
 PY = sys.executable
 SEED = int(os.environ.get("CARBON_GATE_TEST_SEED", "20261202"))
 CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
            "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT", "CARBON_GATE_DEBUG")
-HEADER = """\
-version: 1
-grid: {intensity: 400 g/kWh, source: test value}
-machine: {rapl: "off", gpu: "off", embodied: "off"}
-"""
+HEADER = MODELLED_HEADER
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from helpers import commit, git
 
 from carbon_gate.shard import expected_seconds, parse_shard, plan_shards
 
-GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
-       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
 NAMES = [f"w{i}" for i in range(1, 10)]
 SCHEMA = json.loads((Path(__file__).parents[1] / "carbon_gate" / "data" / "results.schema.json").read_text())
 CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS")
@@ -97,9 +96,8 @@ def sharded(tmp_path_factory) -> dict:
     """A 9-workload suite in a git repo run unsharded and as 3 shards, all four processes at once."""
     repo = tmp_path_factory.mktemp("suite")
     (repo / "carbon-gate.yml").write_text(suite_config(NAMES))
-    subprocess.run([*GIT, "init", "-q"], cwd=repo, check=True)
-    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*GIT, "commit", "-qm", "suite"], cwd=repo, check=True)
+    git(repo, "init", "-q")
+    commit(repo, {}, "suite")
     common = ("--mode", "none", "--report", "", "-q")
     procs = {"full": _cg("run", *common, "--results", "full.json", cwd=repo)}
     for i in (1, 2, 3):
@@ -287,11 +285,9 @@ def test_a_paired_shard_runs_base_and_head_inside_the_shard(tmp_path, cli):
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "carbon-gate.yml").write_text(suite_config(["a", "b"]))
-    subprocess.run([*GIT, "init", "-q"], cwd=repo, check=True)
+    git(repo, "init", "-q")
     for message in ("base", "head"):
-        (repo / "x.txt").write_text(message)
-        subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
-        subprocess.run([*GIT, "commit", "-qm", message], cwd=repo, check=True)
+        commit(repo, {"x.txt": message}, message)
     r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "7", "--shard", "2/2", "--report", "", "-q",
             "--results", "s2.json", cwd=repo, env=_env())
     assert r.returncode == 0, r.stderr

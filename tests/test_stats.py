@@ -339,20 +339,15 @@ def test_p_values_agree_with_scipy(seed):
 # --------------------------------------------------------------------------- coverage and MDE
 
 
-def test_paired_interval_coverage_on_aa_runs():
+@pytest.mark.parametrize(("change", "runs", "trials", "n"), [(paired_change, paired_runs, 400, 10),
+                                                              (unpaired_change, unpaired_runs, 200, 8)],
+                         ids=["paired", "unpaired"])
+def test_interval_coverage_on_aa_runs(change, runs, trials, n):
     hits = 0
-    for seed in range(400):
-        c = paired_change(*paired_runs(seed, 10, 0.02, 1.0))
+    for seed in range(trials):
+        c = change(*runs(seed, n, 0.02, 1.0))
         hits += c.low <= 1.0 <= c.high
-    assert hits >= 0.92 * 400
-
-
-def test_unpaired_interval_coverage_on_aa_runs():
-    hits = 0
-    for seed in range(200):
-        c = unpaired_change(*unpaired_runs(seed, 8, 0.02, 1.0))
-        hits += c.low <= 1.0 <= c.high
-    assert hits >= 0.92 * 200
+    assert hits >= 0.92 * trials
 
 
 def test_mde_decreases_with_repeats():

@@ -1,4 +1,4 @@
-"""A pull request cannot loosen its own gate (DESIGN §1.5, §9).
+"""A pull request cannot loosen its own gate (docs/github.md).
 
 Unit tests of the pure diff (`diff_configs`, `diff_baselines`, `effective_config`) on configs parsed
 from real YAML, then `carbon-gate action` end to end in a git repository whose PR commit edits the

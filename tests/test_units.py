@@ -1,4 +1,4 @@
-"""Human units of the budget file (DESIGN §3): parse to canonical units, reject nonsense, format back."""
+"""Human units of the budget file (docs/configuration.md): parse to canonical units, reject nonsense, format back."""
 
 from __future__ import annotations
 
@@ -170,23 +170,16 @@ def test_format_mass_examples(g, text):
     assert format_mass(g) == text
 
 
+@pytest.mark.parametrize(("fmt", "parse", "smallest"), [(format_energy, parse_energy, 1e-9),
+                                                       (format_mass, parse_mass, 1e-6)], ids=["energy", "mass"])
 @settings(max_examples=400, deadline=None)
-@given(st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False))
-def test_format_energy_three_significant_digits_and_round_trip(wh):
-    text = format_energy(wh)
-    number = _number_part(text)
-    assert _significant_digits(number) <= 3, text
+@given(data=st.data())
+def test_format_three_significant_digits_and_round_trip(fmt, parse, smallest, data):
+    value = data.draw(st.floats(min_value=smallest, max_value=1e12, allow_nan=False, allow_infinity=False))
+    text = fmt(value)
+    assert _significant_digits(_number_part(text)) <= 3, text
     # Three significant digits: at most half a unit in the third digit away.
-    assert parse_energy(text) == pytest.approx(wh, rel=5.01e-3), text
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.floats(min_value=1e-6, max_value=1e12, allow_nan=False, allow_infinity=False))
-def test_format_mass_three_significant_digits_and_round_trip(g):
-    text = format_mass(g)
-    number = _number_part(text)
-    assert _significant_digits(number) <= 3, text
-    assert parse_mass(text) == pytest.approx(g, rel=5.01e-3), text
+    assert parse(text) == pytest.approx(value, rel=5.01e-3), text
 
 
 @settings(max_examples=300, deadline=None)
