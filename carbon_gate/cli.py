@@ -8,22 +8,25 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
-from dataclasses import dataclass
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .errors import EXIT_GATE_FAILED, EXIT_PASS, EXIT_USAGE, EXIT_WORKLOAD, CarbonGateError
 
+if TYPE_CHECKING:
+    from .estimate import EstimateInput
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _friendly(fn: Callable) -> Callable:
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn our errors into one clear message and the documented exit code, never a traceback."""
 
     @functools.wraps(fn)
@@ -63,8 +66,11 @@ class _Main(click.Group):
                 sys.exit(_interrupt_code(interrupts.within(exc)))  # type: ignore[arg-type]
             if os.environ.get("CARBON_GATE_DEBUG"):
                 raise
-            click.echo(f"carbon-gate: internal error (a bug; please report it, with CARBON_GATE_DEBUG=1 for the "
-                       f"traceback): {type(exc).__name__}: {str(exc)[:300]}", err=True)
+            click.echo(
+                f"carbon-gate: internal error (a bug; please report it, with CARBON_GATE_DEBUG=1 for the "
+                f"traceback): {type(exc).__name__}: {str(exc)[:300]}",
+                err=True,
+            )
             sys.exit(EXIT_USAGE)
         finally:
             if interrupts.ours(previous):  # the process is exiting: a late signal changes nothing now
@@ -74,7 +80,7 @@ class _Main(click.Group):
                 interrupts.reset()
 
 
-def _summary(doc: dict) -> None:
+def _summary(doc: dict[str, Any]) -> None:
     """The run table on stdout, fitted to its width and coloured where it is a terminal."""
     from .render.terminal import run_summary, screen
 
@@ -103,18 +109,28 @@ def main() -> None:
     """
 
 
-def _grid_options(pue_default: float | None = 1.0, grid_instead: str = "", pue_instead: str = "") -> Callable[[Callable], Callable]:
+def _grid_options(
+    pue_default: float | None = 1.0, grid_instead: str = "", pue_instead: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The grid flags (--grid-country, --grid-intensity, --pue) of every command that has them; the
     `*_instead` texts say what they replace (the imported file's own grid)."""
     grid_tail = f", instead of {grid_instead}." if grid_instead else "."
 
-    def add(fn: Callable) -> Callable:
-        fn = click.option("--pue", type=click.FloatRange(min=1.0), default=pue_default, show_default=pue_default is not None,
-                          help="Data-centre PUE multiplier" + (f" instead of {pue_instead} (replaces it, never on top)."
-                                                               if pue_instead else "."))(fn)
-        fn = click.option("--grid-intensity", metavar="G", help="Grid intensity, e.g. '472' or '472 g/kWh'" + grid_tail)(fn)
-        fn = click.option("--grid-country", metavar="CC",
-                          help="Country (ISO-2, ISO-3 or name) from the packaged dataset" + grid_tail)(fn)
+    def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option(
+            "--pue",
+            type=click.FloatRange(min=1.0),
+            default=pue_default,
+            show_default=pue_default is not None,
+            help="Data-centre PUE multiplier"
+            + (f" instead of {pue_instead} (replaces it, never on top)." if pue_instead else "."),
+        )(fn)
+        fn = click.option(
+            "--grid-intensity", metavar="G", help="Grid intensity, e.g. '472' or '472 g/kWh'" + grid_tail
+        )(fn)
+        fn = click.option(
+            "--grid-country", metavar="CC", help="Country (ISO-2, ISO-3 or name) from the packaged dataset" + grid_tail
+        )(fn)
         return fn
 
     return add
@@ -136,13 +152,24 @@ def _pinned_grid(grid_intensity: str | None, grid_country: str | None, pue: floa
 @_grid_options()
 @click.option("--results", "json_path", type=click.Path(dir_okay=False), help="Also write the results JSON here.")
 @click.option("--json", "json_alias", type=click.Path(dir_okay=False), hidden=True)  # the old name of --results
-@click.option("--timeout", metavar="DURATION", help="Kill the command (and its process group) after this long, e.g. 10m.")
+@click.option(
+    "--timeout", metavar="DURATION", help="Kill the command (and its process group) after this long, e.g. 10m."
+)
 @click.option("--profile", default="auto", show_default=True, help="Runner profile name or file for the CPU model.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the table.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @_friendly
-def measure(command: tuple[str, ...], json_path: str | None, json_alias: str | None, timeout: str | None, profile: str,
-            grid_country: str | None, grid_intensity: str | None, pue: float, quiet: bool) -> None:
+def measure(
+    command: tuple[str, ...],
+    json_path: str | None,
+    json_alias: str | None,
+    timeout: str | None,
+    profile: str,
+    grid_country: str | None,
+    grid_intensity: str | None,
+    pue: float,
+    quiet: bool,
+) -> None:
     """Measure any command: carbon-gate measure [OPTIONS] -- COMMAND [ARGS]...
 
     Prints wall time, CPU-seconds, energy per component with its method, CO2e and the tool's own
@@ -187,8 +214,10 @@ def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str 
 
     fp = footprint(sample.energy_wh, sample.wall_s, grid, plan.embodied)
     width = screen(sys.stderr).width
-    click.echo("\n".join(part for line in measure_table(text, sample, fp, grid).splitlines() for part in wrap(line, width)),
-               err=True)
+    click.echo(
+        "\n".join(part for line in measure_table(text, sample, fp, grid).splitlines() for part in wrap(line, width)),
+        err=True,
+    )
     if json_path:
         from .rank import rank_info, rank_path, single_run_results
 
@@ -198,40 +227,80 @@ def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str 
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
-              help="The budget file.")
-@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the results JSON.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="carbon-gate.yml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The budget file.",
+)
+@click.option(
+    "--results",
+    "results_path",
+    default="carbon-gate-results.json",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the results JSON.",
+)
 @click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Run only this workload (repeatable).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
-@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the Markdown report ('' for none).")
-@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
-@click.option("--mode", type=click.Choice(["auto", "paired", "stored", "none"]),
-              help="Override baseline.mode: paired runs the base commit interleaved with HEAD.")
-@click.option("--base", "base_ref", metavar="REF", help="Base commit for paired mode (default: the PR's base on GitHub).")
+@click.option(
+    "--report",
+    "report_path",
+    default="carbon-gate-report.md",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the Markdown report ('' for none).",
+)
+@click.option(
+    "--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "paired", "stored", "none"]),
+    help="Override baseline.mode: paired runs the base commit interleaved with HEAD.",
+)
+@click.option(
+    "--base", "base_ref", metavar="REF", help="Base commit for paired mode (default: the PR's base on GitHub)."
+)
 @click.option("--seed", type=int, help="Seed for the base/head order in paired rounds (recorded in the results).")
-@click.option("--shard", "shard_spec", metavar="I/N",
-              help="Run only shard I of N (balanced by the baseline's run times); `carbon-gate merge` joins them.")
+@click.option(
+    "--shard",
+    "shard_spec",
+    metavar="I/N",
+    help="Run only shard I of N (balanced by the baseline's run times); `carbon-gate merge` joins them.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines, only the summary.")
 @_friendly
-def run(config_path: str, results_path: str, report_path: str, template: str | None, names: tuple[str, ...],
-        repeats: int | None, mode: str | None, base_ref: str | None, seed: int | None, quiet: bool,
-        shard_spec: str | None = None) -> None:
+def run(
+    config_path: str,
+    results_path: str,
+    report_path: str,
+    template: str | None,
+    names: tuple[str, ...],
+    repeats: int | None,
+    mode: str | None,
+    base_ref: str | None,
+    seed: int | None,
+    quiet: bool,
+    shard_spec: str | None = None,
+) -> None:
     """Run the configured workloads, check budgets and the baseline, write results, and exit 0/1/2/3
     (130/143 when interrupted: what was measured is still written, with verdict `interrupted`)."""
     from . import config as config_mod
     from . import interrupts
     from .pipeline import RunOptions, run_suite
-
     from .shard import parse_shard
 
     shard = parse_shard(shard_spec) if shard_spec is not None else None
     config = config_mod.load(config_path)
     options = RunOptions(tuple(names), repeats, mode, base_ref, seed, shard=shard)
     # Absolute now: a workload that deletes or changes our working directory cannot move the output.
-    out = _OutputPaths(os.path.abspath(results_path), os.path.abspath(report_path) if report_path else "", results_path,
-                       report_path)
+    out = _OutputPaths(
+        os.path.abspath(results_path), os.path.abspath(report_path) if report_path else "", results_path, report_path
+    )
     with interrupts.deferred():  # from the last measured run to the exit: a signal waits for the results
         with _progress(quiet) as progress:
             outcome = run_suite(config, options, progress, on_start=out.start)
@@ -273,8 +342,10 @@ def _finish_run(outcome: Any, out: _OutputPaths, template: str | None, quiet: bo
         report_error = _write_report(doc, out.report, template, out.shown, saved=results_error is None)
     _summary(doc)
     if not quiet:
-        click.echo(f"results: {out.shown}" + (f", report: {out.report_shown}" if out.report and not report_error else ""),
-                   err=True)
+        click.echo(
+            f"results: {out.shown}" + (f", report: {out.report_shown}" if out.report and not report_error else ""),
+            err=True,
+        )
     for error in (results_error, report_error):
         if error is not None:
             for line in str(error).splitlines():
@@ -283,17 +354,20 @@ def _finish_run(outcome: Any, out: _OutputPaths, template: str | None, quiet: bo
         return interrupts.exit_code(getattr(outcome.interrupted_by, "signum", None) or interrupts.received())
     # A failing gate or workload keeps its code (1 or 3) when a file could not be written; a pass becomes 2.
     if outcome.suite.exit_code:
-        return outcome.suite.exit_code
+        return int(outcome.suite.exit_code)
     return EXIT_USAGE if (results_error or report_error) else EXIT_PASS
 
 
-def _mark_interrupted(doc: dict) -> None:
+def _mark_interrupted(doc: dict[str, Any]) -> None:
     doc["interrupted"] = True
     doc["verdict"] = "interrupted"
-    doc["notes"] = [*doc.get("notes", []), "a signal arrived after every workload was measured: the results are complete"]
+    doc["notes"] = [
+        *doc.get("notes", []),
+        "a signal arrived after every workload was measured: the results are complete",
+    ]
 
 
-def _save_results(path: str, doc: dict, shown: str) -> CarbonGateError | None:
+def _save_results(path: str, doc: dict[str, Any], shown: str) -> CarbonGateError | None:
     """Write the results; when that fails (read-only, full disk, the directory replaced by a file),
     save them in the temp directory instead and say where: measured data is never lost."""
     import tempfile
@@ -308,7 +382,9 @@ def _save_results(path: str, doc: dict, shown: str) -> CarbonGateError | None:
         return None
     except CarbonGateError as exc:
         problem = str(exc)
-    rescue = os.path.join(tempfile.gettempdir(), f"carbon-gate-results-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json")
+    rescue = os.path.join(
+        tempfile.gettempdir(), f"carbon-gate-results-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
+    )
     try:
         _write(rescue, text)
     except CarbonGateError:
@@ -323,20 +399,32 @@ def baseline() -> None:
 
 
 @baseline.command("update", context_settings=CONTEXT)
-@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
-              help="The budget file; the baseline is written to its baseline.file.")
-@click.option("--from", "from_results", type=click.Path(dir_okay=False),
-              help="Record an existing results file instead of running the workloads now.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="carbon-gate.yml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The budget file; the baseline is written to its baseline.file.",
+)
+@click.option(
+    "--from",
+    "from_results",
+    type=click.Path(dir_okay=False),
+    help="Record an existing results file instead of running the workloads now.",
+)
 @click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Only this workload (repeatable).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
 @_friendly
-def baseline_update(config_path: str, from_results: str | None, names: tuple[str, ...], repeats: int | None, quiet: bool) -> None:
+def baseline_update(
+    config_path: str, from_results: str | None, names: tuple[str, ...], repeats: int | None, quiet: bool
+) -> None:
     """Measure the workloads (or read --from RESULTS) and write the baseline file."""
     from . import baseline as baseline_mod
     from . import config as config_mod
-    from . import gitctx
-    from . import interrupts
+    from . import gitctx, interrupts
     from . import results as results_mod
     from .errors import UsageError
     from .pipeline import RunOptions, run_suite
@@ -347,8 +435,10 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
     if from_results:
         doc = results_mod.load(from_results)
         if doc.get("interrupted"):
-            raise UsageError(f"{from_results}: the run was interrupted, so its runs are partial; "
-                             "record the results of a finished run")
+            raise UsageError(
+                f"{from_results}: the run was interrupted, so its runs are partial; "
+                "record the results of a finished run"
+            )
         commit = (doc.get("git") or {}).get("head")
     else:
         with interrupts.deferred(), _progress(quiet) as progress:  # the baseline is written whole or not at all
@@ -366,23 +456,44 @@ def baseline_update(config_path: str, from_results: str | None, names: tuple[str
     baseline_mod.write(path, new)
     recorded = [w["name"] for w in doc["workloads"] if w["name"] in new["workloads"] and w["verdict"] != "error"]
     skipped = [w["name"] for w in doc["workloads"] if w["verdict"] == "error"]
-    click.echo(f"baseline: {path} — recorded {', '.join(recorded) or 'nothing'}"
-               + (f"; skipped failed {', '.join(skipped)}" if skipped else ""))
+    click.echo(
+        f"baseline: {path} — recorded {', '.join(recorded) or 'nothing'}"
+        + (f"; skipped failed {', '.join(skipped)}" if skipped else "")
+    )
     sys.exit(EXIT_WORKLOAD if skipped else EXIT_PASS)
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("head_results", type=click.Path(dir_okay=False))
 @click.argument("base_results", required=False, type=click.Path(dir_okay=False))
-@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False),
-              help="Take tolerance, confidence and fail_on from this config instead of the results file.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Take tolerance, confidence and fail_on from this config instead of the results file.",
+)
 @click.option("--results", "out_path", type=click.Path(dir_okay=False), help="Write the re-assessed results JSON here.")
-@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the Markdown report ('' for none).")
-@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
+@click.option(
+    "--report",
+    "report_path",
+    default="carbon-gate-report.md",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the Markdown report ('' for none).",
+)
+@click.option(
+    "--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template."
+)
 @_friendly
-def compare(head_results: str, base_results: str | None, config_path: str | None, out_path: str | None,
-            report_path: str, template: str | None) -> None:
+def compare(
+    head_results: str,
+    base_results: str | None,
+    config_path: str | None,
+    out_path: str | None,
+    report_path: str,
+    template: str | None,
+) -> None:
     """Gate two existing results files without running anything.
 
     With BASE_RESULTS, HEAD's runs are compared with BASE's (unpaired, fingerprints checked). Without
@@ -408,14 +519,25 @@ def compare(head_results: str, base_results: str | None, config_path: str | None
 
 @main.command(context_settings=CONTEXT)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--results", "results_path", type=click.Path(dir_okay=False), help="Where to write the merged results JSON.")
+@click.option(
+    "--results", "results_path", type=click.Path(dir_okay=False), help="Where to write the merged results JSON."
+)
 @click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False), help="Same as --results.")
-@click.option("--report", "report_path", default="", show_default=True, type=click.Path(dir_okay=False),
-              help="Also write the Markdown report here.")
-@click.option("--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template.")
+@click.option(
+    "--report",
+    "report_path",
+    default="",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Also write the Markdown report here.",
+)
+@click.option(
+    "--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template."
+)
 @_friendly
-def merge(inputs: tuple[str, ...], results_path: str | None, out_path: str | None, report_path: str,
-          template: str | None) -> None:
+def merge(
+    inputs: tuple[str, ...], results_path: str | None, out_path: str | None, report_path: str, template: str | None
+) -> None:
     """Merge shard results (`run --shard I/N`) or the ranks of one distributed job into one results file.
 
     Shards: all workloads re-assessed, Holm across the whole suite; a missing shard makes the verdict
@@ -437,21 +559,44 @@ def merge(inputs: tuple[str, ...], results_path: str | None, out_path: str | Non
 
 
 @main.group(context_settings=CONTEXT, invoke_without_command=True)
-@click.option("--cpu", "cpu_name", metavar="NAME", help="Pretend to be a machine with this CPU model instead of this one.")
+@click.option(
+    "--cpu", "cpu_name", metavar="NAME", help="Pretend to be a machine with this CPU model instead of this one."
+)
 @click.option("--vcpus", type=click.IntRange(min=1), help="vCPUs held (default: this process's CPUs).")
-@click.option("--host-threads", type=click.IntRange(min=1), help="Threads of the whole host (all sockets), to scale a TDP.")
-@click.option("--sockets", type=click.IntRange(min=1), help="CPU sockets of the host (default: detected; 1 with --cpu).")
-@click.option("--vm/--bare-metal", "vm", default=None,
-              help="With --cpu: the pretended machine is a VM (its host's threads unknown unless --host-threads) "
-                   "or bare metal (the default: its threads are --host-threads, else --vcpus).")
+@click.option(
+    "--host-threads", type=click.IntRange(min=1), help="Threads of the whole host (all sockets), to scale a TDP."
+)
+@click.option(
+    "--sockets", type=click.IntRange(min=1), help="CPU sockets of the host (default: detected; 1 with --cpu)."
+)
+@click.option(
+    "--vm/--bare-metal",
+    "vm",
+    default=None,
+    help="With --cpu: the pretended machine is a VM (its host's threads unknown unless --host-threads) "
+    "or bare metal (the default: its threads are --host-threads, else --vcpus).",
+)
 @click.option("--profile", default="auto", show_default=True, help="Runner profile name or file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--markdown", "as_markdown", is_flag=True,
-              help="Markdown, with the CPU power curve as a Mermaid chart (for a job summary or an issue).")
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="Markdown, with the CPU power curve as a Mermaid chart (for a job summary or an issue).",
+)
 @click.pass_context
 @_friendly
-def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_threads: int | None,
-            sockets: int | None, vm: bool | None, profile: str, as_json: bool, as_markdown: bool = False) -> None:
+def machine(
+    ctx: click.Context,
+    cpu_name: str | None,
+    vcpus: int | None,
+    host_threads: int | None,
+    sockets: int | None,
+    vm: bool | None,
+    profile: str,
+    as_json: bool,
+    as_markdown: bool = False,
+) -> None:
     """Show what the meters will use on this machine (or a pretended one: --cpu/--vcpus/--sockets), and why."""
     if ctx.invoked_subcommand is not None:
         return
@@ -462,7 +607,9 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
 
     if vm is not None and not cpu_name:
         raise click.UsageError("--vm/--bare-metal describe a pretended machine: give --cpu too")
-    query = MachineQuery(cpu_name=cpu_name, vcpus=vcpus, host_threads=host_threads, sockets=sockets, vm=vm, profile=profile)
+    query = MachineQuery(
+        cpu_name=cpu_name, vcpus=vcpus, host_threads=host_threads, sockets=sockets, vm=vm, profile=profile
+    )
     try:
         info, hw = describe_machine(query)
     except ProfileError as exc:
@@ -484,8 +631,13 @@ def machine(ctx: click.Context, cpu_name: str | None, vcpus: int | None, host_th
 @machine.command("calibrate", context_settings=CONTEXT)
 @click.option("--out", "out_path", required=True, metavar="FILE", help="Profile file to write (YAML).")
 @click.option("--name", help="Profile name (default: the file's stem).")
-@click.option("--levels", default="0,10,25,50,75,100", show_default=True, metavar="PCTS",
-              help="Load levels of the ladder, % of every CPU.")
+@click.option(
+    "--levels",
+    default="0,10,25,50,75,100",
+    show_default=True,
+    metavar="PCTS",
+    help="Load levels of the ladder, % of every CPU.",
+)
 @click.option("--seconds", type=click.FloatRange(min=0.5), default=3.0, show_default=True, help="Seconds per level.")
 @_friendly
 def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: float) -> None:
@@ -505,7 +657,9 @@ def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: flo
     try:
         ladder = sorted({int(x) for x in levels.split(",") if x.strip()})
     except ValueError:
-        raise click.BadParameter("whole percentages separated by commas, e.g. 0,50,100", param_hint="--levels") from None
+        raise click.BadParameter(
+            "whole percentages separated by commas, e.g. 0,50,100", param_hint="--levels"
+        ) from None
     if len(ladder) < 2 or not all(0 <= x <= 100 for x in ladder):
         raise click.BadParameter("at least two levels, each from 0 to 100", param_hint="--levels")
     root = Path(os.environ.get(POWERCAP_ENV) or rapl.DEFAULT_ROOT)
@@ -518,17 +672,30 @@ def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: flo
         steps = run_ladder(domains, hw.logical_cpus, ladder, seconds)
     except CalibrationError as exc:
         raise UsageError(f"a RAPL counter failed during calibration: {exc}") from None
-    doc = profile_document(steps, name=name or Path(out_path).stem, cpu_model=hw.cpu_model, vcpus=hw.logical_cpus,
-                           host=platform.node() or "this host", domains=[d.name for d in domains])
-    header = ("# Written by `carbon-gate machine calibrate`: name this file in the config as machine.profile.\n"
-              "# curve: watts of all the host's CPUs at each utilisation (%); calibration: the raw ladder.\n")
+    doc = profile_document(
+        steps,
+        name=name or Path(out_path).stem,
+        cpu_model=hw.cpu_model,
+        vcpus=hw.logical_cpus,
+        host=platform.node() or "this host",
+        domains=[d.name for d in domains],
+    )
+    header = (
+        "# Written by `carbon-gate machine calibrate`: name this file in the config as machine.profile.\n"
+        "# curve: watts of all the host's CPUs at each utilisation (%); calibration: the raw ladder.\n"
+    )
     _write(out_path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     for s in steps:
-        click.echo(f"  {s.target_pct:>3} % asked  {s.utilisation * 100:5.1f} % seen  {s.watts:8.2f} W  ±{s.spread * 100:.0f} %")
+        click.echo(
+            f"  {s.target_pct:>3} % asked  {s.utilisation * 100:5.1f} % seen  {s.watts:8.2f} W  ±{s.spread * 100:.0f} %"
+        )
     lowest = min(steps, key=lambda s: s.target_pct)
     if lowest.target_pct == 0 and lowest.utilisation > 0.2:  # the curve's low end is then not this host's idle
-        click.echo(f"warning: the host was {lowest.utilisation:.0%} busy during the idle step: "
-                   "calibrate on a quiet host for a true idle point", err=True)
+        click.echo(
+            f"warning: the host was {lowest.utilisation:.0%} busy during the idle step: "
+            "calibrate on a quiet host for a true idle point",
+            err=True,
+        )
     click.echo(f"wrote {out_path}: machine: {{profile: {out_path}}} uses it")
 
 
@@ -542,7 +709,7 @@ def _write(path: str, text: str) -> None:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _render_markdown(doc: dict, template: str | None, results_name: str, limit: int | None = None) -> str:
+def _render_markdown(doc: dict[str, Any], template: str | None, results_name: str, limit: int | None = None) -> str:
     """The Markdown report; a failing user template is a usage error naming it, never a traceback."""
     from .render.markdown import COMMENT_LIMIT, render_markdown
 
@@ -556,8 +723,9 @@ def _render_markdown(doc: dict, template: str | None, results_name: str, limit: 
         raise UsageError(f"{template}: template failed: {exc}") from None
 
 
-def _write_report(doc: dict, report_path: str, template: str | None, results_name: str,
-                  saved: bool) -> CarbonGateError | None:
+def _write_report(
+    doc: dict[str, Any], report_path: str, template: str | None, results_name: str, saved: bool
+) -> CarbonGateError | None:
     """Render and write the report for `run`/`compare`; the error (a broken template, an unwritable
     path) is returned, not raised, so the caller can show the verdict first. When the results were
     `saved` in `results_name`, the error says so and how to render them again."""
@@ -571,8 +739,9 @@ def _write_report(doc: dict, report_path: str, template: str | None, results_nam
     except CarbonGateError as exc:
         if not saved:
             return exc
-        hinted = CarbonGateError(f"{exc}\nthe results are saved in {results_name}; "
-                                 f"`carbon-gate report {results_name}` renders them again")
+        hinted = CarbonGateError(
+            f"{exc}\nthe results are saved in {results_name}; `carbon-gate report {results_name}` renders them again"
+        )
         hinted.exit_code = exc.exit_code
         return hinted
     return None
@@ -580,17 +749,36 @@ def _write_report(doc: dict, report_path: str, template: str | None, results_nam
 
 @main.command(context_settings=CONTEXT)
 @click.argument("results_path", type=click.Path(dir_okay=False))
-@click.option("-f", "--format", "fmt", type=click.Choice(["markdown", "json", "csv", "model-card"]), default="markdown",
-              show_default=True, help="Markdown report, the results as JSON, CodeCarbon-compatible CSV or a model-card block.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "json", "csv", "model-card"]),
+    default="markdown",
+    show_default=True,
+    help="Markdown report, the results as JSON, CodeCarbon-compatible CSV or a model-card block.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of stdout.")
 @click.option("--template", type=click.Path(exists=True, dir_okay=False), help="A jinja2 template for the Markdown.")
-@click.option("--limit", type=click.IntRange(min=1000), default=65_536, show_default=True,
-              help="Largest Markdown report in characters (GitHub's comment limit by default).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1000),
+    default=65_536,
+    show_default=True,
+    help="Largest Markdown report in characters (GitHub's comment limit by default).",
+)
 @click.option("-w", "--workload", help="The workload for --format model-card.")
 @click.option("--training-type", default="fine-tuning", show_default=True, help="model-card training_type.")
 @_friendly
-def report(results_path: str, fmt: str, output: str | None, template: str | None, limit: int, workload: str | None,
-           training_type: str) -> None:
+def report(
+    results_path: str,
+    fmt: str,
+    output: str | None,
+    template: str | None,
+    limit: int,
+    workload: str | None,
+    training_type: str,
+) -> None:
     """Render a results file as Markdown, JSON, CSV or a model-card co2_eq_emissions block."""
     from . import results as results_mod
 
@@ -629,26 +817,78 @@ def _exec_without_runner_secrets() -> None:
 
 @main.command(context_settings=CONTEXT)
 @click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, help="The budget file.")
-@click.option("--mode", type=click.Choice(["gate", "measure-only", "update-baseline"]), default="gate", show_default=True,
-              help="gate fails the check; measure-only reports without failing; update-baseline writes the baseline file.")
-@click.option("--comment", "comment_policy", type=click.Choice(["always", "on-change", "on-failure", "off"]),
-              default="on-change", show_default=True, help="When to post or update the sticky PR comment.")
-@click.option("--fail-on", default="", help="Comma-separated: regression, budget, inconclusive, error (default: the config's).")
-@click.option("--approve-label", default="carbon-budget-approved", show_default=True,
-              help="The PR label that lets a PR loosen its own budget.")
-@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
-              help="Where to write the results JSON.")
-@click.option("--report", "report_path", default="carbon-gate-report.md", show_default=True,
-              help="Where to write the Markdown report.")
-@click.option("--stage", type=click.Choice(["all", "fetch", "measure", "publish"]), default="all", show_default=True,
-              help="action.yml runs fetch, measure (without the token) and publish as separate steps.")
-@click.option("--shard", "shard_spec", default="", metavar="I/N",
-              help="A matrix job: run shard I of N, never fail on verdicts or comment (the merge job does).")
-@click.option("--merge", "merge_glob", default="", metavar="GLOBS",
-              help="The merge job: merge these shard results (space-separated globs) instead of running workloads.")
+@click.option(
+    "--mode",
+    type=click.Choice(["gate", "measure-only", "update-baseline"]),
+    default="gate",
+    show_default=True,
+    help="gate fails the check; measure-only reports without failing; update-baseline writes the baseline file.",
+)
+@click.option(
+    "--comment",
+    "comment_policy",
+    type=click.Choice(["always", "on-change", "on-failure", "off"]),
+    default="on-change",
+    show_default=True,
+    help="When to post or update the sticky PR comment.",
+)
+@click.option(
+    "--fail-on", default="", help="Comma-separated: regression, budget, inconclusive, error (default: the config's)."
+)
+@click.option(
+    "--approve-label",
+    default="carbon-budget-approved",
+    show_default=True,
+    help="The PR label that lets a PR loosen its own budget.",
+)
+@click.option(
+    "--results",
+    "results_path",
+    default="carbon-gate-results.json",
+    show_default=True,
+    help="Where to write the results JSON.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    default="carbon-gate-report.md",
+    show_default=True,
+    help="Where to write the Markdown report.",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["all", "fetch", "measure", "publish"]),
+    default="all",
+    show_default=True,
+    help="action.yml runs fetch, measure (without the token) and publish as separate steps.",
+)
+@click.option(
+    "--shard",
+    "shard_spec",
+    default="",
+    metavar="I/N",
+    help="A matrix job: run shard I of N, never fail on verdicts or comment (the merge job does).",
+)
+@click.option(
+    "--merge",
+    "merge_glob",
+    default="",
+    metavar="GLOBS",
+    help="The merge job: merge these shard results (space-separated globs) instead of running workloads.",
+)
 @_friendly
-def action(config_path: str, mode: str, comment_policy: str, fail_on: str, approve_label: str, results_path: str,
-           report_path: str, stage: str, shard_spec: str = "", merge_glob: str = "") -> None:
+def action(
+    config_path: str,
+    mode: str,
+    comment_policy: str,
+    fail_on: str,
+    approve_label: str,
+    results_path: str,
+    report_path: str,
+    stage: str,
+    shard_spec: str = "",
+    merge_glob: str = "",
+) -> None:
     """Run as the GitHub Action: event-aware gate, tamper guard, summary, outputs, sticky comment.
 
     The token comes from the GITHUB_TOKEN environment variable, never from the command line.
@@ -658,26 +898,53 @@ def action(config_path: str, mode: str, comment_policy: str, fail_on: str, appro
 
     if stage == "measure":
         _exec_without_runner_secrets()
-    inputs = ActionInputs(config_path, mode, comment_policy, fail_on, approve_label, results_path, report_path,
-                          os.environ.get("GITHUB_TOKEN") or None, stage, shard=shard_spec, merge=merge_glob)
+    inputs = ActionInputs(
+        config_path,
+        mode,
+        comment_policy,
+        fail_on,
+        approve_label,
+        results_path,
+        report_path,
+        os.environ.get("GITHUB_TOKEN") or None,
+        stage,
+        shard=shard_spec,
+        merge=merge_glob,
+    )
     with interrupts.deferred():  # measuring stays interruptible; a signal after it waits for the outputs
         code = run_action(inputs, echo=lambda text, file=None: click.echo(text, err=file is sys.stderr))
     sys.exit(code)
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--report", "report_file", required=True, type=click.Path(dir_okay=False), help="The rendered report (untrusted).")
+@click.option(
+    "--report", "report_file", required=True, type=click.Path(dir_okay=False), help="The rendered report (untrusted)."
+)
 @click.option("--pr", "pr_number", type=click.IntRange(min=1), help="Pull request number (or from --meta).")
 @click.option("--head-sha", help="The head commit the report was made for (or from --meta).")
 @click.option("--meta", type=click.Path(dir_okay=False), help="carbon-gate-pr.json from the artifact: {pr, head_sha}.")
-@click.option("--repo", default=lambda: os.environ.get("GITHUB_REPOSITORY", ""), help="owner/name (default $GITHUB_REPOSITORY).")
-@click.option("--policy", type=click.Choice(["always", "on-change", "on-failure", "off"]), default="always", show_default=True,
-              help="on-change posts or updates (a finished report does not say what changed); on-failure posts "
-                   "when --run-conclusion is failure, else only updates an existing comment.")
+@click.option(
+    "--repo", default=lambda: os.environ.get("GITHUB_REPOSITORY", ""), help="owner/name (default $GITHUB_REPOSITORY)."
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["always", "on-change", "on-failure", "off"]),
+    default="always",
+    show_default=True,
+    help="on-change posts or updates (a finished report does not say what changed); on-failure posts "
+    "when --run-conclusion is failure, else only updates an existing comment.",
+)
 @click.option("--run-conclusion", default="", help="The measuring run's conclusion (workflow_run.conclusion).")
 @_friendly
-def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta: str | None, repo: str, policy: str,
-            run_conclusion: str) -> None:
+def comment(
+    report_file: str,
+    pr_number: int | None,
+    head_sha: str | None,
+    meta: str | None,
+    repo: str,
+    policy: str,
+    run_conclusion: str,
+) -> None:
     """Post or update the sticky PR comment from a report made elsewhere (the fork-safe workflow_run job).
 
     The report and its metadata are treated as untrusted: size-capped, checked for the report
@@ -687,9 +954,19 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
     from .comment_job import CommentJob, post_comment
     from .publish.actions import annotation
 
-    result = post_comment(CommentJob(report_file=report_file, pr_number=pr_number, head_sha=head_sha, meta=meta, repo=repo,
-                                     policy=policy, run_conclusion=run_conclusion, token=os.environ.get("GITHUB_TOKEN"),
-                                     api_url=os.environ.get("GITHUB_API_URL")))
+    result = post_comment(
+        CommentJob(
+            report_file=report_file,
+            pr_number=pr_number,
+            head_sha=head_sha,
+            meta=meta,
+            repo=repo,
+            policy=policy,
+            run_conclusion=run_conclusion,
+            token=os.environ.get("GITHUB_TOKEN"),
+            api_url=os.environ.get("GITHUB_API_URL"),
+        )
+    )
     if result.status == "stale":
         click.echo(f"carbon-gate: error: {result.message}", err=True)
         sys.exit(EXIT_USAGE)
@@ -701,19 +978,39 @@ def comment(report_file: str, pr_number: int | None, head_sha: str | None, meta:
 @click.option("--tokens", type=float, help="Training tokens, e.g. 300e9.")
 @click.option("--moe-active-params", type=float, help="Active parameters per token for a mixture of experts.")
 @click.option("--hours", type=float, help="Instead of params/tokens: the run's length in hours.")
-@click.option("--accelerator", required=True, help="V100, A100-40GB, A100-80GB, H100-SXM, H100-PCIe, H200, L4, T4, A10G, TPUv2..v5e.")
+@click.option(
+    "--accelerator",
+    required=True,
+    help="V100, A100-40GB, A100-80GB, H100-SXM, H100-PCIe, H200, L4, T4, A10G, TPUv2..v5e.",
+)
 @click.option("--count", type=click.IntRange(min=1), required=True, help="Number of accelerators.")
 @click.option("--dtype", help="Which peak to use (default: the accelerator's training dtype).")
 @click.option("--mfu", type=click.FloatRange(0, 1, min_open=True), help="Model FLOPs utilisation (default 0.4).")
 @click.option("--avg-power", help="Average power per accelerator, e.g. 330W (default: TDP).")
 @_grid_options()
-@click.option("--compare-regions", metavar="CC,CC", help="Also show the same forecast under each country's annual "
-                                                          "intensity, e.g. FR,SE,US,IN (location shifting).")
+@click.option(
+    "--compare-regions",
+    metavar="CC,CC",
+    help="Also show the same forecast under each country's annual intensity, e.g. FR,SE,US,IN (location shifting).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_friendly
-def estimate(params: float | None, tokens: float | None, moe_active_params: float | None, hours: float | None,
-             accelerator: str, count: int, dtype: str | None, mfu: float | None, avg_power: str | None, pue: float,
-             grid_intensity: str | None, grid_country: str | None, compare_regions: str | None, as_json: bool) -> None:
+def estimate(
+    params: float | None,
+    tokens: float | None,
+    moe_active_params: float | None,
+    hours: float | None,
+    accelerator: str,
+    count: int,
+    dtype: str | None,
+    mfu: float | None,
+    avg_power: str | None,
+    pue: float,
+    grid_intensity: str | None,
+    grid_country: str | None,
+    compare_regions: str | None,
+    as_json: bool,
+) -> None:
     """Forecast a planned training run: days, energy, CO2e and embodied, with every assumption."""
     import json
 
@@ -725,9 +1022,20 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
 
     grid = _pinned_grid(grid_intensity, grid_country, pue, source="--grid-intensity")
     try:
-        inp = EstimateInput(accelerator, count, params, tokens, moe_active_params, hours, mfu,
-                            parse_power(avg_power) if avg_power else None, dtype, pue, grid.g_per_kwh,
-                            f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""))
+        inp = EstimateInput(
+            accelerator,
+            count,
+            params,
+            tokens,
+            moe_active_params,
+            hours,
+            mfu,
+            parse_power(avg_power) if avg_power else None,
+            dtype,
+            pue,
+            grid.g_per_kwh,
+            f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""),
+        )
         est = run_estimate(inp)
         regions = _region_estimates(inp, compare_regions, pue) if compare_regions else None
     except (ValueError, UnknownCountry) as exc:
@@ -738,8 +1046,10 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
     a = est.assumptions
     click.echo(f"{count} × {a['accelerator']} — {est.days:,.2f} days ({est.hours:,.1f} h)")
     click.echo(f"  energy    {est.energy_kwh:,.1f} kWh (incl. PUE {pue:g})")
-    click.echo(f"  CO2e      {format_mass(est.co2e_kg * 1000)} operational + {format_mass(est.embodied_kg * 1000)} embodied"
-               f" = {format_mass(est.total_kg * 1000)}")
+    click.echo(
+        f"  CO2e      {format_mass(est.co2e_kg * 1000)} operational + {format_mass(est.embodied_kg * 1000)} embodied"
+        f" = {format_mass(est.total_kg * 1000)}"
+    )
     click.echo("assumptions:")
     for key, value in a.items():
         if isinstance(value, float) and value.is_integer() and abs(value) >= 1e6:  # tokens, parameters: counts
@@ -748,15 +1058,20 @@ def estimate(params: float | None, tokens: float | None, moe_active_params: floa
     if est.sensitivity:
         click.echo("MFU sensitivity:")
         for s in est.sensitivity:
-            click.echo(f"  MFU {s['mfu']:.3f}: {s['days']:,.2f} days, {s['energy_kwh']:,.1f} kWh, {format_mass(s['co2e_kg'] * 1000)} CO2e")
+            click.echo(
+                f"  MFU {s['mfu']:.3f}: {s['days']:,.2f} days, {s['energy_kwh']:,.1f} kWh, "
+                f"{format_mass(s['co2e_kg'] * 1000)} CO2e"
+            )
     if regions:
         click.echo("the same run elsewhere (annual intensity, packaged dataset):")
         for r in regions:
-            click.echo(f"  {r['location']:<28} {r['g_per_kwh']:>6.0f} g/kWh  {format_mass(r['co2e_kg'] * 1000):>9} operational"
-                       f"  {format_mass(r['total_kg'] * 1000):>9} total  {r['vs_here_pct']:+.0f} %")
+            click.echo(
+                f"  {r['location']:<28} {r['g_per_kwh']:>6.0f} g/kWh  {format_mass(r['co2e_kg'] * 1000):>9} operational"
+                f"  {format_mass(r['total_kg'] * 1000):>9} total  {r['vs_here_pct']:+.0f} %"
+            )
 
 
-def _region_estimates(inp, regions: str, pue: float) -> list[dict]:
+def _region_estimates(inp: EstimateInput, regions: str, pue: float) -> list[dict[str, Any]]:
     """The forecast under each listed country's annual intensity (`estimate --compare-regions`)."""
     from dataclasses import replace as _replace
 
@@ -767,37 +1082,97 @@ def _region_estimates(inp, regions: str, pue: float) -> list[dict]:
     out = []
     for code in dict.fromkeys(c.strip() for c in regions.split(",") if c.strip()):
         g = resolve(None, code, pue)
-        e = run_estimate(_replace(inp, intensity_g_per_kwh=g.g_per_kwh, intensity_source=f"{g.location}, {g.source} {g.year}"))
-        out.append({"region": code, "location": g.location, "g_per_kwh": g.g_per_kwh, "year": g.year,
-                    "co2e_kg": e.co2e_kg, "total_kg": e.total_kg,
-                    "vs_here_pct": round((e.total_kg / here - 1) * 100, 2) if here else 0.0})
+        e = run_estimate(
+            _replace(inp, intensity_g_per_kwh=g.g_per_kwh, intensity_source=f"{g.location}, {g.source} {g.year}")
+        )
+        out.append(
+            {
+                "region": code,
+                "location": g.location,
+                "g_per_kwh": g.g_per_kwh,
+                "year": g.year,
+                "co2e_kg": e.co2e_kg,
+                "total_kg": e.total_kg,
+                "vs_here_pct": round((e.total_kg / here - 1) * 100, 2) if here else 0.0,
+            }
+        )
     return out
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True, type=click.Path(dir_okay=False),
-              help="Provider, zone, pinned grid and candidate regions from this budget file (optional).")
-@click.option("--provider", type=click.Choice(["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]),
-              help="Override grid.provider.")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="carbon-gate.yml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Provider, zone, pinned grid and candidate regions from this budget file (optional).",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]),
+    help="Override grid.provider.",
+)
 @click.option("--zone", help="Override grid.zone.")
 @click.option("--energy", metavar="E", help="The job's expected energy, e.g. '3 kWh'.")
-@click.option("--duration", metavar="D", help="The job's expected duration, e.g. 2h (default: from --results, else 1h).")
-@click.option("--results", "results_path", type=click.Path(dir_okay=False),
-              help="Take energy and duration from this results file (projected full runs where there are some).")
-@click.option("-w", "--workload", "names", multiple=True, metavar="NAME",
-              help="Only these workloads of --results, or the config's estimate workload.")
-@click.option("--deadline", default="24h", show_default=True, metavar="WHEN",
-              help="The job must end by then: a duration from now (12h) or a UTC time (2026-12-03T06:00Z).")
-@click.option("--regions", metavar="ZONES", help="Comma-separated zones or countries to compare (plus grid.advice.candidates).")
-@click.option("--defer-above", metavar="G", help="Exit 75 when the grid is above G g/kWh now and a cleaner start "
-                                                 "exists before the deadline.")
-@click.option("--api-url", metavar="URL", help="The provider's base URL (a mirror or a test server); never from the config.")
+@click.option(
+    "--duration", metavar="D", help="The job's expected duration, e.g. 2h (default: from --results, else 1h)."
+)
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False),
+    help="Take energy and duration from this results file (projected full runs where there are some).",
+)
+@click.option(
+    "-w",
+    "--workload",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only these workloads of --results, or the config's estimate workload.",
+)
+@click.option(
+    "--deadline",
+    default="24h",
+    show_default=True,
+    metavar="WHEN",
+    help="The job must end by then: a duration from now (12h) or a UTC time (2026-12-03T06:00Z).",
+)
+@click.option(
+    "--regions", metavar="ZONES", help="Comma-separated zones or countries to compare (plus grid.advice.candidates)."
+)
+@click.option(
+    "--defer-above",
+    metavar="G",
+    help="Exit 75 when the grid is above G g/kWh now and a cleaner start exists before the deadline.",
+)
+@click.option(
+    "--api-url", metavar="URL", help="The provider's base URL (a mirror or a test server); never from the config."
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--github-output", is_flag=True, help="Also write defer, defer-until, grid-intensity and saving-pct to $GITHUB_OUTPUT.")
+@click.option(
+    "--github-output",
+    is_flag=True,
+    help="Also write defer, defer-until, grid-intensity and saving-pct to $GITHUB_OUTPUT.",
+)
 @_friendly
-def forecast(config_path: str, provider: str | None, zone: str | None, energy: str | None, duration: str | None,
-             results_path: str | None, names: tuple[str, ...], deadline: str, regions: str | None,
-             defer_above: str | None, api_url: str | None, as_json: bool, github_output: bool) -> None:
+def forecast(
+    config_path: str,
+    provider: str | None,
+    zone: str | None,
+    energy: str | None,
+    duration: str | None,
+    results_path: str | None,
+    names: tuple[str, ...],
+    deadline: str,
+    regions: str | None,
+    defer_above: str | None,
+    api_url: str | None,
+    as_json: bool,
+    github_output: bool,
+) -> None:
     """When and where is a job greenest? The lowest-carbon start before the deadline, the saving
     against starting now, and the job in other zones. Never invents a forecast: without one it says so.
 
@@ -806,15 +1181,31 @@ def forecast(config_path: str, provider: str | None, zone: str | None, energy: s
     """
     from .forecast import run_forecast
 
-    sys.exit(run_forecast(config_path, provider, zone, energy, duration, results_path, names, deadline, regions,
-                          defer_above, api_url, as_json, github_output, echo=click.echo,
-                          config_given=_given("config_path")))
+    sys.exit(
+        run_forecast(
+            config_path,
+            provider,
+            zone,
+            energy,
+            duration,
+            results_path,
+            names,
+            deadline,
+            regions,
+            defer_above,
+            api_url,
+            as_json,
+            github_output,
+            echo=click.echo,
+            config_given=_given("config_path"),
+        )
+    )
 
 
 def _given(param: str) -> bool:
     """Whether the user typed this option (rather than taking its default)."""
     ctx = click.get_current_context(silent=True)
-    return bool(ctx) and ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT)
+    return ctx is not None and ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT)
 
 
 @main.group("import", context_settings=CONTEXT)
@@ -825,13 +1216,25 @@ def import_() -> None:
 @import_.command("codecarbon", context_settings=CONTEXT)
 @click.argument("csv_path", type=click.Path(dir_okay=False))
 @click.option("--project", help="Only rows of this project_name.")
-@click.option("--results", "results_path", default="carbon-gate-results.json", show_default=True,
-              help="Where to write the results JSON.")
+@click.option(
+    "--results",
+    "results_path",
+    default="carbon-gate-results.json",
+    show_default=True,
+    help="Where to write the results JSON.",
+)
 @_grid_options(pue_default=None, grid_instead="the file's country_iso_code", pue_instead="the file's pue column")
 @click.option("--wue", type=click.FloatRange(min=0.0), help="Water L/kWh instead of the file's wue column.")
 @_friendly
-def import_codecarbon(csv_path: str, project: str | None, results_path: str, grid_country: str | None,
-                      grid_intensity: str | None, pue: float | None, wue: float | None) -> None:
+def import_codecarbon(
+    csv_path: str,
+    project: str | None,
+    results_path: str,
+    grid_country: str | None,
+    grid_intensity: str | None,
+    pue: float | None,
+    wue: float | None,
+) -> None:
     """Turn a CodeCarbon emissions.csv into a carbon-gate results file (one workload per project_name),
     ready for `report`, `compare` and `baseline update --from`. CO2e and water use the file's own country,
     PUE and WUE unless overridden."""
@@ -883,20 +1286,23 @@ def hook_uninstall() -> None:
     if not removed:
         click.echo("no carbon-gate pre-push hook installed; nothing removed")
     else:
-        click.echo("removed the carbon-gate pre-push hook" + (f"; restored your previous hook {restored}" if restored else ""))
+        click.echo(
+            "removed the carbon-gate pre-push hook" + (f"; restored your previous hook {restored}" if restored else "")
+        )
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--pre-push", "pre_push", is_flag=True, required=True, help="Read git's pre-push refs from stdin.")
-@click.option("-c", "--config", "config_path", default=None, help="Budget file (default: carbon-gate.yml at the repository root).")
+@click.option(
+    "-c", "--config", "config_path", default=None, help="Budget file (default: carbon-gate.yml at the repository root)."
+)
 @click.option("--quick", is_flag=True, help="Fewest rounds that can decide, no warm-up.")
 @click.argument("hook_args", nargs=-1)
 @_friendly
 def check(pre_push: bool, config_path: str | None, quick: bool, hook_args: tuple[str, ...]) -> None:
     """Compare what is being pushed with what the remote has, on this machine, before it leaves."""
-    from .prepush import run_check
-
     from . import interrupts
+    from .prepush import run_check
 
     with interrupts.deferred():
         code = run_check(config_path, quick, stdin=sys.stdin, echo=click.echo)
@@ -904,12 +1310,28 @@ def check(pre_push: bool, config_path: str | None, quick: bool, hook_args: tuple
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("-c", "--config", "config_path", default="carbon-gate.yml", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to write the budget file.")
-@click.option("--country", default="US", show_default=True, metavar="CC",
-              help="Where your CI runs (ISO-2, ISO-3 or name): pins the grid intensity. GitHub's hosted runners run in the US.")
-@click.option("--workflow/--no-workflow", default=True, show_default=True,
-              help="Also write .github/workflows/carbon-gate.yml (at the repository root).")
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default="carbon-gate.yml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the budget file.",
+)
+@click.option(
+    "--country",
+    default="US",
+    show_default=True,
+    metavar="CC",
+    help="Where your CI runs (ISO-2, ISO-3 or name): pins the grid intensity. GitHub's hosted runners run in the US.",
+)
+@click.option(
+    "--workflow/--no-workflow",
+    default=True,
+    show_default=True,
+    help="Also write .github/workflows/carbon-gate.yml (at the repository root).",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @_friendly
 def init(config_path: str, country: str, workflow: bool, force: bool) -> None:
@@ -930,13 +1352,17 @@ def init(config_path: str, country: str, workflow: bool, force: bool) -> None:
     targets = [path] + ([root / WORKFLOW] if workflow else [])
     existing = [str(t) for t in targets if t.exists()]
     if existing and not force:
-        raise UsageError(f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-                         "nothing written (--force overwrites)")
+        raise UsageError(
+            f"{' and '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
+            "nothing written (--force overwrites)"
+        )
     found = detect(path.resolve().parent)
     text = config_text(found, country)
     config_mod.parse(text, str(path))  # what init writes must load; a failure here is our bug, not the user's
     _write(str(path), text)
-    click.echo(f"wrote {path}: " + (", ".join(f"{f.name} ({f.why})" for f in found) or "a placeholder workload to edit"))
+    click.echo(
+        f"wrote {path}: " + (", ".join(f"{f.name} ({f.why})" for f in found) or "a placeholder workload to edit")
+    )
     if workflow:
         (root / WORKFLOW).parent.mkdir(parents=True, exist_ok=True)
         _write(str(root / WORKFLOW), workflow_text())

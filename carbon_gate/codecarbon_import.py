@@ -15,9 +15,13 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .domain import MODELLED, Energy, Fingerprint, Sample
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .grid import GridFactor
 
 COMPONENTS = (("cpu_energy", "cpu"), ("gpu_energy", "gpu"), ("ram_energy", "memory"))
 REQUIRED_ANY = ("energy_consumed", "cpu_energy")
@@ -41,7 +45,7 @@ class CodeCarbonImport:
     `machine` for the rows kept, and the file's own grid facts."""
 
     groups: dict[str, list[Sample]]
-    machine: dict
+    machine: dict[str, Any]
     grid: FileGrid
 
 
@@ -50,12 +54,12 @@ def read_codecarbon(path: str | Path, project: str | None = None) -> dict[str, l
     return load_codecarbon(path, project).groups
 
 
-def _text(row: dict, col: str) -> str | None:
+def _text(row: dict[str, Any], col: str) -> str | None:
     v = row.get(col)
     return v.strip() if isinstance(v, str) and v.strip() and v.strip().lower() != "nan" else None
 
 
-def _number(row: dict, col: str) -> float | None:
+def _number(row: dict[str, Any], col: str) -> float | None:
     """A finite, non-negative number, else None (blank, NaN, text and negatives are unknown)."""
     try:
         v = float(_text(row, col) or "nan")
@@ -78,15 +82,17 @@ def load_codecarbon(path: str | Path, project: str | None = None) -> CodeCarbonI
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"{p}: not a readable CSV ({exc})") from None
     if not any(c in columns for c in REQUIRED_ANY):
-        raise UsageError(f"{p}: no energy columns; expected CodeCarbon's energy_consumed or cpu_energy "
-                         f"(found: {', '.join(columns[:12])})")
+        raise UsageError(
+            f"{p}: no energy columns; expected CodeCarbon's energy_consumed or cpu_energy "
+            f"(found: {', '.join(columns[:12])})"
+        )
     if project is not None and "project_name" in columns:
         rows = [r for r in rows if (r.get("project_name") or "") == project]
     version = next((v for r in rows if (v := _text(r, "codecarbon_version"))), "unknown version")
     source = f"CodeCarbon {version} emissions.csv"
     reason = "imported from CodeCarbon, whose own method (RAPL, NVML or its TDP model) the file does not record"
     groups: dict[str, list[Sample]] = {}
-    kept: list[dict] = []
+    kept: list[dict[str, Any]] = []
     for row in rows:
         pue = _number(row, "pue") or 1.0  # CodeCarbon's energies include it: keep the IT energy
         energy = []
@@ -97,8 +103,11 @@ def load_codecarbon(path: str | Path, project: str | None = None) -> CodeCarbonI
                 if comp != "gpu" or kwh > 0:
                     energy.append(Energy(comp, kwh * 1000.0 / pue, MODELLED, reason, source))
         elif (total := _number(row, "energy_consumed")) is not None:
-            energy.append(Energy("total", total * 1000.0 / pue, MODELLED,
-                                 reason + "; this file has only the total energy", source))
+            energy.append(
+                Energy(
+                    "total", total * 1000.0 / pue, MODELLED, reason + "; this file has only the total energy", source
+                )
+            )
         else:
             continue
         kept.append(row)
@@ -107,22 +116,32 @@ def load_codecarbon(path: str | Path, project: str | None = None) -> CodeCarbonI
             notes.append(f"CodeCarbon reported {kg * 1000:.6g} g CO2e")
         if (water := _number(row, "water_consumed")) is not None and water > 0:
             notes.append(f"CodeCarbon reported {water:.6g} L of water")
-        groups.setdefault(_text(row, "project_name") or p.stem, []).append(Sample(
-            wall_s=_number(row, "duration") or 0.0, cpu_s=0.0, exit_code=0, energy=energy,
-            started_at=_text(row, "timestamp") or "", notes=notes,
-            run_id=_text(row, "run_id") or _text(row, "experiment_id"), tracking_mode=_text(row, "tracking_mode"),
-        ))
+        groups.setdefault(_text(row, "project_name") or p.stem, []).append(
+            Sample(
+                wall_s=_number(row, "duration") or 0.0,
+                cpu_s=0.0,
+                exit_code=0,
+                energy=energy,
+                started_at=_text(row, "timestamp") or "",
+                notes=notes,
+                run_id=_text(row, "run_id") or _text(row, "experiment_id"),
+                tracking_mode=_text(row, "tracking_mode"),
+            )
+        )
     if not groups:
         raise UsageError(f"{p}: no rows with energy" + (f" for project {project!r}" if project else ""))
     return CodeCarbonImport(groups, _machine(kept[0], p, "gpu_energy" in columns), _file_grid(kept))
 
 
-def _file_grid(kept: list[dict]) -> FileGrid:
+def _file_grid(kept: list[dict[str, Any]]) -> FileGrid:
     """The first kept row's country, region, PUE and WUE; rows that differ are named in a note."""
     first = kept[0]
     grid = FileGrid(
-        country_iso3=_text(first, "country_iso_code"), country_name=_text(first, "country_name"),
-        region=_text(first, "region"), pue=_number(first, "pue") or 1.0, wue=_number(first, "wue") or None,
+        country_iso3=_text(first, "country_iso_code"),
+        country_name=_text(first, "country_name"),
+        region=_text(first, "region"),
+        pue=_number(first, "pue") or 1.0,
+        wue=_number(first, "wue") or None,
     )
     notes = []
     for col, value in (("country_iso_code", grid.country_iso3), ("pue", first.get("pue")), ("wue", first.get("wue"))):
@@ -131,7 +150,7 @@ def _file_grid(kept: list[dict]) -> FileGrid:
     return FileGrid(**{**grid.__dict__, "notes": tuple(notes)})
 
 
-def _machine(row: dict, path: Path, has_gpu_column: bool) -> dict:
+def _machine(row: dict[str, Any], path: Path, has_gpu_column: bool) -> dict[str, Any]:
     """The results document's `machine` for imported rows: the hardware CodeCarbon recorded in `row` (the
     first row kept), so fingerprints compare like with like, and every method marked modelled, as the
     samples' energies are: the file does not say what CodeCarbon measured."""
@@ -142,22 +161,41 @@ def _machine(row: dict, path: Path, has_gpu_column: bool) -> dict:
         reason += f"; CodeCarbon tracking_mode {mode}"
     fingerprint = Fingerprint(
         cpu_model=_text(row, "cpu_model") or "unknown (CodeCarbon import)",
-        logical_cpus=int(_number(row, "cpu_count") or 0), ram_gb=round(_number(row, "ram_total_size") or 0.0, 1),
-        gpus=tuple(gpus), os=os_text, arch="x86_64" if "x86_64" in os_text else "unknown",
-        image_os=None, image_version=None, profile=None, cpu_method=MODELLED,
+        logical_cpus=int(_number(row, "cpu_count") or 0),
+        ram_gb=round(_number(row, "ram_total_size") or 0.0, 1),
+        gpus=tuple(gpus),
+        os=os_text,
+        arch="x86_64" if "x86_64" in os_text else "unknown",
+        image_os=None,
+        image_version=None,
+        profile=None,
+        cpu_method=MODELLED,
         methods={"cpu": MODELLED, "memory": MODELLED, "gpu": MODELLED if has_gpu_column and gpus else "none"},
     )
     return {
         "fingerprint": fingerprint.to_dict(),
-        "cpu": {"method": MODELLED, "reason": reason, "fallback": None, "curve_w": [], "source": "CodeCarbon",
-                "error_band_pct": None, "error_source": None},
+        "cpu": {
+            "method": MODELLED,
+            "reason": reason,
+            "fallback": None,
+            "curve_w": [],
+            "source": "CodeCarbon",
+            "error_band_pct": None,
+            "error_source": None,
+        },
         "gpu": f"imported from CodeCarbon: {', '.join(gpus)}" if gpus else "no GPU recorded by CodeCarbon",
         "embodied": None,
     }
 
 
-def grid_for_import(file_grid: FileGrid, path: str | Path, intensity: float | None = None, country: str | None = None,
-                    pue: float | None = None, wue: float | None = None):
+def grid_for_import(
+    file_grid: FileGrid,
+    path: str | Path,
+    intensity: float | None = None,
+    country: str | None = None,
+    pue: float | None = None,
+    wue: float | None = None,
+) -> tuple[GridFactor, list[str]]:
     """The grid an import accounts with, and the lines that say where each part came from: the user's
     intensity or country, else the file's `country_iso_code` (the world average when carbon-gate has
     no figure for it), with the file's PUE and WUE unless given."""
@@ -176,11 +214,15 @@ def grid_for_import(file_grid: FileGrid, path: str | Path, intensity: float | No
         try:
             grid = resolve(None, file_grid.country_iso3, chosen_pue, wue=chosen_wue)
             grid = dataclasses.replace(grid, source=f"{grid.source}; country from {name}'s country_iso_code")
-            said.append(f"grid: {grid.location}, {grid.g_per_kwh:g} g/kWh, from the file's country_iso_code "
-                        f"{file_grid.country_iso3}")
+            said.append(
+                f"grid: {grid.location}, {grid.g_per_kwh:g} g/kWh, from the file's country_iso_code "
+                f"{file_grid.country_iso3}"
+            )
         except UnknownCountry:
             grid = resolve(None, None, chosen_pue, wue=chosen_wue)
-            said.append(f"grid: the file's country {file_grid.country_iso3!r} is not in carbon-gate's data: world average")
+            said.append(
+                f"grid: the file's country {file_grid.country_iso3!r} is not in carbon-gate's data: world average"
+            )
         if file_grid.region:
             said.append(f"grid: the file's region {file_grid.region!r} is not used: carbon-gate's data is per country")
     else:

@@ -43,8 +43,16 @@ def post_comment(job: CommentJob) -> Published:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", job.repo or ""):
         raise UsageError("--repo owner/name is required (or $GITHUB_REPOSITORY)")
     text = read_report(job.report_file)
-    return publish(text, token=job.token, repo=job.repo, pr_number=pr_number, api_url=job.api_url, policy=job.policy,
-                   failing=job.run_conclusion == "failure", expected_head_sha=head_sha)
+    return publish(
+        text,
+        token=job.token,
+        repo=job.repo,
+        pr_number=pr_number,
+        api_url=job.api_url,
+        policy=job.policy,
+        failing=job.run_conclusion == "failure",
+        expected_head_sha=head_sha,
+    )
 
 
 def _target(job: CommentJob) -> tuple[int, str]:

@@ -26,18 +26,27 @@ class Imported:
     workloads: int
 
 
-def import_codecarbon(csv_path: str, project: str | None, grid_intensity: str | None, grid_country: str | None,
-                      pue: float | None, wue: float | None) -> Imported:
+def import_codecarbon(
+    csv_path: str,
+    project: str | None,
+    grid_intensity: str | None,
+    grid_country: str | None,
+    pue: float | None,
+    wue: float | None,
+) -> Imported:
     """Assess each project's rows as a workload; CO2e and water use the file's own country, PUE and
     WUE unless overridden."""
     imported = load_codecarbon(csv_path, project)
     try:
-        grid, said = grid_for_import(imported.grid, csv_path, parse_intensity(grid_intensity) if grid_intensity else None,
-                                     grid_country, pue, wue)
+        grid, said = grid_for_import(
+            imported.grid, csv_path, parse_intensity(grid_intensity) if grid_intensity else None, grid_country, pue, wue
+        )
     except (ValueError, UnknownCountry) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
-    assessed = [assess_workload(_workload(name, len(samples), csv_path), samples, grid, None)
-                for name, samples in imported.groups.items()]
+    assessed = [
+        assess_workload(_workload(name, len(samples), csv_path), samples, grid, None)
+        for name, samples in imported.groups.items()
+    ]
     suite = suite_verdict(assessed, GateSettings())
     doc = Results(imported.machine, grid, assessed, suite.verdict, config=None).to_dict()
     return Imported(doc, list(said), sum(len(s) for s in imported.groups.values()), len(imported.groups))
@@ -45,6 +54,19 @@ def import_codecarbon(csv_path: str, project: str | None, grid_intensity: str | 
 
 def _workload(name: str, rows: int, csv_path: str) -> Workload:
     """The workload an imported project stands for: its rows are its runs, gated by the defaults."""
-    return Workload(name=name, command="", cwd=".", env={}, repeats=rows, warmup=0, timeout_s=0.0,
-                    tolerance=DEFAULT_TOLERANCE, unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None,
-                    codecarbon_csv=csv_path)
+    return Workload(
+        name=name,
+        command="",
+        cwd=".",
+        env={},
+        repeats=rows,
+        warmup=0,
+        timeout_s=0.0,
+        tolerance=DEFAULT_TOLERANCE,
+        unit_name="run",
+        unit_count=1.0,
+        budget=Budget(),
+        paths=(),
+        line=None,
+        codecarbon_csv=csv_path,
+    )

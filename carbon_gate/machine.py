@@ -30,9 +30,16 @@ def describe_machine(query: MachineQuery) -> tuple[dict[str, Any], Hardware]:
     settings = MeterSettings(profile=query.profile, host_threads=query.host_threads, sockets=query.sockets)
     if query.cpu_name:  # pretend completely: nothing of this machine (counters, GPUs, VM status, RAM) leaks in
         held = query.vcpus or detect().logical_cpus
-        hw = Hardware(cpu_model=query.cpu_name, logical_cpus=held, machine_cpus=query.host_threads or held,
-                      virtualised=bool(query.vm), ram_bytes=0, os="unknown (pretended)", arch="unknown",
-                      sockets=query.sockets or 1)
+        hw = Hardware(
+            cpu_model=query.cpu_name,
+            logical_cpus=held,
+            machine_cpus=query.host_threads or held,
+            virtualised=bool(query.vm),
+            ram_bytes=0,
+            os="unknown (pretended)",
+            arch="unknown",
+            sockets=query.sockets or 1,
+        )
         settings = dataclasses.replace(settings, rapl="off", gpu="off")
     else:
         hw = detect()
@@ -40,8 +47,9 @@ def describe_machine(query: MachineQuery) -> tuple[dict[str, Any], Hardware]:
             hw = dataclasses.replace(hw, logical_cpus=query.vcpus)
     plan = plan_meters(settings, hardware=hw)  # a bad profile raises ProfileError
     if query.cpu_name:
-        plan = dataclasses.replace(plan, rapl_reason="a pretended machine has no counters",
-                                   gpu_reason="none: a pretended machine has no GPU")
+        plan = dataclasses.replace(
+            plan, rapl_reason="a pretended machine has no counters", gpu_reason="none: a pretended machine has no GPU"
+        )
     info = machine_section(plan)
     info["hardware"] = dataclasses.asdict(hw)
     info["pretended"] = bool(query.cpu_name)
@@ -56,8 +64,12 @@ def machine_lines(info: dict[str, Any], hw: Hardware, query: MachineQuery) -> li
     kind = (" (virtual machine)" if hw.virtualised else "") + (f", {hw.sockets} sockets" if hw.sockets > 1 else "")
     lines = [
         f"CPU          {hw.cpu_model} — {hw.logical_cpus} vCPUs held"
-        + (f", host threads {'unknown' if hw.virtualised and not query.host_threads else hw.machine_cpus}" if pretended
-           else f" of {hw.machine_cpus}") + kind
+        + (
+            f", host threads {'unknown' if hw.virtualised and not query.host_threads else hw.machine_cpus}"
+            if pretended
+            else f" of {hw.machine_cpus}"
+        )
+        + kind
         + (" (pretended)" if pretended else ""),
         f"RAM          {hw.ram_bytes / 1e9:.1f} GB" if not pretended else "RAM          not known (pretended machine)",
         f"platform     {hw.os} {hw.arch}" + (f", runner image {hw.image_os} {hw.image_version}" if hw.image_os else ""),
@@ -72,7 +84,11 @@ def machine_lines(info: dict[str, Any], hw: Hardware, query: MachineQuery) -> li
     lines.append(f"memory       modelled: time-averaged RSS × {MEMORY_W_PER_GB} W/GB (Cloud Carbon Footprint)")
     lines.append(f"GPU          {info['gpu']}")
     emb = info["embodied"]
-    lines.append(f"embodied     {emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years "
-                 f"({emb['source']})" if emb else "embodied     none: no embodied data for this machine (the profile has none)")
+    lines.append(
+        f"embodied     {emb['total_kg']:g} kg × share {emb['share']:g} over {emb['lifetime_years']:g} years "
+        f"({emb['source']})"
+        if emb
+        else "embodied     none: no embodied data for this machine (the profile has none)"
+    )
     lines.append(f"fingerprint  {json.dumps(info['fingerprint'], sort_keys=True)}")
     return lines

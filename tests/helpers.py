@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import os
-import textwrap
 import subprocess
+import textwrap
 from pathlib import Path
 
 # Git with a fixed identity and none of the user's signing or hooks, so commits work on any machine.
-GIT = ["git", "-c", "user.name=carbon-gate tests", "-c", "user.email=tests@example.invalid",
-       "-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null"]
-GIT_ID = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-          "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+GIT = [
+    "git",
+    "-c",
+    "user.name=carbon-gate tests",
+    "-c",
+    "user.email=tests@example.invalid",
+    "-c",
+    "commit.gpgsign=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+]
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 # What would make a run think it is a pull request's check on GitHub (a base to pair with, a summary to
 # write, a token) or read a sysfs tree other than the machine's.
-CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "CARBON_GATE_POWERCAP_ROOT")
+CI_VARS = (
+    "GITHUB_BASE_REF",
+    "GITHUB_HEAD_REF",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "CARBON_GATE_POWERCAP_ROOT",
+)
 
 
 def without_ci(**extra: str) -> dict[str, str]:
@@ -26,8 +51,14 @@ def without_ci(**extra: str) -> dict[str, str]:
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Run git in `repo` (with GIT's settings and identity, in `env` or this environment); its stdout."""
-    return subprocess.run([*GIT, *args], cwd=repo, env={**(env if env is not None else os.environ), **GIT_ID},
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [*GIT, *args],
+        cwd=repo,
+        env={**(env if env is not None else os.environ), **GIT_ID},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str | None], message: str) -> str:
@@ -53,8 +84,9 @@ machine: {rapl: "off", gpu: "off", embodied: "off"}
 """
 
 
-def suite_config(workloads: str, *, header: str = "version: 1\n", defaults: str = "", baseline: str = "",
-                 extra: str = "") -> str:
+def suite_config(
+    workloads: str, *, header: str = "version: 1\n", defaults: str = "", baseline: str = "", extra: str = ""
+) -> str:
     """A carbon-gate.yml: `header`, then `defaults:` and `baseline:` (flow mappings, when given), `extra`
     (whole lines) and the `workloads` list (a YAML list, dedented here)."""
     text = header + (f"defaults: {defaults}\n" if defaults else "") + (f"baseline: {baseline}\n" if baseline else "")

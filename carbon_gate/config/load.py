@@ -29,15 +29,27 @@ def load(path: str | os.PathLike[str]) -> Config:
     except FileNotFoundError:
         raise ConfigError([ConfigProblem(str(p), None, "", "file not found (create one, or pass -c PATH)")]) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise ConfigError([ConfigProblem(str(p), None, "", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]) from None
+        raise ConfigError(
+            [ConfigProblem(str(p), None, "", f"cannot read: {getattr(exc, 'strerror', None) or exc}")]
+        ) from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError([ConfigProblem(str(p), None, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a budget file")])
+        raise ConfigError(
+            [ConfigProblem(str(p), None, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a budget file")]
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ConfigError([ConfigProblem(str(p), line, "", f"not UTF-8 text (byte {exc.start}: "
-                                                           f"0x{data[exc.start]:02x}); save the file as UTF-8")]) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(p),
+                    line,
+                    "",
+                    f"not UTF-8 text (byte {exc.start}: 0x{data[exc.start]:02x}); save the file as UTF-8",
+                )
+            ]
+        ) from None
     return parse(text, str(p))
 
 
@@ -68,8 +80,11 @@ class _ConfigValidator(Validator):
             self.check_estimate(path + ("estimate",), checked["estimate"])
         kinds = [k for k in ("command", "estimate", "source") if k in raw]
         if len(kinds) != 1:
-            self.problem(path, "a workload needs exactly one of command, estimate or source"
-                         + (f" (found {', '.join(kinds)})" if kinds else " (missing command)"))
+            self.problem(
+                path,
+                "a workload needs exactly one of command, estimate or source"
+                + (f" (found {', '.join(kinds)})" if kinds else " (missing command)"),
+            )
 
     def check_carbon_aware(self, path: KeyPath, g: dict[str, Any]) -> None:
         """A pull request must not point a key at an unrelated secret (GITHUB_TOKEN): variables named
@@ -77,11 +92,16 @@ class _ConfigValidator(Validator):
         for name in ("key_env", "user_env"):
             var = g.get(name)
             if isinstance(var, str) and not (ENV_NAME.match(var) and any(h in var for h in KEY_ENV_HINTS)):
-                self.problem(path + (name,), f"expected an environment variable name in capitals containing "
-                                             f"ELECTRICITYMAPS or WATTTIME, or starting with CARBON_GATE_, got {var!r}")
+                self.problem(
+                    path + (name,),
+                    f"expected an environment variable name in capitals containing "
+                    f"ELECTRICITYMAPS or WATTTIME, or starting with CARBON_GATE_, got {var!r}",
+                )
         live, provider = LEGACY_LIVE.get(g.get("live", "none"), g.get("live", "none")), g.get("provider")
         if provider is not None and live != "none" and live != provider:
-            self.problem(path + ("live",), f"grid.live {g['live']!r} disagrees with grid.provider {provider!r}: keep provider")
+            self.problem(
+                path + ("live",), f"grid.live {g['live']!r} disagrees with grid.provider {provider!r}: keep provider"
+            )
         if (g.get("latitude") is None) != (g.get("longitude") is None):
             self.problem(path + ("latitude" if "latitude" in g else "longitude",), "latitude and longitude go together")
 
@@ -102,12 +122,17 @@ class _ConfigValidator(Validator):
         subset of all of them (`estimate()` refuses both at run time, naming the CLI flags)."""
         params, moe = e.get("params"), e.get("moe_active_params")
         if isinstance(params, float) and isinstance(moe, float) and moe > params:
-            self.problem(path + ("moe_active_params",), f"must not exceed params ({params:g}): active parameters are "
-                                                        f"a subset of all of them, got {moe:g}")
+            self.problem(
+                path + ("moe_active_params",),
+                f"must not exceed params ({params:g}): active parameters are a subset of all of them, got {moe:g}",
+            )
         sized = [k for k in ESTIMATE_SIZE_KEYS if k in e]
         if "hours" in e and sized:
-            self.problem(path + ("hours",), f"give either hours or params and tokens, not both: hours fixes the "
-                                            f"run's length, so {', '.join(sized)} would be ignored")
+            self.problem(
+                path + ("hours",),
+                f"give either hours or params and tokens, not both: hours fixes the "
+                f"run's length, so {', '.join(sized)} would be ignored",
+            )
         if "hours" not in e and not ("params" in e and "tokens" in e):
             missing = " and ".join(k for k in ("params", "tokens") if k not in e)
             self.problem(path, f"a forecast needs params and tokens, or hours (missing {missing})")
@@ -125,24 +150,38 @@ def _build(path: Path, v: dict[str, Any], lines: Lines) -> Config:
         path=path,
         version=v["version"],
         grid=records.GridSettings(
-            country=grid.get("country"), intensity=grid.get("intensity"), source=grid.get("source"),
-            pue=grid.get("pue", 1.0), live=grid.get("live", "none"),
+            country=grid.get("country"),
+            intensity=grid.get("intensity"),
+            source=grid.get("source"),
+            pue=grid.get("pue", 1.0),
+            live=grid.get("live", "none"),
             lines={k: lines[("grid", k)] for k in grid if ("grid", k) in lines},
-            carbon_aware=_carbon_aware(grid), wue=grid.get("wue")),
+            carbon_aware=_carbon_aware(grid),
+            wue=grid.get("wue"),
+        ),
         machine=records.MeterSettings(**{k: machine[k] for k in machine}),
         baseline=records.BaselineSettings(
-            mode=base.get("mode", "auto"), file=Path(base.get("file", base_default.file)), setup=base.get("setup"),
-            history=base.get("history", base_default.history), seed=base.get("seed"),
-            pairing=base.get("pairing", "auto")),
-        gate=GateSettings(tuple(gate.get("fail_on", gate_default.fail_on)), gate.get("confidence", gate_default.confidence),
-                          gate.get("family", gate_default.family)),
+            mode=base.get("mode", "auto"),
+            file=Path(base.get("file", base_default.file)),
+            setup=base.get("setup"),
+            history=base.get("history", base_default.history),
+            seed=base.get("seed"),
+            pairing=base.get("pairing", "auto"),
+        ),
+        gate=GateSettings(
+            tuple(gate.get("fail_on", gate_default.fail_on)),
+            gate.get("confidence", gate_default.confidence),
+            gate.get("family", gate_default.family),
+        ),
         workloads=tuple(_workload(i, w, defaults, lines) for i, w in enumerate(v["workloads"])),
-        prepush=records.PrepushSettings(prepush.get("repeats", prepush_default.repeats),
-                                        prepush.get("warmup", prepush_default.warmup)),
+        prepush=records.PrepushSettings(
+            prepush.get("repeats", prepush_default.repeats), prepush.get("warmup", prepush_default.warmup)
+        ),
         # The live-grid provider's key variables are secrets too: `CARBON_GATE_*` names pass by default.
         environment=records.EnvironmentSettings(
             environment.get("pass", ()),
-            tuple(environment.get("secrets", ())) + tuple(n for n in (grid.get("key_env"), grid.get("user_env")) if n)),
+            tuple(environment.get("secrets", ())) + tuple(n for n in (grid.get("key_env"), grid.get("user_env")) if n),
+        ),
     )
 
 
@@ -177,8 +216,15 @@ def _budget(at: KeyPath, b: dict[str, Any], lines: Lines) -> records.Budget:
     projected = b.get("projected", {})
     names = ("energy", "co2e", "per_unit.energy", "per_unit.co2e", "projected.energy", "projected.co2e")
     budget_lines = {name: lines[at + tuple(name.split("."))] for name in names if at + tuple(name.split(".")) in lines}
-    return records.Budget(b.get("energy"), b.get("co2e"), per_unit.get("energy"), per_unit.get("co2e"), budget_lines,
-                  projected.get("energy"), projected.get("co2e"))
+    return records.Budget(
+        b.get("energy"),
+        b.get("co2e"),
+        per_unit.get("energy"),
+        per_unit.get("co2e"),
+        budget_lines,
+        projected.get("energy"),
+        projected.get("co2e"),
+    )
 
 
 def _carbon_aware(grid: dict[str, Any]) -> CarbonAware:
@@ -186,9 +232,14 @@ def _carbon_aware(grid: dict[str, Any]) -> CarbonAware:
     spec = CARBON_AWARE_KEYS["advice"].children
     return CarbonAware(
         provider=grid.get("provider") or LEGACY_LIVE.get(grid.get("live", "none"), grid.get("live", "none")),
-        zone=grid.get("zone"), latitude=grid.get("latitude"), longitude=grid.get("longitude"),
-        key_env=grid.get("key_env"), user_env=grid.get("user_env"),
-        timeout_s=grid.get("timeout", parsed_default(CARBON_AWARE_KEYS["timeout"])), gate_on=grid.get("gate_on", "pinned"),
+        zone=grid.get("zone"),
+        latitude=grid.get("latitude"),
+        longitude=grid.get("longitude"),
+        key_env=grid.get("key_env"),
+        user_env=grid.get("user_env"),
+        timeout_s=grid.get("timeout", parsed_default(CARBON_AWARE_KEYS["timeout"])),
+        gate_on=grid.get("gate_on", "pinned"),
         candidates=tuple(advice.get("candidates", ())),
         advise_above_wh=advice.get("above", parsed_default(spec["above"])),
-        window_s=advice.get("window", parsed_default(spec["window"])))
+        window_s=advice.get("window", parsed_default(spec["window"])),
+    )

@@ -49,9 +49,14 @@ class Budget:
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by name."""
-        all_ = {"energy": self.energy_wh, "co2e": self.co2e_g, "per_unit.energy": self.per_unit_energy_wh,
-                "per_unit.co2e": self.per_unit_co2e_g, "projected.energy": self.projected_energy_wh,
-                "projected.co2e": self.projected_co2e_g}
+        all_ = {
+            "energy": self.energy_wh,
+            "co2e": self.co2e_g,
+            "per_unit.energy": self.per_unit_energy_wh,
+            "per_unit.co2e": self.per_unit_co2e_g,
+            "projected.energy": self.projected_energy_wh,
+            "projected.co2e": self.projected_co2e_g,
+        }
         return {k: v for k, v in all_.items() if v is not None}
 
 
@@ -92,7 +97,9 @@ class Workload:
         import shlex
 
         if self.estimate:
-            return "estimate: " + ", ".join(f"{k}={v:g} W" if k == "avg_power" else f"{k}={v}" for k, v in self.estimate.items())
+            return "estimate: " + ", ".join(
+                f"{k}={v:g} W" if k == "avg_power" else f"{k}={v}" for k, v in self.estimate.items()
+            )
         if self.codecarbon_csv:
             return f"import CodeCarbon {self.codecarbon_csv}"
         return self.command if isinstance(self.command, str) else shlex.join(self.command)

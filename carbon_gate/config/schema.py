@@ -15,7 +15,9 @@ from .spec import ESTIMATE_SIZE_KEYS, SPEC, Key
 
 def _any_case(word: str) -> str:
     """A regex matching `word` in any case: JSON Schema patterns (ECMA-262) have no inline (?i) flag."""
-    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.lower() != c.upper() else re.escape(c) for c in word)
+    return "".join(
+        f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.lower() != c.upper() else re.escape(c) for c in word
+    )
 
 
 def _quantity_pattern(unit_alternatives: list[str], optional: bool = False) -> str:
@@ -32,8 +34,13 @@ _QUANTITY_PATTERNS = {
     "mass": _quantity_pattern([f"(?:{_any_case(u)})(?:{_CO2})?" for u in units.MASS_UNITS]),
     "duration": _quantity_pattern([_any_case(u) for u in units.DURATION_UNITS], optional=True),
     "percent": _quantity_pattern(["%"]),
-    "intensity": _quantity_pattern([_any_case(u.split("/")[0]) + f"(?:{_any_case('co2')}[eE]?)?/" + _any_case(u.split("/")[1])
-                                    for u in units.INTENSITY_UNITS], optional=True),
+    "intensity": _quantity_pattern(
+        [
+            _any_case(u.split("/")[0]) + f"(?:{_any_case('co2')}[eE]?)?/" + _any_case(u.split("/")[1])
+            for u in units.INTENSITY_UNITS
+        ],
+        optional=True,
+    ),
     "power": _quantity_pattern(list(units.POWER_UNITS), optional=True),
 }
 # Bare numbers the loader takes: YAML reads `7.0e9` as a string, which `_number` still accepts (with
@@ -83,8 +90,12 @@ def json_schema() -> dict[str, Any]:
         elif k == "number":
             non_negative = (key.minimum is not None and key.minimum >= 0) or (key.above is not None and key.above >= 0)
             # The pattern applies to strings only; string bounds other than 0 (`pue: "0.5"`) are left to the loader.
-            s.update({"type": ["number", "string"],
-                      "pattern": _NON_NEGATIVE_NUMBER_PATTERN if non_negative else _NUMBER_PATTERN})
+            s.update(
+                {
+                    "type": ["number", "string"],
+                    "pattern": _NON_NEGATIVE_NUMBER_PATTERN if non_negative else _NUMBER_PATTERN,
+                }
+            )
             if key.above == 0:
                 s["not"] = {"type": "string", "pattern": _ZERO_NUMBER}
         elif k == "boolean":
@@ -96,15 +107,26 @@ def json_schema() -> dict[str, Any]:
         elif k == "choices":
             s["anyOf"] = [{"enum": list(key.choices)}, {"type": "array", "items": {"enum": list(key.choices)}}]
         elif k == "command":
-            s["oneOf"] = [{"type": "string", "minLength": 1},
-                          {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}}]
+            s["oneOf"] = [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "minItems": 1, "items": {"type": ["string", "number"]}},
+            ]
         elif k == "strings":
             s.update({"type": ["array", "string"], "items": {"type": "string"}})  # one glob may be a plain string
         elif k == "env":
             s.update({"type": "object", "additionalProperties": {"type": ["string", "number"]}})
-        if k in ("integer", "number", "power", "duration"):  # JSON Schema bounds numbers only: '330 W', '5m' are not bounded
-            bounds = {"minimum": key.minimum, "maximum": key.maximum, "exclusiveMinimum": key.above,
-                      "exclusiveMaximum": key.below}
+        if k in (
+            "integer",
+            "number",
+            "power",
+            "duration",
+        ):  # JSON Schema bounds numbers only: '330 W', '5m' are not bounded
+            bounds = {
+                "minimum": key.minimum,
+                "maximum": key.maximum,
+                "exclusiveMinimum": key.above,
+                "exclusiveMaximum": key.below,
+            }
             s.update({name: bound for name, bound in bounds.items() if bound is not None})
         if key.default is not None and k not in ("object", "workloads"):
             s["default"] = list(key.default) if isinstance(key.default, tuple) else key.default
@@ -115,5 +137,9 @@ def json_schema() -> dict[str, Any]:
     root = convert(Key("object", "carbon-gate budget file (carbon-gate.yml)", children=SPEC))
     # The one cross-key rule JSON Schema can say: a position needs both coordinates.
     root["properties"]["grid"]["dependentRequired"] = {"latitude": ["longitude"], "longitude": ["latitude"]}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://carbon-gate.dev/schemas/config-1.json", "title": "carbon-gate.yml", **root}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://carbon-gate.dev/schemas/config-1.json",
+        "title": "carbon-gate.yml",
+        **root,
+    }

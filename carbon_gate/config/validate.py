@@ -8,6 +8,7 @@ loader's, which subclasses `Validator`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import math
@@ -51,8 +52,12 @@ class Validator:
                 continue
             if key not in spec:
                 close = _close(str(key), spec)
-                self.problem(path + (key,), f"unknown key {key!r}" + (f" (did you mean {close!r}?)" if close else "")
-                             + f"; expected one of: {', '.join(spec)}")
+                self.problem(
+                    path + (key,),
+                    f"unknown key {key!r}"
+                    + (f" (did you mean {close!r}?)" if close else "")
+                    + f"; expected one of: {', '.join(spec)}",
+                )
                 continue
             out[key] = self.check(path + (key,), value, spec[key])
         for key, k in spec.items():
@@ -156,8 +161,14 @@ def _check_command(v: Validator, path: KeyPath, value: Any, key: Key) -> str | t
         return value
     if isinstance(value, list) and value:
         return _check_argv(v, path, value)
-    hint = (" (YAML reads bare true/false/yes/no/on/off as a boolean: quote the command, e.g. "
-            f"command: \"{str(value).lower()}\")") if isinstance(value, bool) else ""
+    hint = (
+        (
+            " (YAML reads bare true/false/yes/no/on/off as a boolean: quote the command, e.g. "
+            f'command: "{str(value).lower()}")'
+        )
+        if isinstance(value, bool)
+        else ""
+    )
     v.problem(path, f"expected a command: a non-empty string or a list of strings, {_shown(value)}{hint}")
     return None
 
@@ -186,14 +197,16 @@ def _check_strings(v: Validator, path: KeyPath, value: Any, key: Key) -> tuple[s
 
 
 def _check_env(v: Validator, path: KeyPath, value: Any, key: Key) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(x, (str, int, float))
-                                              and not isinstance(x, bool) for k, x in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(x, (str, int, float)) and not isinstance(x, bool) for k, x in value.items()
+    ):
         v.problem(path, f"expected a mapping of variable names to strings, {_shown(value)}")
         return {}
     for k, x in value.items():
         if not k or "=" in k or "\0" in k or "\0" in str(x):
-            v.problem(path + (k,), f"{short(k)}: a variable name is not empty and has no '=' or NUL, "
-                                   "and a value has no NUL")
+            v.problem(
+                path + (k,), f"{short(k)}: a variable name is not empty and has no '=' or NUL, and a value has no NUL"
+            )
             return {}
     return {k: str(x) for k, x in value.items()}
 
@@ -212,10 +225,8 @@ def _number(value: Any) -> float:
     # YAML 1.1 reads `7.0e9` (no exponent sign) as a string: accept such numerals.
     number: float | None = None
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # not a numeral: refused below
             number = float(value.replace("_", ""))
-        except ValueError:
-            pass
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
     # float() also reads 'nan' and 'inf' (YAML: .nan, .inf): no limit or factor can be either.
@@ -291,8 +302,9 @@ def _out_of_range(value: float, key: Key) -> str | None:
 
 def kind_of(value: Any) -> str:
     """What a value is, for a message: a mapping, a list, a string, nothing, or its type."""
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(type(value), type(value).__name__)
-
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _close(key: str, spec: dict[str, Key]) -> str | None:

@@ -28,8 +28,9 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Lines]:
     except yaml.YAMLError as exc:
         raise ConfigError([_yaml_problem(exc, text, filename)]) from None
     if node is None:
-        raise ConfigError([ConfigProblem(filename, 1, "", "the file is empty (or only comments): expected 'version' "
-                                                          "and 'workloads'")])
+        raise ConfigError(
+            [ConfigProblem(filename, 1, "", "the file is empty (or only comments): expected 'version' and 'workloads'")]
+        )
     lines: Lines = {}
     problems: list[ConfigProblem] = []
     loader = yaml.SafeLoader("")
@@ -40,21 +41,40 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Lines]:
             value = loader.construct_object(n)
         except Exception as exc:  # noqa: BLE001 - a tag's constructor fed a bad value raises anything (`!!timestamp x`)
             why = first_line(exc) if isinstance(exc, (ValueError, yaml.YAMLError)) else "not a valid value for that tag"
-            problems.append(ConfigProblem(filename, n.start_mark.line + 1, dotted(path),
-                                          f"cannot read {short(n.value)} as {n.tag.rsplit(':', 1)[-1]}: {why}"))
+            problems.append(
+                ConfigProblem(
+                    filename,
+                    n.start_mark.line + 1,
+                    dotted(path),
+                    f"cannot read {short(n.value)} as {n.tag.rsplit(':', 1)[-1]}: {why}",
+                )
+            )
             return None
         if isinstance(value, str) and any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            problems.append(ConfigProblem(filename, n.start_mark.line + 1, dotted(path),
-                                          f"{short(value)} contains a lone surrogate (not valid Unicode)"))
+            problems.append(
+                ConfigProblem(
+                    filename,
+                    n.start_mark.line + 1,
+                    dotted(path),
+                    f"{short(value)} contains a lone surrogate (not valid Unicode)",
+                )
+            )
             return None
         return value
 
     def convert(n: Any, path: KeyPath, open_nodes: frozenset[int]) -> Any:
         visited[0] += 1
         if visited[0] > MAX_NODES:  # aliases of aliases multiply: a 1 KB "billion laughs" file
-            raise ConfigError([ConfigProblem(filename, n.start_mark.line + 1, dotted(path),
-                                             f"more than {MAX_NODES:,} values after expanding YAML aliases "
-                                             "(an alias bomb?)")])
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        filename,
+                        n.start_mark.line + 1,
+                        dotted(path),
+                        f"more than {MAX_NODES:,} values after expanding YAML aliases (an alias bomb?)",
+                    )
+                ]
+            )
         lines.setdefault(path, n.start_mark.line + 1)
         if id(n) in open_nodes:  # an alias to one of its own ancestors (`a: &x [*x]`)
             # The alias resolves to the anchored node itself: its mark is the anchor's, so the line is the
@@ -63,17 +83,29 @@ def load_yaml(text: str, filename: str) -> tuple[Any, Lines]:
             return None
         inside = open_nodes | {id(n)}
         if isinstance(n, yaml.MappingNode):
-            out: dict = {}
+            out: dict[Any, Any] = {}
             for k_node, v_node in n.value:
-                if not isinstance(k_node, yaml.ScalarNode):  # `[a]: x` or `? {b: 1}`: unhashable, and never a key we know
-                    problems.append(ConfigProblem(filename, k_node.start_mark.line + 1, dotted(path),
-                                                  "expected a plain key name, got "
-                                                  + ("a mapping" if isinstance(k_node, yaml.MappingNode) else "a list") + " as a key"))
+                if not isinstance(
+                    k_node, yaml.ScalarNode
+                ):  # `[a]: x` or `? {b: 1}`: unhashable, and never a key we know
+                    problems.append(
+                        ConfigProblem(
+                            filename,
+                            k_node.start_mark.line + 1,
+                            dotted(path),
+                            "expected a plain key name, got "
+                            + ("a mapping" if isinstance(k_node, yaml.MappingNode) else "a list")
+                            + " as a key",
+                        )
+                    )
                     continue
                 key = scalar(k_node, path)
                 if key in out:
-                    problems.append(ConfigProblem(filename, k_node.start_mark.line + 1, dotted(path + (key,)),
-                                                  f"duplicate key {key!r}"))
+                    problems.append(
+                        ConfigProblem(
+                            filename, k_node.start_mark.line + 1, dotted(path + (key,)), f"duplicate key {key!r}"
+                        )
+                    )
                     continue
                 lines[path + (key,)] = k_node.start_mark.line + 1
                 out[key] = convert(v_node, path + (key,), inside)
@@ -98,8 +130,16 @@ def _check_depth(text: str, filename: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ConfigError([ConfigProblem(filename, event.start_mark.line + 1, "",
-                                                 f"nested more than {MAX_DEPTH} levels deep")])
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            filename,
+                            event.start_mark.line + 1 if event.start_mark is not None else None,
+                            "",
+                            f"nested more than {MAX_DEPTH} levels deep",
+                        )
+                    ]
+                )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -114,8 +154,13 @@ def _yaml_problem(exc: Exception, text: str, filename: str) -> ConfigProblem:
         byte = len(text[:position].encode("utf-8", "surrogatepass"))
         ch = getattr(exc, "character", 0)
         code = ch if isinstance(ch, int) else ord(ch[:1] or "\0")
-        return ConfigProblem(filename, line, "", f"malformed YAML: character U+{code:04X} at byte {byte}: control "
-                                                 "characters are not allowed (write them as escapes in a quoted string)")
+        return ConfigProblem(
+            filename,
+            line,
+            "",
+            f"malformed YAML: character U+{code:04X} at byte {byte}: control "
+            "characters are not allowed (write them as escapes in a quoted string)",
+        )
     problem = getattr(exc, "problem", None) or first_line(exc)
     context = getattr(exc, "context", None)
     mark = getattr(exc, "problem_mark", None)
@@ -125,8 +170,8 @@ def _yaml_problem(exc: Exception, text: str, filename: str) -> ConfigProblem:
         mark = began = context_mark
     message = f"malformed YAML: {problem}" + (f" ({context} that starts here)" if began is not None and context else "")
     # Never a line past the last one: the end of the stream sits after the final newline.
-    line = min(mark.line + 1, text[:end].count("\n") + 1) if mark is not None else None
-    return ConfigProblem(filename, line, "", message)
+    at = min(mark.line + 1, text[:end].count("\n") + 1) if mark is not None else None
+    return ConfigProblem(filename, at, "", message)
 
 
 def first_line(exc: BaseException) -> str:
