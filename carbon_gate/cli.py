@@ -109,6 +109,37 @@ def main() -> None:
     """
 
 
+def _config_option(purpose: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`-c/--config PATH` (default carbon-gate.yml), with what the command does with the file."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        default="carbon-gate.yml",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help=purpose,
+    )
+
+
+def _report_options(
+    default: str = "carbon-gate-report.md", purpose: str = "Where to write the Markdown report ('' for none)."
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--report PATH` and `--template FILE` of the commands that write a report."""
+
+    def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option(
+            "--template",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Render the report with this jinja2 template.",
+        )(fn)
+        return click.option(
+            "--report", "report_path", default=default, show_default=True, type=click.Path(dir_okay=False), help=purpose
+        )(fn)
+
+    return add
+
+
 def _grid_options(
     pue_default: float | None = 1.0, grid_instead: str = "", pue_instead: str = ""
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -227,15 +258,7 @@ def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str 
 
 
 @main.command(context_settings=CONTEXT)
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="carbon-gate.yml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="The budget file.",
-)
+@_config_option("The budget file.")
 @click.option(
     "--results",
     "results_path",
@@ -246,17 +269,7 @@ def _show_measured(text: str, sample: Any, plan: Any, grid: Any, json_path: str 
 )
 @click.option("-w", "--workload", "names", multiple=True, metavar="NAME", help="Run only this workload (repeatable).")
 @click.option("--repeats", type=click.IntRange(min=1), help="Override every workload's repeats.")
-@click.option(
-    "--report",
-    "report_path",
-    default="carbon-gate-report.md",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Where to write the Markdown report ('' for none).",
-)
-@click.option(
-    "--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template."
-)
+@_report_options()
 @click.option(
     "--mode",
     type=click.Choice(["auto", "paired", "stored", "none"]),
@@ -399,15 +412,7 @@ def baseline() -> None:
 
 
 @baseline.command("update", context_settings=CONTEXT)
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="carbon-gate.yml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="The budget file; the baseline is written to its baseline.file.",
-)
+@_config_option("The budget file; the baseline is written to its baseline.file.")
 @click.option(
     "--from",
     "from_results",
@@ -474,17 +479,7 @@ def baseline_update(
     help="Take tolerance, confidence and fail_on from this config instead of the results file.",
 )
 @click.option("--results", "out_path", type=click.Path(dir_okay=False), help="Write the re-assessed results JSON here.")
-@click.option(
-    "--report",
-    "report_path",
-    default="carbon-gate-report.md",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Where to write the Markdown report ('' for none).",
-)
-@click.option(
-    "--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template."
-)
+@_report_options()
 @_friendly
 def compare(
     head_results: str,
@@ -523,17 +518,7 @@ def compare(
     "--results", "results_path", type=click.Path(dir_okay=False), help="Where to write the merged results JSON."
 )
 @click.option("-o", "--output", "out_path", type=click.Path(dir_okay=False), help="Same as --results.")
-@click.option(
-    "--report",
-    "report_path",
-    default="",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Also write the Markdown report here.",
-)
-@click.option(
-    "--template", type=click.Path(exists=True, dir_okay=False), help="Render the report with this jinja2 template."
-)
+@_report_options(default="", purpose="Also write the Markdown report here.")
 @_friendly
 def merge(
     inputs: tuple[str, ...], results_path: str | None, out_path: str | None, report_path: str, template: str | None
@@ -1100,15 +1085,7 @@ def _region_estimates(inp: EstimateInput, regions: str, pue: float) -> list[dict
 
 
 @main.command(context_settings=CONTEXT)
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="carbon-gate.yml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Provider, zone, pinned grid and candidate regions from this budget file (optional).",
-)
+@_config_option("Provider, zone, pinned grid and candidate regions from this budget file (optional).")
 @click.option(
     "--provider",
     type=click.Choice(["none", "dataset", "uk-carbon-intensity", "electricitymaps", "watttime"]),
@@ -1310,15 +1287,7 @@ def check(pre_push: bool, config_path: str | None, quick: bool, hook_args: tuple
 
 
 @main.command(context_settings=CONTEXT)
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default="carbon-gate.yml",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Where to write the budget file.",
-)
+@_config_option("Where to write the budget file.")
 @click.option(
     "--country",
     default="US",
