@@ -25,11 +25,23 @@ def no_ci_env(monkeypatch):
 def cli(tmp_path: Path):
     """Run `carbon-gate ARGS...` as a real subprocess (python -m carbon_gate) in `cwd` (default tmp_path)."""
 
-    def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
         full_env = {**os.environ, **(env or {})}
-        return subprocess.run([sys.executable, "-m", "carbon_gate", *args], cwd=cwd or tmp_path, env=full_env,
-                              capture_output=True, text=True, timeout=timeout, input=input)
+        return subprocess.run(
+            [sys.executable, "-m", "carbon_gate", *args],
+            cwd=cwd or tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
 
     return run
 

@@ -77,8 +77,9 @@ def skip_unless_act() -> str:
     return act
 
 
-def run_act(act: str, tmp_path: Path, cwd: Path, event_name: str, event: dict, workflows: Path, wheelhouse: Path,
-            *extra: str) -> tuple[subprocess.CompletedProcess, str, float]:
+def run_act(
+    act: str, tmp_path: Path, cwd: Path, event_name: str, event: dict, workflows: Path, wheelhouse: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess, str, float]:
     """act in host mode, offline, with the action's pinned setup-python and cache mapped to the local stubs."""
     (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
     home = tmp_path / "home"
@@ -87,13 +88,31 @@ def run_act(act: str, tmp_path: Path, cwd: Path, event_name: str, event: dict, w
     env.pop("CI", None)
     env.update(HOME=str(home), XDG_CACHE_HOME=str(tmp_path / "cache"), **GIT_ID)
     cmd = [
-        act, event_name, "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
-        "-e", str(tmp_path / "event.json"), "-W", str(workflows),
-        "--local-repository", f"{pinned('actions/setup-python')}={ACT_DIR / 'stubs' / 'setup-python'}",
-        "--local-repository", f"{pinned('actions/cache')}={ACT_DIR / 'stubs' / 'cache'}",
-        "--env", f"CG_STUB_PYTHON={base_python()}",
-        "--env", "PIP_NO_INDEX=1", "--env", f"PIP_FIND_LINKS={wheelhouse}", "--env", "PIP_DISABLE_PIP_VERSION_CHECK=1",
-        "--env", f"PIP_CACHE_DIR={tmp_path / 'pip-cache'}", *extra,
+        act,
+        event_name,
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-offline-mode",
+        "--no-cache-server",
+        "-e",
+        str(tmp_path / "event.json"),
+        "-W",
+        str(workflows),
+        "--local-repository",
+        f"{pinned('actions/setup-python')}={ACT_DIR / 'stubs' / 'setup-python'}",
+        "--local-repository",
+        f"{pinned('actions/cache')}={ACT_DIR / 'stubs' / 'cache'}",
+        "--env",
+        f"CG_STUB_PYTHON={base_python()}",
+        "--env",
+        "PIP_NO_INDEX=1",
+        "--env",
+        f"PIP_FIND_LINKS={wheelhouse}",
+        "--env",
+        "PIP_DISABLE_PIP_VERSION_CHECK=1",
+        "--env",
+        f"PIP_CACHE_DIR={tmp_path / 'pip-cache'}",
+        *extra,
     ]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
@@ -124,12 +143,31 @@ def wheelhouse(request) -> Path:
     lock = ROOT / "requirements" / "action.txt"
     key = hashlib.sha256(lock.read_bytes() + sys.version.encode()).hexdigest()[:16]
     name = f"carbon-gate-act-wheelhouse-{key}"
-    cache = (request.config.cache.mkdir(name) if getattr(request.config, "cache", None) is not None  # -p no:cacheprovider
-             else request.getfixturevalue("tmp_path_factory").mktemp(name))
+    cache = (
+        request.config.cache.mkdir(name)
+        if getattr(request.config, "cache", None) is not None  # -p no:cacheprovider
+        else request.getfixturevalue("tmp_path_factory").mktemp(name)
+    )
     if not (cache / "complete").exists():
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--no-deps",
-                               "--only-binary=:all:", "--dest", str(cache), "-r", str(lock)],
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--require-hashes",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--dest",
+                str(cache),
+                "-r",
+                str(lock),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode != 0:
             pytest.skip(f"cannot fetch the locked wheels for an offline install: {proc.stderr[-500:]}")
         (cache / "complete").write_text(lock.read_text(encoding="utf-8"))
@@ -152,8 +190,10 @@ def budget_file(energy: str) -> str:
     )
 
 
-ENV_DUMP = ("import json, os; open('env-dump.json', 'a').write(json.dumps({'env': dict(os.environ), "
-            "'parent': open(f'/proc/{os.getppid()}/environ', 'rb').read().decode('utf-8', 'replace')}) + '\\n')")
+ENV_DUMP = (
+    "import json, os; open('env-dump.json', 'a').write(json.dumps({'env': dict(os.environ), "
+    "'parent': open(f'/proc/{os.getppid()}/environ', 'rb').read().decode('utf-8', 'replace')}) + '\\n')"
+)
 SCRUBBED = re.compile(r"^(GITHUB_TOKEN|GH_TOKEN|INPUT_.*|ACTIONS_.*|GITHUB_(STEP_SUMMARY|OUTPUT|ENV|PATH|STATE))$")
 
 
@@ -187,8 +227,19 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
     event["pull_request"]["base"]["sha"], event["pull_request"]["head"]["sha"] = base, head
     github.repo, github.pr, github.head_sha = event["repository"]["full_name"], event["number"], head
     token = "ghs_act_self_test_token"
-    proc, log, elapsed = run_act(act, tmp_path, ws, "pull_request", event, ACT_DIR / "workflows", wheelhouse,
-                                 "--env", f"GITHUB_API_URL={github.base}", "-s", f"GITHUB_TOKEN={token}")
+    proc, log, elapsed = run_act(
+        act,
+        tmp_path,
+        ws,
+        "pull_request",
+        event,
+        ACT_DIR / "workflows",
+        wheelhouse,
+        "--env",
+        f"GITHUB_API_URL={github.base}",
+        "-s",
+        f"GITHUB_TOKEN={token}",
+    )
     assert proc.returncode == 0, log[-6000:]
     assert "Job succeeded" in log
 
@@ -203,8 +254,13 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
     assert out["GATE_RESULTS"] == "carbon-gate-results.json" and out["GATE_REPORT"] == "carbon-gate-report.md"
     assert float(out["GATE_ENERGY"]) > 0 and float(out["GATE_CO2E"]) > 0
     assert float(out["GATE_CO2E"]) == pytest.approx(float(out["GATE_ENERGY"]) * 0.4, rel=1e-3)  # 400 g/kWh
-    for f in ("over-results.json", "over-report.md", "carbon-gate-results.json", "carbon-gate-report.md",
-              "carbon-gate-pr.json"):
+    for f in (
+        "over-results.json",
+        "over-report.md",
+        "carbon-gate-results.json",
+        "carbon-gate-report.md",
+        "carbon-gate-pr.json",
+    ):
         assert out[f"file:{f}"] == "present"
     assert out["report-first-line"] == "<!-- carbon-gate-report -->"
     # the workloads saw neither the token nor the runner's files, in their environment or their parent's
@@ -229,8 +285,9 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
     progress = "".join(text for _, text in blocks)
     assert re.search(r"\|\s+nap: run 3/3: ", progress)  # shown as plain output, inside the block
     line = budget_file("x").splitlines().index("  - name: nap") + 1
-    assert re.search(rf"::error file=carbon-gate-over\.yml,line={line},title=carbon-gate%3A over-budget::nap: over-budget",
-                     log), log[-4000:]
+    assert re.search(
+        rf"::error file=carbon-gate-over\.yml,line={line},title=carbon-gate%3A over-budget::nap: over-budget", log
+    ), log[-4000:]
     # `comment: off`: no API call (the stand-in's first request is the comment step's head check, below) and
     # no warning about the token (test_action.py covers a missing token when commenting is on)
     assert "carbon-gate: comment: off" in log and "no github-token" not in log
@@ -243,7 +300,7 @@ def test_composite_action_under_act(tmp_path, workspace, wheelhouse, github):
     calls = [(r["method"], r["path"]) for r in github.requests]
     checks = [i for i, c in enumerate(calls) if c == ("GET", pulls)]
     assert len(checks) == 2 and checks[0] == 0, calls
-    assert all(p != github.comments_path for _, p in calls[:checks[1]]), calls  # nothing between the two checks
+    assert all(p != github.comments_path for _, p in calls[: checks[1]]), calls  # nothing between the two checks
     assert [c for c in calls if c[0] != "GET"] == [("POST", github.comments_path)], calls
     assert calls.index(("POST", github.comments_path)) > checks[1]
     assert all(r["auth"].endswith(token) for r in github.requests)
@@ -273,8 +330,9 @@ def test_fork_recipe_comment_workflow_under_act(tmp_path, workspace, wheelhouse,
     github.head_sha = run_sha if pr_head == "run" else forged_sha
     artifact = tmp_path / "artifacts" / "carbon-gate-report"
     artifact.mkdir(parents=True)
-    (artifact / "carbon-gate-report.md").write_text(f"{MARKER}\n## ❌ carbon-gate: failed\n\nnap: over-budget\n",
-                                                    encoding="utf-8")
+    (artifact / "carbon-gate-report.md").write_text(
+        f"{MARKER}\n## ❌ carbon-gate: failed\n\nnap: over-budget\n", encoding="utf-8"
+    )
     (artifact / "carbon-gate-pr.json").write_text(json.dumps({"pr": 7, "head_sha": forged_sha}) + "\n")
     # the base repository's workflow_run job: no checkout of any code, just the recipe
     base_repo = tmp_path / "base-repo"
@@ -286,11 +344,24 @@ def test_fork_recipe_comment_workflow_under_act(tmp_path, workspace, wheelhouse,
     git(base_repo, "commit", "-q", "-m", "workflows")
     token = "ghs_act_comment_job_token"
     proc, log, _ = run_act(
-        act, tmp_path, base_repo, "workflow_run", event, base_repo / ".github" / "workflows", wheelhouse,
-        "--local-repository", f"carbon-gate/carbon-gate@v0={ws}",
-        "--local-repository", f"{pinned('actions/download-artifact', recipe)}={ACT_DIR / 'stubs' / 'download-artifact'}",
-        "--env", f"CG_STUB_ARTIFACTS={artifact.parent}", "--env", f"GITHUB_API_URL={github.base}",
-        "-s", f"GITHUB_TOKEN={token}")
+        act,
+        tmp_path,
+        base_repo,
+        "workflow_run",
+        event,
+        base_repo / ".github" / "workflows",
+        wheelhouse,
+        "--local-repository",
+        f"carbon-gate/carbon-gate@v0={ws}",
+        "--local-repository",
+        f"{pinned('actions/download-artifact', recipe)}={ACT_DIR / 'stubs' / 'download-artifact'}",
+        "--env",
+        f"CG_STUB_ARTIFACTS={artifact.parent}",
+        "--env",
+        f"GITHUB_API_URL={github.base}",
+        "-s",
+        f"GITHUB_TOKEN={token}",
+    )
     assert "download-artifact stub - carbon-gate-report" in log, log[-6000:]
     pulls = f"/repos/{github.repo}/pulls/7"
     calls = [(r["method"], r["path"]) for r in github.requests]
@@ -323,13 +394,16 @@ def test_inputs_reach_the_shell_only_through_env():
             assert "${{" not in step["run"], step.get("name")
 
 
-@pytest.mark.parametrize("policy, conclusion, head_sha, expected", [
-    # the policy and the run's conclusion pass through unchanged: `carbon-gate comment` decides
-    ("on-failure", "failure", "a" * 40, True),
-    ("on-failure", "", "a" * 40, True),        # not a workflow_run: no conclusion
-    ("off", "success", "a" * 40, True),
-    ("on-change", "success", "", None),        # no trusted head sha: refused before carbon-gate runs
-])
+@pytest.mark.parametrize(
+    "policy, conclusion, head_sha, expected",
+    [
+        # the policy and the run's conclusion pass through unchanged: `carbon-gate comment` decides
+        ("on-failure", "failure", "a" * 40, True),
+        ("on-failure", "", "a" * 40, True),  # not a workflow_run: no conclusion
+        ("off", "success", "a" * 40, True),
+        ("on-change", "success", "", None),  # no trusted head sha: refused before carbon-gate runs
+    ],
+)
 def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     """The `mode: comment` step's script from action.yml, run by bash with the environment its `env:` names and
     a stand-in `carbon-gate` in $RUNNER_TEMP/carbon-gate-venv/bin that records its argv."""
@@ -337,20 +411,35 @@ def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
     assert {s.get("if") for s in action_steps() if s.get("id") in ("measure", "gate")} == {
         "inputs.mode != 'comment' && inputs.mode != 'forecast' && steps.defer.outputs.defer != 'true'",
         "!cancelled() && steps.measure.outcome != 'skipped' && inputs.mode != 'comment' && inputs.mode != 'forecast' "
-        "&& steps.defer.outputs.defer != 'true'"}
-    assert set(step["env"]) == {"GITHUB_TOKEN", "CG_REPORT", "CG_PR_META", "CG_HEAD_SHA", "CG_COMMENT",
-                                "CG_RUN_CONCLUSION"}
+        "&& steps.defer.outputs.defer != 'true'",
+    }
+    assert set(step["env"]) == {
+        "GITHUB_TOKEN",
+        "CG_REPORT",
+        "CG_PR_META",
+        "CG_HEAD_SHA",
+        "CG_COMMENT",
+        "CG_RUN_CONCLUSION",
+    }
     bin_dir = tmp_path / "carbon-gate-venv" / "bin"
     bin_dir.mkdir(parents=True)
     fake = bin_dir / "carbon-gate"
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$RUNNER_TEMP/argv"\n', encoding="utf-8")
     fake.chmod(0o755)
     report = "report $(touch pwned).md"  # inputs are data: quoted, never evaluated
-    env = {"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path), "GITHUB_TOKEN": "t", "CG_REPORT": report,
-           "CG_PR_META": "carbon-gate-pr.json", "CG_HEAD_SHA": head_sha, "CG_COMMENT": policy,
-           "CG_RUN_CONCLUSION": conclusion}
-    proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=30)
+    env = {
+        "PATH": os.environ["PATH"],
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_TOKEN": "t",
+        "CG_REPORT": report,
+        "CG_PR_META": "carbon-gate-pr.json",
+        "CG_HEAD_SHA": head_sha,
+        "CG_COMMENT": policy,
+        "CG_RUN_CONCLUSION": conclusion,
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30
+    )
     assert not (tmp_path / "pwned").exists()
     if expected is None:
         assert proc.returncode == 2
@@ -359,8 +448,19 @@ def test_comment_mode_shell(tmp_path, policy, conclusion, head_sha, expected):
         return
     assert proc.returncode == 0, proc.stderr
     argv = (tmp_path / "argv").read_text(encoding="utf-8").splitlines()
-    assert argv == ["comment", "--report", report, "--meta", "carbon-gate-pr.json", "--head-sha", head_sha,
-                    "--policy", policy, "--run-conclusion", conclusion]
+    assert argv == [
+        "comment",
+        "--report",
+        report,
+        "--meta",
+        "carbon-gate-pr.json",
+        "--head-sha",
+        head_sha,
+        "--policy",
+        policy,
+        "--run-conclusion",
+        conclusion,
+    ]
 
 
 def test_the_lock_pins_every_dependency_with_hashes():
@@ -375,7 +475,9 @@ def test_the_lock_pins_every_dependency_with_hashes():
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     lock = (ROOT / "requirements" / "action.txt").read_text(encoding="utf-8")
-    entries = re.findall(r"^([A-Za-z0-9._-]+)==(\S+)(?: ;[^\\\n]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", lock, re.M)
+    entries = re.findall(
+        r"^([A-Za-z0-9._-]+)==(\S+)(?: ;[^\\\n]*)? \\\n((?:\s+--hash=sha256:[0-9a-f]{64}(?: \\)?\n)+)", lock, re.M
+    )
     pinned = {name.lower().replace("_", "-") for name, _, _ in entries}
     assert len(entries) == len(re.findall(r"^[A-Za-z0-9]", lock, re.M)), "every entry is pinned and hashed"
     for req in project["project"]["dependencies"] + project["build-system"]["requires"]:

@@ -31,12 +31,14 @@ PY = sys.executable
 EVENTS = Path(__file__).resolve().parent / "fixtures" / "github-events"  # real payloads, see its README
 REPO = "Codertocat/Hello-World"
 SLEEP = "import time; time.sleep(0.05)"
-FORGER = ("import sys\n"
-          "for s in (sys.stdout, sys.stderr):\n"
-          "    s.write('::error::forged\\n::set-output name=verdict::pass\\n::add-mask::x\\n'\n"
-          "            '  ::error file=carbon-gate.yml,line=1::indented forgery\\n')\n"
-          "    s.flush()\n"
-          "sys.exit(1)\n")
+FORGER = (
+    "import sys\n"
+    "for s in (sys.stdout, sys.stderr):\n"
+    "    s.write('::error::forged\\n::set-output name=verdict::pass\\n::add-mask::x\\n'\n"
+    "            '  ::error file=carbon-gate.yml,line=1::indented forgery\\n')\n"
+    "    s.flush()\n"
+    "sys.exit(1)\n"
+)
 
 
 def clean_env() -> dict[str, str]:
@@ -45,15 +47,31 @@ def clean_env() -> dict[str, str]:
     return {**env, **GIT_ID}
 
 
-def config_text(workloads: dict[str, tuple[str, str]], mode: str = "stored", repeats: int = 6,
-                tolerance: str = "5%") -> str:
+def config_text(
+    workloads: dict[str, tuple[str, str]], mode: str = "stored", repeats: int = 6, tolerance: str = "5%"
+) -> str:
     """workloads: name -> (python code, energy budget)."""
-    lines = ["version: 1", "grid:", "  intensity: 400 g/kWh", "  source: test fixture", "defaults:",
-             f"  repeats: {repeats}", "  warmup: 0", "  timeout: 1m", f"  tolerance: {tolerance}", "baseline:",
-             f"  mode: {mode}", "workloads:"]
+    lines = [
+        "version: 1",
+        "grid:",
+        "  intensity: 400 g/kWh",
+        "  source: test fixture",
+        "defaults:",
+        f"  repeats: {repeats}",
+        "  warmup: 0",
+        "  timeout: 1m",
+        f"  tolerance: {tolerance}",
+        "baseline:",
+        f"  mode: {mode}",
+        "workloads:",
+    ]
     for name, (code, budget) in workloads.items():
-        lines += [f"  - name: {name}", f"    command: [{json.dumps(PY)}, -c, {json.dumps(code)}]",
-                  "    budget:", f"      energy: {budget}"]
+        lines += [
+            f"  - name: {name}",
+            f"    command: [{json.dumps(PY)}, -c, {json.dumps(code)}]",
+            "    budget:",
+            f"      energy: {budget}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -68,8 +86,13 @@ class Repo:
     head: str
 
 
-def make_repo(path: Path, base_config: str | None, head_config: str | None = None,
-              base_files: dict[str, str] | None = None, head_files: dict[str, str] | None = None) -> Repo:
+def make_repo(
+    path: Path,
+    base_config: str | None,
+    head_config: str | None = None,
+    base_files: dict[str, str] | None = None,
+    head_files: dict[str, str] | None = None,
+) -> Repo:
     """A repository with the budget file committed at the base (none when `base_config` is None), and a PR
     commit on top that changes the README, and the budget file and other files when given."""
     path.mkdir(parents=True, exist_ok=True)
@@ -78,10 +101,14 @@ def make_repo(path: Path, base_config: str | None, head_config: str | None = Non
     def with_config(files: dict[str, str], config: str | None) -> dict[str, str | None]:
         return {**files, **({"carbon-gate.yml": config} if config is not None else {})}
 
-    base = commit(path, with_config({"README.md": "# demo\n", ".gitignore": "carbon-gate-*\n", **(base_files or {})},
-                                    base_config), "base")
-    head = commit(path, with_config({"README.md": "# demo\n\nA change in the PR.\n", **(head_files or {})}, head_config),
-                  "pr")
+    base = commit(
+        path,
+        with_config({"README.md": "# demo\n", ".gitignore": "carbon-gate-*\n", **(base_files or {})}, base_config),
+        "base",
+    )
+    head = commit(
+        path, with_config({"README.md": "# demo\n\nA change in the PR.\n", **(head_files or {})}, head_config), "pr"
+    )
     return Repo(path, base, head)
 
 
@@ -108,25 +135,54 @@ class ActionRun:
         return json.loads((self.root / "carbon-gate-results.json").read_text(encoding="utf-8"))
 
 
-def run_action(repo: Repo, tmp: Path, *args: str, api_url: str | None, token: str | None = "ghs_token",
-               event: Path | None = None, fork: bool = False, labels: tuple[str, ...] = ("bug",),
-               event_name: str = "pull_request") -> ActionRun:
+def run_action(
+    repo: Repo,
+    tmp: Path,
+    *args: str,
+    api_url: str | None,
+    token: str | None = "ghs_token",
+    event: Path | None = None,
+    fork: bool = False,
+    labels: tuple[str, ...] = ("bug",),
+    event_name: str = "pull_request",
+) -> ActionRun:
     event = event or pr_event(tmp / "event.json", repo, fork=fork, labels=labels)
     out, summary = tmp / "github_output", tmp / "step_summary"
     out.write_text("", encoding="utf-8")
     summary.write_text("", encoding="utf-8")
     env = clean_env()
-    env.update(GITHUB_ACTIONS="true", GITHUB_EVENT_NAME=event_name, GITHUB_EVENT_PATH=str(event),
-               GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(summary), GITHUB_REPOSITORY=REPO,
-               GITHUB_BASE_REF="master", GITHUB_HEAD_REF="changes", GITHUB_SHA=repo.head)
+    env.update(
+        GITHUB_ACTIONS="true",
+        GITHUB_EVENT_NAME=event_name,
+        GITHUB_EVENT_PATH=str(event),
+        GITHUB_OUTPUT=str(out),
+        GITHUB_STEP_SUMMARY=str(summary),
+        GITHUB_REPOSITORY=REPO,
+        GITHUB_BASE_REF="master",
+        GITHUB_HEAD_REF="changes",
+        GITHUB_SHA=repo.head,
+    )
     if api_url:
         env["GITHUB_API_URL"] = api_url
     if token:
         env["GITHUB_TOKEN"] = token
-    proc = subprocess.run([PY, "-m", "carbon_gate", "action", *args], cwd=repo.root, env=env, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
-    return ActionRun(proc.returncode, proc.stdout, parse_output_file(out.read_text(encoding="utf-8")),
-                     summary.read_text(encoding="utf-8"), repo.root)
+    proc = subprocess.run(
+        [PY, "-m", "carbon_gate", "action", *args],
+        cwd=repo.root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    return ActionRun(
+        proc.returncode,
+        proc.stdout,
+        parse_output_file(out.read_text(encoding="utf-8")),
+        summary.read_text(encoding="utf-8"),
+        repo.root,
+    )
 
 
 def split_log(log: str) -> tuple[list[str], list[str], list[str]]:
@@ -325,8 +381,10 @@ def test_config_error_is_annotated_summarised_and_in_the_outputs(tmp_path):
     """A broken carbon-gate.yml (here in a sub-folder, as with working-directory): exit 2 with an
     ::error annotation at each problem's file:line (relative to the repository), the message in the job
     summary, and the outputs saying `error` — not only a log line. Text from the config stays inert."""
-    bad = ("version: 1\nworkloads:\n  - name: nap\n    comand: echo hi\n    budget: {energy: 1 Wh}\n"
-           "\"::warning::forged ```\": 1\n")
+    bad = (
+        "version: 1\nworkloads:\n  - name: nap\n    comand: echo hi\n    budget: {energy: 1 Wh}\n"
+        '"::warning::forged ```": 1\n'
+    )
     (tmp_path / "repo" / "app").mkdir(parents=True)
     repo = make_repo(tmp_path / "repo", None)
     (repo.root / "app" / "carbon-gate.yml").write_text(bad, encoding="utf-8")

@@ -54,8 +54,15 @@ def test_pue_and_grid_scale_the_footprint():
 
 
 def test_modelled_runner_with_embodied_share():
-    hw = Hardware(cpu_model="AMD EPYC 7763 64-Core Processor", logical_cpus=4, machine_cpus=4, virtualised=True,
-                  ram_bytes=16 * 10**9, os="Linux test", arch="x86_64")
+    hw = Hardware(
+        cpu_model="AMD EPYC 7763 64-Core Processor",
+        logical_cpus=4,
+        machine_cpus=4,
+        virtualised=True,
+        ram_bytes=16 * 10**9,
+        os="Linux test",
+        arch="x86_64",
+    )
     plan = plan_meters(MeterSettings(profile=RUNNER, rapl="off", gpu="off"), hardware=hw)
     with measure(grid_intensity=100, plan=plan, unit="batch", units=4) as m:
         spin(0.3)

@@ -26,8 +26,9 @@ DEFAULT_FILE = Path(".carbon-gate/baseline.json")
 
 
 def config(workloads: str, *, repeats: int = 4, warmup: int = 0, tolerance: str = "5%", baseline: str = "") -> str:
-    return modelled_config(workloads, defaults=f'{{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}"}}',
-                           baseline=baseline)
+    return modelled_config(
+        workloads, defaults=f'{{repeats: {repeats}, warmup: {warmup}, tolerance: "{tolerance}"}}', baseline=baseline
+    )
 
 
 def new_repo(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
@@ -62,10 +63,13 @@ def assert_no_temp_files(directory: Path, expected: set[str]) -> None:
 
 
 def test_update_writes_the_baseline_file(tmp_path, cli):
-    repo, sha = new_repo(tmp_path, {
-        "carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n", repeats=4, warmup=1),
-        "duration.txt": "0.05\n",
-    })
+    repo, sha = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n", repeats=4, warmup=1),
+            "duration.txt": "0.05\n",
+        },
+    )
 
     r = cli("baseline", "update", cwd=repo)
 
@@ -96,10 +100,16 @@ def test_update_writes_the_baseline_file(tmp_path, cli):
 
 
 def test_history_appends_and_is_capped_in_the_configured_file(tmp_path, cli):
-    repo, first = new_repo(tmp_path, {
-        "carbon-gate.yml": config("- name: quick\n  command: 'sleep 0.01'\n", repeats=2,
-                                  baseline="{file: perf/energy-baseline.json, history: 2}"),
-    })
+    repo, first = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(
+                "- name: quick\n  command: 'sleep 0.01'\n",
+                repeats=2,
+                baseline="{file: perf/energy-baseline.json, history: 2}",
+            ),
+        },
+    )
     path = repo / "perf" / "energy-baseline.json"
     commits = [first]
     histories = []
@@ -120,9 +130,14 @@ def test_history_appends_and_is_capped_in_the_configured_file(tmp_path, cli):
 
 def test_update_from_results_records_without_running(tmp_path, cli):
     runs_log = tmp_path / "runs.log"
-    repo, sha = new_repo(tmp_path, {
-        "carbon-gate.yml": config(f"- name: counted\n  command: {json.dumps(f'echo run >> {runs_log}; sleep 0.02')}\n"),
-    })
+    repo, sha = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(
+                f"- name: counted\n  command: {json.dumps(f'echo run >> {runs_log}; sleep 0.02')}\n"
+            ),
+        },
+    )
     r = cli("run", "--mode", "none", "--results", "results.json", "--report", "", cwd=repo)
     assert r.returncode == 0, r.stderr
     ran = runs_log.read_text().count("run")
@@ -146,10 +161,13 @@ def test_update_from_results_records_without_running(tmp_path, cli):
 def test_run_gates_against_the_stored_baseline(tmp_path, cli):
     # 0.2 s sleeps, 8 runs and a 25 % tolerance: the unpaired comparison of two separate runs must say
     # "unchanged" even if one run hits a scheduling hiccup; doubling the sleep is still a clear regression.
-    repo, sha = new_repo(tmp_path, {
-        "carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n", repeats=8, tolerance="25%"),
-        "duration.txt": "0.2\n",
-    })
+    repo, sha = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n", repeats=8, tolerance="25%"),
+            "duration.txt": "0.2\n",
+        },
+    )
     r = cli("baseline", "update", "-q", cwd=repo)
     assert r.returncode == 0, r.stderr
     stored = load(repo / DEFAULT_FILE)["workloads"]["sleepy"]
@@ -205,10 +223,27 @@ def test_update_keeps_full_precision_samples(tmp_path):
     from carbon_gate.pipeline import _stored
 
     tiny = [1e-6 / 3, 1.23456789012345e-7]
-    results = {"machine": {"fingerprint": {"cpu_model": "x"}}, "workloads": [{
-        "name": "w", "command": "true", "verdict": "new", "summary": {"median_wh": 2e-7},
-        "samples": [{"warmup": False, "error": None, "energy_wh": v, "wall_s": 0.1,
-                     "energy": [{"component": "cpu", "method": "modelled", "wh": v}]} for v in tiny]}]}
+    results = {
+        "machine": {"fingerprint": {"cpu_model": "x"}},
+        "workloads": [
+            {
+                "name": "w",
+                "command": "true",
+                "verdict": "new",
+                "summary": {"median_wh": 2e-7},
+                "samples": [
+                    {
+                        "warmup": False,
+                        "error": None,
+                        "energy_wh": v,
+                        "wall_s": 0.1,
+                        "energy": [{"component": "cpu", "method": "modelled", "wh": v}],
+                    }
+                    for v in tiny
+                ],
+            }
+        ],
+    }
     doc = baseline_mod.update(None, results, "abc", date="2026-01-01T00:00:00+00:00")
     assert doc["workloads"]["w"]["samples_wh"] == tiny
     # Through the committed file and back to what stored mode compares with, bit for bit.
@@ -236,14 +271,19 @@ def test_baseline_from_other_hardware_is_inconclusive(tmp_path, cli):
     assert set(w["baseline"]["fingerprint_diff"]) == {"cpu_model", "logical_cpus"}
 
 
-@pytest.mark.parametrize("content", ["{ this is not json",
-                                     json.dumps({"schema": "carbon-gate/baseline@0", "workloads": {}})],
-                         ids=["corrupt", "old-schema"])
+@pytest.mark.parametrize(
+    "content",
+    ["{ this is not json", json.dumps({"schema": "carbon-gate/baseline@0", "workloads": {}})],
+    ids=["corrupt", "old-schema"],
+)
 def test_unusable_baseline_file_is_a_usage_error_naming_it(tmp_path, cli, content):
     runs_log = tmp_path / "runs.log"
-    repo, _ = new_repo(tmp_path, {
-        "carbon-gate.yml": config(f"- name: quick\n  command: {json.dumps(f'echo run >> {runs_log}')}\n"),
-    })
+    repo, _ = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(f"- name: quick\n  command: {json.dumps(f'echo run >> {runs_log}')}\n"),
+        },
+    )
     path = repo / DEFAULT_FILE
     path.parent.mkdir()
     path.write_text(content)

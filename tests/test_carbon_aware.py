@@ -32,8 +32,11 @@ def _z(t: dt.datetime) -> str:
 
 
 def uk_period(start: dt.datetime, forecast: float, actual: float | None = None, index: str = "moderate") -> dict:
-    return {"from": _z(start), "to": _z(start + dt.timedelta(minutes=30)),
-            "intensity": {"forecast": forecast, "actual": actual, "index": index}}
+    return {
+        "from": _z(start),
+        "to": _z(start + dt.timedelta(minutes=30)),
+        "intensity": {"forecast": forecast, "actual": actual, "index": index},
+    }
 
 
 def uk_48h(start: dt.datetime = T0) -> dict:
@@ -57,9 +60,13 @@ def env(httpserver: HTTPServer, **extra: str) -> dict[str, str]:
     import os
 
     url = httpserver.url_for("").rstrip("/")
-    return {"CARBON_GATE_CACHE_DIR": os.environ["CARBON_GATE_CACHE_DIR"],
-            "CARBON_GATE_UK_CARBON_INTENSITY_URL": url, "CARBON_GATE_ELECTRICITYMAPS_URL": url + "/v3",
-            "CARBON_GATE_WATTTIME_URL": url, **extra}
+    return {
+        "CARBON_GATE_CACHE_DIR": os.environ["CARBON_GATE_CACHE_DIR"],
+        "CARBON_GATE_UK_CARBON_INTENSITY_URL": url,
+        "CARBON_GATE_ELECTRICITYMAPS_URL": url + "/v3",
+        "CARBON_GATE_WATTTIME_URL": url,
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------- uk-carbon-intensity
@@ -73,11 +80,24 @@ def test_uk_latest_prefers_the_actual_figure(httpserver: HTTPServer, cache):
 
 
 def test_uk_regional_shapes_now_list_and_fw48h_object(httpserver: HTTPServer, cache):
-    now_doc = {"data": [{"regionid": 13, "dnoregion": "UKPN London", "shortname": "London",
-                         "data": [{**uk_period(T0, 181), "generationmix": [{"fuel": "gas", "perc": 40.1}]}]}]}
-    ahead = {"data": {"regionid": 13, "dnoregion": "UKPN London", "shortname": "London",
-                      "data": [{**uk_period(T0 + dt.timedelta(minutes=30 * i), 200 - i), "generationmix": []}
-                               for i in range(4)]}}
+    now_doc = {
+        "data": [
+            {
+                "regionid": 13,
+                "dnoregion": "UKPN London",
+                "shortname": "London",
+                "data": [{**uk_period(T0, 181), "generationmix": [{"fuel": "gas", "perc": 40.1}]}],
+            }
+        ]
+    }
+    ahead = {
+        "data": {
+            "regionid": 13,
+            "dnoregion": "UKPN London",
+            "shortname": "London",
+            "data": [{**uk_period(T0 + dt.timedelta(minutes=30 * i), 200 - i), "generationmix": []} for i in range(4)],
+        }
+    }
     httpserver.expect_request("/regional/regionid/13").respond_with_json(now_doc)
     httpserver.expect_request(f"/regional/intensity/{_z(NOW)}/fw48h/regionid/13").respond_with_json(ahead)
     httpserver.expect_request("/regional/postcode/RG10").respond_with_json(now_doc)
@@ -97,18 +117,45 @@ def test_uk_unknown_zone_is_a_note_not_a_request(httpserver: HTTPServer, cache):
 # ---------------------------------------------------------------- failures, for every provider
 
 FAILURES = [
-    ("401", lambda: Response('{"error": "Unauthorized"}', 401, content_type="application/json"), "refused the credentials"),
-    ("429", lambda: Response("slow down", 429, headers={"Retry-After": "30"}), r"rate limited \(HTTP 429\); retry after 30 s"),
+    (
+        "401",
+        lambda: Response('{"error": "Unauthorized"}', 401, content_type="application/json"),
+        "refused the credentials",
+    ),
+    (
+        "429",
+        lambda: Response("slow down", 429, headers={"Retry-After": "30"}),
+        r"rate limited \(HTTP 429\); retry after 30 s",
+    ),
     ("500", lambda: Response("oops", 500), r"server error \(HTTP 500\)"),
     ("503", lambda: Response("<html>maintenance</html>", 503, content_type="text/html"), r"server error \(HTTP 503\)"),
     ("not json", lambda: Response("<html>hello</html>", 200, content_type="text/html"), "malformed answer: not JSON"),
-    ("empty data", lambda: Response('{"data": [], "history": [], "forecast": []}', 200, content_type="application/json"),
-     "empty|no data"),
-    ("schema drift", lambda: Response('{"data": {"unexpected": true}, "forecast": "soon"}', 200,
-                                      content_type="application/json"), "malformed answer|no data"),
-    ("null intensity", lambda: Response(json.dumps({"data": [uk_period(T0, None)], "zone": "DE", "carbonIntensity": None,
-                                                    "datetime": "2026-12-02T10:00:00.000Z"}), 200,
-                                        content_type="application/json"), "malformed answer|no data"),
+    (
+        "empty data",
+        lambda: Response('{"data": [], "history": [], "forecast": []}', 200, content_type="application/json"),
+        "empty|no data",
+    ),
+    (
+        "schema drift",
+        lambda: Response('{"data": {"unexpected": true}, "forecast": "soon"}', 200, content_type="application/json"),
+        "malformed answer|no data",
+    ),
+    (
+        "null intensity",
+        lambda: Response(
+            json.dumps(
+                {
+                    "data": [uk_period(T0, None)],
+                    "zone": "DE",
+                    "carbonIntensity": None,
+                    "datetime": "2026-12-02T10:00:00.000Z",
+                }
+            ),
+            200,
+            content_type="application/json",
+        ),
+        "malformed answer|no data",
+    ),
     ("redirect", lambda: Response("", 302, headers={"Location": "http://127.0.0.1:9/steal"}), "redirect"),
 ]
 
@@ -118,14 +165,17 @@ def _respond_everywhere(httpserver: HTTPServer, make) -> None:
     httpserver.expect_request(re.compile("^/(?!login).*")).respond_with_handler(lambda request: make())
 
 
-@pytest.mark.parametrize("provider,zone", [("uk-carbon-intensity", "national"), ("electricitymaps", "DE"),
-                                           ("watttime", "CAISO_NORTH")])
+@pytest.mark.parametrize(
+    "provider,zone", [("uk-carbon-intensity", "national"), ("electricitymaps", "DE"), ("watttime", "CAISO_NORTH")]
+)
 @pytest.mark.parametrize("case,make,expected", FAILURES, ids=[f[0] for f in FAILURES])
 def test_provider_failures_become_notes(httpserver: HTTPServer, cache, provider, zone, case, make, expected):
     _respond_everywhere(httpserver, make)
     secrets = {"ELECTRICITYMAPS_API_KEY": "em-secret-key", "WATTTIME_USER": "me", "WATTTIME_PASSWORD": "wt-secret-pw"}
     for kind in ("latest", "forecast"):
-        r = intensity.read(CarbonAware(provider, zone=zone), kind, env=env(httpserver, **secrets), now=NOW, use_cache=False)
+        r = intensity.read(
+            CarbonAware(provider, zone=zone), kind, env=env(httpserver, **secrets), now=NOW, use_cache=False
+        )
         assert not r.ok, (kind, r)
         assert re.search(expected, r.error), (kind, r.error)
         assert "secret" not in r.error
@@ -159,19 +209,39 @@ def test_a_server_that_is_down_is_a_connection_note(cache):
 
 
 def test_electricitymaps_sends_the_key_from_the_named_variable_and_asks_for_lifecycle(httpserver: HTTPServer, cache):
-    latest = {"zone": "DE", "carbonIntensity": 302, "datetime": "2026-12-02T10:00:00.000Z",
-              "updatedAt": "2026-12-02T09:51:20.062Z", "createdAt": "2026-11-29T10:00:00.000Z",
-              "emissionFactorType": "lifecycle", "isEstimated": True, "estimationMethod": "TIME_SLICER_AVERAGE"}
-    forecast = {"zone": "DE", "forecast": [{"carbonIntensity": 320 - 10 * i,
-                                            "datetime": _z(T0 + dt.timedelta(hours=i)).replace("Z", ":00.000Z")}
-                                           for i in range(24)], "updatedAt": "2026-12-02T09:00:00.000Z"}
-    httpserver.expect_request("/v3/carbon-intensity/latest", headers={"auth-token": "k-123"},
-                              query_string={"zone": "DE", "emissionFactorType": "lifecycle"}).respond_with_json(latest)
-    httpserver.expect_request("/v3/carbon-intensity/forecast", headers={"auth-token": "k-123"},
-                              query_string={"zone": "DE", "emissionFactorType": "lifecycle"}).respond_with_json(forecast)
-    httpserver.expect_request("/v3/carbon-intensity/latest", headers={"auth-token": "k-123"},
-                              query_string={"lat": "48.85", "lon": "2.35", "emissionFactorType": "lifecycle"}
-                              ).respond_with_json({**latest, "zone": "FR", "carbonIntensity": 33})
+    latest = {
+        "zone": "DE",
+        "carbonIntensity": 302,
+        "datetime": "2026-12-02T10:00:00.000Z",
+        "updatedAt": "2026-12-02T09:51:20.062Z",
+        "createdAt": "2026-11-29T10:00:00.000Z",
+        "emissionFactorType": "lifecycle",
+        "isEstimated": True,
+        "estimationMethod": "TIME_SLICER_AVERAGE",
+    }
+    forecast = {
+        "zone": "DE",
+        "forecast": [
+            {"carbonIntensity": 320 - 10 * i, "datetime": _z(T0 + dt.timedelta(hours=i)).replace("Z", ":00.000Z")}
+            for i in range(24)
+        ],
+        "updatedAt": "2026-12-02T09:00:00.000Z",
+    }
+    httpserver.expect_request(
+        "/v3/carbon-intensity/latest",
+        headers={"auth-token": "k-123"},
+        query_string={"zone": "DE", "emissionFactorType": "lifecycle"},
+    ).respond_with_json(latest)
+    httpserver.expect_request(
+        "/v3/carbon-intensity/forecast",
+        headers={"auth-token": "k-123"},
+        query_string={"zone": "DE", "emissionFactorType": "lifecycle"},
+    ).respond_with_json(forecast)
+    httpserver.expect_request(
+        "/v3/carbon-intensity/latest",
+        headers={"auth-token": "k-123"},
+        query_string={"lat": "48.85", "lon": "2.35", "emissionFactorType": "lifecycle"},
+    ).respond_with_json({**latest, "zone": "FR", "carbonIntensity": 33})
     settings = CarbonAware("electricitymaps", key_env="CARBON_GATE_EM_KEY")
     e = env(httpserver, CARBON_GATE_EM_KEY="k-123")
     r = intensity.read(settings, "latest", country="Germany", env=e, now=NOW)
@@ -197,9 +267,19 @@ def test_watttime_logs_in_then_converts_the_marginal_signal(httpserver: HTTPServ
 
     basic = "Basic " + base64.b64encode(b"me:pw").decode()
     httpserver.expect_request("/login", headers={"Authorization": basic}).respond_with_json({"token": "jwt-1"})
-    doc = {"data": [{"point_time": (T0 + dt.timedelta(minutes=5 * i)).isoformat(), "value": 1000.0 - i} for i in range(12)],
-           "meta": {"data_point_period_seconds": 300, "region": "CAISO_NORTH", "signal_type": "co2_moer",
-                    "units": "lbs_co2_per_mwh", "generated_at": T0.isoformat(), "model": {"date": "2026-03-01"}}}
+    doc = {
+        "data": [
+            {"point_time": (T0 + dt.timedelta(minutes=5 * i)).isoformat(), "value": 1000.0 - i} for i in range(12)
+        ],
+        "meta": {
+            "data_point_period_seconds": 300,
+            "region": "CAISO_NORTH",
+            "signal_type": "co2_moer",
+            "units": "lbs_co2_per_mwh",
+            "generated_at": T0.isoformat(),
+            "model": {"date": "2026-03-01"},
+        },
+    }
     httpserver.expect_request("/v3/forecast", headers={"Authorization": "Bearer jwt-1"}).respond_with_json(doc)
     e = env(httpserver, WATTTIME_USER="me", WATTTIME_PASSWORD="pw")
     f = intensity.read(CarbonAware("watttime", zone="CAISO_NORTH"), "forecast", env=e, now=NOW)
@@ -232,15 +312,19 @@ def test_the_config_cannot_choose_a_url_or_point_the_key_at_another_secret(write
     from carbon_gate.config import ConfigError, load
 
     base = "version: 1\nworkloads: [{name: a, command: 'true'}]\ngrid:\n  provider: electricitymaps\n"
-    for extra, message in (("  api_url: https://evil.example\n", "unknown key 'api_url'"),
-                           ("  key_env: GITHUB_TOKEN\n", "containing ELECTRICITYMAPS or WATTTIME"),
-                           ("  user_env: ACTIONS_RUNTIME_TOKEN\n", "containing ELECTRICITYMAPS or WATTTIME")):
+    for extra, message in (
+        ("  api_url: https://evil.example\n", "unknown key 'api_url'"),
+        ("  key_env: GITHUB_TOKEN\n", "containing ELECTRICITYMAPS or WATTTIME"),
+        ("  user_env: ACTIONS_RUNTIME_TOKEN\n", "containing ELECTRICITYMAPS or WATTTIME"),
+    ):
         with pytest.raises(ConfigError, match=re.escape(message)):
             load(write_config(base + extra))
     ok = load(write_config(base + "  key_env: ELECTRICITYMAPS_TOKEN_PROD\n  live: electricitymaps\n"))
     assert ok.grid.carbon_aware.key_env == "ELECTRICITYMAPS_TOKEN_PROD"
-    assert load(write_config(base.replace("provider: electricitymaps", "live: uk"))).grid.carbon_aware.provider == \
-        "uk-carbon-intensity"
+    assert (
+        load(write_config(base.replace("provider: electricitymaps", "live: uk"))).grid.carbon_aware.provider
+        == "uk-carbon-intensity"
+    )
 
 
 # ---------------------------------------------------------------- cache
@@ -282,19 +366,51 @@ def test_forecast_picks_the_hand_computed_window_on_a_replayed_48h_uk_forecast(h
     httpserver.expect_request("/intensity").respond_with_json({"data": [uk_period(T0, 300, 296)]})
     httpserver.expect_request(f"/intensity/{_z(NOW)}/fw48h").respond_with_json(uk_48h())
     config = tmp_path / "carbon-gate.yml"
-    config.write_text("version: 1\ngrid:\n  country: GB\n  provider: uk-carbon-intensity\n"
-                      "  advice: {candidates: [FR, SE]}\nworkloads: [{name: a, command: 'true'}]\n")
+    config.write_text(
+        "version: 1\ngrid:\n  country: GB\n  provider: uk-carbon-intensity\n"
+        "  advice: {candidates: [FR, SE]}\nworkloads: [{name: a, command: 'true'}]\n"
+    )
     lines: list[str] = []
     monkey_env = env(httpserver)
     import os
 
     os.environ.update(monkey_env)
     try:
-        code = run_forecast(str(config), None, None, "3 kWh", "2h", None, (), "12h", "IN", None, None, True, False,
-                            echo=lines.append, now=NOW)
+        code = run_forecast(
+            str(config),
+            None,
+            None,
+            "3 kWh",
+            "2h",
+            None,
+            (),
+            "12h",
+            "IN",
+            None,
+            None,
+            True,
+            False,
+            echo=lines.append,
+            now=NOW,
+        )
         text_lines: list[str] = []
-        run_forecast(str(config), None, None, "3 kWh", "2h", None, (), "12h", None, None, None, False, False,
-                     echo=text_lines.append, now=NOW)
+        run_forecast(
+            str(config),
+            None,
+            None,
+            "3 kWh",
+            "2h",
+            None,
+            (),
+            "12h",
+            None,
+            None,
+            None,
+            False,
+            False,
+            echo=text_lines.append,
+            now=NOW,
+        )
     finally:
         for k in monkey_env:
             os.environ.pop(k, None)
@@ -317,7 +433,9 @@ def test_forecast_picks_the_hand_computed_window_on_a_replayed_48h_uk_forecast(h
 def test_best_start_ties_go_to_the_earliest_and_gaps_are_never_guessed():
     from carbon_gate.intensity import Point
 
-    pts = [Point(T0 + dt.timedelta(hours=i), T0 + dt.timedelta(hours=i + 1), g) for i, g in enumerate([200, 100, 100, 300])]
+    pts = [
+        Point(T0 + dt.timedelta(hours=i), T0 + dt.timedelta(hours=i + 1), g) for i, g in enumerate([200, 100, 100, 300])
+    ]
     shift = best_start(pts, T0, dt.timedelta(hours=1), T0 + dt.timedelta(hours=4))
     assert shift.best.start == T0 + dt.timedelta(hours=1) and shift.saving == pytest.approx(0.5)
     gappy = [pts[0], pts[3]]
@@ -343,8 +461,19 @@ def test_cli_defer_exit_code_and_github_outputs(httpserver: HTTPServer, cache, c
     httpserver.expect_request(re.compile(r"^/intensity/[0-9T:Z-]+/fw48h$")).respond_with_json(doc)
     out = tmp_path / "gh-output"
     e = {**env(httpserver), "GITHUB_OUTPUT": str(out)}
-    r = cli("forecast", "--provider", "uk-carbon-intensity", "--duration", "1h", "--deadline", "12h",
-            "--defer-above", "250", "--github-output", env=e)
+    r = cli(
+        "forecast",
+        "--provider",
+        "uk-carbon-intensity",
+        "--duration",
+        "1h",
+        "--deadline",
+        "12h",
+        "--defer-above",
+        "250",
+        "--github-output",
+        env=e,
+    )
     assert r.returncode == 75, r.stdout + r.stderr
     assert "defer        yes" in r.stdout
     outputs = out.read_text()
@@ -368,16 +497,29 @@ def test_cli_with_the_provider_down_says_so_and_does_not_defer(cli, cache):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = cli("forecast", "--provider", "uk-carbon-intensity", "--defer-above", "10",
-            env={"CARBON_GATE_UK_CARBON_INTENSITY_URL": f"http://127.0.0.1:{port}"})
+    r = cli(
+        "forecast",
+        "--provider",
+        "uk-carbon-intensity",
+        "--defer-above",
+        "10",
+        env={"CARBON_GATE_UK_CARBON_INTENSITY_URL": f"http://127.0.0.1:{port}"},
+    )
     assert r.returncode == 0, r.stderr
     assert "live figure unavailable (uk-carbon-intensity: could not connect" in r.stdout
     assert "no forecast available (could not connect" in r.stdout
 
 
 def test_reading_round_trips():
-    r = Reading("uk-carbon-intensity", "national", "forecast", tuple(intensity.Point(T0, T0 + dt.timedelta(minutes=30), 1.5)
-                                                                  for _ in range(1)), "x", None, "b")
+    r = Reading(
+        "uk-carbon-intensity",
+        "national",
+        "forecast",
+        tuple(intensity.Point(T0, T0 + dt.timedelta(minutes=30), 1.5) for _ in range(1)),
+        "x",
+        None,
+        "b",
+    )
     assert Reading.from_dict(r.to_dict()) == r
 
 
@@ -450,8 +592,20 @@ def test_run_reports_the_live_figure_and_gates_on_it_only_when_asked(httpserver:
 def test_estimate_compare_regions_prints_the_same_forecast_under_each_annual_intensity(cli):
     from carbon_gate.grid import find_country
 
-    r = cli("estimate", "--accelerator", "H100-SXM", "--count", "64", "--hours", "100", "--grid-country", "US",
-            "--compare-regions", "FR,SE,US,IN", "--json")
+    r = cli(
+        "estimate",
+        "--accelerator",
+        "H100-SXM",
+        "--count",
+        "64",
+        "--hours",
+        "100",
+        "--grid-country",
+        "US",
+        "--compare-regions",
+        "FR,SE,US,IN",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     by = {x["region"]: x for x in doc["regions"]}
@@ -488,15 +642,24 @@ def test_action_defer_step_turns_exit_75_into_an_output_not_a_failure(tmp_path, 
     bin_dir.mkdir(parents=True)
     (bin_dir / "carbon-gate").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "$RUNNER_TEMP/argv"\nexit {exit_code}\n')
     (bin_dir / "carbon-gate").chmod(0o755)
-    env_ = {"PATH": os.environ["PATH"], "RUNNER_TEMP": str(tmp_path), "CG_CONFIG": "carbon-gate.yml",
-            "CG_DEFER_ABOVE": "200 $(touch pwned)", "CG_DEADLINE": "12h", "CG_JOB_DURATION": duration}
-    proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env_, capture_output=True, text=True,
-                          timeout=30)
+    env_ = {
+        "PATH": os.environ["PATH"],
+        "RUNNER_TEMP": str(tmp_path),
+        "CG_CONFIG": "carbon-gate.yml",
+        "CG_DEFER_ABOVE": "200 $(touch pwned)",
+        "CG_DEADLINE": "12h",
+        "CG_JOB_DURATION": duration,
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env_, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == step_code, proc.stderr
     assert not (tmp_path / "pwned").exists()
     argv = (tmp_path / "argv").read_text().splitlines()
     assert argv[:5] == ["forecast", "--config", "carbon-gate.yml", "--deadline", "12h"]
-    assert ["--defer-above", "200 $(touch pwned)"] == argv[argv.index("--defer-above"):argv.index("--defer-above") + 2]
+    assert ["--defer-above", "200 $(touch pwned)"] == argv[
+        argv.index("--defer-above") : argv.index("--defer-above") + 2
+    ]
     assert ("--duration" in argv) == bool(duration)
     assert ("::notice title=carbon-gate::deferred" in proc.stdout) == (exit_code == 75)
 

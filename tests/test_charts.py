@@ -42,9 +42,9 @@ def check_xychart(body: str) -> dict:
         assert keyword in STATEMENTS, f"unknown statement {line!r}"
         assert STATEMENTS[keyword].match(line), f"Mermaid cannot parse {line!r}"
         if keyword == "x-axis":
-            labels = re.findall(r'"([^"]*)"', line[line.index("["):])
+            labels = re.findall(r'"([^"]*)"', line[line.index("[") :])
         elif keyword in ("line", "bar"):
-            series.append([float(x) for x in re.findall(NUM, line[line.index("["):])])
+            series.append([float(x) for x in re.findall(NUM, line[line.index("[") :])])
     assert labels and series, body
     assert len(set(labels)) == len(labels), f"duplicate band labels collapse: {labels}"
     assert all(len(s) == len(labels) for s in series), (labels, series)
@@ -58,8 +58,9 @@ def mermaid_blocks(text: str) -> list[str]:
 @pytest.mark.parametrize("exponent", range(-6, 8))
 def test_numbers_from_1e_minus_6_to_1e7_are_plain_decimals_mermaid_reads(exponent):
     rng = random.Random(exponent)
-    for x in [10.0 ** exponent, 1.25 * 10.0 ** exponent, 9.9996 * 10.0 ** exponent] + \
-             [rng.uniform(1, 10) * 10.0 ** exponent for _ in range(50)]:
+    for x in [10.0**exponent, 1.25 * 10.0**exponent, 9.9996 * 10.0**exponent] + [
+        rng.uniform(1, 10) * 10.0**exponent for _ in range(50)
+    ]:
         text = mermaid_number(x)
         assert re.fullmatch(NUM, text), (x, text)
         assert math.isclose(float(text), x, rel_tol=1e-3), (x, text)
@@ -77,8 +78,9 @@ def test_trend_chart_renders_for_kwh_values_duplicate_shas_in_the_table_unit_wit
     w = next(w for w in doc["workloads"] if w["name"] == "api-latency")
     w["energy_wh"] = 12_500.0  # 12.5 kWh: '.4g' wrote 1.25e+04, which ended the diagram
     w["budget"]["limits"] = {"energy": 15_000.0}
-    w["history"] = [{"commit": "a" * 40, "date": None, "median_wh": v} for v in (11_000.0, 11_500.0)] + \
-                   [{"commit": "b" * 40, "date": None, "median_wh": 3e-6}]  # µWh and kWh on one chart
+    w["history"] = [{"commit": "a" * 40, "date": None, "median_wh": v} for v in (11_000.0, 11_500.0)] + [
+        {"commit": "b" * 40, "date": None, "median_wh": 3e-6}
+    ]  # µWh and kWh on one chart
     text = render_markdown(doc)
     trend = [b for b in mermaid_blocks(text) if "median energy per run" in b]
     assert len(trend) == 1
@@ -113,8 +115,12 @@ def test_every_chart_in_a_report_parses_whatever_the_values(suite):  # noqa: F81
 
 
 def evidence_charts(text: str) -> dict[str, str]:
-    return {m.group(1): m.group(2) for m in re.finditer(
-        r"<details open><summary>Base vs head: (.*?)</summary>\n\n```mermaid\n(.*?)\n```", text, flags=re.S)}
+    return {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r"<details open><summary>Base vs head: (.*?)</summary>\n\n```mermaid\n(.*?)\n```", text, flags=re.S
+        )
+    }
 
 
 def unit_factor(body: str) -> float:
@@ -147,8 +153,9 @@ def test_paired_results_show_base_and_head_round_by_round(suite):  # noqa: F811
     assert chart["labels"] == [f"r{i}" for i in rounds]
     bars, line = chart["series"]
     assert [b * unit_factor(body) for b in bars] == pytest.approx([base[i - 1]["energy_wh"] for i in rounds], rel=1e-3)
-    assert [h * unit_factor(body) for h in line] == pytest.approx([w["samples"][i - 1]["energy_wh"] for i in rounds],
-                                                                  rel=1e-3)
+    assert [h * unit_factor(body) for h in line] == pytest.approx(
+        [w["samples"][i - 1]["energy_wh"] for i in rounds], rel=1e-3
+    )
 
 
 def test_sequential_rounds_are_charted_per_round_in_energy_per_run(suite):  # noqa: F811

@@ -47,8 +47,18 @@ def load_results(path: Path) -> dict:
 
 def run(cli, config: Path, *args: str, cwd: Path | None = None) -> tuple[subprocess.CompletedProcess, Path]:
     results = config.parent / "results.json"
-    proc = cli("run", "-c", str(config), "--results", str(results), "--report", str(config.parent / "report.md"), "-q",
-               *args, cwd=cwd)
+    proc = cli(
+        "run",
+        "-c",
+        str(config),
+        "--results",
+        str(results),
+        "--report",
+        str(config.parent / "report.md"),
+        "-q",
+        *args,
+        cwd=cwd,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc, results
 
@@ -57,8 +67,12 @@ def workload(doc: dict, name: str) -> dict:
     return next(w for w in doc["workloads"] if w["name"] == name)
 
 
-def two_workloads(alpha_budget: str = "{energy: 1 Wh, co2e: 1 g}", beta_budget: str = "{energy: 1 Wh}",
-                  repeats: int = 2, warmup: int = 0) -> str:
+def two_workloads(
+    alpha_budget: str = "{energy: 1 Wh, co2e: 1 g}",
+    beta_budget: str = "{energy: 1 Wh}",
+    repeats: int = 2,
+    warmup: int = 0,
+) -> str:
     return f"""
         version: 1
         grid:
@@ -108,8 +122,11 @@ def test_over_budget_exits_1_and_says_which_budget_and_by_how_much(cli, write_co
     alpha, beta = workload(doc, "alpha"), workload(doc, "beta")
     assert alpha["verdict"] == beta["verdict"] == "over-budget"
 
-    m = re.search(r"^\s*alpha: energy budget exceeded: median (.+?) > 1 µWh \(\+(.+?), (\d+)% of budget\)$",
-                  proc.stdout, re.MULTILINE)
+    m = re.search(
+        r"^\s*alpha: energy budget exceeded: median (.+?) > 1 µWh \(\+(.+?), (\d+)% of budget\)$",
+        proc.stdout,
+        re.MULTILINE,
+    )
     assert m, proc.stdout
     check = next(c for c in alpha["budget"]["checks"] if c["limit"] == "energy")
     assert check["exceeded"] and check["allowed"] == pytest.approx(1e-6)
@@ -120,8 +137,11 @@ def test_over_budget_exits_1_and_says_which_budget_and_by_how_much(cli, write_co
     assert not next(c for c in alpha["budget"]["checks"] if c["limit"] == "co2e")["exceeded"]
     assert "alpha: CO2e budget exceeded" not in proc.stdout
 
-    m = re.search(r"^\s*beta: CO2e budget exceeded: median (.+?) > (.+?) \(\+(.+?), (\d+)% of budget\)$",
-                  proc.stdout, re.MULTILINE)
+    m = re.search(
+        r"^\s*beta: CO2e budget exceeded: median (.+?) > (.+?) \(\+(.+?), (\d+)% of budget\)$",
+        proc.stdout,
+        re.MULTILINE,
+    )
     assert m, proc.stdout
     check = next(c for c in beta["budget"]["checks"] if c["limit"] == "co2e")
     assert check["allowed"] == pytest.approx(1e-6)
@@ -132,13 +152,20 @@ def test_over_budget_exits_1_and_says_which_budget_and_by_how_much(cli, write_co
 
 @pytest.mark.parametrize("form", ["string", "list"])
 def test_missing_command_exits_3_and_the_other_workload_is_still_measured(cli, write_config, form):
-    missing = "definitely-not-a-command-cg7 --flag" if form == "string" else '["definitely-not-a-command-cg7", "--flag"]'
-    config = write_config(suite_config(f"""
+    missing = (
+        "definitely-not-a-command-cg7 --flag" if form == "string" else '["definitely-not-a-command-cg7", "--flag"]'
+    )
+    config = write_config(
+        suite_config(
+            f"""
           - name: broken
             command: {missing}
           - name: fine
             command: {QUICK}
-        """, defaults="{repeats: 2, warmup: 0}"))
+        """,
+            defaults="{repeats: 2, warmup: 0}",
+        )
+    )
     proc, results = run(cli, config)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert re.search(r"broken: run 1 failed: .*not found", proc.stdout), proc.stdout
@@ -155,13 +182,18 @@ def test_missing_command_exits_3_and_the_other_workload_is_still_measured(cli, w
 
 
 def test_timeout_exits_3_kills_the_run_and_the_other_workload_is_still_measured(cli, write_config):
-    config = write_config(suite_config(f"""
+    config = write_config(
+        suite_config(
+            f"""
           - name: slow
             command: sleep 30
             timeout: 0.5s
           - name: fine
             command: {QUICK}
-        """, defaults="{repeats: 2, warmup: 0}"))
+        """,
+            defaults="{repeats: 2, warmup: 0}",
+        )
+    )
     started = time.monotonic()
     proc, results = run(cli, config)
     elapsed = time.monotonic() - started
@@ -182,14 +214,19 @@ def test_timeout_exits_3_kills_the_run_and_the_other_workload_is_still_measured(
 
 def test_non_zero_exit_is_an_error_with_the_stderr_tail(cli, write_config):
     failing = [PY, "-c", "import sys; sys.stderr.write('loading data\\nboom: disk on fire\\n'); sys.exit(4)"]
-    config = write_config(suite_config(f"""
+    config = write_config(
+        suite_config(
+            f"""
           - name: crashy
             command: {yaml_list(failing)}
           - name: fine
             command: {QUICK}
             repeats: 1
             warmup: 0
-        """, defaults="{repeats: 3, warmup: 1}"))
+        """,
+            defaults="{repeats: 3, warmup: 1}",
+        )
+    )
     proc, results = run(cli, config)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "crashy: run 1 failed: exited with code 4" in proc.stdout
@@ -265,7 +302,8 @@ def test_relative_config_path_from_another_directory(cli, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "carbon-gate.yml").write_text(
-        f"version: 1\ndefaults: {{repeats: 1, warmup: 0}}\nworkloads:\n  - name: here\n    command: {yaml_list(WHERE)}\n")
+        f"version: 1\ndefaults: {{repeats: 1, warmup: 0}}\nworkloads:\n  - name: here\n    command: {yaml_list(WHERE)}\n"
+    )
     proc = cli("run", "-c", "project/carbon-gate.yml", "--results", "r.json", "--report", "", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert os.path.realpath((project / "where.txt").read_text()) == os.path.realpath(project)
@@ -273,11 +311,16 @@ def test_relative_config_path_from_another_directory(cli, tmp_path):
 
 
 def test_missing_cwd_is_a_workload_error(cli, write_config):
-    config = write_config(suite_config(f"""
+    config = write_config(
+        suite_config(
+            f"""
           - name: lost
             command: {QUICK}
             cwd: no-such-dir
-        """, defaults="{repeats: 1, warmup: 0}"))
+        """,
+            defaults="{repeats: 1, warmup: 0}",
+        )
+    )
     proc, results = run(cli, config)
     assert proc.returncode == 3
     [sample] = workload(load_results(results), "lost")["samples"]
@@ -285,14 +328,26 @@ def test_missing_cwd_is_a_workload_error(cli, write_config):
 
 
 def test_string_commands_use_the_shell_and_lists_are_execd(cli, write_config, tmp_path):
-    argv_dump = [PY, "-c", "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))",
-                 "one argument with spaces", "&&", "$HOME", "*"]
-    config = write_config(suite_config(f"""
+    argv_dump = [
+        PY,
+        "-c",
+        "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))",
+        "one argument with spaces",
+        "&&",
+        "$HOME",
+        "*",
+    ]
+    config = write_config(
+        suite_config(
+            f"""
           - name: shell
             command: echo a > shell.txt && echo b >> shell.txt
           - name: exec
             command: {yaml_list(argv_dump)}
-        """, defaults="{repeats: 1, warmup: 0}"))
+        """,
+            defaults="{repeats: 1, warmup: 0}",
+        )
+    )
     proc, results = run(cli, config)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "shell.txt").read_text() == "a\nb\n"  # `&&` and `>>` were interpreted by /bin/sh
@@ -327,12 +382,35 @@ def measured(tmp_path_factory) -> dict:
     """One real run (3 counted runs after a warm-up, two workloads, budgets set), shared by the checks below."""
     folder = tmp_path_factory.mktemp("measured")
     config = folder / "carbon-gate.yml"
-    config.write_text(textwrap.dedent(two_workloads(alpha_budget="{energy: 0.5 mWh, co2e: 0.05 mg}",
-                                                    beta_budget="{energy: 1 Wh, per_unit: {energy: 0.2 mWh}}",
-                                                    repeats=3, warmup=1)).lstrip("\n"))
-    proc = subprocess.run([PY, "-m", "carbon_gate", "run", "-c", str(config), "--results", str(folder / "results.json"),
-                           "--report", str(folder / "report.md"), "-q"], cwd=folder, capture_output=True, text=True,
-                          timeout=120)
+    config.write_text(
+        textwrap.dedent(
+            two_workloads(
+                alpha_budget="{energy: 0.5 mWh, co2e: 0.05 mg}",
+                beta_budget="{energy: 1 Wh, per_unit: {energy: 0.2 mWh}}",
+                repeats=3,
+                warmup=1,
+            )
+        ).lstrip("\n")
+    )
+    proc = subprocess.run(
+        [
+            PY,
+            "-m",
+            "carbon_gate",
+            "run",
+            "-c",
+            str(config),
+            "--results",
+            str(folder / "results.json"),
+            "--report",
+            str(folder / "report.md"),
+            "-q",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     return {"doc": load_results(folder / "results.json"), "folder": folder, "proc": proc}
@@ -349,7 +427,9 @@ def test_statistics_agree_with_the_samples(measured):
         assert summary["median_wh"] == pytest.approx(statistics.median(energies), **tol)
         assert summary["min_wh"] == pytest.approx(min(energies), **tol)
         assert summary["max_wh"] == pytest.approx(max(energies), **tol)
-        assert summary["spread"] == pytest.approx((max(energies) - min(energies)) / statistics.median(energies), abs=1e-4)
+        assert summary["spread"] == pytest.approx(
+            (max(energies) - min(energies)) / statistics.median(energies), abs=1e-4
+        )
         assert summary["cv"] == pytest.approx(statistics.stdev(energies) / statistics.fmean(energies), abs=1e-4)
         assert summary["median_wall_s"] == pytest.approx(statistics.median(s["wall_s"] for s in counted), abs=1e-5)
         assert summary["median_cpu_s"] == pytest.approx(statistics.median(s["cpu_s"] for s in counted), abs=1e-5)
@@ -370,13 +450,17 @@ def test_footprint_is_the_median_run_times_the_pinned_intensity(measured):
         fp = w["footprint"]
         assert fp["facility_wh"] == pytest.approx(median, abs=1e-9)  # PUE 1
         assert fp["embodied_g"] == 0.0
-        assert w["co2e_g"] == pytest.approx(median / 1000 * 100, abs=1e-9)  # Wh → kWh × 100 g/kWh (JSON keeps 9 decimals)
+        assert w["co2e_g"] == pytest.approx(
+            median / 1000 * 100, abs=1e-9
+        )  # Wh → kWh × 100 g/kWh (JSON keeps 9 decimals)
         assert w["sci"] == {"value": w["co2e_g"], "unit": "gCO2e/run", "units_per_run": 1.0}
     # Each figure is rounded to 9 decimals on its own: the total may differ from the sum by one rounding each.
-    assert doc["totals"]["energy_wh"] == pytest.approx(sum(w["energy_wh"] for w in doc["workloads"]),
-                                                       abs=1e-9 * (1 + len(doc["workloads"])))
-    assert doc["totals"]["co2e_g"] == pytest.approx(sum(w["co2e_g"] for w in doc["workloads"]),
-                                                    abs=1e-9 * (1 + len(doc["workloads"])))
+    assert doc["totals"]["energy_wh"] == pytest.approx(
+        sum(w["energy_wh"] for w in doc["workloads"]), abs=1e-9 * (1 + len(doc["workloads"]))
+    )
+    assert doc["totals"]["co2e_g"] == pytest.approx(
+        sum(w["co2e_g"] for w in doc["workloads"]), abs=1e-9 * (1 + len(doc["workloads"]))
+    )
 
 
 def test_budget_use_percent(measured):
@@ -463,8 +547,15 @@ def test_schema_rejects_drift(measured):
         assert not VALIDATOR.is_valid(copy), mutate
     # change and baseline stay open for the fields later issues add.
     copy = json.loads(json.dumps(doc))
-    copy["workloads"][0]["baseline"] = {"mode": "stored", "commit": None, "n": 0, "seed": None, "error": None, "notes": [],
-                                        "something_new": 1}
+    copy["workloads"][0]["baseline"] = {
+        "mode": "stored",
+        "commit": None,
+        "n": 0,
+        "seed": None,
+        "error": None,
+        "notes": [],
+        "something_new": 1,
+    }
     assert VALIDATOR.is_valid(copy)
 
 
@@ -480,8 +571,14 @@ def test_measure_json_matches_the_schema(cli, tmp_path):
 def test_stored_and_paired_results_match_the_schema(cli, tmp_path):
     """Results with a baseline and a change (stored baseline file; paired with the base commit in git)."""
     git(tmp_path, "init", "-q", "-b", "main")
-    commit(tmp_path, {"carbon-gate.yml": "version: 1\ndefaults: {repeats: 2, warmup: 0}\nworkloads:\n"
-                                         "  - name: t\n    command: \"true\"\n"}, "base")
+    commit(
+        tmp_path,
+        {
+            "carbon-gate.yml": "version: 1\ndefaults: {repeats: 2, warmup: 0}\nworkloads:\n"
+            '  - name: t\n    command: "true"\n'
+        },
+        "base",
+    )
     env = {k: "" for k in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH")}
     proc = cli("baseline", "update", "-q", env=env)
     assert proc.returncode == 0, proc.stderr
@@ -490,8 +587,21 @@ def test_stored_and_paired_results_match_the_schema(cli, tmp_path):
     stored = load_results(tmp_path / "stored.json")
     w = stored["workloads"][0]
     assert w["baseline"]["mode"] == "stored" and w["change"] is not None and w["history"]
-    proc = cli("run", "--mode", "paired", "--base", "HEAD", "--seed", "1", "--results", "paired.json", "--report", "",
-               "-q", env=env)
+    proc = cli(
+        "run",
+        "--mode",
+        "paired",
+        "--base",
+        "HEAD",
+        "--seed",
+        "1",
+        "--results",
+        "paired.json",
+        "--report",
+        "",
+        "-q",
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     paired = load_results(tmp_path / "paired.json")
     w = paired["workloads"][0]

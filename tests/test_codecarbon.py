@@ -58,14 +58,55 @@ def scaled_copy(src: Path, dst: Path, factor: float, project: str | None = None)
 
 def fixture_headers_are_the_real_ones():
     """Guard the fixtures themselves: the column sets of the CodeCarbon releases they stand for."""
-    full = ["timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
-            "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
-            "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os", "python_version",
-            "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-            "ram_total_size", "tracking_mode", "on_cloud", "pue"]
+    full = [
+        "timestamp",
+        "project_name",
+        "run_id",
+        "experiment_id",
+        "duration",
+        "emissions",
+        "emissions_rate",
+        "cpu_power",
+        "gpu_power",
+        "ram_power",
+        "cpu_energy",
+        "gpu_energy",
+        "ram_energy",
+        "energy_consumed",
+        "country_name",
+        "country_iso_code",
+        "region",
+        "cloud_provider",
+        "cloud_region",
+        "os",
+        "python_version",
+        "codecarbon_version",
+        "cpu_count",
+        "cpu_model",
+        "gpu_count",
+        "gpu_model",
+        "longitude",
+        "latitude",
+        "ram_total_size",
+        "tracking_mode",
+        "on_cloud",
+        "pue",
+    ]
     older = [c for c in full if c not in ("experiment_id", "codecarbon_version", "pue")]
-    oldest = ["timestamp", "experiment_id", "project_name", "duration", "emissions", "energy_consumed", "country_name",
-              "country_iso_code", "region", "on_cloud", "cloud_provider", "cloud_region"]
+    oldest = [
+        "timestamp",
+        "experiment_id",
+        "project_name",
+        "duration",
+        "emissions",
+        "energy_consumed",
+        "country_name",
+        "country_iso_code",
+        "region",
+        "on_cloud",
+        "cloud_provider",
+        "cloud_region",
+    ]
     return {V2: full, V1: older, V0: oldest}
 
 
@@ -163,9 +204,11 @@ def test_file_without_energy_columns_or_missing_is_a_usage_error(tmp_path):
 
 
 def source_config(name: str = "bert-finetune", budget: str = "", extra: str = "") -> str:
-    return (f"version: 1\ngrid:\n  intensity: 56 g/kWh\n{extra}workloads:\n"
-            f"  - name: {name}\n    source: {{codecarbon_csv: emissions.csv}}\n"
-            + (f"    budget: {{{budget}}}\n" if budget else ""))
+    return (
+        f"version: 1\ngrid:\n  intensity: 56 g/kWh\n{extra}workloads:\n"
+        f"  - name: {name}\n    source: {{codecarbon_csv: emissions.csv}}\n"
+        + (f"    budget: {{{budget}}}\n" if budget else "")
+    )
 
 
 @pytest.fixture
@@ -226,7 +269,8 @@ def test_baseline_update_then_a_costlier_csv_is_a_regression(cli, write_config, 
     stored = json.loads((tmp_path / ".carbon-gate" / "baseline.json").read_text())
     entry = stored["workloads"]["bert-finetune"]
     assert sorted(entry["samples_wh"]) == pytest.approx(
-        sorted(float(r["energy_consumed"]) * 1000 for r in project_rows(V2, "bert-finetune")), rel=1e-6)
+        sorted(float(r["energy_consumed"]) * 1000 for r in project_rows(V2, "bert-finetune")), rel=1e-6
+    )
 
     # the same file again: not a regression
     w = gated_workload(cli, tmp_path, 0)
@@ -343,8 +387,15 @@ def test_imported_machine_skips_rows_without_energy_and_needs_no_pandas(tmp_path
         w = csv.DictWriter(out, list(data[0]), lineterminator="\n")
         w.writeheader()
         # a first row with no energy at all (not imported), recorded on other hardware
-        w.writerow({**{k: "" for k in data[0]}, "project_name": data[0]["project_name"], "cpu_model": "Other CPU",
-                    "gpu_model": "Other GPU", "cpu_count": "2"})
+        w.writerow(
+            {
+                **{k: "" for k in data[0]},
+                "project_name": data[0]["project_name"],
+                "cpu_model": "Other CPU",
+                "gpu_model": "Other GPU",
+                "cpu_count": "2",
+            }
+        )
         w.writerows(data)
     imported = load_codecarbon(f)
     assert sum(len(g) for g in imported.groups.values()) == len(data)
@@ -352,8 +403,10 @@ def test_imported_machine_skips_rows_without_energy_and_needs_no_pandas(tmp_path
     assert fp["cpu_model"] == data[0]["cpu_model"] and fp["gpus"] == [data[0]["gpu_model"]]
     assert fp["logical_cpus"] == int(data[0]["cpu_count"])
     # The import path reads the CSV with the standard library: pandas is never imported (it cost 341 ms).
-    code = ("import sys; from carbon_gate.codecarbon_import import load_codecarbon; "
-            f"load_codecarbon({str(f)!r}); assert 'pandas' not in sys.modules, 'pandas imported'")
+    code = (
+        "import sys; from carbon_gate.codecarbon_import import load_codecarbon; "
+        f"load_codecarbon({str(f)!r}); assert 'pandas' not in sys.modules, 'pandas imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -362,8 +415,9 @@ def test_imported_machine_skips_rows_without_energy_and_needs_no_pandas(tmp_path
 
 
 def test_import_without_energy_columns_is_exit_2_naming_the_file(cli, tmp_path):
-    (tmp_path / "tracker-log.csv").write_text("timestamp,project_name,duration,emissions\n"
-                                              "2024-01-01T00:00:00,x,10.0,0.001\n")
+    (tmp_path / "tracker-log.csv").write_text(
+        "timestamp,project_name,duration,emissions\n2024-01-01T00:00:00,x,10.0,0.001\n"
+    )
     proc = cli("import", "codecarbon", "tracker-log.csv", "--results", "out.json")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -411,29 +465,50 @@ def test_imported_results_match_the_results_schema(cli, tmp_path, path):
 
 # CodeCarbon 3.x columns. CodeCarbon multiplies every energy by `pue` before adding it up, and computes
 # emissions = energy_consumed × the country's intensity and water_consumed = energy_consumed × wue.
-V3_COLUMNS = ("timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,"
-              "ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,"
-              "country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,"
-              "cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,on_cloud,pue,wue").split(",")
+V3_COLUMNS = (
+    "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,"
+    "ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,"
+    "country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,"
+    "cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,on_cloud,pue,wue"
+).split(",")
 DEU_KG_PER_KWH = 0.38095  # CodeCarbon's global_energy_mix.json figure for Germany (Ember 2023)
 
 
 def write_v3(path: Path, pue: float = 1.5, wue: float = 1.8, iso: str = "DEU") -> list[dict]:
     rows_out = []
-    for i, (cpu_kwh, ram_kwh, secs) in enumerate(((0.0120, 0.0021, 610.5), (0.0131, 0.0022, 640.0),
-                                                   (0.0117, 0.0020, 598.2))):
+    for i, (cpu_kwh, ram_kwh, secs) in enumerate(
+        ((0.0120, 0.0021, 610.5), (0.0131, 0.0022, 640.0), (0.0117, 0.0020, 598.2))
+    ):
         energies = {"cpu_energy": cpu_kwh * pue, "gpu_energy": 0.0, "ram_energy": ram_kwh * pue}
         total = sum(energies.values())
-        rows_out.append({
-            **{c: "" for c in V3_COLUMNS}, **{k: f"{v:.12g}" for k, v in energies.items()},
-            "timestamp": f"2025-06-0{i + 1}T10:00:00", "project_name": "train", "run_id": f"run-{i}",
-            "experiment_id": "5b0fa12a-3dd7-45bb-9766-cc326314d9f1", "duration": f"{secs}",
-            "emissions": f"{total * DEU_KG_PER_KWH:.12g}", "energy_consumed": f"{total:.12g}",
-            "water_consumed": f"{total * wue:.12g}", "country_name": "Germany", "country_iso_code": iso,
-            "region": "hesse", "os": "Linux-6.8.0-x86_64-with-glibc2.39", "python_version": "3.12.3",
-            "codecarbon_version": "3.3.2", "cpu_count": "16", "cpu_model": "AMD EPYC 7R13 Processor", "gpu_count": "0",
-            "ram_total_size": "62.0", "tracking_mode": "process", "on_cloud": "N", "pue": f"{pue}", "wue": f"{wue}",
-        })
+        rows_out.append(
+            {
+                **{c: "" for c in V3_COLUMNS},
+                **{k: f"{v:.12g}" for k, v in energies.items()},
+                "timestamp": f"2025-06-0{i + 1}T10:00:00",
+                "project_name": "train",
+                "run_id": f"run-{i}",
+                "experiment_id": "5b0fa12a-3dd7-45bb-9766-cc326314d9f1",
+                "duration": f"{secs}",
+                "emissions": f"{total * DEU_KG_PER_KWH:.12g}",
+                "energy_consumed": f"{total:.12g}",
+                "water_consumed": f"{total * wue:.12g}",
+                "country_name": "Germany",
+                "country_iso_code": iso,
+                "region": "hesse",
+                "os": "Linux-6.8.0-x86_64-with-glibc2.39",
+                "python_version": "3.12.3",
+                "codecarbon_version": "3.3.2",
+                "cpu_count": "16",
+                "cpu_model": "AMD EPYC 7R13 Processor",
+                "gpu_count": "0",
+                "ram_total_size": "62.0",
+                "tracking_mode": "process",
+                "on_cloud": "N",
+                "pue": f"{pue}",
+                "wue": f"{wue}",
+            }
+        )
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, V3_COLUMNS, lineterminator="\n")
         w.writeheader()
@@ -467,7 +542,9 @@ def test_v3_file_with_pue_and_country_imports_with_its_own_emissions_and_round_t
         assert float(e["cpu_energy"]) == pytest.approx(float(r["cpu_energy"]), rel=1e-9)
         assert float(e["water_consumed"]) == pytest.approx(float(r["water_consumed"]), rel=1e-9)
         # consistent per row, as CodeCarbon's: emissions = energy_consumed × intensity, both with PUE
-        assert float(e["emissions"]) == pytest.approx(float(e["energy_consumed"]) * float(e["grid_intensity_g_per_kwh"]) / 1000, rel=1e-9)
+        assert float(e["emissions"]) == pytest.approx(
+            float(e["energy_consumed"]) * float(e["grid_intensity_g_per_kwh"]) / 1000, rel=1e-9
+        )
         assert (e["run_id"], e["tracking_mode"], e["pue"], e["wue"]) == (r["run_id"], "process", "1.5", "1.8")
         assert e["country_iso_code"] == "DEU"
 

@@ -24,18 +24,27 @@ RESULTS_SCHEMA = "carbon-gate/results@1"
 
 
 def config(workloads: str, *, repeats: int = 8, tolerance: str = "5%", extra: str = "") -> str:
-    text = textwrap.dedent(f"""\
+    text = (
+        textwrap.dedent(f"""\
         version: 1
         grid: {{intensity: 400 g/kWh, source: test value}}
         machine: {{rapl: "off", gpu: "off", embodied: "off"}}
         defaults: {{repeats: {repeats}, warmup: 0, tolerance: "{tolerance}"}}
-        """) + extra
+        """)
+        + extra
+    )
     return text + "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
 
 
 def carbon_gate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "carbon_gate", *args], cwd=cwd, env=env or without_ci(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "carbon_gate", *args],
+        cwd=cwd,
+        env=env or without_ci(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def load(path: Path) -> dict:
@@ -54,8 +63,11 @@ def unpaired(tmp_path_factory) -> dict[str, Path]:
     """Two `run --mode none` results of one workload: base sleeps 0.15 s, head 0.25 s."""
     repo = tmp_path_factory.mktemp("unpaired")
     git(repo, "init", "-q")
-    commit(repo, {"carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n"),
-                  "duration.txt": "0.15\n"}, "base")
+    commit(
+        repo,
+        {"carbon-gate.yml": config(f"- name: sleepy\n  command: {json.dumps(SLEEP)}\n"), "duration.txt": "0.15\n"},
+        "base",
+    )
     out = {}
     for label, duration in (("base", "0.15"), ("head", "0.25")):
         commit(repo, {"duration.txt": f"{duration}\n", "label.txt": label}, label)
@@ -72,8 +84,22 @@ def _paired_run(root: Path, workloads: str, files: dict[str, str], changed: dict
     git(repo, "init", "-q")
     commit(repo, {"carbon-gate.yml": config(workloads), **files}, "base")
     commit(repo, changed, "change")
-    r = carbon_gate("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "21", "--results", "paired.json",
-                    "--report", "", "-q", cwd=repo, env=without_ci(TMPDIR=str(root / "tmp")))
+    r = carbon_gate(
+        "run",
+        "--mode",
+        "paired",
+        "--base",
+        "HEAD~1",
+        "--seed",
+        "21",
+        "--results",
+        "paired.json",
+        "--report",
+        "",
+        "-q",
+        cwd=repo,
+        env=without_ci(TMPDIR=str(root / "tmp")),
+    )
     assert r.returncode in (0, 1), r.stderr
     return repo / "paired.json", r.returncode
 
@@ -87,8 +113,12 @@ def paired(tmp_path_factory) -> tuple[Path, int]:
         - name: steady
           command: 'sleep "$(cat steady.txt)"'
         """
-    return _paired_run(tmp_path_factory.mktemp("paired"), workloads, {"duration.txt": "0.1\n", "steady.txt": "0.1\n"},
-                       {"duration.txt": "0.2\n"})
+    return _paired_run(
+        tmp_path_factory.mktemp("paired"),
+        workloads,
+        {"duration.txt": "0.1\n", "steady.txt": "0.1\n"},
+        {"duration.txt": "0.2\n"},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +217,12 @@ def test_compare_rejects_missing_and_foreign_files(unpaired, tmp_path, cli):
     (tmp_path / "notes.txt").write_text("not json at all\n")
     (tmp_path / "other.json").write_text(json.dumps({"schema": "something/else@1", "workloads": []}))
     head = str(unpaired["head"])
-    for args, name in ((("nowhere.json",), "nowhere.json"), ((head, "nowhere.json"), "nowhere.json"),
-                       (("notes.txt",), "notes.txt"), ((head, "other.json"), "other.json")):
+    for args, name in (
+        (("nowhere.json",), "nowhere.json"),
+        ((head, "nowhere.json"), "nowhere.json"),
+        (("notes.txt",), "notes.txt"),
+        ((head, "other.json"), "other.json"),
+    ):
         r = cli("compare", *args, "--results", "out.json", "--report", "")
         assert r.returncode == 2, (args, r.stderr)
         assert name in r.stderr, (args, r.stderr)
@@ -201,9 +235,16 @@ def test_compare_rejects_missing_and_foreign_files(unpaired, tmp_path, cli):
 
 def _sample(template: dict, wh: float) -> dict:
     s = copy.deepcopy(template)
-    s.update(warmup=False, error=None, exit_code=0, energy_wh=wh, timed_out=False,
-             energy=[{"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set for the test",
-                      "source": "test"}])
+    s.update(
+        warmup=False,
+        error=None,
+        exit_code=0,
+        energy_wh=wh,
+        timed_out=False,
+        energy=[
+            {"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set for the test", "source": "test"}
+        ],
+    )
     return s
 
 
@@ -215,9 +256,17 @@ def _document(template: dict, energies: dict[str, list[float]]) -> dict:
     doc["workloads"] = []
     for name, values in energies.items():
         w = copy.deepcopy(w0)
-        w.update(name=name, command="true", tolerance=0.05, baseline=None, change=None, base_samples=[], history=[],
-                 budget={"limits": {}, "checks": [], "max_use_pct": None},
-                 samples=[_sample(s0, v) for v in values])
+        w.update(
+            name=name,
+            command="true",
+            tolerance=0.05,
+            baseline=None,
+            change=None,
+            base_samples=[],
+            history=[],
+            budget={"limits": {}, "checks": [], "max_use_pct": None},
+            samples=[_sample(s0, v) for v in values],
+        )
         doc["workloads"].append(w)
     return doc
 
@@ -227,12 +276,22 @@ def holm_files(unpaired, tmp_path) -> tuple[str, str]:
     """'hot' separates completely (4 + 4 runs, +29 %): alone a regression with p = 2/70 = 0.029, which does
     not survive Holm across 3 workloads (needs p <= 0.05/3); 'a' and 'b' are interleaved (no change)."""
     template = load(unpaired["head"])
-    head = _document(template, {"hot": [1.30e-3, 1.31e-3, 1.32e-3, 1.33e-3],
-                                "a": [1.000e-3, 1.010e-3, 1.020e-3, 1.030e-3],
-                                "b": [1.000e-3, 1.010e-3, 1.020e-3, 1.030e-3]})
-    base = _document(template, {"hot": [1.00e-3, 1.01e-3, 1.02e-3, 1.03e-3],
-                                "a": [1.005e-3, 1.015e-3, 1.025e-3, 1.035e-3],
-                                "b": [1.005e-3, 1.015e-3, 1.025e-3, 1.035e-3]})
+    head = _document(
+        template,
+        {
+            "hot": [1.30e-3, 1.31e-3, 1.32e-3, 1.33e-3],
+            "a": [1.000e-3, 1.010e-3, 1.020e-3, 1.030e-3],
+            "b": [1.000e-3, 1.010e-3, 1.020e-3, 1.030e-3],
+        },
+    )
+    base = _document(
+        template,
+        {
+            "hot": [1.00e-3, 1.01e-3, 1.02e-3, 1.03e-3],
+            "a": [1.005e-3, 1.015e-3, 1.025e-3, 1.035e-3],
+            "b": [1.005e-3, 1.015e-3, 1.025e-3, 1.035e-3],
+        },
+    )
     (tmp_path / "head.json").write_text(json.dumps(head))
     (tmp_path / "base.json").write_text(json.dumps(base))
     return "head.json", "base.json"
@@ -256,15 +315,17 @@ def test_holm_downgrades_a_regression_that_does_not_survive_the_family(holm_file
     assert w["hot"]["verdict"] == "inconclusive", w["hot"]["reasons"]
     assert "Holm" in w["hot"]["reasons"][0]
     # 4 + 4 runs can never beat 0.05/3; the reason says what would (2/C(9, 4) = 0.016 <= 0.05/3).
-    assert "at best p = 0.0286" in w["hot"]["reasons"][0] and "5 head runs" in w["hot"]["reasons"][0], \
-        w["hot"]["reasons"][0]
+    assert "at best p = 0.0286" in w["hot"]["reasons"][0] and "5 head runs" in w["hot"]["reasons"][0], w["hot"][
+        "reasons"
+    ][0]
     assert w["a"]["verdict"] == w["b"]["verdict"] == "unchanged"
     assert doc["verdict"] == "warn"
 
 
 def test_without_family_control_the_regression_stands(holm_files, tmp_path, cli):
-    r = cli("compare", *holm_files, "-c", _gate_config(tmp_path, "{family: none}"), "--results", "out.json",
-            "--report", "")
+    r = cli(
+        "compare", *holm_files, "-c", _gate_config(tmp_path, "{family: none}"), "--results", "out.json", "--report", ""
+    )
 
     assert r.returncode == 1, r.stderr
     w = by_name(load(tmp_path / "out.json"))
@@ -273,8 +334,16 @@ def test_without_family_control_the_regression_stands(holm_files, tmp_path, cli)
 
 
 def test_fail_on_inconclusive_fails_the_gate(holm_files, tmp_path, cli):
-    r = cli("compare", *holm_files, "-c", _gate_config(tmp_path, "{fail_on: [regression, over-budget, inconclusive]}"),
-            "--results", "out.json", "--report", "")
+    r = cli(
+        "compare",
+        *holm_files,
+        "-c",
+        _gate_config(tmp_path, "{fail_on: [regression, over-budget, inconclusive]}"),
+        "--results",
+        "out.json",
+        "--report",
+        "",
+    )
 
     assert r.returncode == 1, r.stderr
     doc = load(tmp_path / "out.json")

@@ -42,14 +42,20 @@ BAD = {
         workloads:
           - name: a
              command: python x.py
-        """, 4, ["malformed YAML"]),
+        """,
+        4,
+        ["malformed YAML"],
+    ),
     "typo-comand": (
         """
         version: 1
         workloads:
           - name: a
             comand: python x.py
-        """, 4, ["workloads[0].comand", "'comand'", "did you mean 'command'"]),
+        """,
+        4,
+        ["workloads[0].comand", "'comand'", "did you mean 'command'"],
+    ),
     "top-level-typo": (
         """
         version: 1
@@ -58,7 +64,10 @@ BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 2, ["defualts", "'defualts'", "did you mean 'defaults'"]),
+        """,
+        2,
+        ["defualts", "'defualts'", "did you mean 'defaults'"],
+    ),
     "confirm-was-replaced": (
         """
         version: 1
@@ -67,7 +76,10 @@ BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 3, ["defaults.confirm", "max_rounds", "max_time"]),
+        """,
+        3,
+        ["defaults.confirm", "max_rounds", "max_time"],
+    ),
     "max-rounds-one": (
         """
         version: 1
@@ -75,7 +87,10 @@ BAD = {
           - name: a
             command: python x.py
             max_rounds: 1
-        """, 5, ["workloads[0].max_rounds", "at least 2"]),
+        """,
+        5,
+        ["workloads[0].max_rounds", "at least 2"],
+    ),
     "pairing-unknown": (
         """
         version: 1
@@ -84,7 +99,10 @@ BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 3, ["baseline.pairing", "duet"]),
+        """,
+        3,
+        ["baseline.pairing", "duet"],
+    ),
     "repeats-two": (
         """
         version: 1
@@ -92,14 +110,20 @@ BAD = {
           - name: a
             command: python x.py
             repeats: two
-        """, 5, ["workloads[0].repeats", "'two'", "whole number"]),
+        """,
+        5,
+        ["workloads[0].repeats", "'two'", "whole number"],
+    ),
     "command-5": (
         """
         version: 1
         workloads:
           - name: a
             command: 5
-        """, 4, ["workloads[0].command", "got 5", "string or a list"]),
+        """,
+        4,
+        ["workloads[0].command", "got 5", "string or a list"],
+    ),
     "energy-per-second": (
         """
         version: 1
@@ -108,7 +132,10 @@ BAD = {
             command: python x.py
             budget:
               energy: 50 Wh/s
-        """, 6, ["workloads[0].budget.energy", "'50 Wh/s'", "50 Wh"]),
+        """,
+        6,
+        ["workloads[0].budget.energy", "'50 Wh/s'", "50 Wh"],
+    ),
     "negative-co2e": (
         """
         version: 1
@@ -117,7 +144,10 @@ BAD = {
             command: python x.py
             budget:
               co2e: -3 g
-        """, 6, ["workloads[0].budget.co2e", "'-3 g'", "negative"]),
+        """,
+        6,
+        ["workloads[0].budget.co2e", "'-3 g'", "negative"],
+    ),
     "timeout-fast": (
         """
         version: 1
@@ -125,7 +155,10 @@ BAD = {
           - name: a
             command: python x.py
             timeout: fast
-        """, 5, ["workloads[0].timeout", "'fast'", "duration"]),
+        """,
+        5,
+        ["workloads[0].timeout", "'fast'", "duration"],
+    ),
     "duplicate-workload-names": (
         """
         version: 1
@@ -134,20 +167,29 @@ BAD = {
             command: python a.py
           - name: train
             command: python b.py
-        """, 5, ["workloads[1].name", "'train'", "first defined on line 3"]),
+        """,
+        5,
+        ["workloads[1].name", "'train'", "first defined on line 3"],
+    ),
     "missing-command": (
         """
         version: 1
         workloads:
           - name: a
             repeats: 3
-        """, 3, ["workloads[0]", "command"]),
+        """,
+        3,
+        ["workloads[0]", "command"],
+    ),
     "missing-workloads": (
         """
         version: 1
         defaults:
           repeats: 3
-        """, 1, ["'workloads'", "missing"]),
+        """,
+        1,
+        ["'workloads'", "missing"],
+    ),
     "duplicate-yaml-key": (
         """
         version: 1
@@ -156,7 +198,10 @@ BAD = {
             command: python x.py
             repeats: 3
             repeats: 4
-        """, 6, ["workloads[0].repeats", "duplicate key 'repeats'"]),
+        """,
+        6,
+        ["workloads[0].repeats", "duplicate key 'repeats'"],
+    ),
 }
 
 # More bad configs, checked in-process (the CLI path is the same `config.load`, covered above).
@@ -169,7 +214,10 @@ MORE_BAD = {
             command: python x.py
             budget:
               enrgy: 50 Wh
-        """, 6, ["workloads[0].budget.enrgy", "did you mean 'energy'"]),
+        """,
+        6,
+        ["workloads[0].budget.enrgy", "did you mean 'energy'"],
+    ),
     "defaults-timeout-fast": (
         """
         version: 1
@@ -179,12 +227,18 @@ MORE_BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 4, ["defaults.timeout", "'fast'"]),
+        """,
+        4,
+        ["defaults.timeout", "'fast'"],
+    ),
     "empty-workloads": (
         """
         version: 1
         workloads: []
-        """, 2, ["workloads", "non-empty list"]),
+        """,
+        2,
+        ["workloads", "non-empty list"],
+    ),
     "bad-choice": (
         """
         version: 1
@@ -193,7 +247,10 @@ MORE_BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 3, ["baseline.mode", "'sometimes'", "paired"]),
+        """,
+        3,
+        ["baseline.mode", "'sometimes'", "paired"],
+    ),
     "pue-below-one": (
         """
         version: 1
@@ -202,7 +259,10 @@ MORE_BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 3, ["grid.pue", "0.5", "at least 1"]),
+        """,
+        3,
+        ["grid.pue", "0.5", "at least 1"],
+    ),
     "zero-repeats": (
         """
         version: 1
@@ -211,12 +271,18 @@ MORE_BAD = {
         workloads:
           - name: a
             command: python x.py
-        """, 3, ["defaults.repeats", "at least 1"]),
+        """,
+        3,
+        ["defaults.repeats", "at least 1"],
+    ),
     "not-a-mapping": (
         """
         - name: a
           command: python x.py
-        """, 1, ["expected a mapping", "a list"]),
+        """,
+        1,
+        ["expected a mapping", "a list"],
+    ),
 }
 
 
@@ -305,11 +371,15 @@ def test_bad_explicit_tag_is_a_config_error():
         parse("version: !!int abc\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
 
 
-@pytest.mark.parametrize(("text", "line", "key"), [
-    ("version: 1\nx: &a [*a]\nworkloads:\n  - {name: a, command: x}\n", 2, "x[0]"),
-    ("version: 1\nworkloads: &w\n  - name: a\n    command: x\n    paths: *w\n", 5, "workloads[0].paths"),
-    ("version: 1\nworkloads:\n  - &x {name: a, command: x, env: *x}\n", 3, "workloads[0].env"),
-], ids=["list-in-itself", "workloads-in-a-workload", "mapping-in-itself"])
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ("version: 1\nx: &a [*a]\nworkloads:\n  - {name: a, command: x}\n", 2, "x[0]"),
+        ("version: 1\nworkloads: &w\n  - name: a\n    command: x\n    paths: *w\n", 5, "workloads[0].paths"),
+        ("version: 1\nworkloads:\n  - &x {name: a, command: x, env: *x}\n", 3, "workloads[0].env"),
+    ],
+    ids=["list-in-itself", "workloads-in-a-workload", "mapping-in-itself"],
+)
 def test_recursive_yaml_alias_is_a_config_error_at_its_line(text, line, key):
     # An alias to one of its own ancestors would recurse forever when converted: one problem, at the
     # line where the alias is used, naming the key.
@@ -319,8 +389,10 @@ def test_recursive_yaml_alias_is_a_config_error_at_its_line(text, line, key):
 
 
 def test_a_shared_yaml_anchor_is_not_recursive():
-    config = parse("version: 1\nworkloads:\n  - {name: a, command: x, env: &e {A: '1'}}\n"
-                   "  - {name: b, command: y, env: *e}\n", "conf.yml")
+    config = parse(
+        "version: 1\nworkloads:\n  - {name: a, command: x, env: &e {A: '1'}}\n  - {name: b, command: y, env: *e}\n",
+        "conf.yml",
+    )
     assert [w.env for w in config.workloads] == [{"A": "1"}, {"A": "1"}]
 
 
@@ -335,8 +407,11 @@ def test_confidence_of_one_or_more_is_rejected(value):
         parse(f"version: 1\ngate: {{confidence: {value}}}\nworkloads:\n  - name: a\n    command: x\n", "conf.yml")
 
 
-@pytest.mark.parametrize(("zero", "ran"), [("unit: {name: batch, count: 0}", 0), ("budget: {energy: 0 Wh}", 1)],
-                         ids=["units-per-run", "budget"])
+@pytest.mark.parametrize(
+    ("zero", "ran"),
+    [("unit: {name: batch, count: 0}", 0), ("budget: {energy: 0 Wh}", 1)],
+    ids=["units-per-run", "budget"],
+)
 def test_a_zero_count_or_budget_does_not_crash(cli, write_config, zero, ran):
     path = write_config(f"""
         version: 1
@@ -479,7 +554,13 @@ def test_built_in_defaults(tmp_path):
     cfg = parse("version: 1\nworkloads:\n  - name: a\n    command: x\n", str(tmp_path / "c.yml"))
     w = cfg.workloads[0]
     assert (w.repeats, w.warmup, w.timeout_s, w.tolerance, w.max_rounds, w.max_time_s) == (
-        5, 1, 1200.0, pytest.approx(0.05), 60, 60.0)
+        5,
+        1,
+        1200.0,
+        pytest.approx(0.05),
+        60,
+        60.0,
+    )
     assert (cfg.grid.country, cfg.grid.intensity, cfg.grid.pue) == (None, None, 1.0)
     assert cfg.baseline.mode == "auto" and cfg.baseline.file == Path(".carbon-gate/baseline.json")
     assert cfg.gate.fail_on == ("regression", "over-budget")
@@ -655,7 +736,11 @@ def test_full_config_uses_every_key_and_is_accepted_by_schema_and_loader():
         {"defaults": {"repeats": "two"}},  # wrong type
         {"defaults": {"tolerance": "5"}},  # no % sign
         {"grid": {"live": "sometimes"}},  # not a choice
-        {"workloads": [{"name": "a", "estimate": {"accelerator": "V100", "count": 1, "hours": 1, "avg_power": "3 parsecs"}}]},
+        {
+            "workloads": [
+                {"name": "a", "estimate": {"accelerator": "V100", "count": 1, "hours": 1, "avg_power": "3 parsecs"}}
+            ]
+        },
         {"workloads": [{"name": "a", "estimate": {"accelerator": "V100", "count": 1, "hours": 1, "avg_power": 0}}]},
     ],
 )
@@ -684,8 +769,16 @@ def test_schema_rejects_unknown_workload_key():
         "version: 1\nworkloads:\n  - {name: a, estimate: {accelerator: V100, count: 1, hours: 1, avg_power: 0.3 kW}}\n",
         "version: 1\nworkloads:\n  - {name: a, estimate: {accelerator: V100, count: 1, hours: 1, avg_power: 300}}\n",
     ],
-    ids=["list-command-with-number", "paths-string", "fail_on-string", "empty-section", "gCO2e-per-kWh", "upper-case-unit",
-         "power-in-kW", "power-bare-watts"],
+    ids=[
+        "list-command-with-number",
+        "paths-string",
+        "fail_on-string",
+        "empty-section",
+        "gCO2e-per-kWh",
+        "upper-case-unit",
+        "power-in-kW",
+        "power-bare-watts",
+    ],
 )
 def test_schema_accepts_what_the_loader_accepts(text):
     parse(text)  # valid for the tool...
@@ -709,8 +802,11 @@ def test_documented_defaults_match_the_spec():
         if key.default is None or key.kind in ("object", "workloads"):
             continue
         default = key.default
-        shown = ", ".join(default) if isinstance(default, (list, tuple)) else (
-            str(default).lower() if isinstance(default, bool) else str(default))
+        shown = (
+            ", ".join(default)
+            if isinstance(default, (list, tuple))
+            else (str(default).lower() if isinstance(default, bool) else str(default))
+        )
         assert dotted in rows, f"no table row for `{dotted}`"
         assert shown in rows[dotted], f"`{dotted}`: default {shown!r} not shown in {rows[dotted]!r}"
 
@@ -720,4 +816,3 @@ def test_documented_keys_exist():
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([^`]+)` \|", doc, re.MULTILINE))
     assert documented - {k for k, _ in iter_keys()} == set()
-

@@ -23,10 +23,15 @@ def test_an_energy_error_lists_every_accepted_unit():
         assert unit in message, (unit, message)
 
 
-@pytest.mark.parametrize(("parser", "expected"), [
-    (units.parse_mass, ["mg", "g", "kg", "t"]), (units.parse_duration, ["ms", "s", "min", "h", "d"]),
-    (units.parse_power, ["mW", "W", "kW", "MW"]), (units.parse_intensity, ["g/kWh", "kg/MWh", "t/MWh"]),
-])
+@pytest.mark.parametrize(
+    ("parser", "expected"),
+    [
+        (units.parse_mass, ["mg", "g", "kg", "t"]),
+        (units.parse_duration, ["ms", "s", "min", "h", "d"]),
+        (units.parse_power, ["mW", "W", "kW", "MW"]),
+        (units.parse_intensity, ["g/kWh", "kg/MWh", "t/MWh"]),
+    ],
+)
 def test_other_unit_errors_list_their_units(parser, expected):
     with pytest.raises(ValueError) as info:
         parser("5 parsecs")
@@ -41,9 +46,20 @@ def test_unquoted_command_true_says_to_quote_it(cli, write_config, bare):
     assert "carbon-gate.yml:4" in r.stderr and "quote the command" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize(("query", "iso3"), [("UK", "GBR"), ("uk", "GBR"), ("U.K.", "GBR"), ("Great Britain", "GBR"),
-                                             ("USA", "USA"), ("United States of America", "USA"),
-                                             ("Czech Republic", "CZE"), ("Türkiye", "TUR"), ("Turkiye", "TUR")])
+@pytest.mark.parametrize(
+    ("query", "iso3"),
+    [
+        ("UK", "GBR"),
+        ("uk", "GBR"),
+        ("U.K.", "GBR"),
+        ("Great Britain", "GBR"),
+        ("USA", "USA"),
+        ("United States of America", "USA"),
+        ("Czech Republic", "CZE"),
+        ("Türkiye", "TUR"),
+        ("Turkiye", "TUR"),
+    ],
+)
 def test_country_aliases(query, iso3):
     assert find_country(query).iso3 == iso3
 

@@ -17,8 +17,12 @@ pd = pytest.importorskip("pandas")
 import carbon_gate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.invalid",
+}
 CONFIG = """\
 version: 1
 grid: {country: FR}
@@ -42,16 +46,48 @@ def runs(tmp_path_factory) -> dict:
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "one", cwd=repo)
-    r = sh(sys.executable, "-m", "carbon_gate", "run", "-q", "--mode", "none", "--results", "r1.json", "--report", "",
-           cwd=repo)
+    r = sh(
+        sys.executable,
+        "-m",
+        "carbon_gate",
+        "run",
+        "-q",
+        "--mode",
+        "none",
+        "--results",
+        "r1.json",
+        "--report",
+        "",
+        cwd=repo,
+    )
     assert r.returncode == 0, r.stderr
     assert sh(sys.executable, "-m", "carbon_gate", "baseline", "update", "-q", cwd=repo).returncode == 0
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "two", cwd=repo)
-    r = sh(sys.executable, "-m", "carbon_gate", "run", "-q", "--mode", "paired", "--base", "HEAD~1", "--seed", "1",
-           "--results", "r2.json", "--report", "", cwd=repo)
+    r = sh(
+        sys.executable,
+        "-m",
+        "carbon_gate",
+        "run",
+        "-q",
+        "--mode",
+        "paired",
+        "--base",
+        "HEAD~1",
+        "--seed",
+        "1",
+        "--results",
+        "r2.json",
+        "--report",
+        "",
+        cwd=repo,
+    )
     assert r.returncode in (0, 1), r.stderr
-    return {"dir": repo, "r1": json.loads((repo / "r1.json").read_text()), "r2": json.loads((repo / "r2.json").read_text())}
+    return {
+        "dir": repo,
+        "r1": json.loads((repo / "r1.json").read_text()),
+        "r2": json.loads((repo / "r2.json").read_text()),
+    }
 
 
 def test_one_row_per_sample_with_verdict_commit_and_workload(runs):
@@ -88,8 +124,17 @@ def test_a_file_that_is_not_results_is_a_clear_error(tmp_path):
 
 def test_the_notebook_example_plots_a_workloads_history(runs, tmp_path):
     d = runs["dir"]
-    r = sh(sys.executable, str(REPO / "examples" / "notebooks" / "plot_history.py"), str(d / "r1.json"), str(d / "r2.json"),
-           "--baseline", str(d / ".carbon-gate" / "baseline.json"), "-o", str(tmp_path / "h.png"), cwd=tmp_path)
+    r = sh(
+        sys.executable,
+        str(REPO / "examples" / "notebooks" / "plot_history.py"),
+        str(d / "r1.json"),
+        str(d / "r2.json"),
+        "--baseline",
+        str(d / ".carbon-gate" / "baseline.json"),
+        "-o",
+        str(tmp_path / "h.png"),
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "tiny: 2 runs" in r.stdout and "baseline history: 1 points" in r.stdout
     try:

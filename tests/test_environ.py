@@ -17,15 +17,37 @@ from test_github_comment import FakeGitHub, github, server  # noqa: F401 (the st
 
 from carbon_gate.meters.environ import EnvironmentSettings, is_passed, workload_environ
 
-SCRUBBED = ("GITHUB_TOKEN", "GH_TOKEN", "INPUT_GITHUB-TOKEN", "ACTIONS_RUNTIME_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-            "ACTIONS_CACHE_URL", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STATE",
-            "GITHUB_EVENT_PATH", "DEPLOY_TOKEN_FOR_TESTS", "CG_TEST_SECRET")
+SCRUBBED = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "INPUT_GITHUB-TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_CACHE_URL",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_EVENT_PATH",
+    "DEPLOY_TOKEN_FOR_TESTS",
+    "CG_TEST_SECRET",
+)
 
 
 def test_allow_list_and_secrets():
     settings = EnvironmentSettings(passes=("CG_TEST_*", "GITHUB_TOKEN", "INPUT_*"), secrets=("CG_TEST_SECRET",))
-    parent = {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "CG_TEST_OK": "1", "CG_TEST_SECRET": "s",
-              "GITHUB_TOKEN": "ghs_x", "INPUT_GITHUB-TOKEN": "ghs_x", "AWS_SECRET_ACCESS_KEY": "k", "GITHUB_ACTIONS": "true"}
+    parent = {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "LC_ALL": "C",
+        "CG_TEST_OK": "1",
+        "CG_TEST_SECRET": "s",
+        "GITHUB_TOKEN": "ghs_x",
+        "INPUT_GITHUB-TOKEN": "ghs_x",
+        "AWS_SECRET_ACCESS_KEY": "k",
+        "GITHUB_ACTIONS": "true",
+    }
     env = workload_environ(settings, parent)
     # the config may extend the allow-list, never to the token, inputs or a name it calls secret
     assert env == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "CG_TEST_OK": "1", "GITHUB_ACTIONS": "true"}
@@ -37,10 +59,17 @@ def test_allow_list_and_secrets():
 def test_live_grid_key_variables_never_reach_workloads():
     from carbon_gate.config import parse
 
-    cfg = parse("version: 1\ngrid:\n  country: DE\n  provider: electricitymaps\n  key_env: CARBON_GATE_EM_KEY\n"
-                "workloads:\n  - name: a\n    command: x\n")
-    parent = {"PATH": "/bin", "CARBON_GATE_FAST": "1", "CARBON_GATE_EM_KEY": "k", "ELECTRICITYMAPS_API_KEY": "k",
-              "WATTTIME_PASSWORD": "p"}
+    cfg = parse(
+        "version: 1\ngrid:\n  country: DE\n  provider: electricitymaps\n  key_env: CARBON_GATE_EM_KEY\n"
+        "workloads:\n  - name: a\n    command: x\n"
+    )
+    parent = {
+        "PATH": "/bin",
+        "CARBON_GATE_FAST": "1",
+        "CARBON_GATE_EM_KEY": "k",
+        "ELECTRICITYMAPS_API_KEY": "k",
+        "WATTTIME_PASSWORD": "p",
+    }
     # CARBON_GATE_* passes by default, but the name the config gives the key is a secret
     assert workload_environ(cfg.environment, parent) == {"PATH": "/bin", "CARBON_GATE_FAST": "1"}
     assert not is_passed("ELECTRICITYMAPS_API_KEY", EnvironmentSettings(passes=("*",)))
@@ -75,8 +104,10 @@ def test_workloads_and_setup_under_the_action_see_no_scrubbed_names(tmp_path, mo
     run = run_action(repo, tmp_path, api_url=None, token="ghs_secret_token_value")
     assert run.code == 0, run.log
     assert run.results()["git"]["mode"] == "paired"
-    seen = {kind: [json.loads(line) for line in (dumps / f"{kind}.jsonl").read_text().splitlines()]
-            for kind in ("workload", "setup")}
+    seen = {
+        kind: [json.loads(line) for line in (dumps / f"{kind}.jsonl").read_text().splitlines()]
+        for kind in ("workload", "setup")
+    }
     assert len(seen["setup"]) == 2 and len(seen["workload"]) >= 4  # both trees, both sides of every round
     for kind, envs in seen.items():
         for env in envs:
@@ -86,9 +117,11 @@ def test_workloads_and_setup_under_the_action_see_no_scrubbed_names(tmp_path, mo
     assert all(env["CG_FROM_CONFIG"] == "yes" for env in seen["workload"])
 
 
-PARENT = ("import os, sys\n"
-          "parent = open(f'/proc/{os.getppid()}/environ', 'rb').read()\n"
-          "open(sys.argv[1], 'ab').write(parent + b'\\n---\\n')\n")
+PARENT = (
+    "import os, sys\n"
+    "parent = open(f'/proc/{os.getppid()}/environ', 'rb').read()\n"
+    "open(sys.argv[1], 'ab').write(parent + b'\\n---\\n')\n"
+)
 
 
 def test_the_measure_stage_holds_no_token_for_a_workload_to_read(tmp_path, github, monkeypatch):

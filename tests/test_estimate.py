@@ -24,20 +24,50 @@ from carbon_gate.estimate import (
     find_accelerator,
 )
 
-GPT3 = dict(params=175e9, tokens=300e9, accelerator="V100", count=10_000, mfu=0.197, avg_power_w=330.0, pue=1.1,
-            intensity=429.0)
+GPT3 = dict(
+    params=175e9, tokens=300e9, accelerator="V100", count=10_000, mfu=0.197, avg_power_w=330.0, pue=1.1, intensity=429.0
+)
 GPT3_DAYS, GPT3_MWH, GPT3_TCO2E = 14.8, 1287.0, 552.0
 WITHIN_3_PCT = 0.03
 
-GPT3_ARGS = ("estimate", "--params", "175e9", "--tokens", "300e9", "--accelerator", "V100", "--count", "10000",
-             "--mfu", "0.197", "--avg-power", "330W", "--pue", "1.1", "--grid-intensity", "429")
+GPT3_ARGS = (
+    "estimate",
+    "--params",
+    "175e9",
+    "--tokens",
+    "300e9",
+    "--accelerator",
+    "V100",
+    "--count",
+    "10000",
+    "--mfu",
+    "0.197",
+    "--avg-power",
+    "330W",
+    "--pue",
+    "1.1",
+    "--grid-intensity",
+    "429",
+)
 EIGHT_KG_ARGS = ("--hours", "10", "--count", "4", "--avg-power", "0.3kW", "--pue", "1.5", "--grid-intensity", "450")
 
 
 def gpt3_input(**over) -> EstimateInput:
     g = {**GPT3, **over}
-    return EstimateInput(g["accelerator"], g["count"], g["params"], g["tokens"], g.get("moe_active_params"), g.get("hours"),
-                         g["mfu"], g["avg_power_w"], g.get("dtype"), g["pue"], g["intensity"], "test")
+    return EstimateInput(
+        g["accelerator"],
+        g["count"],
+        g["params"],
+        g["tokens"],
+        g.get("moe_active_params"),
+        g.get("hours"),
+        g["mfu"],
+        g["avg_power_w"],
+        g.get("dtype"),
+        g["pue"],
+        g["intensity"],
+        "test",
+    )
 
 
 def assert_gpt3(days: float, energy_kwh: float, co2e_kg: float) -> None:
@@ -87,9 +117,15 @@ def test_gpt3_cli_text_prints_assumptions_and_mfu_sensitivity(cli):
     assert rest, out
     assumptions, _, sensitivity = rest.partition("MFU sensitivity:")
     assert sensitivity, out
-    for key, value in (("avg_power_w", "330"), ("avg_power_source", "given"), ("pue", "1.1"),
-                       ("intensity_g_per_kwh", "429"), ("mfu", "0.197"), ("peak_tflops", "125"),
-                       ("accelerator_source", "datasheet")):
+    for key, value in (
+        ("avg_power_w", "330"),
+        ("avg_power_source", "given"),
+        ("pue", "1.1"),
+        ("intensity_g_per_kwh", "429"),
+        ("mfu", "0.197"),
+        ("peak_tflops", "125"),
+        ("accelerator_source", "datasheet"),
+    ):
         line = next((ln for ln in assumptions.splitlines() if ln.split()[:1] == [key]), None)
         assert line is not None and value in line, (key, assumptions)
     lines = [ln.strip() for ln in sensitivity.strip().splitlines()]
@@ -149,8 +185,19 @@ def test_without_average_power_the_tdp_times_the_factor_is_used_and_said():
 
 
 def test_without_average_power_or_mfu_the_cli_says_so(cli):
-    proc = cli("estimate", "--params", "7e9", "--tokens", "1e12", "--accelerator", "H100-SXM", "--count", "64",
-               "--grid-intensity", "400")
+    proc = cli(
+        "estimate",
+        "--params",
+        "7e9",
+        "--tokens",
+        "1e12",
+        "--accelerator",
+        "H100-SXM",
+        "--count",
+        "64",
+        "--grid-intensity",
+        "400",
+    )
     assert proc.returncode == 0, proc.stderr
     tdp = find_accelerator("H100-SXM").tdp_w
     line = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith("avg_power_source"))
@@ -177,8 +224,9 @@ def test_unknown_accelerator_is_a_usage_error_listing_the_known_ones(cli):
         assert key in proc.stderr
 
 
-@pytest.mark.parametrize("args", [(), ("--params", "7e9"), ("--tokens", "1e12")],
-                         ids=["nothing", "params-only", "tokens-only"])
+@pytest.mark.parametrize(
+    "args", [(), ("--params", "7e9"), ("--tokens", "1e12")], ids=["nothing", "params-only", "tokens-only"]
+)
 def test_missing_params_or_tokens_without_hours_is_a_usage_error(cli, args):
     proc = cli("estimate", "--accelerator", "A100-80GB", "--count", "8", *args)
     assert proc.returncode == 2
@@ -187,8 +235,9 @@ def test_missing_params_or_tokens_without_hours_is_a_usage_error(cli, args):
 
 
 def test_dtype_without_a_peak_is_a_usage_error(cli):
-    proc = cli("estimate", "--accelerator", "V100", "--count", "1", "--params", "1e9", "--tokens", "1e9",
-               "--dtype", "fp8")
+    proc = cli(
+        "estimate", "--accelerator", "V100", "--count", "1", "--params", "1e9", "--tokens", "1e9", "--dtype", "fp8"
+    )
     assert proc.returncode == 2
     assert "fp8" in proc.stderr and "fp16" in proc.stderr
 
@@ -235,12 +284,16 @@ workloads:
 """
 
 
-@pytest.mark.parametrize(("budget", "code", "verdict"), [
-    ("co2e: 500 t", 1, "over-budget"),
-    ("projected: {co2e: 500 t}", 1, "over-budget"),
-    ("co2e: 600 t", 0, "new"),
-    ("projected: {co2e: 600 t}", 0, "new"),
-], ids=["co2e-over", "projected-co2e-over", "co2e-within", "projected-co2e-within"])
+@pytest.mark.parametrize(
+    ("budget", "code", "verdict"),
+    [
+        ("co2e: 500 t", 1, "over-budget"),
+        ("projected: {co2e: 500 t}", 1, "over-budget"),
+        ("co2e: 600 t", 0, "new"),
+        ("projected: {co2e: 600 t}", 0, "new"),
+    ],
+    ids=["co2e-over", "projected-co2e-over", "co2e-within", "projected-co2e-within"],
+)
 def test_estimate_workload_gates_the_forecast(cli, write_config, tmp_path, budget, code, verdict):
     write_config(GPT3_WORKLOAD.format(budget=budget))
     proc = cli("run", "-q")
@@ -262,8 +315,9 @@ def test_estimate_workload_gates_the_forecast(cli, write_config, tmp_path, budge
 
     report = (tmp_path / "carbon-gate-report.md").read_text()
     assert "### Projected full runs" in report
-    row = next(ln for ln in report.split("### Projected full runs", 1)[1].splitlines()
-               if ln.startswith("| gpt3-forecast |"))
+    row = next(
+        ln for ln in report.split("### Projected full runs", 1)[1].splitlines() if ln.startswith("| gpt3-forecast |")
+    )
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[1] == "forecast"  # labelled as a forecast, not a measurement
     assert cells[3] == "full run"
@@ -303,8 +357,10 @@ def test_estimate_workload_next_to_a_measured_one(cli, write_config, tmp_path):
     assert smoke["projection"] is None
 
 
-@pytest.mark.parametrize("args", [("--params", "-1"), ("--tokens", "-3e9"), ("--params", "inf"), ("--hours", "0"),
-                                  ("--moe-active-params", "1e12")])
+@pytest.mark.parametrize(
+    "args",
+    [("--params", "-1"), ("--tokens", "-3e9"), ("--params", "inf"), ("--hours", "0"), ("--moe-active-params", "1e12")],
+)
 def test_impossible_sizes_are_usage_errors_not_negative_forecasts(cli, args):
     base = {"--params": "175e9", "--tokens": "300e9"}
     if args[0] == "--hours":
@@ -315,15 +371,26 @@ def test_impossible_sizes_are_usage_errors_not_negative_forecasts(cli, args):
     assert "Traceback" not in proc.stderr and "must" in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize(("old", "new", "line", "key", "fragments"), [
-    ("avg_power: 330 W", "avg_power: 0 W", 13, "avg_power", ["'0 W'", "greater than 0"]),
-    ("avg_power: 330 W", "avg_power: -330 W", 13, "avg_power", ["'-330 W'", "negative"]),
-    ("avg_power: 330 W", "avg_power: 330 parsecs", 13, "avg_power", ["'330 parsecs'", "330 W"]),
-    ("mfu: 0.197", "mfu: 0.197\n      moe_active_params: 1.75e12", 13, "moe_active_params",
-     ["must not exceed params", "1.75e+12"]),
-    ("      tokens: 300e9\n", "", 7, "", ["params and tokens, or hours", "missing tokens"]),
-], ids=["zero-power", "negative-power", "power-without-a-watt", "moe-above-params", "no-tokens"])
-def test_impossible_forecast_in_the_config_is_a_config_error(cli, write_config, tmp_path, old, new, line, key, fragments):
+@pytest.mark.parametrize(
+    ("old", "new", "line", "key", "fragments"),
+    [
+        ("avg_power: 330 W", "avg_power: 0 W", 13, "avg_power", ["'0 W'", "greater than 0"]),
+        ("avg_power: 330 W", "avg_power: -330 W", 13, "avg_power", ["'-330 W'", "negative"]),
+        ("avg_power: 330 W", "avg_power: 330 parsecs", 13, "avg_power", ["'330 parsecs'", "330 W"]),
+        (
+            "mfu: 0.197",
+            "mfu: 0.197\n      moe_active_params: 1.75e12",
+            13,
+            "moe_active_params",
+            ["must not exceed params", "1.75e+12"],
+        ),
+        ("      tokens: 300e9\n", "", 7, "", ["params and tokens, or hours", "missing tokens"]),
+    ],
+    ids=["zero-power", "negative-power", "power-without-a-watt", "moe-above-params", "no-tokens"],
+)
+def test_impossible_forecast_in_the_config_is_a_config_error(
+    cli, write_config, tmp_path, old, new, line, key, fragments
+):
     # estimate() refuses these at run time (workload error, exit 3, naming a CLI flag): the loader
     # must refuse them first, at the key's line, naming the config key.
     text = GPT3_WORKLOAD.format(budget="co2e: 600 t")
@@ -353,13 +420,28 @@ def test_config_average_power_is_read_in_watts(write_config, power):
 def test_moe_active_params_equal_to_params_is_a_dense_model(write_config):
     from carbon_gate.config import load
 
-    path = write_config(GPT3_WORKLOAD.format(budget="co2e: 600 t").replace("mfu: 0.197", "mfu: 0.197\n      moe_active_params: 175e9"))
+    path = write_config(
+        GPT3_WORKLOAD.format(budget="co2e: 600 t").replace("mfu: 0.197", "mfu: 0.197\n      moe_active_params: 175e9")
+    )
     assert load(path).workloads[0].estimate["moe_active_params"] == 175e9
 
 
 def test_hours_with_a_size_is_refused_not_silently_ignored(cli, write_config):
-    proc = cli("estimate", "--accelerator", "A100-80GB", "--count", "8", "--hours", "10", "--params", "7e9",
-               "--tokens", "1e12", "--grid-intensity", "400")
+    proc = cli(
+        "estimate",
+        "--accelerator",
+        "A100-80GB",
+        "--count",
+        "8",
+        "--hours",
+        "10",
+        "--params",
+        "7e9",
+        "--tokens",
+        "1e12",
+        "--grid-intensity",
+        "400",
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "not both" in proc.stderr and "params, tokens would be ignored" in proc.stderr
     config = write_config("""

@@ -18,11 +18,20 @@ EXAMPLES = ROOT / "examples"
 def run_example(name: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict, str]:
     work = tmp_path / name
     shutil.copytree(EXAMPLES / name, work)
-    env = {**os.environ, "CARBON_GATE_FAST": "1",
-           # the examples say `python`: make it this interpreter, as an activated venv would
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([sys.executable, "-m", "carbon_gate", "run", "-q", *args], cwd=work, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "CARBON_GATE_FAST": "1",
+        # the examples say `python`: make it this interpreter, as an activated venv would
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "carbon_gate", "run", "-q", *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     results = json.loads((work / "carbon-gate-results.json").read_text())
     report = (work / "carbon-gate-report.md").read_text()
     return proc, results, report
@@ -52,11 +61,16 @@ def test_training_projection_example(tmp_path: Path) -> None:
     from carbon_gate.units import format_energy
 
     assert suite.startswith(f"**Suite:** {format_energy(train['energy_wh'])} · ")
-    assert f"forecast, not added to the measured total: {format_energy(by_name['pretrain-7b-forecast']['energy_wh'])}" in suite
+    assert (
+        f"forecast, not added to the measured total: {format_energy(by_name['pretrain-7b-forecast']['energy_wh'])}"
+        in suite
+    )
 
 
 def test_sklearn_forest_example(tmp_path: Path) -> None:
-    pytest.importorskip("sklearn", reason="the example's own requirement: pip install -r examples/sklearn-forest/requirements.txt")
+    pytest.importorskip(
+        "sklearn", reason="the example's own requirement: pip install -r examples/sklearn-forest/requirements.txt"
+    )
     proc, results, report = run_example("sklearn-forest", tmp_path, "--repeats", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = [w["name"] for w in results["workloads"]]
@@ -71,7 +85,10 @@ def test_sklearn_forest_example(tmp_path: Path) -> None:
 
 
 def test_pytest_benchmarks_example(tmp_path: Path) -> None:
-    pytest.importorskip("pytest_benchmark", reason="the example's own requirement: pip install -r examples/pytest-benchmarks/requirements.txt")
+    pytest.importorskip(
+        "pytest_benchmark",
+        reason="the example's own requirement: pip install -r examples/pytest-benchmarks/requirements.txt",
+    )
     proc, results, report = run_example("pytest-benchmarks", tmp_path, "--repeats", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (w,) = results["workloads"]

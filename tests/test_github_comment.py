@@ -29,8 +29,11 @@ PR = 2
 HEAD_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 OTHER_SHA = "1" * 40
 TOKEN = "ghs_test_installation_token"
-FORBIDDEN = {"message": "Resource not accessible by integration",
-             "documentation_url": "https://docs.github.com/rest", "status": "403"}
+FORBIDDEN = {
+    "message": "Resource not accessible by integration",
+    "documentation_url": "https://docs.github.com/rest",
+    "status": "403",
+}
 
 
 class FakeGitHub:
@@ -55,12 +58,21 @@ class FakeGitHub:
         self._next_id += 1
         cid = self._next_id
         c = {
-            "id": cid, "node_id": f"IC_{cid}", "url": f"{self.base}/repos/{self.repo}/issues/comments/{cid}",
+            "id": cid,
+            "node_id": f"IC_{cid}",
+            "url": f"{self.base}/repos/{self.repo}/issues/comments/{cid}",
             "html_url": f"{self.base}/{self.repo}/pull/{self.pr}#issuecomment-{cid}",
-            "issue_url": f"{self.base}/repos/{self.repo}/issues/{self.pr}", "body": body,
-            "user": {"login": login, "id": hash(login) % 10**8, "type": "Bot" if "[bot]" in login else "User",
-                     "url": f"{self.base}/users/{login}", "html_url": f"{self.base}/{login}"},
-            "created_at": "2024-05-01T10:00:00Z", "updated_at": "2024-05-01T10:00:00Z",
+            "issue_url": f"{self.base}/repos/{self.repo}/issues/{self.pr}",
+            "body": body,
+            "user": {
+                "login": login,
+                "id": hash(login) % 10**8,
+                "type": "Bot" if "[bot]" in login else "User",
+                "url": f"{self.base}/users/{login}",
+                "html_url": f"{self.base}/{login}",
+            },
+            "created_at": "2024-05-01T10:00:00Z",
+            "updated_at": "2024-05-01T10:00:00Z",
             "author_association": "NONE",
         }
         self.comments.append(c)
@@ -71,8 +83,11 @@ class FakeGitHub:
         self.failures.setdefault((method, path), []).extend((s, body or {"message": f"HTTP {s}"}) for s in statuses)
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[dict]:
-        return [r for r in self.requests if (method is None or r["method"] == method)
-                and (path is None or r["path"] == path)]
+        return [
+            r
+            for r in self.requests
+            if (method is None or r["method"] == method) and (path is None or r["path"] == path)
+        ]
 
     @property
     def writes(self) -> list[dict]:
@@ -90,8 +105,13 @@ class FakeGitHub:
     # ---- the server side
     def handle(self, request: Request) -> Response:
         body = request.get_data(as_text=True)
-        record = {"method": request.method, "path": request.path, "args": dict(request.args),
-                  "auth": request.headers.get("Authorization", ""), "json": json.loads(body) if body else None}
+        record = {
+            "method": request.method,
+            "path": request.path,
+            "args": dict(request.args),
+            "auth": request.headers.get("Authorization", ""),
+            "json": json.loads(body) if body else None,
+        }
         self.requests.append(record)
         queued = self.failures.get((request.method, request.path))
         if queued:
@@ -105,10 +125,16 @@ class FakeGitHub:
         if (m, path) == ("GET", self.issue_path):
             return self._json(self._issue())
         if (m, path) == ("GET", f"/repos/{self.repo}/pulls/{self.pr}"):
-            return self._json({"number": self.pr, "url": f"{self.base}/repos/{self.repo}/pulls/{self.pr}",
-                               "html_url": f"{self.base}/{self.repo}/pull/{self.pr}", "state": "open",
-                               "head": {"sha": self.head_sha, "ref": "changes", "label": "Codertocat:changes"},
-                               "base": {"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "master"}})
+            return self._json(
+                {
+                    "number": self.pr,
+                    "url": f"{self.base}/repos/{self.repo}/pulls/{self.pr}",
+                    "html_url": f"{self.base}/{self.repo}/pull/{self.pr}",
+                    "state": "open",
+                    "head": {"sha": self.head_sha, "ref": "changes", "label": "Codertocat:changes"},
+                    "base": {"sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e", "ref": "master"},
+                }
+            )
         if (m, path) == ("GET", f"{self.issue_path}/labels"):
             return self._json([self._label(n) for n in self.labels])
         if (m, path) == ("GET", f"{self.issue_path}/timeline"):
@@ -130,7 +156,7 @@ class FakeGitHub:
     def _page(self, request: Request) -> Response:
         per_page = min(int(request.args.get("per_page", 30)), 100)
         page = int(request.args.get("page", 1))
-        items = self.comments[(page - 1) * per_page: page * per_page]
+        items = self.comments[(page - 1) * per_page : page * per_page]
         last = max(1, -(-len(self.comments) // per_page))
         links = []
         url = f"{self.base}{request.path}?per_page={per_page}"
@@ -144,31 +170,53 @@ class FakeGitHub:
         return resp
 
     def _issue(self) -> dict:
-        return {"number": self.pr, "title": "Update the README with new information.", "state": "open",
-                "url": f"{self.base}{self.issue_path}", "html_url": f"{self.base}/{self.repo}/pull/{self.pr}",
-                "comments_url": f"{self.base}{self.comments_path}",
-                "labels_url": f"{self.base}{self.issue_path}/labels{{/name}}",
-                "labels": [self._label(n) for n in self.labels], "comments": len(self.comments),
-                "user": {"login": self.author, "id": 21031067, "type": "User", "url": f"{self.base}/users/{self.author}"},
-                "pull_request": {"url": f"{self.base}/repos/{self.repo}/pulls/{self.pr}"}}
+        return {
+            "number": self.pr,
+            "title": "Update the README with new information.",
+            "state": "open",
+            "url": f"{self.base}{self.issue_path}",
+            "html_url": f"{self.base}/{self.repo}/pull/{self.pr}",
+            "comments_url": f"{self.base}{self.comments_path}",
+            "labels_url": f"{self.base}{self.issue_path}/labels{{/name}}",
+            "labels": [self._label(n) for n in self.labels],
+            "comments": len(self.comments),
+            "user": {"login": self.author, "id": 21031067, "type": "User", "url": f"{self.base}/users/{self.author}"},
+            "pull_request": {"url": f"{self.base}/repos/{self.repo}/pulls/{self.pr}"},
+        }
 
     def _labeled(self, i: int, name: str) -> dict:
         """A timeline `labeled` event, as GitHub sends it."""
         login = self.labeled_by.get(name, "octo-maintainer")
-        return {"id": 5000 + i, "node_id": f"LE_{i}", "url": f"{self.base}/repos/{self.repo}/issues/events/{5000 + i}",
-                "actor": {"login": login, "id": abs(hash(login)) % 10**8, "type": "Bot" if "[bot]" in login else "User"},
-                "event": "labeled", "commit_id": None, "commit_url": None, "created_at": "2024-05-01T10:00:00Z",
-                "label": {"name": name, "color": "ededed"}, "performed_via_github_app": None}
+        return {
+            "id": 5000 + i,
+            "node_id": f"LE_{i}",
+            "url": f"{self.base}/repos/{self.repo}/issues/events/{5000 + i}",
+            "actor": {"login": login, "id": abs(hash(login)) % 10**8, "type": "Bot" if "[bot]" in login else "User"},
+            "event": "labeled",
+            "commit_id": None,
+            "commit_url": None,
+            "created_at": "2024-05-01T10:00:00Z",
+            "label": {"name": name, "color": "ededed"},
+            "performed_via_github_app": None,
+        }
 
     def _label(self, name: str) -> dict:
-        return {"id": abs(hash(name)) % 10**8, "name": name, "color": "ededed", "default": False,
-                "url": f"{self.base}/repos/{self.repo}/labels/{name}"}
+        return {
+            "id": abs(hash(name)) % 10**8,
+            "name": name,
+            "color": "ededed",
+            "default": False,
+            "url": f"{self.base}/repos/{self.repo}/labels/{name}",
+        }
 
     @staticmethod
     def _json(data, status: int = 200) -> Response:
-        return Response(json.dumps(data), status=status, content_type="application/json; charset=utf-8",
-                        headers={"X-GitHub-Media-Type": "github.v3", "X-RateLimit-Limit": "5000",
-                                 "X-RateLimit-Remaining": "4999"})
+        return Response(
+            json.dumps(data),
+            status=status,
+            content_type="application/json; charset=utf-8",
+            headers={"X-GitHub-Media-Type": "github.v3", "X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999"},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -328,9 +376,15 @@ def real_results(tmp_path_factory) -> dict:
         f"  - name: ok\n    command: [{json.dumps(sys.executable)}, -c, pass]\n    budget: {{energy: 1 Wh}}\n"
         f"  - name: broken\n    command: [{json.dumps(sys.executable)}, -c, "
         "\"import sys; sys.stderr.write('@octocat <b>x</b> ::error::forged\\\\n' * 50); sys.exit(1)\"]\n",
-        encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "carbon_gate", "run", "--mode", "none", "-q"], cwd=d,
-                          capture_output=True, text=True, timeout=60)
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "carbon_gate", "run", "--mode", "none", "-q"],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 3, proc.stderr
     return json.loads((d / "carbon-gate-results.json").read_text(encoding="utf-8"))
 
@@ -381,17 +435,20 @@ def test_unknown_policy_is_a_warning_without_a_request(github):
     assert github.requests == []
 
 
-@pytest.mark.parametrize("policy, changed, failing, existing, expected", [
-    ("always", False, False, False, True),
-    ("on-change", True, False, False, True),
-    ("on-change", False, True, False, True),
-    ("on-change", False, False, False, False),
-    ("on-change", False, False, True, True),
-    ("on-failure", True, False, False, False),
-    ("on-failure", False, True, False, True),
-    ("on-failure", False, False, True, True),
-    ("off", True, True, True, False),
-])
+@pytest.mark.parametrize(
+    "policy, changed, failing, existing, expected",
+    [
+        ("always", False, False, False, True),
+        ("on-change", True, False, False, True),
+        ("on-change", False, True, False, True),
+        ("on-change", False, False, False, False),
+        ("on-change", False, False, True, True),
+        ("on-failure", True, False, False, False),
+        ("on-failure", False, True, False, True),
+        ("on-failure", False, False, True, True),
+        ("off", True, True, True, False),
+    ],
+)
 def test_should_comment(policy, changed, failing, existing, expected):
     assert should_comment(policy, changed, failing, existing) is expected
 
@@ -419,8 +476,14 @@ def comment_cli(github: FakeGitHub, cwd: Path, *args: str, token: str | None = T
     env.update(GITHUB_API_URL=github.base, GITHUB_REPOSITORY=REPO)
     if token:
         env["GITHUB_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "carbon_gate", "comment", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "carbon_gate", "comment", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -456,14 +519,28 @@ def test_comment_cli_trusted_head_sha_beats_the_artifact(github, artifact):
     """The artifact says the PR's current head (forged to match); the workflow_run's own head_sha differs."""
     github.head_sha = OTHER_SHA
     (artifact / "carbon-gate-pr.json").write_text(json.dumps({"pr": PR, "head_sha": OTHER_SHA}))
-    proc = comment_cli(github, artifact, "--report", "carbon-gate-report.md", "--meta", "carbon-gate-pr.json",
-                       "--head-sha", HEAD_SHA)
+    proc = comment_cli(
+        github, artifact, "--report", "carbon-gate-report.md", "--meta", "carbon-gate-pr.json", "--head-sha", HEAD_SHA
+    )
     assert proc.returncode == 2
     assert not github.writes
 
 
-@pytest.mark.parametrize("case", ["no-marker", "marker-later", "oversized", "not-utf8", "bad-sha", "short-sha",
-                                  "no-token", "bad-meta", "missing-report", "bad-repo"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no-marker",
+        "marker-later",
+        "oversized",
+        "not-utf8",
+        "bad-sha",
+        "short-sha",
+        "no-token",
+        "bad-meta",
+        "missing-report",
+        "bad-repo",
+    ],
+)
 def test_comment_cli_refuses_bad_artifacts(github, artifact, case):
     args = ["--report", "carbon-gate-report.md", "--meta", "carbon-gate-pr.json"]
     token = TOKEN
@@ -510,18 +587,31 @@ def test_comment_cli_forbidden_is_a_warning(github, artifact):
     assert proc.stdout.startswith("::warning::") and "403" in proc.stdout
 
 
-@pytest.mark.parametrize("policy, conclusion, existing, posted", [
-    ("on-failure", "failure", False, "created"),   # the measuring run failed: post
-    ("on-failure", "success", False, None),        # nothing failed and nothing to update
-    ("on-failure", "success", True, "updated"),    # an existing comment becomes "all clear"
-    ("on-change", "success", False, "created"),    # a finished report does not say what changed: post
-    ("off", "failure", True, None),
-])
+@pytest.mark.parametrize(
+    "policy, conclusion, existing, posted",
+    [
+        ("on-failure", "failure", False, "created"),  # the measuring run failed: post
+        ("on-failure", "success", False, None),  # nothing failed and nothing to update
+        ("on-failure", "success", True, "updated"),  # an existing comment becomes "all clear"
+        ("on-change", "success", False, "created"),  # a finished report does not say what changed: post
+        ("off", "failure", True, None),
+    ],
+)
 def test_comment_cli_policy_with_the_run_conclusion(github, artifact, policy, conclusion, existing, posted):
     if existing:
         github.add_comment(report("earlier"))
-    proc = comment_cli(github, artifact, "--report", "carbon-gate-report.md", "--meta", "carbon-gate-pr.json",
-                       "--policy", policy, "--run-conclusion", conclusion)
+    proc = comment_cli(
+        github,
+        artifact,
+        "--report",
+        "carbon-gate-report.md",
+        "--meta",
+        "carbon-gate-pr.json",
+        "--policy",
+        policy,
+        "--run-conclusion",
+        conclusion,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(github.calls("POST")) == (posted == "created")
     assert len(github.calls("PATCH")) == (posted == "updated")

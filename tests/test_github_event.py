@@ -53,7 +53,7 @@ def parse_command(line: str) -> tuple[str, dict[str, str], str] | None:
     end = line.find("::", 2)
     if end < 0:
         return None
-    head, message = line[2:end], line[end + 2:]
+    head, message = line[2:end], line[end + 2 :]
     name, _, props_text = head.partition(" ")
     props = {}
     for item in filter(None, props_text.split(",")):
@@ -76,7 +76,7 @@ def parse_output_file(text: str) -> dict[str, str]:
             continue
         eq, hd = line.find("="), line.find("<<")
         if hd >= 0 and (eq < 0 or hd < eq):
-            name, delim = line[:hd], line[hd + 2:]
+            name, delim = line[:hd], line[hd + 2 :]
             assert name and delim, f"malformed heredoc start: {line!r}"
             body = []
             i += 1
@@ -87,7 +87,7 @@ def parse_output_file(text: str) -> dict[str, str]:
             out[name] = "\n".join(body)
         else:
             assert eq > 0, f"not an output line: {line!r}"
-            out[line[:eq]] = line[eq + 1:]
+            out[line[:eq]] = line[eq + 1 :]
         i += 1
     return out
 
@@ -181,8 +181,13 @@ def test_push_real_payload():
 
 def test_push_new_branch_has_nothing_to_compare():
     data = payload("push-payload.json")
-    data.update(before=ZERO_SHA, after="6113728f27ae82c7b1a177c8d03f9e96e0adf246", created=True, deleted=False,
-                ref="refs/heads/feature")
+    data.update(
+        before=ZERO_SHA,
+        after="6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        created=True,
+        deleted=False,
+        ref="refs/heads/feature",
+    )
     ctx = parse_event("push", data)
     assert ctx.new_branch is True
     assert ctx.base_sha is None
@@ -204,8 +209,9 @@ def test_workflow_run_for_a_pull_request():
     data = payload("workflow_run-completed.payload.json")
     run = data["workflow_run"]
     run["event"] = "pull_request"
-    run["pull_requests"] = [{"number": 7, "head": {"sha": run["head_sha"], "ref": "topic"},
-                             "base": {"sha": "a" * 40, "ref": "master"}}]
+    run["pull_requests"] = [
+        {"number": 7, "head": {"sha": run["head_sha"], "ref": "topic"}, "base": {"sha": "a" * 40, "ref": "master"}}
+    ]
     ctx = parse_event("workflow_run", data)
     assert ctx.pr_number == 7
     assert ctx.head_sha == "3484a3fb816e0859fd6e1cea078d76385ff50625"
@@ -278,18 +284,26 @@ def test_annotation_round_trips_through_the_runner_parser(text):
 
 def test_annotation_format():
     assert actions.annotation("warning", "hello") == "::warning::hello"
-    assert (actions.annotation("error", "w: over-budget", "carbon-gate.yml", 7, "carbon-gate: over-budget")
-            == "::error file=carbon-gate.yml,line=7,title=carbon-gate%3A over-budget::w: over-budget")
+    assert (
+        actions.annotation("error", "w: over-budget", "carbon-gate.yml", 7, "carbon-gate: over-budget")
+        == "::error file=carbon-gate.yml,line=7,title=carbon-gate%3A over-budget::w: over-budget"
+    )
 
 
 def _results(verdicts: list[str]) -> dict:
-    return {"workloads": [{"name": f"w{i}", "verdict": v, "line": 10 + i, "reasons": [f"reason {i}", "two", "three"]}
-                          for i, v in enumerate(verdicts)]}
+    return {
+        "workloads": [
+            {"name": f"w{i}", "verdict": v, "line": 10 + i, "reasons": [f"reason {i}", "two", "three"]}
+            for i, v in enumerate(verdicts)
+        ]
+    }
 
 
 def test_annotations_for_failing_workloads_only():
-    lines = actions.annotations_for(_results(["pass", "over-budget", "unchanged", "regression", "error", "new",
-                                              "inconclusive", "improvement"]), "ci/carbon-gate.yml")
+    lines = actions.annotations_for(
+        _results(["pass", "over-budget", "unchanged", "regression", "error", "new", "inconclusive", "improvement"]),
+        "ci/carbon-gate.yml",
+    )
     parsed = [parse_command(x) for x in lines]
     assert [p[2].split(":")[0] for p in parsed] == ["w1", "w3", "w4"]
     assert all(p[0] == "error" and p[1]["file"] == "ci/carbon-gate.yml" for p in parsed)
@@ -400,8 +414,13 @@ def test_in_actions():
 
 def test_push_that_deletes_a_branch_measures_nothing():
     data = payload("push-payload.json")
-    data.update(before="6113728f27ae82c7b1a177c8d03f9e96e0adf246", after=ZERO_SHA, created=False, deleted=True,
-                ref="refs/heads/feature")
+    data.update(
+        before="6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        after=ZERO_SHA,
+        created=False,
+        deleted=True,
+        ref="refs/heads/feature",
+    )
     ctx = parse_event("push", data)
     assert ctx.head_sha is None and ctx.after == ZERO_SHA and ctx.base_sha is None
     assert ctx.note and "refs/heads/feature was deleted" in ctx.note
@@ -409,13 +428,21 @@ def test_push_that_deletes_a_branch_measures_nothing():
 
 def test_merge_group_is_a_push_of_its_head_against_its_base():
     """The shape of octokit/webhooks' merge_group checks_requested example, with the base_sha GitHub sends."""
-    data = {"action": "checks_requested",
-            "merge_group": {"head_sha": "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d", "base_sha": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
-                            "head_ref": "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64",
-                            "base_ref": "refs/heads/main"},
-            "repository": {"full_name": "octo-org/octo-repo"}}
+    data = {
+        "action": "checks_requested",
+        "merge_group": {
+            "head_sha": "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d",
+            "base_sha": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+            "head_ref": "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64",
+            "base_ref": "refs/heads/main",
+        },
+        "repository": {"full_name": "octo-org/octo-repo"},
+    }
     ctx = parse_event("merge_group", data)
-    assert (ctx.base_sha, ctx.head_sha) == ("6113728f27ae82c7b1a177c8d03f9e96e0adf246", "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d")
+    assert (ctx.base_sha, ctx.head_sha) == (
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d",
+    )
     assert (ctx.before, ctx.after) == (ctx.base_sha, ctx.head_sha) and ctx.base_ref == "refs/heads/main"
     assert ctx.repo == "octo-org/octo-repo" and not ctx.is_pull_request and ctx.note is None
     del data["merge_group"]["base_sha"]

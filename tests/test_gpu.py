@@ -16,8 +16,15 @@ from carbon_gate.meters.gpu import GpuMeter, open_gpu_meter
 from carbon_gate.meters.hardware import Hardware
 from carbon_gate.meters.meter import MeterSettings, measure_command, plan_meters
 
-HW = Hardware(cpu_model="Carbon Gate Test CPU", logical_cpus=2, machine_cpus=2, virtualised=False,
-              ram_bytes=8 * 2**30, os="Linux test", arch="x86_64")
+HW = Hardware(
+    cpu_model="Carbon Gate Test CPU",
+    logical_cpus=2,
+    machine_cpus=2,
+    virtualised=False,
+    ram_bytes=8 * 2**30,
+    os="Linux test",
+    arch="x86_64",
+)
 SETTINGS = MeterSettings(rapl="off")
 
 # NVML return codes, as in pynvml.
@@ -144,7 +151,9 @@ UUID1 = "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
 
 def two_gpus(**kw) -> FakeNVML:
-    return FakeNVML([FakeDevice("NVIDIA A100-SXM4-40GB", UUID0, **kw), FakeDevice("NVIDIA A100-SXM4-40GB", UUID1, **kw)])
+    return FakeNVML(
+        [FakeDevice("NVIDIA A100-SXM4-40GB", UUID0, **kw), FakeDevice("NVIDIA A100-SXM4-40GB", UUID1, **kw)]
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -153,6 +162,7 @@ def _no_cuda_env(monkeypatch):
 
 
 # --- counter path -------------------------------------------------------------------------------
+
 
 def test_energy_counter_difference_is_exact():
     nvml = FakeNVML([FakeDevice("NVIDIA A100-SXM4-40GB", UUID0, energy_mj=5_000_000)])
@@ -173,6 +183,7 @@ def test_energy_counter_difference_is_exact():
 
 
 # --- power-sample path --------------------------------------------------------------------------
+
 
 def test_power_samples_integrated_without_counter():
     nvml = FakeNVML([FakeDevice("Tesla T4", UUID0, energy_mj=None, power_mw=100_000)])
@@ -215,6 +226,7 @@ def test_device_refusing_both_queries_gives_a_note_not_a_zero():
 
 # --- device selection ---------------------------------------------------------------------------
 
+
 def test_all_devices_when_cuda_visible_devices_unset():
     meter, _ = open_gpu_meter(two_gpus())
     assert [d.handle.uuid for d in meter.devices] == [UUID0, UUID1]
@@ -236,7 +248,7 @@ def test_cuda_visible_devices_from_environment(monkeypatch):
     meter.close()
 
 
-@pytest.mark.parametrize("visible", [UUID1, UUID1[len("GPU-"):]])
+@pytest.mark.parametrize("visible", [UUID1, UUID1[len("GPU-") :]])
 def test_cuda_visible_devices_uuid_selects_by_uuid(visible):
     meter, _ = open_gpu_meter(two_gpus(), visible=visible)
     assert [d.handle.uuid for d in meter.devices] == [UUID1]
@@ -281,6 +293,7 @@ def test_without_pynvml_the_reason_names_the_extra():
 
 
 # --- end to end ---------------------------------------------------------------------------------
+
 
 def test_plan_and_measure_a_command_with_the_counter():
     nvml = FakeNVML([FakeDevice("NVIDIA A100-SXM4-40GB", UUID0, energy_mj=0)])
@@ -330,6 +343,7 @@ def test_workload_env_cuda_visible_devices_selects_the_device():
 
 
 # --- a real GPU, when there is one --------------------------------------------------------------
+
 
 def _real_gpu_available() -> bool:
     try:

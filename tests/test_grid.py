@@ -69,7 +69,9 @@ def test_world_average_is_the_generation_weighted_mean():
     avg, year = grid.world_average()
     assert avg == pytest.approx(480.6, abs=0.5)
     rows = _rows()
-    by_hand = sum(float(r["g_per_kwh"]) * float(r["total_twh"]) for r in rows) / sum(float(r["total_twh"]) for r in rows)
+    by_hand = sum(float(r["g_per_kwh"]) * float(r["total_twh"]) for r in rows) / sum(
+        float(r["total_twh"]) for r in rows
+    )
     assert avg == pytest.approx(by_hand, rel=1e-12)
     assert year == max(int(r["year"]) for r in rows)
 
@@ -102,12 +104,19 @@ def test_a_dataset_country_is_recorded_with_its_name_and_codes(query):
     g = resolve(country=query)
     assert country_of(g) == ("France", "FRA", "FR") and g.location == "France (FR)"
     assert {k: v for k, v in g.to_dict().items() if k.startswith("country_")} == {
-        "country_name": "France", "country_iso3": "FRA", "country_iso2": "FR"}
+        "country_name": "France",
+        "country_iso3": "FRA",
+        "country_iso2": "FR",
+    }
 
 
 def test_a_configured_intensity_records_its_label_only_when_it_is_a_known_country():
     g = resolve(intensity=472.0, country="deu", source="our PPA")
-    assert country_of(g) == ("Germany", "DEU", "DE") and (g.location, g.method, g.g_per_kwh) == ("deu", "configured", 472.0)
+    assert country_of(g) == ("Germany", "DEU", "DE") and (g.location, g.method, g.g_per_kwh) == (
+        "deu",
+        "configured",
+        472.0,
+    )
     g = resolve(intensity=472.0, country="Bavaria")  # a label, not a country: kept as written, never an error
     assert country_of(g) == (None, None, None) and g.location == "Bavaria"
     assert country_of(resolve(intensity=472.0)) == (None, None, None)
@@ -124,7 +133,9 @@ def test_grid_factor_from_an_older_dict_has_no_country():
 # ------------------------------------------------------------------ unknown countries
 
 
-@pytest.mark.parametrize(("query", "suggestion"), [("Frnace", "France"), ("Germny", "Germany"), ("Untied States", "United States")])
+@pytest.mark.parametrize(
+    ("query", "suggestion"), [("Frnace", "France"), ("Germny", "Germany"), ("Untied States", "United States")]
+)
 def test_misspelt_country_suggests_the_right_one(query, suggestion):
     with pytest.raises(UnknownCountry) as info:
         find_country(query)

@@ -30,8 +30,15 @@ PROFILE = textwrap.dedent("""\
     """)
 
 
-def budget_file(*, machine: str = "{rapl: off, gpu: off, profile: box.yml}", mode: str = "none",
-                workload: str = "", setup: str = "", budget: str = "{energy: 1 Wh}", fail_on: str = "") -> str:
+def budget_file(
+    *,
+    machine: str = "{rapl: off, gpu: off, profile: box.yml}",
+    mode: str = "none",
+    workload: str = "",
+    setup: str = "",
+    budget: str = "{energy: 1 Wh}",
+    fail_on: str = "",
+) -> str:
     text = f"""\
         version: 1
         grid: {{intensity: 400 g/kWh, source: test}}
@@ -87,8 +94,9 @@ def test_budget_file_replaced_by_a_symlink(tmp_path):
     (repo.root / "carbon-gate.yml").symlink_to("loose.yml")
     env = clean_env()
     subprocess.run(["git", "commit", "-qam", "symlink"], cwd=repo.root, env=env, check=True)
-    repo.head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo.root, env=env, check=True, capture_output=True,
-                               text=True).stdout.strip()
+    repo.head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo.root, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
     blocked, approved = both(repo, tmp_path)
     b, a = check(blocked, approved, "budget file")
     assert not any("introduces the gate" in n for n in b["notes"])
@@ -105,8 +113,9 @@ def test_profile_file_edited_in_place(tmp_path):
 
 
 def test_packaged_profile_chosen(tmp_path):
-    _, blocked, approved = attempt(tmp_path, budget_file(),
-                                   budget_file(machine="{rapl: off, gpu: off, profile: github-linux-x64-2vcpu}"))
+    _, blocked, approved = attempt(
+        tmp_path, budget_file(), budget_file(machine="{rapl: off, gpu: off, profile: github-linux-x64-2vcpu}")
+    )
     b, a = check(blocked, approved, "machine.profile")
     assert energy(a) < energy(b) / 5
 
@@ -135,9 +144,7 @@ def test_cwd_pointed_at_a_new_folder(tmp_path):
 def test_setup_sabotaging_the_base_tree(tmp_path):
     """The PR's setup deletes the base tree's work.py (the base runs in a `carbon-gate-base-` worktree): a
     real regression became inconclusive. Without the label the base's own setup (none) runs."""
-    sabotage = ("import os, sys\n"
-                "if 'carbon-gate-base-' in os.getcwd():\n"
-                "    os.remove('work.py')\n")
+    sabotage = "import os, sys\nif 'carbon-gate-base-' in os.getcwd():\n    os.remove('work.py')\n"
     setup = f"[{json.dumps(PY)}, sabotage.py]"
     base = budget_file(mode="paired")
     head = budget_file(mode="paired", setup=setup)
@@ -156,15 +163,25 @@ def test_embodied_off_and_pue(tmp_path):
     assert b["machine"]["embodied"] is not None and a["machine"]["embodied"] is None
 
 
-@pytest.mark.parametrize("edit, what", [
-    (("{rapl: off, gpu: off, profile: box.yml}", "{rapl: off, gpu: off, profile: box.yml, host_threads: 64}"),
-     "machine.host_threads"),
-    (("{rapl: off, gpu: off, profile: box.yml}", "{rapl: auto, gpu: off, profile: box.yml}"), "machine.rapl"),
-    (("{rapl: off, gpu: off, profile: box.yml}", "{rapl: off, gpu: auto, profile: box.yml}"), "machine.gpu"),
-    (("{rapl: off, gpu: off, profile: box.yml}", "{rapl: off, gpu: off, profile: box.yml, attribution: machine}"),
-     "machine.attribution"),
-    (("extrapolate: {to: 10}", ""), "work: extrapolate.to"),
-])
+@pytest.mark.parametrize(
+    "edit, what",
+    [
+        (
+            ("{rapl: off, gpu: off, profile: box.yml}", "{rapl: off, gpu: off, profile: box.yml, host_threads: 64}"),
+            "machine.host_threads",
+        ),
+        (("{rapl: off, gpu: off, profile: box.yml}", "{rapl: auto, gpu: off, profile: box.yml}"), "machine.rapl"),
+        (("{rapl: off, gpu: off, profile: box.yml}", "{rapl: off, gpu: auto, profile: box.yml}"), "machine.gpu"),
+        (
+            (
+                "{rapl: off, gpu: off, profile: box.yml}",
+                "{rapl: off, gpu: off, profile: box.yml, attribution: machine}",
+            ),
+            "machine.attribution",
+        ),
+        (("extrapolate: {to: 10}", ""), "work: extrapolate.to"),
+    ],
+)
 def test_other_settings_are_blocked_and_applied(tmp_path, edit, what):
     before, after = edit
     if before.startswith("{"):
@@ -177,8 +194,10 @@ def test_other_settings_are_blocked_and_applied(tmp_path, edit, what):
 
 
 def test_workload_env_is_the_bases_unless_approved(tmp_path):
-    scaled = "import os, time\nt = time.process_time() + 0.05 * float(os.environ['WORK_SCALE'])\n" \
-             "while time.process_time() < t: pass\n"
+    scaled = (
+        "import os, time\nt = time.process_time() + 0.05 * float(os.environ['WORK_SCALE'])\n"
+        "while time.process_time() < t: pass\n"
+    )
     base = budget_file(workload="env: {WORK_SCALE: '4'}")
     head = budget_file(workload="env: {WORK_SCALE: '0'}")
     _, blocked, approved = attempt(tmp_path, base, head, base_files={"work.py": scaled})
@@ -196,7 +215,9 @@ def test_shallow_clone_without_the_base_fails_closed(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--depth=1", f"file://{origin.root}", str(clone)], env=env, check=True)
     # Like a private repository checked out with persist-credentials: false and no token: unreachable.
-    subprocess.run(["git", "remote", "set-url", "origin", "http://127.0.0.1:9/private.git"], cwd=clone, env=env, check=True)
+    subprocess.run(
+        ["git", "remote", "set-url", "origin", "http://127.0.0.1:9/private.git"], cwd=clone, env=env, check=True
+    )
     repo = type(origin)(clone, origin.base, origin.head)
     blocked, approved = both(repo, tmp_path)
     b, _ = check(blocked, approved, "base commit")

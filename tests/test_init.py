@@ -25,8 +25,15 @@ PY = sys.executable
 
 def cg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CARBON_GATE_"))}
-    return subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [PY, "-m", "carbon_gate", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def git_repo(path: Path) -> Path:
@@ -75,8 +82,12 @@ def test_init_workflow_is_valid_and_uses_the_released_action(tmp_path):
     assert r.returncode == 0, r.stderr
     workflow = repo / ".github/workflows/carbon-gate.yml"  # at the repository root, not in app/
     assert workflow.is_file() and not (repo / "app/.github").exists()
-    checked = subprocess.run([str(Path(PY).parent / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                              str(workflow)], capture_output=True, text=True, timeout=120)
+    checked = subprocess.run(
+        [str(Path(PY).parent / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     doc = yaml.safe_load(workflow.read_text(encoding="utf-8"))
     steps = doc["jobs"]["energy"]["steps"]

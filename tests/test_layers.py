@@ -18,9 +18,17 @@ import carbon_gate
 
 LAYERS = (
     # Foundations: no carbon_gate imports, or only of the units above them here.
-    "errors", "units", "fsutil", "interrupts", "functional_units", "estimate", "grid",
+    "errors",
+    "units",
+    "fsutil",
+    "interrupts",
+    "functional_units",
+    "estimate",
+    "grid",
     "domain",  # the plain records every stage shares (Sample, Fingerprint, Summary, Change, Baseline, ...)
-    "intensity", "shifting", "advice",  # grid-intensity providers and carbon-aware advice
+    "intensity",
+    "shifting",
+    "advice",  # grid-intensity providers and carbon-aware advice
     "account",  # energy -> CO2e, pure
     "results",  # the results document: typed records, to_dict/from_dict, load/write
     "render",  # results -> Markdown, terminal, charts, CSV: pure text
@@ -29,12 +37,25 @@ LAYERS = (
     "meters",  # measure: processes, RAPL, GPU, power models
     "config",  # the config file: spec, validator, records
     "assess",  # budgets, statistics, verdicts: pure
-    "baseline", "shard", "gitctx", "codecarbon_import",
+    "baseline",
+    "shard",
+    "gitctx",
+    "codecarbon_import",
     "pipeline",  # plan -> measure -> account -> assess, over a whole suite
-    "replay", "merge", "rank", "api", "dataframe", "forecast", "scaffold", "prepush",
-    "machine", "import_codecarbon", "comment_job",  # the logic of the CLI commands of those names
+    "replay",
+    "merge",
+    "rank",
+    "api",
+    "dataframe",
+    "forecast",
+    "scaffold",
+    "prepush",
+    "machine",
+    "import_codecarbon",
+    "comment_job",  # the logic of the CLI commands of those names
     "action",  # the GitHub Action's run: pipeline + render + publish
-    "cli", "__main__",
+    "cli",
+    "__main__",
 )
 
 # Upward imports not yet removed, each with the change that removes it. Keep this empty: a listed import
@@ -138,12 +159,15 @@ def cycles(graph: Mapping[tuple[str, str], object]) -> list[list[str]]:
     return found
 
 
-def violations(graph: Mapping[tuple[str, str], list[str]], layers: tuple[str, ...],
-               known: Mapping[tuple[str, str], str] = {}) -> list[str]:
+def violations(
+    graph: Mapping[tuple[str, str], list[str]], layers: tuple[str, ...], known: Mapping[tuple[str, str], str] = {}
+) -> list[str]:
     """Every undeclared unit and upward import (not in `known`), and every cycle, as readable lines."""
     rank = {u: i for i, u in enumerate(layers)}
-    problems = [f"{u}: not in LAYERS (place it in tests/test_layers.py)"
-                for u in sorted({u for pair in graph for u in pair} - set(rank))]
+    problems = [
+        f"{u}: not in LAYERS (place it in tests/test_layers.py)"
+        for u in sorted({u for pair in graph for u in pair} - set(rank))
+    ]
     for (a, b), where in sorted(graph.items()):
         if a in rank and b in rank and rank[b] > rank[a] and (a, b) not in known:
             problems.append(f"{a} imports {b}, a higher layer ({', '.join(sorted(where))})")
@@ -182,22 +206,28 @@ def _package(tmp_path: Path, files: Mapping[str, str]) -> Path:
 
 
 def test_check_reports_an_upward_import_and_a_cycle(tmp_path):
-    root = _package(tmp_path, {
-        "low.py": "def f():\n    from .high import g  # deferred, still counted\n",
-        "high.py": "from . import low\n",
-    })
+    root = _package(
+        tmp_path,
+        {
+            "low.py": "def f():\n    from .high import g  # deferred, still counted\n",
+            "high.py": "from . import low\n",
+        },
+    )
     problems = violations(edges(root, ("low", "high")), ("low", "high"))
     assert problems == ["low imports high, a higher layer (pkg.low:2)", "cycle between high, low"]
 
 
 def test_check_sees_subpackages_absolute_imports_and_undeclared_units(tmp_path):
-    root = _package(tmp_path, {
-        "sub/__init__.py": "",
-        "sub/a.py": "import pkg.top\n",
-        "sub/records.py": "",
-        "top.py": "from .sub.records import X\nfrom pkg import extra\n",
-        "extra.py": "",
-    })
+    root = _package(
+        tmp_path,
+        {
+            "sub/__init__.py": "",
+            "sub/a.py": "import pkg.top\n",
+            "sub/records.py": "",
+            "top.py": "from .sub.records import X\nfrom pkg import extra\n",
+            "extra.py": "",
+        },
+    )
     layers = ("sub.records", "sub", "top")
     # A dotted unit stands on its own, but importing it runs its package's __init__: `top` imports `sub` too.
     assert {("top", "sub.records"), ("top", "sub")} <= set(edges(root, layers))

@@ -51,7 +51,9 @@ def test_metrics_reach_results_report_and_csv(cli, write_config, tmp_path):
     assert all(s["metrics"] == {"accuracy": 0.93, "f1": 0.8} for s in py["samples"])
     assert py["footprint"]["units"] == 2  # the units still add up; metric lines are not units
     assert py["metrics"]["accuracy"]["median"] == 0.93 and py["metrics"]["accuracy"]["n"] == 3
-    assert py["metrics"]["accuracy"]["wh_per_point"] == pytest.approx(py["energy_wh"] / 0.93, rel=1e-3)  # energy_wh is rounded
+    assert py["metrics"]["accuracy"]["wh_per_point"] == pytest.approx(
+        py["energy_wh"] / 0.93, rel=1e-3
+    )  # energy_wh is rounded
     assert "wh_per_point" not in py["metrics"]["f1"]  # not asked for
     assert sh["metrics"] == {"accuracy": {"median": 0.91, "n": 3}} and sh["footprint"]["units"] == 1
 
@@ -97,8 +99,9 @@ def test_units_file_is_streamed_and_metric_names_are_capped(tmp_path):
     assert (total, name) == (200_000, "step")  # the huge line's pieces overflow a float: not counts
 
 
-@pytest.mark.parametrize("name, value", [("two words", 1), ("", 1), ("acc", float("nan")), ("acc", float("inf")),
-                                         ("1st", 1)])
+@pytest.mark.parametrize(
+    "name, value", [("two words", 1), ("", 1), ("acc", float("nan")), ("acc", float("inf")), ("1st", 1)]
+)
 def test_report_metric_refuses_what_cannot_be_a_column_or_a_number(name, value):
     with pytest.raises(ValueError):
         report_metric(name, value)

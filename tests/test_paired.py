@@ -27,8 +27,16 @@ pytestmark = pytest.mark.usefixtures("no_ci_env")
 SLEEP = 'sleep "$(cat duration.txt)"'
 
 
-def config(workloads: str, *, repeats: int = 6, warmup: int = 0, tolerance: str = "5%", baseline: str = "",
-           extra: str = "", max_rounds: int = 8) -> str:
+def config(
+    workloads: str,
+    *,
+    repeats: int = 6,
+    warmup: int = 0,
+    tolerance: str = "5%",
+    baseline: str = "",
+    extra: str = "",
+    max_rounds: int = 8,
+) -> str:
     """A carbon-gate.yml with modelled energy only (no RAPL/GPU), so sleeps cost ~ idle power × wall.
     At most 8 rounds unless a test asks for more: tiny workloads such as `true` rarely decide, and would
     otherwise add rounds until the default 60 s budget is spent."""
@@ -38,8 +46,21 @@ def config(workloads: str, *, repeats: int = 6, warmup: int = 0, tolerance: str 
 
 def run_paired(cli, repo: Path, tmp_path: Path, seed: int):
     """`carbon-gate run` paired with HEAD~1 under a fixed seed: results in repo/out.json, no report."""
-    return cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", str(seed), "--results", "out.json", "--report", "",
-               cwd=repo, env=run_env(tmp_path))
+    return cli(
+        "run",
+        "--mode",
+        "paired",
+        "--base",
+        "HEAD~1",
+        "--seed",
+        str(seed),
+        "--results",
+        "out.json",
+        "--report",
+        "",
+        cwd=repo,
+        env=run_env(tmp_path),
+    )
 
 
 def new_repo(tmp_path: Path, files: dict[str, str]) -> tuple[Path, str]:
@@ -104,12 +125,15 @@ def test_clear_increase_is_a_regression_with_full_paired_results(tmp_path, cli):
     order_log = tmp_path / "order.log"
     workload = f"""
         - name: sleepy
-          command: {json.dumps(SLEEP + f'; pwd -P >> {order_log}')}
+          command: {json.dumps(SLEEP + f"; pwd -P >> {order_log}")}
         """
-    repo, base = new_repo(tmp_path, {
-        "carbon-gate.yml": config(workload, repeats=8, warmup=1, baseline=f"{{setup: {setup_logger(log)}}}"),
-        "duration.txt": "0.15\n",
-    })
+    repo, base = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(workload, repeats=8, warmup=1, baseline=f"{{setup: {setup_logger(log)}}}"),
+            "duration.txt": "0.15\n",
+        },
+    )
     head = commit(repo, {"duration.txt": "0.25\n"}, "slower")
 
     r = run_paired(cli, repo, tmp_path, seed=11)
@@ -137,8 +161,9 @@ def test_clear_increase_is_a_regression_with_full_paired_results(tmp_path, cli):
     assert c["paired"] is True and c["confidence"] == 0.95
     assert c["n_head"] == c["n_base"] == 8
     assert 1.3 < c["ratio"] < 2.0 and 1.05 < c["low"] <= c["ratio"] <= c["high"]
-    assert any(r.startswith("decision: 8 sequential rounds, 2 runs per side") and "stopped: decided" in r
-               for r in w["reasons"]), w["reasons"]
+    assert any(
+        r.startswith("decision: 8 sequential rounds, 2 runs per side") and "stopped: decided" in r for r in w["reasons"]
+    ), w["reasons"]
     # One warm-up then 8 rounds of 2 counted runs on each side, aligned by round (head slept longer in each).
     for side in ("samples", "base_samples"):
         assert [s["warmup"] for s in w[side]] == [True] + [False] * 8 * k
@@ -160,22 +185,40 @@ def test_clear_increase_is_a_regression_with_full_paired_results(tmp_path, cli):
     assert_clean(repo, tmp_path)
 
 
-@pytest.mark.parametrize(("head_files", "verdict", "code", "low", "high"), [
-    # A README-only commit: the same workload on both sides. At the default 5 % tolerance the gate adds
-    # rounds until the whole interval lies inside +-5 % (an equivalence decision, not "no significant change").
-    ({"README.md": "# docs only\n"}, "unchanged", 0, 0.95, 1.05),
-    ({"duration.txt": "0.39\n"}, "regression", 1, 1.2, 1.4),  # 30 % more work
-])
-def test_identical_commit_is_unchanged_and_30_percent_more_is_a_regression(tmp_path, cli, head_files, verdict, code,
-                                                                            low, high):
-    repo, base = new_repo(tmp_path, {
-        "carbon-gate.yml": config(f"- name: w\n  command: {json.dumps(SLEEP)}\n  max_time: 5m\n", max_rounds=60),
-        "duration.txt": "0.3\n",
-    })
+@pytest.mark.parametrize(
+    ("head_files", "verdict", "code", "low", "high"),
+    [
+        # A README-only commit: the same workload on both sides. At the default 5 % tolerance the gate adds
+        # rounds until the whole interval lies inside +-5 % (an equivalence decision, not "no significant change").
+        ({"README.md": "# docs only\n"}, "unchanged", 0, 0.95, 1.05),
+        ({"duration.txt": "0.39\n"}, "regression", 1, 1.2, 1.4),  # 30 % more work
+    ],
+)
+def test_identical_commit_is_unchanged_and_30_percent_more_is_a_regression(
+    tmp_path, cli, head_files, verdict, code, low, high
+):
+    repo, base = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(f"- name: w\n  command: {json.dumps(SLEEP)}\n  max_time: 5m\n", max_rounds=60),
+            "duration.txt": "0.3\n",
+        },
+    )
     commit(repo, head_files, "head")
 
-    r = cli("run", "--base", "HEAD~1", "--seed", "3", "--results", "out.json", "--report", "",
-            cwd=repo, env=run_env(tmp_path))
+    r = cli(
+        "run",
+        "--base",
+        "HEAD~1",
+        "--seed",
+        "3",
+        "--results",
+        "out.json",
+        "--report",
+        "",
+        cwd=repo,
+        env=run_env(tmp_path),
+    )
 
     (w,) = load(repo / "out.json")["workloads"]
     assert w["verdict"] == verdict, (w["reasons"], w["change"])
@@ -190,10 +233,13 @@ def test_identical_commit_is_unchanged_and_30_percent_more_is_a_regression(tmp_p
 
 
 def test_clear_decrease_is_an_improvement(tmp_path, cli):
-    repo, base = new_repo(tmp_path, {
-        "carbon-gate.yml": config(f"- name: faster\n  command: {json.dumps(SLEEP)}\n", repeats=8),
-        "duration.txt": "0.15\n",
-    })
+    repo, base = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(f"- name: faster\n  command: {json.dumps(SLEEP)}\n", repeats=8),
+            "duration.txt": "0.15\n",
+        },
+    )
     commit(repo, {"duration.txt": "0.08\n"}, "faster")
 
     r = run_paired(cli, repo, tmp_path, seed=5)
@@ -211,8 +257,22 @@ def test_round_order_is_random_but_reproducible_with_a_seed(tmp_path, cli):
     commit(repo, {"README.md": "x\n"}, "docs")
 
     def orders(seed: int, out: str) -> str:
-        r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", str(seed), "--results", out, "--report", "",
-                "-q", cwd=repo, env=run_env(tmp_path))
+        r = cli(
+            "run",
+            "--mode",
+            "paired",
+            "--base",
+            "HEAD~1",
+            "--seed",
+            str(seed),
+            "--results",
+            out,
+            "--report",
+            "",
+            "-q",
+            cwd=repo,
+            env=run_env(tmp_path),
+        )
         assert r.returncode in (0, 1), r.stderr
         doc = load(repo / out)
         assert doc["git"]["seed"] == seed and doc["workloads"][0]["baseline"]["seed"] == seed
@@ -251,10 +311,29 @@ def test_interrupted_paired_run_cleans_up_and_writes_partial_results(tmp_path, s
         """
     repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads)})
     commit(repo, {"README.md": "x\n"}, "docs")
-    proc = subprocess.Popen([sys.executable, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1",
-                             "--seed", "1", "--results", "out.json", "--report", ""],
-                            cwd=repo, env={**os.environ, **run_env(tmp_path)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "carbon_gate",
+            "run",
+            "--mode",
+            "paired",
+            "--base",
+            "HEAD~1",
+            "--seed",
+            "1",
+            "--results",
+            "out.json",
+            "--report",
+            "",
+        ],
+        cwd=repo,
+        env={**os.environ, **run_env(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while len(worktrees(repo)) < 2:
@@ -295,10 +374,14 @@ def test_interrupted_paired_run_cleans_up_and_writes_partial_results(tmp_path, s
 def test_setup_runs_once_in_each_tree(tmp_path, cli):
     log = tmp_path / "setup.log"
     workloads = "- name: one\n  command: 'true'\n- name: two\n  command: 'true'\n"
-    repo, _ = new_repo(tmp_path, {
-        "carbon-gate.yml": config(workloads, baseline=f"{{setup: {setup_logger(log)}}}",
-                                  extra="gate: {family: none}\n"),
-    })
+    repo, _ = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(
+                workloads, baseline=f"{{setup: {setup_logger(log)}}}", extra="gate: {family: none}\n"
+            ),
+        },
+    )
     commit(repo, {"README.md": "x\n"}, "docs")
 
     r = run_paired(cli, repo, tmp_path, seed=2)
@@ -315,11 +398,15 @@ def test_failing_setup_in_the_base_is_not_blamed_on_the_change(tmp_path, cli):
           command: {json.dumps(SLEEP)}
           budget: {{energy: 1 Wh}}
         """
-    repo, _ = new_repo(tmp_path, {
-        "carbon-gate.yml": config(workloads,
-                                  baseline="{setup: 'test -f setup-ok || { echo no setup-ok here >&2; exit 4; }'}"),
-        "duration.txt": "0.05\n",
-    })
+    repo, _ = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config(
+                workloads, baseline="{setup: 'test -f setup-ok || { echo no setup-ok here >&2; exit 4; }'}"
+            ),
+            "duration.txt": "0.05\n",
+        },
+    )
     commit(repo, {"setup-ok": "", "duration.txt": "0.1\n"}, "head can set up")
 
     r = run_paired(cli, repo, tmp_path, seed=2)
@@ -338,14 +425,18 @@ def test_failing_setup_in_the_base_is_not_blamed_on_the_change(tmp_path, cli):
 
 
 def test_failing_setup_in_the_head_is_a_workload_error(tmp_path, cli):
-    repo, _ = new_repo(tmp_path, {
-        "carbon-gate.yml": config("- name: quick\n  command: 'true'\n", baseline="{setup: 'test -f setup-ok'}"),
-        "setup-ok": "",
-    })
+    repo, _ = new_repo(
+        tmp_path,
+        {
+            "carbon-gate.yml": config("- name: quick\n  command: 'true'\n", baseline="{setup: 'test -f setup-ok'}"),
+            "setup-ok": "",
+        },
+    )
     commit(repo, {"setup-ok": None}, "head broke its setup")
 
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--report", "", cwd=repo,
-            env=run_env(tmp_path))
+    r = cli(
+        "run", "--mode", "paired", "--base", "HEAD~1", "--seed", "2", "--report", "", cwd=repo, env=run_env(tmp_path)
+    )
 
     assert r.returncode == 3, (r.stdout, r.stderr)
     assert "setup" in r.stderr and "head" in r.stderr
@@ -406,8 +497,17 @@ def test_github_base_ref_selects_paired_mode_at_the_merge_base(tmp_path, cli):
     main_tip = commit(repo, {"main.txt": "y\n"}, "main moved on")
     git(repo, "checkout", "-q", "feature")
 
-    r = cli("run", "--seed", "4", "--results", "out.json", "--report", "", cwd=repo,
-            env=run_env(tmp_path, GITHUB_BASE_REF="main"))
+    r = cli(
+        "run",
+        "--seed",
+        "4",
+        "--results",
+        "out.json",
+        "--report",
+        "",
+        cwd=repo,
+        env=run_env(tmp_path, GITHUB_BASE_REF="main"),
+    )
 
     assert r.returncode in (0, 1), r.stderr
     doc = load(repo / "out.json")
@@ -423,8 +523,9 @@ def test_github_base_ref_selects_paired_mode_at_the_merge_base(tmp_path, cli):
 
 
 def test_too_few_repeats_are_raised_to_the_first_look(tmp_path, cli):
-    repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n", repeats=3,
-                                                            max_rounds=6)})
+    repo, _ = new_repo(
+        tmp_path, {"carbon-gate.yml": config("- name: quick\n  command: 'true'\n", repeats=3, max_rounds=6)}
+    )
     commit(repo, {"README.md": "x\n"}, "docs")
 
     r = run_paired(cli, repo, tmp_path, seed=2)
@@ -452,8 +553,9 @@ def test_two_clear_regressions_at_the_default_floor_fail_the_gate(tmp_path, cli)
 
     doc = load(repo / "out.json")
     assert all(w["change"]["ratio"] > 1.5 for w in doc["workloads"])  # both really doubled or more
-    assert [w["verdict"] for w in doc["workloads"]] == ["regression", "regression"], \
-        [w["reasons"][0] for w in doc["workloads"]]
+    assert [w["verdict"] for w in doc["workloads"]] == ["regression", "regression"], [
+        w["reasons"][0] for w in doc["workloads"]
+    ]
     assert r.returncode == 1
     # Each workload's sequence runs at alpha / 2, so the regression it decides survives Holm across both.
     for w in doc["workloads"]:

@@ -23,9 +23,19 @@ def runner_curve() -> PowerCurve:
 
 # --- curves -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("u", "watts"), [
-    (0.0, 1.76), (0.05, 3.44), (0.10, 3.62), (0.25, 4.08), (0.5, 5.16), (0.95, 7.97), (1.0, 8.18),
-])
+
+@pytest.mark.parametrize(
+    ("u", "watts"),
+    [
+        (0.0, 1.76),
+        (0.05, 3.44),
+        (0.10, 3.62),
+        (0.25, 4.08),
+        (0.5, 5.16),
+        (0.95, 7.97),
+        (1.0, 8.18),
+    ],
+)
 def test_runner_profile_curve_interpolates(u, watts):
     # 0.25 is half-way between 20 % (3.92 W) and 30 % (4.24 W); 0.95 between 7.76 and 8.18 W.
     assert runner_curve().watts(u) == pytest.approx(watts, abs=1e-9)
@@ -44,6 +54,7 @@ def test_curve_tabulated_for_display():
 
 
 # --- integration --------------------------------------------------------------------------------
+
 
 def test_integration_of_synthetic_ticks_by_hand():
     # 2 vCPUs, 2.0 s wall, exact tree CPU 2.0 s; samples at 0.5 s (0.5 CPU-s) and 1.0 s (1.5 CPU-s).
@@ -77,8 +88,15 @@ def test_integration_without_ticks_uses_the_exact_total():
 
 
 def test_idle_sleep_on_a_four_vcpu_runner_is_near_the_idle_point():
-    hw = Hardware(cpu_model=EPYC, logical_cpus=4, machine_cpus=4, virtualised=True, ram_bytes=16 * 10**9,
-                  os="Linux test", arch="x86_64")
+    hw = Hardware(
+        cpu_model=EPYC,
+        logical_cpus=4,
+        machine_cpus=4,
+        virtualised=True,
+        ram_bytes=16 * 10**9,
+        os="Linux test",
+        arch="x86_64",
+    )
     plan = plan_meters(MeterSettings(profile=RUNNER, rapl="off", gpu="off"), hardware=hw)
     assert plan.cpu_model.profile == RUNNER
     sample = measure_command(["sleep", "1"], plan)
@@ -91,23 +109,30 @@ def test_idle_sleep_on_a_four_vcpu_runner_is_near_the_idle_point():
 
 # --- the TDP table ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "tdp"), [
-    ("AMD EPYC 7763 64-Core Processor", 280),
-    ("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", 65),
-    ("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", 205),
-    ("Intel(R) Core(TM) i7-8700K CPU @ 3.70GHz", 95),  # the K part must not fall back to the plain i7-8700
-])
+
+@pytest.mark.parametrize(
+    ("name", "tdp"),
+    [
+        ("AMD EPYC 7763 64-Core Processor", 280),
+        ("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", 65),
+        ("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", 205),
+        ("Intel(R) Core(TM) i7-8700K CPU @ 3.70GHz", 95),  # the K part must not fall back to the plain i7-8700
+    ],
+)
 def test_lookup_tdp_on_real_cpu_strings(name, tdp):
     found = lookup_tdp(name)
     assert found is not None and found[1] == tdp
 
 
-@pytest.mark.parametrize("name", ["Carbon Gate Imaginary CPU 9000", "Intel(R) Xeon(R) CPU @ 2.20GHz", "AMD EPYC 7999 64-Core Processor", ""])
+@pytest.mark.parametrize(
+    "name", ["Carbon Gate Imaginary CPU 9000", "Intel(R) Xeon(R) CPU @ 2.20GHz", "AMD EPYC 7999 64-Core Processor", ""]
+)
 def test_lookup_tdp_unknown_is_none(name):
     assert lookup_tdp(name) is None
 
 
 # --- choosing the curve -------------------------------------------------------------------------
+
 
 def test_profile_matched_by_cpu_and_vcpus():
     model = choose_cpu_model(EPYC, 4, machine_cpus=4, virtualised=True)
@@ -135,8 +160,9 @@ def test_tdp_share_on_the_specpower_curve():
 
 
 def test_tdp_in_a_vm_with_host_threads():
-    model = choose_cpu_model("Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", 2, machine_cpus=2, virtualised=True,
-                             host_threads=64)
+    model = choose_cpu_model(
+        "Intel(R) Xeon(R) Platinum 8370C CPU @ 2.80GHz", 2, machine_cpus=2, virtualised=True, host_threads=64
+    )
     assert model.method == "modelled"
     # 205 W × 2/64 = 6.40625 W at full TDP
     assert model.curve.watts(0.0) == pytest.approx(0.2226 * 6.40625)
@@ -160,7 +186,9 @@ def test_packaged_curve_is_what_the_script_derives():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "scripts/fit_cpu_power.py", "--check"], cwd=root, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "scripts/fit_cpu_power.py", "--check"], cwd=root, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "new better than Teads on 7 of 10 profiles" in done.stdout
 
@@ -184,15 +212,18 @@ def test_unknown_cpu_is_defaulted():
 
 # --- profile files ------------------------------------------------------------------------------
 
+
 def test_user_profile_file(tmp_path):
     path = tmp_path / "my-runner.yml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name: my-runner
         match: {cpu: Imaginary, vcpus: 8}
         curve: {0: 10, 50: 30, 100: 40}
         embodied: {total_kg: 1000, lifetime_years: 4, share: 0.25}
         source: measured with a wall meter
-    """))
+    """)
+    )
     model = choose_cpu_model("Carbon Gate Imaginary CPU 9000", 8, profile=str(path))
     assert model.method == "modelled" and model.profile == "my-runner"
     assert model.curve.watts(0.25) == pytest.approx(20.0)
@@ -201,13 +232,16 @@ def test_user_profile_file(tmp_path):
     assert model.source == "measured with a wall meter"
 
 
-@pytest.mark.parametrize("text", [
-    "name: x\ncurve: {50: 3}\n",  # no 0 % / 100 % points
-    "name: x\ncurve: {0: 1, 100: two}\n",  # not a number
-    "curve: {0: 1, 100: 2}\n",  # no name
-    "- just\n- a list\n",
-    "name: x\ncurve: [1, 2\n",  # YAML syntax error
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: x\ncurve: {50: 3}\n",  # no 0 % / 100 % points
+        "name: x\ncurve: {0: 1, 100: two}\n",  # not a number
+        "curve: {0: 1, 100: 2}\n",  # no name
+        "- just\n- a list\n",
+        "name: x\ncurve: [1, 2\n",  # YAML syntax error
+    ],
+)
 def test_broken_profile_raises_profile_error(tmp_path, text):
     path = tmp_path / "broken.yml"
     path.write_text(text)
@@ -232,6 +266,7 @@ def test_profile_with_impossible_watts_is_rejected(tmp_path, watts):
 
 # --- sockets and pretending -----------------------------------------------------------------------
 
+
 def test_sockets_detected_from_sysfs_then_cpuinfo(tmp_path):
     from carbon_gate.meters.hardware import count_sockets
 
@@ -247,7 +282,9 @@ def test_sockets_detected_from_sysfs_then_cpuinfo(tmp_path):
 def test_machine_pretends_a_dual_socket_host_completely(cli):
     import json
 
-    res = cli("machine", "--cpu", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", "--sockets", "2", "--vcpus", "24", "--json")
+    res = cli(
+        "machine", "--cpu", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", "--sockets", "2", "--vcpus", "24", "--json"
+    )
     assert res.returncode == 0, res.stderr
     info = json.loads(res.stdout)
     assert info["pretended"] is True
@@ -260,6 +297,7 @@ def test_machine_pretends_a_dual_socket_host_completely(cli):
     assert info["fingerprint"]["cpu_model"].startswith("Intel(R) Xeon(R) CPU E5-2620 v3")
     assert info["fingerprint"]["logical_cpus"] == 24 and info["fingerprint"]["ram_gb"] == 0.0
     assert "pretended" in info["cpu"]["fallback"]
-    vm = json.loads(cli("machine", "--cpu", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", "--vcpus", "4", "--vm",
-                        "--json").stdout)
+    vm = json.loads(
+        cli("machine", "--cpu", "Intel(R) Xeon(R) CPU E5-2620 v3 @ 2.40GHz", "--vcpus", "4", "--vm", "--json").stdout
+    )
     assert vm["cpu"]["method"] == "defaulted" and "host_threads" in vm["cpu"]["reason"]

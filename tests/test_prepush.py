@@ -26,8 +26,17 @@ import pytest
 from helpers import modelled_config
 
 from carbon_gate import config as config_mod
-from carbon_gate.prepush import (HOOK_MARK, ZERO, Push, base_for, default_branch, glob_regex, parse_pushes,
-                                 pushes_from_env, select_workloads)
+from carbon_gate.prepush import (
+    HOOK_MARK,
+    ZERO,
+    Push,
+    base_for,
+    default_branch,
+    glob_regex,
+    parse_pushes,
+    pushes_from_env,
+    select_workloads,
+)
 
 SLEEP = 'sleep "$(cat work/duration.txt)"'
 REGRESSION = re.compile(r"this push makes (\S+) \+(\d+) % more energy-hungry")
@@ -49,20 +58,28 @@ def _isolated_env(monkeypatch):
 
 def base_env(tmp_path: Path) -> dict[str, str]:
     """The environment of every subprocess: isolated git config, our python first on PATH, own TMPDIR."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "GIT_", "PRE_COMMIT")) and k != "CARBON_GATE_POWERCAP_ROOT"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "GIT_", "PRE_COMMIT")) and k != "CARBON_GATE_POWERCAP_ROOT"
+    }
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    env.update({
-        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "carbon-gate tests", "GIT_AUTHOR_EMAIL": "tests@example.invalid",
-        "GIT_COMMITTER_NAME": "carbon-gate tests", "GIT_COMMITTER_EMAIL": "tests@example.invalid",
-        "GIT_TERMINAL_PROMPT": "0",
-        "TMPDIR": str(tmp),
-        "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
-        # The pre-commit hook's `entry: python -m carbon_gate` must find the python carbon_gate is installed in.
-        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-    })
+    env.update(
+        {
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "carbon-gate tests",
+            "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+            "GIT_COMMITTER_NAME": "carbon-gate tests",
+            "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+            "GIT_TERMINAL_PROMPT": "0",
+            "TMPDIR": str(tmp),
+            "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+            # The pre-commit hook's `entry: python -m carbon_gate` must find the python carbon_gate is installed in.
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        }
+    )
     return env
 
 
@@ -78,10 +95,23 @@ class Repos:
         self.run("git", "clone", "-q", str(self.remote), str(self.work), cwd=tmp_path)
         self.git("checkout", "-q", "-b", "main")
 
-    def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 60,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run(list(args), cwd=cwd or self.work, env={**self.env, **(env or {})}, capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            list(args),
+            cwd=cwd or self.work,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
@@ -108,8 +138,9 @@ class Repos:
         return proc, time.monotonic() - started
 
     def remote_sha(self, branch: str) -> str | None:
-        proc = self.run("git", "--git-dir", str(self.remote), "rev-parse", "-q", "--verify", f"refs/heads/{branch}",
-                        check=False)
+        proc = self.run(
+            "git", "--git-dir", str(self.remote), "rev-parse", "-q", "--verify", f"refs/heads/{branch}", check=False
+        )
         return proc.stdout.strip() or None
 
     def hooks(self) -> Path:
@@ -137,8 +168,15 @@ SLEEPY = f"""
 def seeded(tmp_path: Path, workloads: str = SLEEPY, files: dict[str, str] | None = None) -> tuple[Repos, str]:
     """Remote and clone with a first commit (0.1 s workload) already on the remote's main."""
     repos = Repos(tmp_path)
-    sha = repos.commit({"carbon-gate.yml": config_text(workloads), "work/duration.txt": "0.1\n",
-                        "README.md": "# project\n", **(files or {})}, "base")
+    sha = repos.commit(
+        {
+            "carbon-gate.yml": config_text(workloads),
+            "work/duration.txt": "0.1\n",
+            "README.md": "# project\n",
+            **(files or {}),
+        },
+        "base",
+    )
     proc, _ = repos.push("-q", "origin", "main")
     assert proc.returncode == 0, proc.stderr
     assert repos.remote_sha("main") == sha
@@ -200,8 +238,12 @@ def test_pushes_from_env_uses_pre_commit_refs():
     a, b = "a" * 40, "b" * 40
     assert pushes_from_env({}) == []
     assert pushes_from_env({"PRE_COMMIT_FROM_REF": b}) == []
-    env = {"PRE_COMMIT_FROM_REF": b, "PRE_COMMIT_TO_REF": a, "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/topic",
-           "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/topic"}
+    env = {
+        "PRE_COMMIT_FROM_REF": b,
+        "PRE_COMMIT_TO_REF": a,
+        "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/topic",
+        "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/topic",
+    }
     assert pushes_from_env(env) == [Push("refs/heads/topic", a, "refs/heads/topic", b)]
     (p,) = pushes_from_env({"PRE_COMMIT_TO_REF": a})
     assert p.new_branch and not p.deletion and p.local_sha == a
@@ -210,15 +252,18 @@ def test_pushes_from_env_uses_pre_commit_refs():
 # --------------------------------------------------------------------------- unit: globs and selection
 
 
-@pytest.mark.parametrize("pattern, matches, misses", [
-    ("src/**", ["src/a.py", "src/pkg/deep/b.py"], ["src", "lib/src/a.py", "srcx/a.py", "a/src/b.py"]),
-    ("**/*.py", ["a.py", "pkg/a.py", "pkg/sub/a.py"], ["a.pyc", "pkg/a.txt", "a.py/x"]),
-    ("*.txt", ["a.txt", "requirements.txt"], ["docs/a.txt", "a/b/c.txt", "a.txt.bak"]),
-    ("docs/", ["docs/index.md", "docs/deep/x.png"], ["docs", "mydocs/x.md", "x/docs/y.md"]),
-    ("src/**/test_*.py", ["src/test_a.py", "src/x/y/test_b.py"], ["src/x/a_test.py", "tests/test_a.py"]),
-    ("data/?.csv", ["data/a.csv"], ["data/ab.csv", "data/a/b.csv"]),
-    ("setup.cfg", ["setup.cfg"], ["setupxcfg", "a/setup.cfg"]),
-])
+@pytest.mark.parametrize(
+    "pattern, matches, misses",
+    [
+        ("src/**", ["src/a.py", "src/pkg/deep/b.py"], ["src", "lib/src/a.py", "srcx/a.py", "a/src/b.py"]),
+        ("**/*.py", ["a.py", "pkg/a.py", "pkg/sub/a.py"], ["a.pyc", "pkg/a.txt", "a.py/x"]),
+        ("*.txt", ["a.txt", "requirements.txt"], ["docs/a.txt", "a/b/c.txt", "a.txt.bak"]),
+        ("docs/", ["docs/index.md", "docs/deep/x.png"], ["docs", "mydocs/x.md", "x/docs/y.md"]),
+        ("src/**/test_*.py", ["src/test_a.py", "src/x/y/test_b.py"], ["src/x/a_test.py", "tests/test_a.py"]),
+        ("data/?.csv", ["data/a.csv"], ["data/ab.csv", "data/a/b.csv"]),
+        ("setup.cfg", ["setup.cfg"], ["setupxcfg", "a/setup.cfg"]),
+    ],
+)
 def test_glob_regex(pattern, matches, misses):
     rx = glob_regex(pattern)
     for path in matches:
@@ -398,11 +443,14 @@ def test_docs_only_push_runs_nothing_and_passes_quickly(tmp_path, cli):
 
 
 def test_a_workload_without_paths_runs_on_any_change(tmp_path, cli):
-    workloads = SLEEPY + f"""
+    workloads = (
+        SLEEPY
+        + f"""
     - name: anywhere
       command: {json.dumps(SLEEP)}
       tolerance: 30%
     """
+    )
     repos, base = seeded(tmp_path, workloads)
     install(repos, cli)
     head = repos.commit({"README.md": "# only docs\n"}, "docs")
@@ -510,8 +558,10 @@ def pre_commit_available() -> None:
     if not have():
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "pre-commit"], capture_output=True, timeout=300)
     if not have():
-        pytest.skip(f"pre-commit is not installed for {sys.executable} and `pip install pre-commit` failed "
-                    "(offline?); add it to the test extras")
+        pytest.skip(
+            f"pre-commit is not installed for {sys.executable} and `pip install pre-commit` failed "
+            "(offline?); add it to the test extras"
+        )
 
 
 def test_through_the_pre_commit_framework(tmp_path, cli, pre_commit_available):
@@ -523,8 +573,12 @@ def test_through_the_pre_commit_framework(tmp_path, cli, pre_commit_available):
     assert ours["entry"].split()[1:] == ["check", "--pre-push"]
     # `repo: local` mirroring the published hook; `language: system` runs the python carbon_gate is installed in.
     # verbose: show the hook's output even when it passes (pre-commit hides it otherwise).
-    local = {**ours, "entry": "python -m carbon_gate " + " ".join(ours["entry"].split()[1:]), "language": "system",
-             "verbose": True}
+    local = {
+        **ours,
+        "entry": "python -m carbon_gate " + " ".join(ours["entry"].split()[1:]),
+        "language": "system",
+        "verbose": True,
+    }
     pre_commit_config = yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]}, sort_keys=False)
     repos, base = seeded(tmp_path, files={".pre-commit-config.yaml": pre_commit_config})
     r = repos.run(sys.executable, "-m", "pre_commit", "install", "--hook-type", "pre-push")
@@ -568,12 +622,19 @@ def test_check_with_a_config_in_a_subdirectory(tmp_path, cli):
       paths: ["work/**"]
     """
     repos = Repos(tmp_path)
-    base = repos.commit({"svc/carbon-gate.yml": config_text(workloads, prepush="{repeats: 9, warmup: 2}"),
-                         "svc/work/duration.txt": "0.1\n", "work/duration.txt": "0.1\n"}, "base")
+    base = repos.commit(
+        {
+            "svc/carbon-gate.yml": config_text(workloads, prepush="{repeats: 9, warmup: 2}"),
+            "svc/work/duration.txt": "0.1\n",
+            "work/duration.txt": "0.1\n",
+        },
+        "base",
+    )
 
     def check(*args: str, stdin: str) -> subprocess.CompletedProcess:
-        return cli("check", "--pre-push", *args, "origin", str(repos.remote), cwd=repos.work, env=repos.env,
-                   input=stdin)
+        return cli(
+            "check", "--pre-push", *args, "origin", str(repos.remote), cwd=repos.work, env=repos.env, input=stdin
+        )
 
     # A change to the root's work/ is not the svc config's work/: nothing to check.
     root_only = repos.commit({"work/duration.txt": "0.3\n"}, "root only")

@@ -74,6 +74,7 @@ def reap_stray(pid: int) -> None:
 
 # --- exit codes ---------------------------------------------------------------------------------
 
+
 def test_exit_code_passes_through():
     run = run_process([PY, "-c", "import sys; sys.exit(3)"])
     assert run.exit_code == 3
@@ -119,6 +120,7 @@ def test_missing_working_directory_is_reported(tmp_path):
 
 # --- exact CPU time -----------------------------------------------------------------------------
 
+
 def test_cpu_time_is_exact_for_a_busy_child(tmp_path):
     out = tmp_path / "out.txt"
     with out.open("w") as f:
@@ -150,13 +152,16 @@ def test_cpu_time_of_orphaned_descendant_counts(tmp_path):
     # can take longer than any fixed wall-clock window, and what is left over is swept when the leader ends.
     script = write_busy_script(tmp_path, 0.4)
     marker = tmp_path / "done"
-    run = run_process(f"( {{ {PY} {script} > /dev/null; touch {marker}; }} & ) ; "
-                      f"for i in $(seq 600); do [ -e {marker} ] && break; sleep 0.05; done")
+    run = run_process(
+        f"( {{ {PY} {script} > /dev/null; touch {marker}; }} & ) ; "
+        f"for i in $(seq 600); do [ -e {marker} ] && break; sleep 0.05; done"
+    )
     assert run.exit_code == 0 and marker.exists()
     assert run.cpu_s > 0.3
 
 
 # --- killing the group --------------------------------------------------------------------------
+
 
 def test_timeout_kills_the_whole_group(tmp_path):
     pidfile = tmp_path / "gc.pid"
@@ -202,7 +207,10 @@ def _start_cli(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, Path]
     # The test's own process may have inherited SIGINT as ignored (e.g. pytest started in the
     # background); a terminal Ctrl-C reaches a process with the default disposition, so restore it.
     proc = subprocess.Popen(
-        [PY, "-m", "carbon_gate", *args], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err.open("w"),
+        [PY, "-m", "carbon_gate", *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=err.open("w"),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     return proc, err
@@ -255,6 +263,7 @@ def test_interrupt_kills_a_grandchild_that_ignores_sigterm(tmp_path, sig, code):
 
 # --- sampling -----------------------------------------------------------------------------------
 
+
 def test_ticks_and_overhead_for_a_one_second_sleep():
     run = run_process(["sleep", "1"])
     assert run.exit_code == 0
@@ -269,6 +278,7 @@ def test_ticks_and_overhead_for_a_one_second_sleep():
 
 
 # --- the `measure` command ----------------------------------------------------------------------
+
 
 def test_measure_cli_passes_exit_code_and_prints_methods(cli, tmp_path):
     out = tmp_path / "results.json"

@@ -18,8 +18,15 @@ from carbon_gate.meters.meter import MeterSettings, measure_command, plan_meters
 MAX_RANGE = 262_143_328_850  # a real package's max_energy_range_uj
 
 # A machine whose CPU is not in any table: the model fallback is then `defaulted`, never `measured`.
-HW = Hardware(cpu_model="Carbon Gate Test CPU", logical_cpus=2, machine_cpus=2, virtualised=False,
-              ram_bytes=8 * 2**30, os="Linux test", arch="x86_64")
+HW = Hardware(
+    cpu_model="Carbon Gate Test CPU",
+    logical_cpus=2,
+    machine_cpus=2,
+    virtualised=False,
+    ram_bytes=8 * 2**30,
+    os="Linux test",
+    arch="x86_64",
+)
 
 
 def _zone(path: Path, name: str, energy_uj: int, max_range: int | None = MAX_RANGE) -> Path:
@@ -71,6 +78,7 @@ def tree(tmp_path) -> Path:
 
 # --- discovery ----------------------------------------------------------------------------------
 
+
 def test_discover_picks_packages_only(tree):
     domains, reason = rapl.discover(tree)
     assert reason == ""
@@ -92,6 +100,7 @@ def test_discover_without_powercap_says_why(tmp_path):
 
 
 # --- the meter ----------------------------------------------------------------------------------
+
 
 def test_meter_sums_deltas_in_joules(tree):
     domains, _ = rapl.discover(tree)
@@ -156,6 +165,7 @@ def test_unreadable_counter_is_an_error(tree, how):
 
 # --- end to end through the meters --------------------------------------------------------------
 
+
 def _advance(path: Path, delta_uj: int) -> list[str]:
     """A real command that adds `delta_uj` to the counter file (atomically) and exits."""
     code = (
@@ -182,8 +192,15 @@ def test_measured_cpu_energy_machine_attribution(tree):
 
 def test_measured_cpu_energy_process_attribution_is_a_share(tree):
     # i7-8700 (TDP 65 W), 12 of 12 threads: idle point 0.12 × 65 W per package, 2 packages.
-    hw = Hardware(cpu_model="Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", logical_cpus=12, machine_cpus=12,
-                  virtualised=False, ram_bytes=8 * 2**30, os="Linux test", arch="x86_64")
+    hw = Hardware(
+        cpu_model="Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz",
+        logical_cpus=12,
+        machine_cpus=12,
+        virtualised=False,
+        ram_bytes=8 * 2**30,
+        os="Linux test",
+        arch="x86_64",
+    )
     plan = plan_meters(MeterSettings(powercap_root=str(tree), gpu="off"), hardware=hw)
     sample = measure_command(_advance(counter(tree, "intel-rapl:0").resolve(), 5_000_000), plan)
     cpu = next(e for e in sample.energy if e.component == "cpu")

@@ -38,8 +38,16 @@ def test_readme_has_exactly_two_set_up_blocks_that_return_to_the_root():
 
 def fresh_copy(dest: Path) -> Path:
     """The files git would check out (tracked, plus new ones not ignored), as a clone holds them."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         src = ROOT / name
         if src.is_file():
@@ -52,26 +60,44 @@ def test_both_set_up_blocks_run_in_order_in_a_fresh_copy(tmp_path):
     blocks = setup_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     clone = fresh_copy(tmp_path / "carbon-gate")
     assert not (clone / ".venv").exists()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PIP_", "VIRTUAL_ENV", "PYTHON", "GITHUB_", "CARBON_GATE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "VIRTUAL_ENV", "PYTHON", "GITHUB_", "CARBON_GATE_"))
+    }
     env.update(
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),  # python3: this Python
         PYTHONPATH=sysconfig.get_paths()["purelib"],  # the dependencies, already installed here
-        PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PIP_NO_INDEX="1",
+        PIP_NO_BUILD_ISOLATION="0",
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
         PYTEST_ADDOPTS="-p no:cacheprovider tests/test_terminal.py::test_eta_is_the_pace_so_far_times_the_runs_left",
     )
     env.pop("CI", None)
     script = "set -e\n" + "\n".join(blocks)
-    r = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, text=True, timeout=300,
-                       stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        ["bash", "-c", script],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     assert re.search(r"^carbon-gate: PASS", r.stdout, re.M), r.stdout  # block 1: the example's gate passed
     assert (clone / "examples/quickstart/carbon-gate-results.json").is_file()
     assert re.search(r"^1 passed", r.stdout, re.M), r.stdout[-2000:]  # block 2: pytest ran, from the root
     # the package both blocks installed is this copy's, editable
     venv_python = clone / ".venv" / "bin" / "python"
-    where = subprocess.run([str(venv_python), "-c", "import carbon_gate; print(carbon_gate.__file__)"], cwd=tmp_path,
-                           env={**env, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=60)
+    where = subprocess.run(
+        [str(venv_python), "-c", "import carbon_gate; print(carbon_gate.__file__)"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert where.stdout.strip() == str(clone / "carbon_gate" / "__init__.py"), where
 
 
@@ -84,8 +110,13 @@ def test_release_references_agree():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert re.findall(r"^\s*rev: (\S+)", readme, re.M) == [f"v{__version__}"]
     refs = {}
-    for path in [ROOT / "README.md", ROOT / "templates/workflow.yml", *sorted((ROOT / "docs").glob("*.md")),
-                 *sorted((ROOT / "examples").glob("**/*.yml")), *sorted((ROOT / "examples").glob("**/*.md"))]:
+    for path in [
+        ROOT / "README.md",
+        ROOT / "templates/workflow.yml",
+        *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "examples").glob("**/*.yml")),
+        *sorted((ROOT / "examples").glob("**/*.md")),
+    ]:
         for ref in re.findall(r"carbon-gate/carbon-gate@([\w.-]+)", path.read_text(encoding="utf-8")):
             refs.setdefault(ref, []).append(path.relative_to(ROOT).as_posix())
     assert set(refs) == {f"v{major}"}, refs

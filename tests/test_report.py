@@ -36,10 +36,36 @@ PY = sys.executable
 HOSTILE = "<img src=x onerror=alert(1)> | @octocat"
 # CodeCarbon's emissions.csv header (2.x), in its order.
 CODECARBON_COLUMNS = (
-    "timestamp", "project_name", "run_id", "duration", "emissions", "emissions_rate", "cpu_power", "gpu_power",
-    "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed", "country_name", "country_iso_code",
-    "region", "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version", "cpu_count",
-    "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude", "ram_total_size", "tracking_mode", "on_cloud",
+    "timestamp",
+    "project_name",
+    "run_id",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_power",
+    "gpu_power",
+    "ram_power",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "country_name",
+    "country_iso_code",
+    "region",
+    "cloud_provider",
+    "cloud_region",
+    "os",
+    "python_version",
+    "codecarbon_version",
+    "cpu_count",
+    "cpu_model",
+    "gpu_count",
+    "gpu_model",
+    "longitude",
+    "latitude",
+    "ram_total_size",
+    "tracking_mode",
+    "on_cloud",
     "pue",
 )
 FAIL_SCRIPT = """\
@@ -63,8 +89,9 @@ sys.exit(1)
 
 def cg(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
     """The real CLI in a subprocess (for module-scoped fixtures, where the `cli` fixture is not available)."""
-    return subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env=without_ci(), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [PY, "-m", "carbon_gate", *args], cwd=cwd, env=without_ci(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,8 +185,9 @@ def header(table: Node) -> list[str]:
 
 
 def text_outside_code(node: Node) -> str:
-    return "".join(c if isinstance(c, str) else ("" if c.tag in ("code", "pre") else text_outside_code(c))
-                   for c in node.children)
+    return "".join(
+        c if isinstance(c, str) else ("" if c.tag in ("code", "pre") else text_outside_code(c)) for c in node.children
+    )
 
 
 def workload_table(tree: Tree, index: int = 0) -> Node:
@@ -169,6 +197,7 @@ def workload_table(tree: Tree, index: int = 0) -> Node:
 
 # --------------------------------------------------------------------------------------------------
 # Building results documents.
+
 
 def scaled(sample: dict, total_wh: float) -> dict:
     """A copy of a real sample whose per-component energies are rescaled to `total_wh`."""
@@ -196,8 +225,13 @@ PLAN = {  # workload → (verdict wanted, head/base factor, head noise)
 
 def suite_config(tmp: Path) -> None:
     (tmp / "fail.py").write_text(FAIL_SCRIPT)
-    lines = ["version: 1", "grid: {country: FR}", 'machine: {rapl: "off", gpu: "off", embodied: "off"}',
-             "defaults: {repeats: 2, warmup: 0}", "workloads:"]
+    lines = [
+        "version: 1",
+        "grid: {country: FR}",
+        'machine: {rapl: "off", gpu: "off", embodied: "off"}',
+        "defaults: {repeats: 2, warmup: 0}",
+        "workloads:",
+    ]
     for name, (verdict, *_rest) in PLAN.items():
         command = f'"{PY}" fail.py' if verdict == "error" else "sleep 0.01"
         lines += [f"  - name: {name}", f"    command: {json.dumps(command)}", "    budget: {energy: 1 Wh}"]
@@ -250,8 +284,11 @@ def hostile(tmp_path_factory) -> dict:
         "defaults": {"repeats": 2, "warmup": 0},
         "workloads": [
             {"name": HOSTILE, "command": f'"{PY}" hostile.py'},
-            {"name": "**bold** _it_ [link](https://example.com) | x | @team", "command": "sleep 0.01",
-             "unit": {"name": "<i>step</i>|@octocat", "count": 1}},
+            {
+                "name": "**bold** _it_ [link](https://example.com) | x | @team",
+                "command": "sleep 0.01",
+                "unit": {"name": "<i>step</i>|@octocat", "count": 1},
+            },
         ],
     }
     (tmp / "carbon-gate.yml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -267,8 +304,14 @@ def add_history(workloads: list[dict], points: int, names: list[str] | None = No
     for w in workloads:
         if w.get("energy_wh") is None or (names is not None and w["name"] not in names):
             continue
-        w["history"] = [{"commit": f"{i:07x}" + "c" * 33, "date": f"2026-01-{1 + i % 28:02d}",
-                         "median_wh": w["energy_wh"] * (1 + 0.001 * i)} for i in range(points)]
+        w["history"] = [
+            {
+                "commit": f"{i:07x}" + "c" * 33,
+                "date": f"2026-01-{1 + i % 28:02d}",
+                "median_wh": w["energy_wh"] * (1 + 0.001 * i),
+            }
+            for i in range(points)
+        ]
 
 
 def with_history(doc: dict, names: list[str] | None = None, points: int = 100) -> dict:
@@ -280,8 +323,11 @@ def with_history(doc: dict, names: list[str] | None = None, points: int = 100) -
 def big_suite(doc: dict, n: int, history: int = 0) -> dict:
     """n workloads copied from the real ones: half unchanged, the rest spread over the other verdicts."""
     by_verdict = {w["verdict"]: json.dumps(w) for w in doc["workloads"]}  # json round trips beat deepcopy
-    mix = ["unchanged"] * 10 + ["regression"] * 2 + ["over-budget", "error", "inconclusive", "improvement",
-                                                       "new", "inconclusive", "improvement", "new"]
+    mix = (
+        ["unchanged"] * 10
+        + ["regression"] * 2
+        + ["over-budget", "error", "inconclusive", "improvement", "new", "inconclusive", "improvement", "new"]
+    )
     big = {k: copy.deepcopy(v) for k, v in doc.items() if k != "workloads"}
     big["workloads"] = []
     counts: dict[str, int] = {}
@@ -301,17 +347,16 @@ def big_suite(doc: dict, n: int, history: int = 0) -> dict:
 # --------------------------------------------------------------------------------------------------
 # The full report.
 
+
 def test_headline_states_verdict_and_counts(suite):
     html, tree = parse(suite["report"])
     h2 = tree.root.find_all("h2")[0].text()
     assert h2.startswith("❌ carbon-gate:")
     assert "could not run every workload" in h2 and "3 failing workloads" in h2
     counts = re.sub(r"\s+", " ", tree.root.find_all("p")[0].text())
-    for part in ("1 regression", "1 over budget", "1 improvement", "2 unchanged", "1 inconclusive", "1 new",
-                 "1 error"):
+    for part in ("1 regression", "1 over budget", "1 improvement", "2 unchanged", "1 inconclusive", "1 new", "1 error"):
         assert part in counts, counts
-    assert counts == ("1 regression · 1 over budget · 1 improvement · 2 unchanged · 1 inconclusive · 1 new · "
-                      "1 error")
+    assert counts == ("1 regression · 1 over budget · 1 improvement · 2 unchanged · 1 inconclusive · 1 new · 1 error")
     # Totals say how the compared workloads moved against the baseline.
     suite_line = tree.root.find_all("p")[1].text()
     assert suite_line.startswith("Suite:") and "baseline" in suite_line and "on compared workloads" in suite_line
@@ -328,12 +373,20 @@ def only(doc: dict, names: list[str], verdict: str) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("names, verdict, icon, text, counts", [
-    (["docs-build", "lint"], "pass", "✅", "passed", "2 unchanged"),
-    (["docs-build", "cold-start", "export-onnx"], "warn", "⚠️", "passed with warnings",
-     "1 unchanged · 1 inconclusive · 1 new"),
-    (["api-latency", "tokenizer"], "fail", "❌", "failed — 1 failing workload", "1 regression · 1 improvement"),
-])
+@pytest.mark.parametrize(
+    "names, verdict, icon, text, counts",
+    [
+        (["docs-build", "lint"], "pass", "✅", "passed", "2 unchanged"),
+        (
+            ["docs-build", "cold-start", "export-onnx"],
+            "warn",
+            "⚠️",
+            "passed with warnings",
+            "1 unchanged · 1 inconclusive · 1 new",
+        ),
+        (["api-latency", "tokenizer"], "fail", "❌", "failed — 1 failing workload", "1 regression · 1 improvement"),
+    ],
+)
 def test_headline_for_each_suite_verdict(suite, names, verdict, icon, text, counts):
     html, tree = parse(render_markdown(only(suite["doc"], names, verdict)))
     assert tree.root.find_all("h2")[0].text() == f"{icon} carbon-gate: {text}"
@@ -342,10 +395,13 @@ def test_headline_for_each_suite_verdict(suite, names, verdict, icon, text, coun
     assert len(top) == (0 if verdict == "pass" else 1)  # nothing changed: every row is in <details>
 
 
-@pytest.mark.parametrize("fail_on, names, verdict, failing", [
-    (["regression", "over-budget", "inconclusive"], ["cold-start", "lint"], "fail", "cold-start"),
-    (["regression"], ["train-epoch", "lint"], "pass", None),
-])
+@pytest.mark.parametrize(
+    "fail_on, names, verdict, failing",
+    [
+        (["regression", "over-budget", "inconclusive"], ["cold-start", "lint"], "fail", "cold-start"),
+        (["regression"], ["train-epoch", "lint"], "pass", None),
+    ],
+)
 def test_headline_and_sections_follow_the_gates_fail_on(suite, fail_on, names, verdict, failing):
     doc = only(suite["doc"], names, verdict)
     doc["gate"]["fail_on"] = fail_on
@@ -379,10 +435,22 @@ def test_changed_rows_first_in_severity_order_unchanged_in_details(suite):
     assert len(header(top)) == 7
     rows = body_rows(top)
     assert all(len(r) == 7 for r in rows)
-    assert [r[0] for r in rows] == ["data-loader", "train-epoch", "api-latency", "cold-start", "tokenizer",
-                                    "export-onnx"]
-    assert [r[-1].split()[-1] for r in rows] == ["error", "over-budget", "regression", "inconclusive",
-                                                 "improvement", "new"]
+    assert [r[0] for r in rows] == [
+        "data-loader",
+        "train-epoch",
+        "api-latency",
+        "cold-start",
+        "tokenizer",
+        "export-onnx",
+    ]
+    assert [r[-1].split()[-1] for r in rows] == [
+        "error",
+        "over-budget",
+        "regression",
+        "inconclusive",
+        "improvement",
+        "new",
+    ]
     assert "details" not in top.ancestors()
     regression = rows[2]
     assert re.match(r"\+\d+\.\d % \(\+\d+\.\d % … \+\d+\.\d %\)", regression[2]), regression  # Δ with interval
@@ -403,12 +471,15 @@ def test_failing_workloads_have_sections_with_reasons(suite):
     h3 = {h.text(): h for h in tree.root.find_all("h3")}
     headings = [t for t in h3 if " — " in t]
     # One section per failing workload, in the order of the budget file.
-    assert [t.split(" ", 1)[1] for t in headings] == ["api-latency — regression", "train-epoch — over-budget",
-                                                      "data-loader — error"]
+    assert [t.split(" ", 1)[1] for t in headings] == [
+        "api-latency — regression",
+        "train-epoch — over-budget",
+        "data-loader — error",
+    ]
 
     def reasons(title: str) -> list[str]:
         siblings = h3[title].parent.children
-        after = siblings[siblings.index(h3[title]) + 1:]
+        after = siblings[siblings.index(h3[title]) + 1 :]
         ul = next(n for n in after if isinstance(n, Node) and n.tag == "ul")
         return [li.text() for li in ul.find_all("li")]
 
@@ -439,8 +510,9 @@ def test_marker_footer_and_method_disclosure(suite):
     assert [c.text() for c in footer.find_all("code")][0] == "carbon-gate run"
     assert "carbon-budget-approved" in footer.text()
 
-    disclosure = [d for d in tree.root.find_all("details")
-                  if d.find_all("summary")[0].text() == "How these numbers were obtained"]
+    disclosure = [
+        d for d in tree.root.find_all("details") if d.find_all("summary")[0].text() == "How these numbers were obtained"
+    ]
     assert len(disclosure) == 1
     items = {li.text().split(":", 1)[0]: li.text() for li in disclosure[0].find_all("li")}
     grid = items["Grid intensity"]
@@ -463,14 +535,17 @@ def test_marker_footer_and_method_disclosure(suite):
     assert mde["export-onnx"] == "—"  # nothing to compare with
 
 
-@pytest.mark.parametrize("config, command", [
-    ("carbon-gate.yml", "carbon-gate run"),
-    ("perf.yml", "carbon-gate run -c perf.yml"),
-    ("ci/budget.yml", "carbon-gate run -c ci/budget.yml"),
-    ("ci/carbon-gate.yml", "carbon-gate run -c ci/carbon-gate.yml"),
-    ("./carbon-gate.yml", "carbon-gate run"),
-    ("my ci/budget.yml", "carbon-gate run -c 'my ci/budget.yml'"),  # shell-quoted, so it can be pasted
-])
+@pytest.mark.parametrize(
+    "config, command",
+    [
+        ("carbon-gate.yml", "carbon-gate run"),
+        ("perf.yml", "carbon-gate run -c perf.yml"),
+        ("ci/budget.yml", "carbon-gate run -c ci/budget.yml"),
+        ("ci/carbon-gate.yml", "carbon-gate run -c ci/carbon-gate.yml"),
+        ("./carbon-gate.yml", "carbon-gate run"),
+        ("my ci/budget.yml", "carbon-gate run -c 'my ci/budget.yml'"),  # shell-quoted, so it can be pasted
+    ],
+)
 def test_footer_reproduce_command_finds_the_config(suite, config, command):
     doc = copy.deepcopy(suite["doc"])
     doc["config"] = config  # as `run -c PATH` records it: the path as given
@@ -487,6 +562,7 @@ def test_report_written_by_compare_equals_report_command(suite, cli):
 
 # --------------------------------------------------------------------------------------------------
 # Hostile input.
+
 
 def test_hostile_names_and_stderr_are_neutralised(hostile):
     md_text = hostile["report"]
@@ -556,6 +632,7 @@ def test_hostile_name_in_a_trend_chart_title_is_reduced_to_safe_characters(hosti
 
 # --------------------------------------------------------------------------------------------------
 # Size limits and degradation.
+
 
 def test_2000_workloads_fit_the_comment_limit_and_name_every_failure(suite):
     doc = big_suite(suite["doc"], 2000)
@@ -648,8 +725,9 @@ def test_statistics_left_out_note_only_when_there_were_statistics(suite, level):
     assert report_context(doc, level)["disclosure"]["stats_omitted"] is False
 
 
-@pytest.mark.parametrize("seed, shown", [(42, "42"), (0, "0"), ("7; rm -rf ~ <b>@x</b>", None), (True, None),
-                                         (1.5, None), (None, None)])
+@pytest.mark.parametrize(
+    "seed, shown", [(42, "42"), (0, "0"), ("7; rm -rf ~ <b>@x</b>", None), (True, None), (1.5, None), (None, None)]
+)
 def test_order_seed_is_shown_only_when_it_is_a_whole_number(suite, seed, shown):
     doc = copy.deepcopy(suite["doc"])
     doc["git"] = {"head": "a" * 40, "base": "b" * 40, "base_ref": "main", "mode": "paired", "seed": seed}
@@ -715,9 +793,11 @@ def test_hard_truncation_never_leaves_details_open(suite):
 
 def test_hard_truncation_closes_an_open_code_fence(suite, tmp_path):
     # A user template may put anything in a collapsed block, e.g. a long fenced listing of every workload.
-    (tmp_path / "long.j2").write_text("{{ marker }}\n{{ headline.text }}\n\n<details><summary>all</summary>\n\n"
-                                      "````text\n{% for w in range(2000) %}line {{ w }} </details> ```\n{% endfor %}"
-                                      "````\n\n</details>\n")
+    (tmp_path / "long.j2").write_text(
+        "{{ marker }}\n{{ headline.text }}\n\n<details><summary>all</summary>\n\n"
+        "````text\n{% for w in range(2000) %}line {{ w }} </details> ```\n{% endfor %}"
+        "````\n\n</details>\n"
+    )
     text = render_markdown(suite["doc"], template=tmp_path / "long.j2", limit=5000)
     assert len(text) <= 5000
     html, tree = parse(text)
@@ -729,13 +809,26 @@ def test_hard_truncation_closes_an_open_code_fence(suite, tmp_path):
 
 def test_action_job_summary_gets_the_full_report_when_the_comment_is_shortened(cli, tmp_path):
     workloads = [{"name": f"w{i}-" + "x" * 7000, "command": "true"} for i in range(6)]  # > 65,536 characters in full
-    (tmp_path / "carbon-gate.yml").write_text(yaml.safe_dump({
-        "version": 1, "grid": {"intensity": "400 g/kWh", "source": "test value"},
-        "machine": {"rapl": "off", "gpu": "off", "embodied": "off"}, "defaults": {"repeats": 1, "warmup": 0},
-        "workloads": workloads}))
+    (tmp_path / "carbon-gate.yml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "grid": {"intensity": "400 g/kWh", "source": "test value"},
+                "machine": {"rapl": "off", "gpu": "off", "embodied": "off"},
+                "defaults": {"repeats": 1, "warmup": 0},
+                "workloads": workloads,
+            }
+        )
+    )
     summary = tmp_path / "summary.md"
-    r = cli("action", "--mode", "measure-only", "--comment", "off",
-            env={"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(tmp_path / "outputs.txt")})
+    r = cli(
+        "action",
+        "--mode",
+        "measure-only",
+        "--comment",
+        "off",
+        env={"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(tmp_path / "outputs.txt")},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     comment = (tmp_path / "carbon-gate-report.md").read_text()
     assert len(comment) <= COMMENT_LIMIT and "full report is in the job summary" in comment
@@ -763,8 +856,11 @@ def test_trend_chart_where_history_exists(suite):
     doc = with_history(suite["doc"], names=["api-latency"])
     text = render_markdown(doc)
     html, tree = parse(text)
-    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"
-              and "median energy per run" in c.text()]  # the others: base vs head of the regressions
+    charts = [
+        c
+        for c in tree.root.find_all("code")
+        if c.attrs.get("class") == "language-mermaid" and "median energy per run" in c.text()
+    ]  # the others: base vs head of the regressions
     assert len(charts) == 1
     body = charts[0].text()
     assert body.startswith("xychart-beta\n")
@@ -780,11 +876,16 @@ def test_trend_chart_where_history_exists(suite):
 
 def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
     doc = copy.deepcopy(suite["doc"])
-    doc["workloads"][0]["history"] = [{"commit": "\n```\n<b>", "median_wh": 1e-5},
-                                      {"commit": 'x"</b>', "median_wh": 1e-5}]
+    doc["workloads"][0]["history"] = [
+        {"commit": "\n```\n<b>", "median_wh": 1e-5},
+        {"commit": 'x"</b>', "median_wh": 1e-5},
+    ]
     html, tree = parse(render_markdown(doc))
-    charts = [c for c in tree.root.find_all("code") if c.attrs.get("class") == "language-mermaid"
-              and "median energy per run" in c.text()]
+    charts = [
+        c
+        for c in tree.root.find_all("code")
+        if c.attrs.get("class") == "language-mermaid" and "median energy per run" in c.text()
+    ]
     assert len(charts) == 1 and "line [" in charts[0].text()
     assert not tree.root.find_all("b") and not tree.stray_end_tags
     assert any(s.text() == "How these numbers were obtained" for s in tree.root.find_all("summary"))
@@ -798,12 +899,15 @@ def test_at_most_five_trend_charts(suite):
 # --------------------------------------------------------------------------------------------------
 # Custom templates.
 
+
 def test_report_uses_a_user_template(suite, cli, tmp_path):
     (tmp_path / "my.j2").write_text("CUSTOM {{ headline.text }}\n{% for r in top_rows %}{{ r.name }};{% endfor %}\n")
     r = cli("report", str(suite["path"]), "--template", "my.j2")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == ("CUSTOM could not run every workload — 3 failing workloads\n"
-                        "data-loader;train-epoch;api-latency;cold-start;tokenizer;export-onnx;")  # trim_blocks
+    assert r.stdout == (
+        "CUSTOM could not run every workload — 3 failing workloads\n"
+        "data-loader;train-epoch;api-latency;cold-start;tokenizer;export-onnx;"
+    )  # trim_blocks
 
 
 @pytest.mark.parametrize("source", ["{% for x in %}", "{{ no_such_variable.field }}", b"\xff\xfe{{ headline }}"])
@@ -851,8 +955,9 @@ def test_compare_report_error_says_where_the_results_are_saved(suite, cli, tmp_p
     (tmp_path / "broken.j2").write_text("{{ no_such_variable.field }}")
     r = cli("compare", str(suite["path"]), "--results", "again.json", "--template", "broken.j2")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert ("carbon-gate: error: the results are saved in again.json; `carbon-gate report again.json` renders "
-            "them again") in r.stderr.splitlines()
+    assert (
+        "carbon-gate: error: the results are saved in again.json; `carbon-gate report again.json` renders them again"
+    ) in r.stderr.splitlines()
     # Without --results the re-assessed results are not saved anywhere: no such claim.
     r = cli("compare", str(suite["path"]), "--template", "broken.j2")
     assert r.returncode == 2 and r.stderr.startswith("carbon-gate: error: broken.j2: template failed:")
@@ -860,15 +965,26 @@ def test_compare_report_error_says_where_the_results_are_saved(suite, cli, tmp_p
 
 
 def test_interrupted_run_whose_report_fails_exits_with_the_interrupt_code(write_config, tmp_path):
-    write_config(modelled_config("""
+    write_config(
+        modelled_config(
+            """
         - name: quick
           command: 'true'
         - name: long
           command: 'touch started && sleep 30'
-        """, defaults="{repeats: 1, warmup: 0}"))
+        """,
+            defaults="{repeats: 1, warmup: 0}",
+        )
+    )
     (tmp_path / "broken.j2").write_text("{{ no_such_variable.field }}")
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "none", "-q", "--template", "broken.j2"],
-                            cwd=tmp_path, env=without_ci(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "carbon_gate", "run", "--mode", "none", "-q", "--template", "broken.j2"],
+        cwd=tmp_path,
+        env=without_ci(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "started").exists():
@@ -892,6 +1008,7 @@ def test_interrupted_run_whose_report_fails_exits_with_the_interrupt_code(write_
 
 # --------------------------------------------------------------------------------------------------
 # JSON, CSV, model card.
+
 
 def test_report_json_is_the_results_document(suite, cli):
     r = cli("report", str(suite["path"]), "--format", "json")
@@ -920,12 +1037,32 @@ def test_report_csv_one_row_per_sample_with_codecarbon_columns(suite, cli, tmp_p
     rows = list(reader)
     shared = [c for c in columns if c in CODECARBON_COLUMNS]
     assert shared == [c for c in CODECARBON_COLUMNS if c in shared]  # same names, same order
-    for c in ("timestamp", "project_name", "duration", "emissions", "cpu_energy", "gpu_energy", "ram_energy",
-              "energy_consumed", "country_name", "cpu_model", "ram_total_size", "pue"):
+    for c in (
+        "timestamp",
+        "project_name",
+        "duration",
+        "emissions",
+        "cpu_energy",
+        "gpu_energy",
+        "ram_energy",
+        "energy_consumed",
+        "country_name",
+        "cpu_model",
+        "ram_total_size",
+        "pue",
+    ):
         assert c in shared
-    assert columns[:len(shared)] == shared  # CodeCarbon's columns first, ours after
-    for c in ("workload", "side", "warmup", "exit_code", "error", "cpu_method", "ram_method",
-              "grid_intensity_g_per_kwh"):
+    assert columns[: len(shared)] == shared  # CodeCarbon's columns first, ours after
+    for c in (
+        "workload",
+        "side",
+        "warmup",
+        "exit_code",
+        "error",
+        "cpu_method",
+        "ram_method",
+        "grid_intensity_g_per_kwh",
+    ):
         assert c in columns
 
     expected = [(w["name"], "head", s) for w in doc["workloads"] for s in w["samples"]]
@@ -938,14 +1075,17 @@ def test_report_csv_one_row_per_sample_with_codecarbon_columns(suite, cli, tmp_p
         cpu, gpu, ram, total = (float(row[c]) for c in ("cpu_energy", "gpu_energy", "ram_energy", "energy_consumed"))
         # Components and totals are rounded to the nWh in the results document, so they agree to ~1e-12 kWh.
         assert cpu + gpu + ram == pytest.approx(total, rel=1e-9, abs=2e-12)
-        assert any(k[:3] == (row["workload"], row["side"], row["timestamp"]) and k[3] == pytest.approx(total * 1000)
-                   for k in samples)
+        assert any(
+            k[:3] == (row["workload"], row["side"], row["timestamp"]) and k[3] == pytest.approx(total * 1000)
+            for k in samples
+        )
         assert float(row["emissions"]) == pytest.approx(total * grid["pue"] * grid["g_per_kwh"] / 1000, rel=1e-9)
         assert float(row["duration"]) > 0 and row["project_name"] == row["workload"]
         assert row["country_name"].startswith("France")
     base_rows = [r for r in rows if r["side"] == "base"]
-    assert sum(r["warmup"] == "True" for r in base_rows) == 2 and all(r["round"] == "" for r in base_rows
-                                                                      if r["warmup"] == "True")
+    assert sum(r["warmup"] == "True" for r in base_rows) == 2 and all(
+        r["round"] == "" for r in base_rows if r["warmup"] == "True"
+    )
     errors = [r for r in rows if r["workload"] == "data-loader"]
     assert errors and all(r["error"] == "exited with code 2" and r["exit_code"] == "2" for r in errors)
 
@@ -968,13 +1108,16 @@ def test_report_csv_country_columns_mean_what_codecarbon_means(suite):
     assert (row["country_name"], row["country_iso_code"]) == ("France", "FRA")
 
 
-@pytest.mark.parametrize("grid, expected", [
-    ({"intensity": 400.0, "country": "DE"}, ("Germany", "DEU")),  # an intensity with grid.country
-    ({"intensity": 400.0, "country": "deu"}, ("Germany", "DEU")),  # any code or case: the dataset's name
-    ({"intensity": 400.0, "country": "Bavaria"}, ("Bavaria", "")),  # as written, no code
-    ({"intensity": 400.0}, ("", "")),  # a bare intensity: no country
-    ({}, ("", "")),  # the world average
-])
+@pytest.mark.parametrize(
+    "grid, expected",
+    [
+        ({"intensity": 400.0, "country": "DE"}, ("Germany", "DEU")),  # an intensity with grid.country
+        ({"intensity": 400.0, "country": "deu"}, ("Germany", "DEU")),  # any code or case: the dataset's name
+        ({"intensity": 400.0, "country": "Bavaria"}, ("Bavaria", "")),  # as written, no code
+        ({"intensity": 400.0}, ("", "")),  # a bare intensity: no country
+        ({}, ("", "")),  # the world average
+    ],
+)
 def test_report_csv_country_columns_for_other_grids(suite, grid, expected):
     from carbon_gate.grid import resolve
     from carbon_gate.render.tables import to_csv
@@ -999,12 +1142,15 @@ def test_report_csv_country_columns_come_from_the_recorded_grid(suite, monkeypat
     assert (row["country_name"], row["country_iso_code"]) == ("Germany", "DEU")
 
 
-@pytest.mark.parametrize("grid, expected", [
-    ({"location": "France (FR)", "method": "dataset"}, ("", "")),  # no recorded country: nothing guessed
-    ({"location": "DE", "method": "configured"}, ("DE", "")),  # a configured label, as written
-    ({"location": "configured", "method": "configured"}, ("", "")),
-    ({"location": "World (generation-weighted average)", "method": "defaulted"}, ("", "")),
-])
+@pytest.mark.parametrize(
+    "grid, expected",
+    [
+        ({"location": "France (FR)", "method": "dataset"}, ("", "")),  # no recorded country: nothing guessed
+        ({"location": "DE", "method": "configured"}, ("DE", "")),  # a configured label, as written
+        ({"location": "configured", "method": "configured"}, ("", "")),
+        ({"location": "World (generation-weighted average)", "method": "defaulted"}, ("", "")),
+    ],
+)
 def test_report_csv_reads_results_written_before_the_country_was_recorded(suite, cli, tmp_path, grid, expected):
     doc = copy.deepcopy(suite["doc"])
     doc["grid"] = {k: v for k, v in doc["grid"].items() if not k.startswith("country_")} | grid
@@ -1017,8 +1163,9 @@ def test_report_csv_reads_results_written_before_the_country_was_recorded(suite,
 
 def test_report_model_card(suite, cli):
     w = next(w for w in suite["doc"]["workloads"] if w["name"] == "api-latency")
-    r = cli("report", str(suite["path"]), "--format", "model-card", "-w", "api-latency", "--training-type",
-            "pre-training")
+    r = cli(
+        "report", str(suite["path"]), "--format", "model-card", "-w", "api-latency", "--training-type", "pre-training"
+    )
     assert r.returncode == 0, r.stderr
     card = yaml.safe_load(r.stdout)
     assert list(card) == ["co2_eq_emissions"]
@@ -1095,8 +1242,15 @@ def test_written_report_honours_the_umask(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-@pytest.mark.parametrize("name, live", [("fix #123", "#123"), ("see https://evil.example/x", "https://"),
-                                        ("www.evil.example", "www."), ("GH-12 again", "GH-12")])
+@pytest.mark.parametrize(
+    "name, live",
+    [
+        ("fix #123", "#123"),
+        ("see https://evil.example/x", "https://"),
+        ("www.evil.example", "www."),
+        ("GH-12 again", "GH-12"),
+    ],
+)
 def test_workload_names_never_become_links_or_references(name, live):
     from carbon_gate.render.markdown import md
 

@@ -34,9 +34,17 @@ workloads:
 
 
 def _sample(wh: float, i: int) -> Sample:
-    return Sample(wall_s=1.0 + i / 100, cpu_s=0.9, exit_code=0, rss_peak_mb=12.5, started_at=f"2026-01-01T00:00:0{i}Z",
-                  energy=[Energy("cpu", wh * 0.8, MODELLED, "TDP curve", "table"), Energy("memory", wh * 0.2, MEASURED, "RAPL")],
-                  units=4.0, metrics={"accuracy": 0.9 + i / 1000}, warmup=i == 0)
+    return Sample(
+        wall_s=1.0 + i / 100,
+        cpu_s=0.9,
+        exit_code=0,
+        rss_peak_mb=12.5,
+        started_at=f"2026-01-01T00:00:0{i}Z",
+        energy=[Energy("cpu", wh * 0.8, MODELLED, "TDP curve", "table"), Energy("memory", wh * 0.2, MEASURED, "RAPL")],
+        units=4.0,
+        metrics={"accuracy": 0.9 + i / 1000},
+        warmup=i == 0,
+    )
 
 
 @pytest.fixture
@@ -46,13 +54,25 @@ def document(tmp_path) -> dict:
     config = config_mod.load(tmp_path / "carbon-gate.yml")
     grid = resolve(country="DE", pue=1.2)
     head = [_sample(1.5 + i / 50, i) for i in range(8)]
-    base = Baseline(mode="stored", samples_wh=tuple(1.0 + i / 50 for i in range(8)), commit="ab" * 20,
-                    fingerprint={"cpu_model": "x"})
-    assessed = [assess_workload(config.workloads[0], head, grid, None, base, fingerprint={"cpu_model": "x"}),
-                assess_workload(config.workloads[1], [_sample(0.0, 1)], grid, None)]
+    base = Baseline(
+        mode="stored",
+        samples_wh=tuple(1.0 + i / 50 for i in range(8)),
+        commit="ab" * 20,
+        fingerprint={"cpu_model": "x"},
+    )
+    assessed = [
+        assess_workload(config.workloads[0], head, grid, None, base, fingerprint={"cpu_model": "x"}),
+        assess_workload(config.workloads[1], [_sample(0.0, 1)], grid, None),
+    ]
     verdict = suite_verdict(assessed, config.gate)
-    doc = results_mod.Results(machine_section(plan_meters(MeterSettings())), grid, assessed, verdict.verdict,
-                              config=str(config.path), notes=["a note"]).to_dict()
+    doc = results_mod.Results(
+        machine_section(plan_meters(MeterSettings())),
+        grid,
+        assessed,
+        verdict.verdict,
+        config=str(config.path),
+        notes=["a note"],
+    ).to_dict()
     return json.loads(results_mod.to_json(doc))  # as written and read: non-finite numbers are null
 
 
@@ -87,8 +107,18 @@ def same(a: object, b: object) -> bool:
 
 
 def test_change_from_dict_restores_what_json_cannot_hold():
-    c = Change(ratio=math.nan, low=0.0, high=math.inf, confidence=0.95, mde=math.inf, n_head=2, n_base=2, paired=True,
-               p_value=math.nan, method="not computable")
+    c = Change(
+        ratio=math.nan,
+        low=0.0,
+        high=math.inf,
+        confidence=0.95,
+        mde=math.inf,
+        n_head=2,
+        n_base=2,
+        paired=True,
+        p_value=math.nan,
+        method="not computable",
+    )
     back = Change.from_dict(json.loads(json.dumps(c.to_dict())))
     assert math.isnan(back.ratio) and back.high == math.inf and back.mde == math.inf and math.isnan(back.p_value)
     assert back.to_dict() == c.to_dict()

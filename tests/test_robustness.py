@@ -36,8 +36,17 @@ from test_paired import worktrees
 
 PY = sys.executable
 SEED = int(os.environ.get("CARBON_GATE_TEST_SEED", "20261202"))
-CI_VARS = ("GITHUB_BASE_REF", "GITHUB_HEAD_REF", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH", "GITHUB_ACTIONS",
-           "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "CARBON_GATE_POWERCAP_ROOT", "CARBON_GATE_DEBUG")
+CI_VARS = (
+    "GITHUB_BASE_REF",
+    "GITHUB_HEAD_REF",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "CARBON_GATE_POWERCAP_ROOT",
+    "CARBON_GATE_DEBUG",
+)
 HEADER = MODELLED_HEADER
 
 
@@ -49,8 +58,9 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def cg(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [PY, "-m", "carbon_gate", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def new_repo(path: Path, files: dict[str, str]) -> Path:
@@ -104,6 +114,7 @@ def load_results(path: Path) -> dict:
 # --------------------------------------------------------------------------------------------------
 # 1. Signals in every phase.
 
+
 def _paired_repo(tmp_path: Path, token: str, workload: str = "sleep 0.02{token}") -> Path:
     cfg = HEADER + textwrap.dedent(f"""\
         defaults: {{repeats: 2, warmup: 0}}
@@ -124,9 +135,29 @@ def _signal_trial(tmp_path: Path, delay: float, sig: int, index: int, started: b
     token = f"{os.getpid() % 1000:03d}{index:03d}"
     repo = _paired_repo(tmp_path, token)
     env = env_for(tmp_path)
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1", "--seed", "1",
-                             "--results", "out.json", "--report", "out.md"], cwd=repo, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "carbon_gate",
+            "run",
+            "--mode",
+            "paired",
+            "--base",
+            "HEAD~1",
+            "--seed",
+            "1",
+            "--results",
+            "out.json",
+            "--report",
+            "out.md",
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until(lambda: handlers_installed(proc.pid) or proc.poll() is not None, what="the handlers")
         if started:
@@ -164,11 +195,19 @@ def test_signals_at_random_moments_of_a_real_run_leave_valid_results_and_nothing
     rng = random.Random(SEED)
     # A quarter of the signals land in start-up (config, planning); the rest after the run began, over
     # about the time the rest of a run takes here (worktrees, setup, 6 paired rounds, assess, write, render).
-    trials = [(rng.uniform(0, 0.4) if i % 4 == 0 else rng.uniform(0, 2.0), rng.choice((signal.SIGINT, signal.SIGTERM)),
-               i % 4 != 0) for i in range(32)]
+    trials = [
+        (
+            rng.uniform(0, 0.4) if i % 4 == 0 else rng.uniform(0, 2.0),
+            rng.choice((signal.SIGINT, signal.SIGTERM)),
+            i % 4 != 0,
+        )
+        for i in range(32)
+    ]
     with ThreadPoolExecutor(max_workers=8) as pool:  # mostly waiting: 0.5 CPU-s in a 2.5 s run
-        futures = [pool.submit(_signal_trial, tmp_path / f"t{i}", delay, sig, i, started)
-                   for i, (delay, sig, started) in enumerate(trials)]
+        futures = [
+            pool.submit(_signal_trial, tmp_path / f"t{i}", delay, sig, i, started)
+            for i, (delay, sig, started) in enumerate(trials)
+        ]
         phases = [f.result() for f in futures]
     interrupted = [d for p, d in phases if p == "interrupted"]
     assert len(interrupted) >= 12, phases  # most signals land while the run is still going
@@ -176,8 +215,14 @@ def test_signals_at_random_moments_of_a_real_run_leave_valid_results_and_nothing
 
 def test_sigint_at_start_up_is_an_interrupt_not_aborted(tmp_path):
     (tmp_path / "carbon-gate.yml").write_text(HEADER + "workloads:\n  - {name: a, command: 'true'}\n")
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "none"], cwd=tmp_path, env=env_for(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "carbon_gate", "run", "--mode", "none"],
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_until(lambda: handlers_installed(proc.pid) or proc.poll() is not None, what="the handlers")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -187,14 +232,23 @@ def test_sigint_at_start_up_is_an_interrupt_not_aborted(tmp_path):
 
 def test_a_second_signal_during_the_grace_period_kills_the_group_at_once(tmp_path):
     token = f"31.{os.getpid() % 1000:03d}7"
-    (tmp_path / "carbon-gate.yml").write_text(HEADER + textwrap.dedent(f"""\
+    (tmp_path / "carbon-gate.yml").write_text(
+        HEADER
+        + textwrap.dedent(f"""\
         defaults: {{repeats: 1, warmup: 0}}
         workloads:
           - name: stubborn
             command: "trap '' TERM; touch started; sleep {token}; sleep {token}"
-        """))
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "none", "-q"], cwd=tmp_path,
-                            env=env_for(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        """)
+    )
+    proc = subprocess.Popen(
+        [PY, "-m", "carbon_gate", "run", "--mode", "none", "-q"],
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until(lambda: (tmp_path / "started").exists() and processes_with(token), what="the workload")
         proc.send_signal(signal.SIGINT)
@@ -218,9 +272,14 @@ def test_sigkill_of_carbon_gate_takes_its_workloads_along_and_the_next_run_clean
     repo = _paired_repo(tmp_path, "", workload=f"'sleep {token} & sleep {token}'")
     (repo / "out.json").write_text('{"stale": true}')
     env = env_for(tmp_path)
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1", "-q",
-                             "--results", "out.json"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1", "-q", "--results", "out.json"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until(lambda: len(processes_with(token)) >= 2, what="the workload's two sleeps")
         proc.kill()
@@ -234,8 +293,9 @@ def test_sigkill_of_carbon_gate_takes_its_workloads_along_and_the_next_run_clean
     placeholder = load_results(repo / "out.json")
     assert placeholder["interrupted"] is True and placeholder["verdict"] == "interrupted"
     assert len(worktrees(repo)) == 2  # the killed run's base worktree is still registered...
-    (repo / "carbon-gate.yml").write_text((repo / "carbon-gate.yml").read_text().replace(
-        f"'sleep {token} & sleep {token}'", "'true'"))
+    (repo / "carbon-gate.yml").write_text(
+        (repo / "carbon-gate.yml").read_text().replace(f"'sleep {token} & sleep {token}'", "'true'")
+    )
     r = cg("run", "--mode", "paired", "--base", "HEAD~1", "-q", "--report", "", cwd=repo, env=env)
     assert r.returncode in (0, 1), r.stderr
     assert_clean(repo, tmp_path)  # ...and the next run removed it
@@ -261,7 +321,9 @@ def test_a_locked_leftover_worktree_of_a_dead_run_is_removed(tmp_path):
 BURN = "import sys, time\nend = time.time() + float(sys.argv[1])\nwhile time.time() < end:\n    pass\n"
 
 
-@pytest.mark.parametrize("escape", ["setsid {py} burn.py 20 &", "{py} -c 'import os; os.setpgrp(); exec(open(\"burn.py\").read())' 20 &"])
+@pytest.mark.parametrize(
+    "escape", ["setsid {py} burn.py 20 &", "{py} -c 'import os; os.setpgrp(); exec(open(\"burn.py\").read())' 20 &"]
+)
 def test_processes_that_leave_the_group_are_killed_counted_and_reported(tmp_path, escape):
     (tmp_path / "burn.py").write_text(BURN.replace("float(sys.argv[1])", "20.0"))
     command = escape.format(py=PY) + " sleep 0.6"
@@ -272,7 +334,8 @@ def test_processes_that_leave_the_group_are_killed_counted_and_reported(tmp_path
     assert any("left the workload's process group" in n for n in sample["notes"]), sample["notes"]
     time.sleep(0.2)
     assert not processes_with(str(tmp_path / "burn.py")) and not [
-        p for p in processes_with("burn.py") if p.cwd() == str(tmp_path)], "an escaped process survived the run"
+        p for p in processes_with("burn.py") if p.cwd() == str(tmp_path)
+    ], "an escaped process survived the run"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,8 +344,10 @@ def test_processes_that_leave_the_group_are_killed_counted_and_reported(tmp_path
 BASE_CONFIG = HEADER + "workloads:\n  - name: a\n    command: 'true'\n"
 REPROS = {
     "unit count underflows SCI": BASE_CONFIG + "    unit: {name: u, count: 1e-320}\n",
-    "hours overflow": HEADER + "workloads:\n  - name: f\n    estimate: {accelerator: H100-SXM, count: 8, hours: 1e308}\n",
-    "params overflow": HEADER + "workloads:\n  - name: f\n    estimate: {accelerator: H100-SXM, count: 8, params: 1e300, tokens: 1e300}\n",
+    "hours overflow": HEADER
+    + "workloads:\n  - name: f\n    estimate: {accelerator: H100-SXM, count: 8, hours: 1e308}\n",
+    "params overflow": HEADER
+    + "workloads:\n  - name: f\n    estimate: {accelerator: H100-SXM, count: 8, params: 1e300, tokens: 1e300}\n",
     "pue overflows": BASE_CONFIG.replace("source: test value}", "source: test value, pue: 1e308}"),
     "intensity overflows": BASE_CONFIG.replace("400 g/kWh", "1e308 g/kWh"),
     "surrogate name": HEADER + 'workloads:\n  - name: "a\\ud800"\n    command: "true"\n',
@@ -298,14 +363,16 @@ REPROS = {
     # Read bounded, regular files only: before, /dev/zero grew memory until the machine gave out.
     "profile is /dev/zero": HEADER.replace('rapl: "off"', 'rapl: "off", profile: /dev/zero')
     + "workloads:\n  - {name: a, command: 'true'}\n",
-    "bad profile name": HEADER.replace('rapl: "off"', 'rapl: "off", profile: no-such-runner') + "workloads:\n  - {name: a, command: 'true'}\n",
+    "bad profile name": HEADER.replace('rapl: "off"', 'rapl: "off", profile: no-such-runner')
+    + "workloads:\n  - {name: a, command: 'true'}\n",
     "empty": "",
     "comment only": "# nothing here\n",
     "control character": "version: 1\nworkloads: \x01\n",
     "version 2": BASE_CONFIG.replace("version: 1", "version: 2"),
 }
 ALIAS_BOMB = "version: 1\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
 
 
 @pytest.mark.parametrize("name", sorted(REPROS))
@@ -334,28 +401,109 @@ def test_alias_bomb_and_non_utf8_files_are_refused_quickly_with_a_location(tmp_p
 # A seeded fuzzer: mutate a valid config's values and text with hostile material; loading must give a
 # Config or a ConfigError (exit 2), and a loaded config must survive everything computed after measuring.
 HOSTILE = st.one_of(
-    st.sampled_from([0, -1, 1, 2, 10**400, -(10**400), 1e-320, 1e308, 1e300, float("nan"), float("inf"), True, None, "",
-                     "1e-320 Wh", "1e308 kg", "nan", ".inf", "0 Wh", "5%", "-5%", "1e999%", "20m", "1" + "0" * 400,
-                     "a\x00b", "a=b", "\ud800", "x" * 5000, [], {}, [None], {"a": None}, "!!binary", "*x", "&x",
-                     "H100-SXM", "auto", "github-linux-x64-2vcpu", "/nonexistent", "UK", "ZZ", "100 W", "0 W"]),
-    st.text(max_size=20), st.integers(), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [
+            0,
+            -1,
+            1,
+            2,
+            10**400,
+            -(10**400),
+            1e-320,
+            1e308,
+            1e300,
+            float("nan"),
+            float("inf"),
+            True,
+            None,
+            "",
+            "1e-320 Wh",
+            "1e308 kg",
+            "nan",
+            ".inf",
+            "0 Wh",
+            "5%",
+            "-5%",
+            "1e999%",
+            "20m",
+            "1" + "0" * 400,
+            "a\x00b",
+            "a=b",
+            "\ud800",
+            "x" * 5000,
+            [],
+            {},
+            [None],
+            {"a": None},
+            "!!binary",
+            "*x",
+            "&x",
+            "H100-SXM",
+            "auto",
+            "github-linux-x64-2vcpu",
+            "/nonexistent",
+            "UK",
+            "ZZ",
+            "100 W",
+            "0 W",
+        ]
+    ),
+    st.text(max_size=20),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
 )
-PATHS = [("version",), ("grid", "intensity"), ("grid", "pue"), ("grid", "country"), ("machine", "profile"),
-         ("machine", "host_threads"), ("defaults", "timeout"), ("defaults", "tolerance"), ("defaults", "repeats"),
-         ("baseline", "file"), ("baseline", "history"), ("gate", "confidence"), ("gate", "fail_on"),
-         ("w", "name"), ("w", "command"), ("w", "cwd"), ("w", "env"), ("w", "unit"), ("w", "budget"),
-         ("w", "extrapolate"), ("e", "estimate"), ("w", "budget", "energy"), ("w", "budget", "per_unit"),
-         ("w", "unit", "count"), ("e", "estimate", "hours"), ("e", "estimate", "params"), ("e", "estimate", "count"),
-         ("e", "estimate", "avg_power"), ("e", "estimate", "mfu")]
+PATHS = [
+    ("version",),
+    ("grid", "intensity"),
+    ("grid", "pue"),
+    ("grid", "country"),
+    ("machine", "profile"),
+    ("machine", "host_threads"),
+    ("defaults", "timeout"),
+    ("defaults", "tolerance"),
+    ("defaults", "repeats"),
+    ("baseline", "file"),
+    ("baseline", "history"),
+    ("gate", "confidence"),
+    ("gate", "fail_on"),
+    ("w", "name"),
+    ("w", "command"),
+    ("w", "cwd"),
+    ("w", "env"),
+    ("w", "unit"),
+    ("w", "budget"),
+    ("w", "extrapolate"),
+    ("e", "estimate"),
+    ("w", "budget", "energy"),
+    ("w", "budget", "per_unit"),
+    ("w", "unit", "count"),
+    ("e", "estimate", "hours"),
+    ("e", "estimate", "params"),
+    ("e", "estimate", "count"),
+    ("e", "estimate", "avg_power"),
+    ("e", "estimate", "mfu"),
+]
 
 
 def _config_doc() -> dict:
-    return {"version": 1, "grid": {"intensity": "400 g/kWh", "source": "test", "pue": 1.2},
-            "machine": {"rapl": "off", "gpu": "off", "embodied": "off"}, "defaults": {"repeats": 3, "warmup": 0},
-            "baseline": {"file": "b.json"}, "gate": {"fail_on": ["regression"]},
-            "workloads": [{"name": "w", "command": "true", "unit": {"name": "item", "count": 2},
-                           "budget": {"energy": "1 Wh", "per_unit": {"co2e": "1 g"}}, "extrapolate": {"to": 10}},
-                          {"name": "e", "estimate": {"accelerator": "H100-SXM", "count": 8, "hours": 2}}]}
+    return {
+        "version": 1,
+        "grid": {"intensity": "400 g/kWh", "source": "test", "pue": 1.2},
+        "machine": {"rapl": "off", "gpu": "off", "embodied": "off"},
+        "defaults": {"repeats": 3, "warmup": 0},
+        "baseline": {"file": "b.json"},
+        "gate": {"fail_on": ["regression"]},
+        "workloads": [
+            {
+                "name": "w",
+                "command": "true",
+                "unit": {"name": "item", "count": 2},
+                "budget": {"energy": "1 Wh", "per_unit": {"co2e": "1 g"}},
+                "extrapolate": {"to": 10},
+            },
+            {"name": "e", "estimate": {"accelerator": "H100-SXM", "count": 8, "hours": 2}},
+        ],
+    }
 
 
 def _set(doc: dict, path: tuple, value) -> None:
@@ -393,8 +541,16 @@ def _after_measuring(config, markdown: bool = True) -> None:
         if w.kind == "estimate":
             out.append(assess_estimate(w, grid))
             continue
-        samples = [Sample(wall_s=0.1 + i / 100, cpu_s=0.05, exit_code=0, energy=[Energy("cpu", 1e-4 * (1 + i / 10),
-                          MODELLED, "test", "test")], units=2.0) for i in range(3)]
+        samples = [
+            Sample(
+                wall_s=0.1 + i / 100,
+                cpu_s=0.05,
+                exit_code=0,
+                energy=[Energy("cpu", 1e-4 * (1 + i / 10), MODELLED, "test", "test")],
+                units=2.0,
+            )
+            for i in range(3)
+        ]
         out.append(assess_workload(w, samples, grid, None))
     suite = suite_verdict(out, config.gate)
     doc = json.loads(to_json(Results(_machine(), grid, out, suite.verdict).to_dict()))
@@ -408,15 +564,43 @@ class _Mutation:
     @staticmethod
     def strategy():
         value_mutation = st.tuples(st.just("value"), st.sampled_from(PATHS), HOSTILE)
-        text_mutation = st.tuples(st.just("text"), st.integers(0, 10_000),
-                                  st.sampled_from(["\x00", "\x01", "\t", ":", "- ", "&a ", "*a", "[", "{", "'", '"',
-                                                   "\n  ", "!!int ", "!!python/object ", "\ud800", "\xff", "#", "? "]))
+        text_mutation = st.tuples(
+            st.just("text"),
+            st.integers(0, 10_000),
+            st.sampled_from(
+                [
+                    "\x00",
+                    "\x01",
+                    "\t",
+                    ":",
+                    "- ",
+                    "&a ",
+                    "*a",
+                    "[",
+                    "{",
+                    "'",
+                    '"',
+                    "\n  ",
+                    "!!int ",
+                    "!!python/object ",
+                    "\ud800",
+                    "\xff",
+                    "#",
+                    "? ",
+                ]
+            ),
+        )
         return st.lists(st.one_of(value_mutation, text_mutation), min_size=1, max_size=4)
 
 
 @seed(SEED)
-@settings(max_examples=300, deadline=5000, derandomize=False, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    deadline=5000,
+    derandomize=False,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(mutations=_Mutation.strategy())
 def test_fuzzed_configs_load_or_fail_cleanly(tmp_path, mutations):
     import yaml
@@ -464,10 +648,13 @@ def test_fuzzed_configs_through_the_real_command(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # 5. Files.
 
+
 @pytest.fixture(scope="module")
 def real_results(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("real")
-    (d / "carbon-gate.yml").write_text(HEADER + "defaults: {repeats: 2, warmup: 0}\nworkloads:\n  - {name: a, command: 'true'}\n")
+    (d / "carbon-gate.yml").write_text(
+        HEADER + "defaults: {repeats: 2, warmup: 0}\nworkloads:\n  - {name: a, command: 'true'}\n"
+    )
     r = cg("run", "--mode", "none", "-q", "--report", "", cwd=d, env=env_for(d))
     assert r.returncode == 0, r.stderr
     return json.loads((d / "carbon-gate-results.json").read_text())
@@ -475,8 +662,11 @@ def real_results(tmp_path_factory) -> dict:
 
 def _variants(doc: dict):
     """Valid JSON, wrong results: each field of the document, a workload and a sample removed or retyped."""
-    targets = [((), k) for k in doc] + [(("workloads", 0), k) for k in doc["workloads"][0]] + \
-              [(("workloads", 0, "samples", 0), k) for k in doc["workloads"][0]["samples"][0]]
+    targets = (
+        [((), k) for k in doc]
+        + [(("workloads", 0), k) for k in doc["workloads"][0]]
+        + [(("workloads", 0, "samples", 0), k) for k in doc["workloads"][0]["samples"][0]]
+    )
     for parent, key in targets:
         for value in ("<drop>", None, "x", -5, [], {}):
             if key == "schema" and value != "<drop>":
@@ -500,7 +690,11 @@ def test_wrong_results_files_are_exit_2_naming_the_field(real_results, tmp_path)
     for field, variant in _variants(real_results):
         path = tmp_path / "r.json"
         path.write_text(json.dumps(variant))
-        commands = (["report", str(path)], ["compare", str(path), "--report", ""], ["report", str(path), "--format", "csv"])
+        commands = (
+            ["report", str(path)],
+            ["compare", str(path), "--report", ""],
+            ["report", str(path), "--format", "csv"],
+        )
         for args in (commands[count % 3],):  # each variant through one reader, in turn
             r = runner.invoke(main, args)
             assert r.exception is None or isinstance(r.exception, SystemExit), (field, args, repr(r.exception))
@@ -511,12 +705,21 @@ def test_wrong_results_files_are_exit_2_naming_the_field(real_results, tmp_path)
     assert count > 100
 
 
-@pytest.mark.parametrize(("entry", "field"), [
-    ({"history": 5}, "history"), ({"samples_wh": ["1"]}, "samples_wh"), ({"samples_wh": [None]}, "samples_wh"),
-    ({"fingerprint": "x"}, "fingerprint"), ({"samples_wh": "NaN"}, "samples_wh")])
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"history": 5}, "history"),
+        ({"samples_wh": ["1"]}, "samples_wh"),
+        ({"samples_wh": [None]}, "samples_wh"),
+        ({"fingerprint": "x"}, "fingerprint"),
+        ({"samples_wh": "NaN"}, "samples_wh"),
+    ],
+)
 def test_corrupt_baseline_entries_are_exit_2_before_running(tmp_path, entry, field):
     (tmp_path / "b.json").write_text(json.dumps({"schema": "carbon-gate/baseline@1", "workloads": {"a": entry}}))
-    (tmp_path / "carbon-gate.yml").write_text(HEADER + "baseline: {file: b.json}\nworkloads:\n  - {name: a, command: 'touch ran'}\n")
+    (tmp_path / "carbon-gate.yml").write_text(
+        HEADER + "baseline: {file: b.json}\nworkloads:\n  - {name: a, command: 'touch ran'}\n"
+    )
     r = cg("run", "--mode", "stored", "-q", cwd=tmp_path, env=env_for(tmp_path))
     assert r.returncode == 2 and f"workloads.a.{field}" in r.stderr, r.stderr
     assert not (tmp_path / "ran").exists()
@@ -524,7 +727,9 @@ def test_corrupt_baseline_entries_are_exit_2_before_running(tmp_path, entry, fie
 
 def test_nan_in_a_baseline_file_is_refused(tmp_path):
     (tmp_path / "b.json").write_text('{"schema": "carbon-gate/baseline@1", "workloads": {"a": {"samples_wh": [NaN]}}}')
-    (tmp_path / "carbon-gate.yml").write_text(HEADER + "baseline: {file: b.json}\nworkloads:\n  - {name: a, command: 'true'}\n")
+    (tmp_path / "carbon-gate.yml").write_text(
+        HEADER + "baseline: {file: b.json}\nworkloads:\n  - {name: a, command: 'true'}\n"
+    )
     r = cg("run", "--mode", "stored", "-q", cwd=tmp_path, env=env_for(tmp_path))
     assert r.returncode == 2 and "NaN" in r.stderr, r.stderr
 
@@ -538,10 +743,20 @@ def test_unwritable_results_location_fails_before_anything_runs(tmp_path):
 
 
 def test_a_workload_that_replaces_the_results_directory_loses_nothing(tmp_path):
-    (tmp_path / "carbon-gate.yml").write_text(HEADER + "defaults: {repeats: 1, warmup: 0}\nworkloads:\n"
-                                              "  - {name: a, command: 'rm -rf out && touch out'}\n")
-    r = cg("run", "--mode", "none", "--results", "out/results.json", "--report", "report.md", cwd=tmp_path,
-           env=env_for(tmp_path))
+    (tmp_path / "carbon-gate.yml").write_text(
+        HEADER + "defaults: {repeats: 1, warmup: 0}\nworkloads:\n  - {name: a, command: 'rm -rf out && touch out'}\n"
+    )
+    r = cg(
+        "run",
+        "--mode",
+        "none",
+        "--results",
+        "out/results.json",
+        "--report",
+        "report.md",
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+    )
     assert r.returncode == 2, r.stderr  # the gate passed, but the results are not where they were asked for
     assert "PASS" in r.stdout  # the verdict is still shown
     rescued = r.stderr.split("the results were saved to ")[1].split(" instead")[0]
@@ -552,6 +767,7 @@ def test_a_workload_that_replaces_the_results_directory_loses_nothing(tmp_path):
 
 # --------------------------------------------------------------------------------------------------
 # 6. Git.
+
 
 def test_failing_setup_still_writes_results_with_verdict_error(tmp_path):
     cfg = HEADER + "baseline: {setup: 'echo broken >&2; exit 4'}\nworkloads:\n  - {name: a, command: 'true'}\n"
@@ -567,13 +783,26 @@ def test_failing_setup_still_writes_results_with_verdict_error(tmp_path):
 
 def test_the_base_worktree_has_its_submodules(tmp_path):
     sub = new_repo(tmp_path / "sub", {"data.txt": "payload\n"})
-    cfg = HEADER + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\nworkloads:\n  - {name: a, command: 'cat lib/data.txt'}\n"
+    cfg = (
+        HEADER
+        + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\nworkloads:\n  - {name: a, command: 'cat lib/data.txt'}\n"
+    )
     repo = new_repo(tmp_path / "repo", {"carbon-gate.yml": cfg})
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "lib")
     git(repo, "commit", "-q", "-m", "submodule")
     commit(repo, {"x": "1"}, "x")
-    r = cg("run", "--mode", "paired", "--base", "HEAD~1", "-q", cwd=repo,
-           env=env_for(tmp_path, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="protocol.file.allow", GIT_CONFIG_VALUE_0="always"))
+    r = cg(
+        "run",
+        "--mode",
+        "paired",
+        "--base",
+        "HEAD~1",
+        "-q",
+        cwd=repo,
+        env=env_for(
+            tmp_path, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="protocol.file.allow", GIT_CONFIG_VALUE_0="always"
+        ),
+    )
     assert r.returncode in (0, 1), r.stderr
     doc = load_results(repo / "carbon-gate-results.json")
     assert doc["workloads"][0]["baseline"]["error"] is None, doc["workloads"][0]["baseline"]
@@ -607,8 +836,23 @@ def test_a_shallow_clone_is_compared_with_the_merge_base_like_a_full_one(tmp_pat
     git(origin, "checkout", "-q", "main")
     commit(origin, {"main.txt": "m"}, "main moves on")
     clone = tmp_path / "clone"
-    subprocess.run([*GIT, "-c", "protocol.file.allow=always", "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{origin}", str(clone)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *GIT,
+            "-c",
+            "protocol.file.allow=always",
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "--branch",
+            "feature",
+            f"file://{origin}",
+            str(clone),
+        ],
+        check=True,
+        capture_output=True,
+    )
     git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
     r = cg("run", "--mode", "paired", "--base", "origin/main", "-q", "--report", "", cwd=clone, env=env_for(tmp_path))
     assert r.returncode in (0, 1), r.stderr
@@ -619,6 +863,7 @@ def test_a_shallow_clone_is_compared_with_the_merge_base_like_a_full_one(tmp_pat
 # --------------------------------------------------------------------------------------------------
 # 7. Reports outside GitHub.
 
+
 def test_outside_actions_the_report_file_is_the_full_report(real_results, tmp_path):
     big = json.loads(json.dumps(real_results))
     one = big["workloads"][0]
@@ -626,13 +871,19 @@ def test_outside_actions_the_report_file_is_the_full_report(real_results, tmp_pa
     big["counts"] = {one["verdict"]: 400}
     (tmp_path / "big.json").write_text(json.dumps(big))
     runner = CliRunner()
-    r = runner.invoke(main, ["compare", str(tmp_path / "big.json"), "--report", str(tmp_path / "local.md")],
-                      env={"GITHUB_ACTIONS": ""})
+    r = runner.invoke(
+        main,
+        ["compare", str(tmp_path / "big.json"), "--report", str(tmp_path / "local.md")],
+        env={"GITHUB_ACTIONS": ""},
+    )
     assert r.exit_code in (0, 1), r.output
     local = (tmp_path / "local.md").read_text()
     assert len(local) > 65_536 and "job summary" not in local and "workload-0399" in local
-    r = runner.invoke(main, ["compare", str(tmp_path / "big.json"), "--report", str(tmp_path / "ci.md")],
-                      env={"GITHUB_ACTIONS": "true"})
+    r = runner.invoke(
+        main,
+        ["compare", str(tmp_path / "big.json"), "--report", str(tmp_path / "ci.md")],
+        env={"GITHUB_ACTIONS": "true"},
+    )
     assert len((tmp_path / "ci.md").read_text()) <= 65_536
 
 
@@ -648,9 +899,12 @@ def test_an_interrupted_run_never_says_pass(real_results, tmp_path):
     headline = render_markdown(doc).split("\n")[1]
     assert "⏹️" in headline and "interrupted" in headline and "passed" not in headline
     (tmp_path / "r.json").write_text(json.dumps(doc))
-    r = CliRunner().invoke(main, ["compare", str(tmp_path / "r.json"), "--results", str(tmp_path / "again.json"),
-                                  "--report", ""])
+    r = CliRunner().invoke(
+        main, ["compare", str(tmp_path / "r.json"), "--results", str(tmp_path / "again.json"), "--report", ""]
+    )
     assert json.loads((tmp_path / "again.json").read_text())["verdict"] == "interrupted", r.output
     (tmp_path / "c.yml").write_text(BASE_CONFIG)
-    r = CliRunner().invoke(main, ["baseline", "update", "--from", str(tmp_path / "r.json"), "-c", str(tmp_path / "c.yml")])
+    r = CliRunner().invoke(
+        main, ["baseline", "update", "--from", str(tmp_path / "r.json"), "-c", str(tmp_path / "c.yml")]
+    )
     assert r.exit_code == 2 and "interrupted" in r.output, r.output

@@ -32,8 +32,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "carbon_gate", *args], cwd=cwd, env=env or _env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "carbon_gate", *args],
+        cwd=cwd,
+        env=env or _env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait(p: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -48,6 +54,7 @@ def _load(path: Path) -> dict:
 
 
 # --- the plan --------------------------------------------------------------------------------------
+
 
 def test_plan_is_deterministic_balanced_and_covers_every_workload():
     plan = plan_shards(NAMES, 3)
@@ -80,6 +87,7 @@ def test_expected_seconds_from_the_baseline_and_shard_spec_errors():
 
 # --- shards → one suite ----------------------------------------------------------------------------
 
+
 def suite_config(names: list[str]) -> str:
     """Workloads that run `true` twice each: fast, and enough for merge and Holm on hand-set samples."""
     return textwrap.dedent("""\
@@ -110,8 +118,14 @@ def sharded(tmp_path_factory) -> dict:
 
 def _sample(template: dict, wh: float) -> dict:
     s = copy.deepcopy(template)
-    s.update(warmup=False, error=None, exit_code=0, energy_wh=wh, timed_out=False,
-             energy=[{"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set", "source": "test"}])
+    s.update(
+        warmup=False,
+        error=None,
+        exit_code=0,
+        energy_wh=wh,
+        timed_out=False,
+        energy=[{"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set", "source": "test"}],
+    )
     return s
 
 
@@ -135,8 +149,15 @@ def _set_samples(doc: dict) -> dict:
     for w in doc["workloads"]:
         head, base = _energies(w["name"])
         w["samples"] = [_sample(w["samples"][0], v) for v in head]
-        w["baseline"] = {"mode": "stored", "commit": None, "n": len(base), "samples_wh": base, "seed": None,
-                         "error": None, "notes": []}
+        w["baseline"] = {
+            "mode": "stored",
+            "commit": None,
+            "n": len(base),
+            "samples_wh": base,
+            "seed": None,
+            "error": None,
+            "notes": [],
+        }
     return doc
 
 
@@ -190,11 +211,14 @@ def test_a_missing_shard_makes_the_suite_error_naming_it(sharded, tmp_path, cli)
     assert {w["name"] for w in doc["workloads"] if w["verdict"] == "error"} == set(lost)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["git"].update(head="0" * 40), "different commits"),
-    (lambda d: d["shard"].update(config_sha256="f" * 64), "different configs"),
-    (None, "given twice"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["git"].update(head="0" * 40), "different commits"),
+        (lambda d: d["shard"].update(config_sha256="f" * 64), "different configs"),
+        (None, "given twice"),
+    ],
+)
 def test_mixed_or_duplicate_shards_are_refused(sharded, tmp_path, cli, change, message):
     docs = {i: copy.deepcopy(sharded[f"s{i}"]) for i in (1, 2, 3)}
     if change is not None:
@@ -238,18 +262,39 @@ def test_two_nodes_four_ranks_merge_with_each_gpu_counted_once(tmp_path, cli):
     (fake / "pynvml.py").write_text(FAKE_PYNVML)
     procs = []
     for rank in range(4):
-        env = _env(PYTHONPATH=str(fake), RANK=str(rank), WORLD_SIZE="4", LOCAL_RANK=str(rank % 2),
-                   CARBON_GATE_NODE=f"node{rank // 2}", CARBON_GATE_JOB="job-7")
+        env = _env(
+            PYTHONPATH=str(fake),
+            RANK=str(rank),
+            WORLD_SIZE="4",
+            LOCAL_RANK=str(rank % 2),
+            CARBON_GATE_NODE=f"node{rank // 2}",
+            CARBON_GATE_JOB="job-7",
+        )
         env.pop("CUDA_VISIBLE_DEVICES", None)
-        procs.append(_cg("measure", "-q", "--grid-intensity", "400", "--results", "rank{rank}.json", "--",
-                         sys.executable, "-c", "pass", cwd=tmp_path, env=env))
+        procs.append(
+            _cg(
+                "measure",
+                "-q",
+                "--grid-intensity",
+                "400",
+                "--results",
+                "rank{rank}.json",
+                "--",
+                sys.executable,
+                "-c",
+                "pass",
+                cwd=tmp_path,
+                env=env,
+            )
+        )
     for p in procs:
         r = _wait(p)
         assert r.returncode == 0, r.stderr
     ranks = [_load(tmp_path / f"rank{r}.json") for r in range(4)]
     assert [d["rank"]["node"] for d in ranks] == ["node0", "node0", "node1", "node1"]
-    per_rank_gpu = [sum(e["wh"] for e in d["workloads"][0]["samples"][0]["energy"] if e["component"] == "gpu")
-                    for d in ranks]
+    per_rank_gpu = [
+        sum(e["wh"] for e in d["workloads"][0]["samples"][0]["energy"] if e["component"] == "gpu") for d in ranks
+    ]
     assert per_rank_gpu == [pytest.approx(0.02)] * 4  # every rank sees both GPUs of its node
     other = [sum(e["wh"] for e in d["workloads"][0]["samples"][0]["energy"] if e["component"] != "gpu") for d in ranks]
 
@@ -288,8 +333,24 @@ def test_a_paired_shard_runs_base_and_head_inside_the_shard(tmp_path, cli):
     git(repo, "init", "-q")
     for message in ("base", "head"):
         commit(repo, {"x.txt": message}, message)
-    r = cli("run", "--mode", "paired", "--base", "HEAD~1", "--seed", "7", "--shard", "2/2", "--report", "", "-q",
-            "--results", "s2.json", cwd=repo, env=_env())
+    r = cli(
+        "run",
+        "--mode",
+        "paired",
+        "--base",
+        "HEAD~1",
+        "--seed",
+        "7",
+        "--shard",
+        "2/2",
+        "--report",
+        "",
+        "-q",
+        "--results",
+        "s2.json",
+        cwd=repo,
+        env=_env(),
+    )
     assert r.returncode == 0, r.stderr
     doc = _load(repo / "s2.json")
     assert doc["shard"]["seed"] == 7 and doc["git"]["mode"] == "paired" and len(doc["workloads"]) == 1
@@ -311,8 +372,13 @@ def test_a_measure_block_on_each_rank_writes_its_own_results(tmp_path, monkeypat
         monkeypatch.setenv("WORLD_SIZE", "2")
         monkeypatch.setenv("LOCAL_RANK", str(rank))
         monkeypatch.setenv("CARBON_GATE_NODE", "n0")
-        with measure(results=str(tmp_path / "rank{rank}.json"), name="train", grid_intensity=400,
-                     settings=MeterSettings(rapl="off", gpu="off"), units=10):
+        with measure(
+            results=str(tmp_path / "rank{rank}.json"),
+            name="train",
+            grid_intensity=400,
+            settings=MeterSettings(rapl="off", gpu="off"),
+            units=10,
+        ):
             sum(range(10_000))
         docs.append(_load(tmp_path / f"rank{rank}.json"))
     assert [d["rank"]["rank"] for d in docs] == [0, 1] and docs[0]["workloads"][0]["name"] == "train"

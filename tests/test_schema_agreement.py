@@ -43,7 +43,7 @@ def config_with(dotted: str, value) -> dict:
     """A minimal valid config with `value` at the dotted key (`workloads[].budget.energy`)."""
     data = copy.deepcopy(BASE)
     if dotted.startswith("workloads[]."):
-        node, parts = data["workloads"][0], dotted[len("workloads[]."):].split(".")
+        node, parts = data["workloads"][0], dotted[len("workloads[].") :].split(".")
         if parts[0] == "estimate":
             node.pop("command")
             # a size key is tested on a sized forecast: with hours it is refused by both (not both)
@@ -72,10 +72,33 @@ def signature(key) -> tuple:
 
 
 # One key per distinct (kind, bounds): the rest behave the same way.
-SCALAR_KINDS = {"energy", "mass", "duration", "percent", "intensity", "power", "number", "integer", "command", "boolean"}
-KEYS = list({signature(k): (d, k) for d, k in reversed(iter_keys()) if k.kind in SCALAR_KINDS
-             and d not in ("version", "workloads[].estimate.count", "workloads[].estimate.hours",
-                           "workloads[].estimate.params", "workloads[].estimate.tokens")}.values())
+SCALAR_KINDS = {
+    "energy",
+    "mass",
+    "duration",
+    "percent",
+    "intensity",
+    "power",
+    "number",
+    "integer",
+    "command",
+    "boolean",
+}
+KEYS = list(
+    {
+        signature(k): (d, k)
+        for d, k in reversed(iter_keys())
+        if k.kind in SCALAR_KINDS
+        and d
+        not in (
+            "version",
+            "workloads[].estimate.count",
+            "workloads[].estimate.hours",
+            "workloads[].estimate.params",
+            "workloads[].estimate.tokens",
+        )
+    }.values()
+)
 
 
 def corpus(key) -> list:
@@ -123,4 +146,6 @@ def test_every_example_config_passes_schema_and_loader(path):
 
 def test_the_schema_file_in_the_package_is_the_generated_one():
     shipped = REPO / "carbon_gate" / "data" / "config.schema.json"
-    assert json.loads(shipped.read_text()) == json_schema(), "regenerate: carbon-gate schema > carbon_gate/data/config.schema.json"
+    assert json.loads(shipped.read_text()) == json_schema(), (
+        "regenerate: carbon-gate schema > carbon_gate/data/config.schema.json"
+    )

@@ -10,8 +10,15 @@ import sys
 
 import pytest
 
-from carbon_gate.assess.stats import (INTERVALS, Looks, classify, decided, plan_looks, sequential_change,
-                                      student_t_quantile)
+from carbon_gate.assess.stats import (
+    INTERVALS,
+    Looks,
+    classify,
+    decided,
+    plan_looks,
+    sequential_change,
+    student_t_quantile,
+)
 from carbon_gate.config import Budget, MeterSettings, Workload
 from carbon_gate.meters.meter import plan_meters
 from carbon_gate.meters.paired import DUET, MAX_BATCH, MIN_ROUND_S, batch_size, duet_cpu_sets, run_rounds
@@ -114,7 +121,7 @@ def test_trimmed_t_interval_matches_the_textbook_formula():
     n, g = 10, 1
     looks = Looks((10,), (0.05,))
     change = sequential_change([math.exp(x) for x in d], [1.0] * n, looks)
-    kept = sorted(d)[g:n - g]
+    kept = sorted(d)[g : n - g]
     mean = sum(kept) / len(kept)
     w = [kept[0]] * g + kept + [kept[-1]] * g
     wm = sum(w) / n
@@ -136,8 +143,9 @@ def test_batches_make_a_round_last_the_minimum_and_tiny_runs_are_too_short():
 
 # --------------------------------------------------------------------------- duet pinning (real processes)
 
-needs_two_cpus = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
-                                    reason="duet runs need at least two CPUs")
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="duet runs need at least two CPUs"
+)
 # A grandchild (sh -> sh -> grep) reports its own allowed CPUs: pinning must reach the whole tree.
 GRANDCHILD = "sh -c 'grep Cpus_allowed_list /proc/$$/status' >> {out}"
 
@@ -167,11 +175,36 @@ def test_duet_rounds_pin_each_side_to_its_half_and_swap_every_round(tmp_path):
         (tmp_path / side).mkdir()
     # Each run takes ~0.3 s (no batching) and appends its grandchild's CPU list to a file in its own tree.
     command = f"{GRANDCHILD.format(out='allowed')}; {sys.executable} -c 'import time; time.sleep(0.3)'"
-    w = Workload(name="w", command=command, cwd=".", env={}, repeats=4, warmup=0, timeout_s=60.0, tolerance=0.05,
-                 unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None, max_rounds=4)
+    w = Workload(
+        name="w",
+        command=command,
+        cwd=".",
+        env={},
+        repeats=4,
+        warmup=0,
+        timeout_s=60.0,
+        tolerance=0.05,
+        unit_name="run",
+        unit_count=1.0,
+        budget=Budget(),
+        paths=(),
+        line=None,
+        max_rounds=4,
+    )
     plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
-    runs = run_rounds(w, plan, tmp_path / "head", tmp_path / "base", random.Random(1), first=4, max_rounds=4,
-                      max_time_s=600, stop=lambda r: False, looks=(4,), pairing=DUET)
+    runs = run_rounds(
+        w,
+        plan,
+        tmp_path / "head",
+        tmp_path / "base",
+        random.Random(1),
+        first=4,
+        max_rounds=4,
+        max_time_s=600,
+        stop=lambda r: False,
+        looks=(4,),
+        pairing=DUET,
+    )
     assert runs.pairing == DUET and runs.batch == 1 and runs.rounds == 4
     low, high = (set(s) for s in duet_cpu_sets())
     head = [_cpus(x) for x in (tmp_path / "head" / "allowed").read_text().splitlines()]
@@ -200,9 +233,23 @@ def test_an_interrupt_mid_duet_round_kills_both_sides(tmp_path):
     for side in ("head", "base"):
         (tmp_path / side).mkdir()
     token = f"2.{os.getpid() % 1000:03d}7"  # a unique `sleep` argument to find the children by
-    w = Workload(name="w", command=f"sleep {token}", cwd=".", env={}, repeats=6, warmup=0, timeout_s=60.0,
-                 tolerance=0.05, unit_name="run", unit_count=1.0, budget=Budget(), paths=(), line=None, max_rounds=6,
-                 max_time_s=600.0)
+    w = Workload(
+        name="w",
+        command=f"sleep {token}",
+        cwd=".",
+        env={},
+        repeats=6,
+        warmup=0,
+        timeout_s=60.0,
+        tolerance=0.05,
+        unit_name="run",
+        unit_count=1.0,
+        budget=Budget(),
+        paths=(),
+        line=None,
+        max_rounds=6,
+        max_time_s=600.0,
+    )
     plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
 
     def both_sides_running() -> bool:
@@ -222,8 +269,19 @@ def test_an_interrupt_mid_duet_round_kills_both_sides(tmp_path):
     try:
         threading.Thread(target=interrupt_when_both_run, daemon=True).start()
         with pytest.raises(_Stop):
-            run_rounds(w, plan, tmp_path / "head", tmp_path / "base", random.Random(1), first=6, max_rounds=6,
-                       max_time_s=600, stop=lambda r: False, looks=(6,), pairing=DUET)
+            run_rounds(
+                w,
+                plan,
+                tmp_path / "head",
+                tmp_path / "base",
+                random.Random(1),
+                first=6,
+                max_rounds=6,
+                max_time_s=600,
+                stop=lambda r: False,
+                looks=(6,),
+                pairing=DUET,
+            )
     finally:
         signal.signal(signal.SIGTERM, old)
     time.sleep(0.5)

@@ -177,8 +177,26 @@ def test_exact_signed_rank_p_for_all_positive_differences():
 
 def test_signed_rank_critical_values_match_the_published_table():
     # Two-sided alpha = 0.05 (Hollander & Wolfe, table A.4; any standard table).
-    table = {5: None, 6: 0, 7: 2, 8: 3, 9: 5, 10: 8, 11: 10, 12: 13, 13: 17, 14: 21, 15: 25,
-             16: 29, 17: 34, 18: 40, 19: 46, 20: 52, 25: 89, 30: 137}
+    table = {
+        5: None,
+        6: 0,
+        7: 2,
+        8: 3,
+        9: 5,
+        10: 8,
+        11: 10,
+        12: 13,
+        13: 17,
+        14: 21,
+        15: 25,
+        16: 29,
+        17: 34,
+        18: 40,
+        19: 46,
+        20: 52,
+        25: 89,
+        30: 137,
+    }
     assert {n: signed_rank_critical(n, 0.95) for n in table} == table
 
 
@@ -227,8 +245,9 @@ def test_min_head_runs_against_a_fixed_stored_baseline():
             m = min_head_runs(n, 0.95, family=k)
             assert all(holm([smallest_p(m, n, False)] * k, 0.05))
             assert rank_sum_critical(m, n, 0.95) is not None
-            assert m == 1 or not (all(holm([smallest_p(m - 1, n, False)] * k, 0.05))
-                                  and rank_sum_critical(m - 1, n, 0.95) is not None)
+            assert m == 1 or not (
+                all(holm([smallest_p(m - 1, n, False)] * k, 0.05)) and rank_sum_critical(m - 1, n, 0.95) is not None
+            )
 
 
 @pytest.mark.parametrize("m, n", [(1, 1), (3, 5), (6, 6), (50, 50), (51, 50), (60, 60), (100, 3), (1000, 1)])
@@ -242,8 +261,12 @@ def test_smallest_p_is_what_the_tests_return_for_complete_separation(m, n):
 
 @pytest.mark.parametrize("family", [0, -1, 1.5, 2.0, None])
 def test_family_must_be_a_whole_number_of_workloads(family):
-    for call in (lambda: min_repeats(0.95, family=family), lambda: min_repeats(0.95, paired=False, family=family),
-                 lambda: min_head_runs(3, 0.95, family=family), lambda: survives_holm(10, 10, True, family)):
+    for call in (
+        lambda: min_repeats(0.95, family=family),
+        lambda: min_repeats(0.95, paired=False, family=family),
+        lambda: min_head_runs(3, 0.95, family=family),
+        lambda: survives_holm(10, 10, True, family),
+    ):
         with pytest.raises(ValueError, match="family must be a whole number"):
             call()
 
@@ -339,9 +362,11 @@ def test_p_values_agree_with_scipy(seed):
 # --------------------------------------------------------------------------- coverage and MDE
 
 
-@pytest.mark.parametrize(("change", "runs", "trials", "n"), [(paired_change, paired_runs, 400, 10),
-                                                              (unpaired_change, unpaired_runs, 200, 8)],
-                         ids=["paired", "unpaired"])
+@pytest.mark.parametrize(
+    ("change", "runs", "trials", "n"),
+    [(paired_change, paired_runs, 400, 10), (unpaired_change, unpaired_runs, 200, 8)],
+    ids=["paired", "unpaired"],
+)
 def test_interval_coverage_on_aa_runs(change, runs, trials, n):
     hits = 0
     for seed in range(trials):
@@ -416,8 +441,18 @@ def test_holm_across_results_uses_the_unrounded_p_value():
 
 
 def test_to_dict_is_json_friendly():
-    c = Change(ratio=1.1234567891, low=1.05, high=math.inf, confidence=0.95, mde=0.0412345, n_head=10, n_base=10,
-               paired=True, p_value=1.23456789e-9, method="m")
+    c = Change(
+        ratio=1.1234567891,
+        low=1.05,
+        high=math.inf,
+        confidence=0.95,
+        mde=0.0412345,
+        n_head=10,
+        n_base=10,
+        paired=True,
+        p_value=1.23456789e-9,
+        method="m",
+    )
     d = c.to_dict()
     assert list(d) == ["ratio", "low", "high", "confidence", "mde", "n_head", "n_base", "paired", "p_value", "method"]
     assert d["ratio"] == 1.12346 and d["high"] is None and d["mde"] == 0.04123 and d["p_value"] == 1.23456789e-9

@@ -22,9 +22,15 @@ from carbon_gate.config import Config, parse
 LABEL = "carbon-budget-approved"
 
 
-def cfg(workloads: str = "", gate: str = "", grid: str = "  intensity: 400 g/kWh\n  source: test\n",
-        baseline: str = "") -> Config:
-    text = "version: 1\ngrid:\n" + grid + (f"gate:\n{gate}" if gate else "") + (f"baseline:\n{baseline}" if baseline else "")
+def cfg(
+    workloads: str = "", gate: str = "", grid: str = "  intensity: 400 g/kWh\n  source: test\n", baseline: str = ""
+) -> Config:
+    text = (
+        "version: 1\ngrid:\n"
+        + grid
+        + (f"gate:\n{gate}" if gate else "")
+        + (f"baseline:\n{baseline}" if baseline else "")
+    )
     text += "workloads:\n" + textwrap.indent(textwrap.dedent(workloads).strip("\n"), "  ") + "\n"
     return parse(text, "carbon-gate.yml")
 
@@ -51,21 +57,34 @@ def test_identical_configs_have_no_changes():
     assert diff_configs(cfg(TRAIN + EVAL), cfg(TRAIN + EVAL)) == []
 
 
-@pytest.mark.parametrize("head, what, before, after, loosened", [
-    (TRAIN.replace("40 Wh", "80 Wh"), "train: budget.energy", "40 Wh", "80 Wh", True),  # raised
-    (TRAIN.replace("40 Wh", "20 Wh"), "train: budget.energy", "40 Wh", "20 Wh", False),  # lowered
-    (TRAIN.replace("energy: 40 Wh, ", ""), "train: budget.energy", "40 Wh", "none", True),  # removed
-    (TRAIN.replace("co2e: 15 g", "co2e: 15 g, per_unit: {co2e: 10 g}"), "train: budget.per_unit.co2e", "none", "10 g",
-     False),  # added
-    (TRAIN.replace("15 g", "1.5 kg"), "train: budget.co2e", "15 g", "1.5 kg", True),
-    (TRAIN.replace("tolerance: 5%", "tolerance: 8%"), "train: tolerance", "5.0%", "8.0%", True),
-    (TRAIN.replace("tolerance: 5%", "tolerance: 2%"), "train: tolerance", "5.0%", "2.0%", False),
-    (TRAIN.replace("--epochs 1", "--epochs 1 --dry-run"), "train: command", "python train.py --epochs 1",
-     "python train.py --epochs 1 --dry-run", True),
-    (TRAIN.replace("count: 1", "count: 4"), "train: unit", "1 epoch", "4 epoch", True),  # 4× the units per run
-    (TRAIN + "  repeats: 2\n", "train: repeats", "5", "2", True),  # less power: a regression reads inconclusive
-    (TRAIN + "  repeats: 9\n", "train: repeats", "5", "9", False),
-])
+@pytest.mark.parametrize(
+    "head, what, before, after, loosened",
+    [
+        (TRAIN.replace("40 Wh", "80 Wh"), "train: budget.energy", "40 Wh", "80 Wh", True),  # raised
+        (TRAIN.replace("40 Wh", "20 Wh"), "train: budget.energy", "40 Wh", "20 Wh", False),  # lowered
+        (TRAIN.replace("energy: 40 Wh, ", ""), "train: budget.energy", "40 Wh", "none", True),  # removed
+        (
+            TRAIN.replace("co2e: 15 g", "co2e: 15 g, per_unit: {co2e: 10 g}"),
+            "train: budget.per_unit.co2e",
+            "none",
+            "10 g",
+            False,
+        ),  # added
+        (TRAIN.replace("15 g", "1.5 kg"), "train: budget.co2e", "15 g", "1.5 kg", True),
+        (TRAIN.replace("tolerance: 5%", "tolerance: 8%"), "train: tolerance", "5.0%", "8.0%", True),
+        (TRAIN.replace("tolerance: 5%", "tolerance: 2%"), "train: tolerance", "5.0%", "2.0%", False),
+        (
+            TRAIN.replace("--epochs 1", "--epochs 1 --dry-run"),
+            "train: command",
+            "python train.py --epochs 1",
+            "python train.py --epochs 1 --dry-run",
+            True,
+        ),
+        (TRAIN.replace("count: 1", "count: 4"), "train: unit", "1 epoch", "4 epoch", True),  # 4× the units per run
+        (TRAIN + "  repeats: 2\n", "train: repeats", "5", "2", True),  # less power: a regression reads inconclusive
+        (TRAIN + "  repeats: 9\n", "train: repeats", "5", "9", False),
+    ],
+)
 def test_workload_limit_changes(head, what, before, after, loosened):
     found = changes(cfg(TRAIN), cfg(head))
     assert set(found) == {what}
@@ -75,8 +94,12 @@ def test_workload_limit_changes(head, what, before, after, loosened):
 
 
 def test_removed_workload_is_loosened_added_is_not():
-    assert changes(cfg(TRAIN + EVAL), cfg(TRAIN))["workload eval"] == LimitChange("workload eval", "present", "removed", True)
-    assert changes(cfg(TRAIN), cfg(TRAIN + EVAL))["workload eval"] == LimitChange("workload eval", "absent", "added", False)
+    assert changes(cfg(TRAIN + EVAL), cfg(TRAIN))["workload eval"] == LimitChange(
+        "workload eval", "present", "removed", True
+    )
+    assert changes(cfg(TRAIN), cfg(TRAIN + EVAL))["workload eval"] == LimitChange(
+        "workload eval", "absent", "added", False
+    )
 
 
 def test_renaming_a_workload_is_a_removal():
@@ -93,8 +116,12 @@ def test_gate_settings():
     assert more.loosened is False
     wider = changes(cfg(TRAIN, gate="  confidence: 0.9\n"), cfg(TRAIN, gate="  confidence: 0.99\n"))["gate.confidence"]
     assert wider.loosened is True
-    assert changes(cfg(TRAIN, gate="  confidence: 0.99\n"), cfg(TRAIN, gate="  confidence: 0.9\n"))[
-        "gate.confidence"].loosened is False
+    assert (
+        changes(cfg(TRAIN, gate="  confidence: 0.99\n"), cfg(TRAIN, gate="  confidence: 0.9\n"))[
+            "gate.confidence"
+        ].loosened
+        is False
+    )
     assert changes(cfg(TRAIN, gate="  family: none\n"), cfg(TRAIN, gate="  family: holm\n"))["gate.family"].loosened
     assert not changes(cfg(TRAIN, gate="  family: holm\n"), cfg(TRAIN, gate="  family: none\n"))["gate.family"].loosened
 
@@ -146,9 +173,13 @@ _SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize("base, head, what, loosened",
-                         [(_machine(b), _machine(h), w, lo) if where == "top" else (cfg(TRAIN + b), cfg(TRAIN + h), w, lo)
-                          for where, b, h, w, lo in _SETTINGS])
+@pytest.mark.parametrize(
+    "base, head, what, loosened",
+    [
+        (_machine(b), _machine(h), w, lo) if where == "top" else (cfg(TRAIN + b), cfg(TRAIN + h), w, lo)
+        for where, b, h, w, lo in _SETTINGS
+    ],
+)
 def test_every_setting_that_can_change_a_number_is_compared(base, head, what, loosened):
     found = changes(base, head)
     assert set(found) == ({what} if what else set()), found
@@ -163,10 +194,13 @@ def test_edited_files_count_like_edited_settings():
     assert edited.loosened and edited.before == "sha256 aaaaaaaaaaaa"
 
 
-@pytest.mark.parametrize("before, after", [("{name: epoch, count: 1}", "{name: epoch}"),
-                                           ("{name: epoch}", "{name: epoch, count: 1}")])
+@pytest.mark.parametrize(
+    "before, after", [("{name: epoch, count: 1}", "{name: epoch}"), ("{name: epoch}", "{name: epoch, count: 1}")]
+)
 def test_unit_switched_to_reported_units(before, after):
-    found = changes(cfg(TRAIN.replace("{name: epoch, count: 1}", before)), cfg(TRAIN.replace("{name: epoch, count: 1}", after)))
+    found = changes(
+        cfg(TRAIN.replace("{name: epoch, count: 1}", before)), cfg(TRAIN.replace("{name: epoch, count: 1}", after))
+    )
     assert found["train: unit"].loosened is True
 
 
@@ -176,17 +210,20 @@ def test_switching_the_baseline_off_is_loosened():
     assert any(c.loosened for c in diff_configs(base, head))
 
 
-@pytest.mark.parametrize("before, after, loosened", [
-    ("  mode: paired\n", "  mode: auto\n", False),  # in a PR auto compares paired
-    ("  mode: auto\n", "  mode: paired\n", False),
-    ("  mode: stored\n", "  mode: paired\n", False),  # the base commit itself, measured beside the PR
-    ("  mode: auto\n", "  mode: stored\n", True),
-    ("  mode: stored\n", "  mode: none\n", True),  # budgets only: no comparison at all
-    ("  mode: none\n", "  mode: stored\n", False),
-    ("  mode: paired\n  file: a.json\n", "  mode: paired\n  file: b.json\n", False),  # history only
-    ("  mode: stored\n  file: a.json\n", "  mode: stored\n  file: b.json\n", True),
-    ("  mode: auto\n  file: a.json\n", "  mode: auto\n  file: b.json\n", True),
-])
+@pytest.mark.parametrize(
+    "before, after, loosened",
+    [
+        ("  mode: paired\n", "  mode: auto\n", False),  # in a PR auto compares paired
+        ("  mode: auto\n", "  mode: paired\n", False),
+        ("  mode: stored\n", "  mode: paired\n", False),  # the base commit itself, measured beside the PR
+        ("  mode: auto\n", "  mode: stored\n", True),
+        ("  mode: stored\n", "  mode: none\n", True),  # budgets only: no comparison at all
+        ("  mode: none\n", "  mode: stored\n", False),
+        ("  mode: paired\n  file: a.json\n", "  mode: paired\n  file: b.json\n", False),  # history only
+        ("  mode: stored\n  file: a.json\n", "  mode: stored\n  file: b.json\n", True),
+        ("  mode: auto\n  file: a.json\n", "  mode: auto\n  file: b.json\n", True),
+    ],
+)
 def test_baseline_settings(before, after, loosened):
     found = diff_configs(cfg(TRAIN, baseline=before), cfg(TRAIN, baseline=after))
     assert found and all(c.what.startswith("baseline.") for c in found)
@@ -203,11 +240,18 @@ def test_effective_config_uses_the_base_baseline_settings():
 
 
 def test_effective_config_keeps_the_base_limits():
-    base = cfg(TRAIN + EVAL, gate="  fail_on: [regression, over-budget, error]\n",
-               grid="  intensity: 400 g/kWh\n  source: test\n  pue: 1.3\n")
-    head_text = (TRAIN.replace("40 Wh", "400 Wh").replace("tolerance: 5%", "tolerance: 50%").replace("count: 1", "count: 9")
-                 .replace("--epochs 1", "--epochs 2")
-                 + "- name: new-one\n  command: python new.py\n  budget: {energy: 9 Wh}\n")
+    base = cfg(
+        TRAIN + EVAL,
+        gate="  fail_on: [regression, over-budget, error]\n",
+        grid="  intensity: 400 g/kWh\n  source: test\n  pue: 1.3\n",
+    )
+    head_text = (
+        TRAIN.replace("40 Wh", "400 Wh")
+        .replace("tolerance: 5%", "tolerance: 50%")
+        .replace("count: 1", "count: 9")
+        .replace("--epochs 1", "--epochs 2")
+        + "- name: new-one\n  command: python new.py\n  budget: {energy: 9 Wh}\n"
+    )
     head = cfg(head_text, gate="  fail_on: [regression]\n", grid="  intensity: 1 g/kWh\n  source: test\n  pue: 1.0\n")
     eff = effective_config(base, head)
     by = {w.name: w for w in eff.workloads}
@@ -224,8 +268,10 @@ def test_effective_config_keeps_the_base_limits():
 
 
 def _baseline(**medians) -> dict:
-    return {"schema": "carbon-gate/baseline@1",
-            "workloads": {n: {"summary": {"median_wh": m}, "samples_wh": [m]} for n, m in medians.items()}}
+    return {
+        "schema": "carbon-gate/baseline@1",
+        "workloads": {n: {"summary": {"median_wh": m}, "samples_wh": [m]} for n, m in medians.items()},
+    }
 
 
 def test_diff_baselines():
@@ -244,9 +290,12 @@ def test_diff_baselines():
 def test_diff_baselines_reads_the_samples_stored_mode_compares():
     """Stored mode compares with `samples_wh`; editing them (or the fingerprint, which makes a comparison
     only inconclusive) while leaving `summary` alone must not slip through."""
+
     def doc(samples, fingerprint="fp-1", median=1.0):
-        return {"schema": "carbon-gate/baseline@1", "workloads": {"a": {
-            "summary": {"median_wh": median}, "samples_wh": samples, "fingerprint": fingerprint}}}
+        return {
+            "schema": "carbon-gate/baseline@1",
+            "workloads": {"a": {"summary": {"median_wh": median}, "samples_wh": samples, "fingerprint": fingerprint}},
+        }
 
     assert diff_baselines(doc([1.0, 1.0, 1.0]), doc([1.0, 1.0, 1.0])) == []
     [raised] = diff_baselines(doc([1.0, 1.0, 1.0]), doc([2.0, 2.0, 2.0]))  # summary untouched
@@ -283,8 +332,9 @@ def _report(run) -> str:
 @pytest.fixture
 def raised_budget_repo(tmp_path):
     """The base's budget is below the measured median; the PR raises it far above."""
-    return make_repo(tmp_path / "repo", config_text({"nap": (SLEEP, LOW)}, repeats=3),
-                     config_text({"nap": (SLEEP, HIGH)}, repeats=3))
+    return make_repo(
+        tmp_path / "repo", config_text({"nap": (SLEEP, LOW)}, repeats=3), config_text({"nap": (SLEEP, HIGH)}, repeats=3)
+    )
 
 
 def test_raised_budget_without_the_label_fails(tmp_path, raised_budget_repo):
@@ -308,8 +358,7 @@ def labeled_event(tmp_path, repo, label: str = LABEL, sender: str = "octo-mainta
     """GitHub's `pull_request` payload for the `labeled` action: who added `label` is its sender."""
     path = pr_event(tmp_path / "event.json", repo, labels=labels)
     data = json.loads(path.read_text(encoding="utf-8"))
-    data.update(action="labeled", label={"name": label, "color": "ededed"},
-                sender={**data["sender"], "login": sender})
+    data.update(action="labeled", label={"name": label, "color": "ededed"}, sender={**data["sender"], "login": sender})
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
 
@@ -338,11 +387,25 @@ def test_without_a_token_the_payload_must_say_who_added_the_label(tmp_path, rais
 
 
 def test_a_different_approval_label(tmp_path, raised_budget_repo):
-    run = run_action(raised_budget_repo, tmp_path, "--approve-label", "energy-ok", api_url=None, token=None,
-                     event=labeled_event(tmp_path, raised_budget_repo))
+    run = run_action(
+        raised_budget_repo,
+        tmp_path,
+        "--approve-label",
+        "energy-ok",
+        api_url=None,
+        token=None,
+        event=labeled_event(tmp_path, raised_budget_repo),
+    )
     assert run.code == 1  # the default label no longer approves
-    run = run_action(raised_budget_repo, tmp_path, "--approve-label", "energy-ok", api_url=None, token=None,
-                     event=labeled_event(tmp_path, raised_budget_repo, "energy-ok", labels=("energy-ok",)))
+    run = run_action(
+        raised_budget_repo,
+        tmp_path,
+        "--approve-label",
+        "energy-ok",
+        api_url=None,
+        token=None,
+        event=labeled_event(tmp_path, raised_budget_repo, "energy-ok", labels=("energy-ok",)),
+    )
     assert run.code == 0, run.log
 
 
@@ -363,8 +426,14 @@ def test_an_api_failure_does_not_approve(tmp_path, raised_budget_repo, github):
     """Fails closed: not even a `labeled` payload by a maintainer approves when the live read fails."""
     github.labels = ["bug", LABEL]
     github.fail("GET", f"{github.issue_path}/labels", *[500] * 20)
-    run = run_action(raised_budget_repo, tmp_path, "--comment", "off", api_url=github.base,
-                     event=labeled_event(tmp_path, raised_budget_repo))
+    run = run_action(
+        raised_budget_repo,
+        tmp_path,
+        "--comment",
+        "off",
+        api_url=github.base,
+        event=labeled_event(tmp_path, raised_budget_repo),
+    )
     assert run.code == 1, run.log
     guard = _guard_doc(run)
     assert guard["approved"] is False and guard["blocked"] is True
@@ -389,8 +458,9 @@ def test_a_label_added_by_the_author_or_a_workflow_token_does_not_approve(tmp_pa
 
 
 def test_tightening_runs_with_the_prs_own_limits(tmp_path):
-    repo = make_repo(tmp_path / "repo", config_text({"nap": (SLEEP, HIGH)}, repeats=3),
-                     config_text({"nap": (SLEEP, LOW)}, repeats=3))
+    repo = make_repo(
+        tmp_path / "repo", config_text({"nap": (SLEEP, HIGH)}, repeats=3), config_text({"nap": (SLEEP, LOW)}, repeats=3)
+    )
     run = run_action(repo, tmp_path, api_url=None, token=None)
     assert run.code == 1, run.log
     guard = _guard_doc(run)
@@ -400,8 +470,9 @@ def test_tightening_runs_with_the_prs_own_limits(tmp_path):
 
 
 def test_tightening_report_says_whose_limits_applied(tmp_path):
-    repo = make_repo(tmp_path / "repo", config_text({"nap": (SLEEP, HIGH)}, repeats=2),
-                     config_text({"nap": (SLEEP, LOW)}, repeats=2))
+    repo = make_repo(
+        tmp_path / "repo", config_text({"nap": (SLEEP, HIGH)}, repeats=2), config_text({"nap": (SLEEP, LOW)}, repeats=2)
+    )
     run = run_action(repo, tmp_path, api_url=None, token=None)
     assert run.code == 1
     assert "base commit's limits were applied" not in _report(run)
@@ -409,8 +480,11 @@ def test_tightening_report_says_whose_limits_applied(tmp_path):
 
 
 def test_removing_a_workload_is_blocked(tmp_path):
-    repo = make_repo(tmp_path / "repo", config_text({"nap": (SLEEP, HIGH), "doze": (SLEEP, LOW)}, repeats=2),
-                     config_text({"nap": (SLEEP, HIGH)}, repeats=2))
+    repo = make_repo(
+        tmp_path / "repo",
+        config_text({"nap": (SLEEP, HIGH), "doze": (SLEEP, LOW)}, repeats=2),
+        config_text({"nap": (SLEEP, HIGH)}, repeats=2),
+    )
     run = run_action(repo, tmp_path, api_url=None, token=None)
     assert run.code == 1, run.log
     assert _guard_doc(run)["blocked"] is True
@@ -432,6 +506,7 @@ WORK = "import time; time.sleep({})\n"
 def _regressing_repo(tmp_path, head_baseline: str):
     """Base: work.py sleeps 0.05 s. PR: it sleeps 0.3 s (about 3x the energy), and the budget file's
     `baseline:` becomes `head_baseline`."""
+
     def text(baseline: str) -> str:
         return textwrap.dedent(f"""\
             version: 1
@@ -443,8 +518,14 @@ def _regressing_repo(tmp_path, head_baseline: str):
                 command: [{json.dumps(PY)}, work.py]
                 budget: {{energy: 1 Wh}}
             """)
-    return make_repo(tmp_path / "repo", text("{mode: auto}"), text(head_baseline),
-                     base_files={"work.py": WORK.format(0.05)}, head_files={"work.py": WORK.format(0.3)})
+
+    return make_repo(
+        tmp_path / "repo",
+        text("{mode: auto}"),
+        text(head_baseline),
+        base_files={"work.py": WORK.format(0.05)},
+        head_files={"work.py": WORK.format(0.3)},
+    )
 
 
 def test_a_real_regression_is_caught_paired(tmp_path):
@@ -468,7 +549,9 @@ def test_switching_the_baseline_off_in_the_pr_does_not_hide_a_regression(tmp_pat
 
 
 def test_switching_to_reported_units_does_not_crash_the_action(tmp_path):
-    base = config_text({"nap": (SLEEP, HIGH)}, repeats=2).replace("    budget:", "    unit: {name: sample, count: 1}\n    budget:")
+    base = config_text({"nap": (SLEEP, HIGH)}, repeats=2).replace(
+        "    budget:", "    unit: {name: sample, count: 1}\n    budget:"
+    )
     head = base.replace("{name: sample, count: 1}", "{name: sample}")
     run = run_action(make_repo(tmp_path / "repo", base, head), tmp_path, api_url=None, token=None)
     assert "Traceback" not in run.log, run.log

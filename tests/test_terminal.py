@@ -39,8 +39,15 @@ workloads:
 
 
 def cg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "carbon_gate", *args], cwd=cwd, env={**os.environ, **QUIET_ENV, **(env or {})},
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [PY, "-m", "carbon_gate", *args],
+        cwd=cwd,
+        env={**os.environ, **QUIET_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def in_pty(*args: str, cwd: Path, env: dict[str, str] | None = None, columns: int = 80) -> tuple[int, str]:
@@ -53,8 +60,15 @@ def in_pty(*args: str, cwd: Path, env: dict[str, str] | None = None, columns: in
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     full_env = {**os.environ, **QUIET_ENV, **(env or {})}
     full_env.pop("COLUMNS")
-    proc = subprocess.Popen([PY, "-m", "carbon_gate", *args], cwd=cwd, env=full_env, stdin=follower, stdout=follower,
-                            stderr=follower, close_fds=True)
+    proc = subprocess.Popen(
+        [PY, "-m", "carbon_gate", *args],
+        cwd=cwd,
+        env=full_env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+    )
     os.close(follower)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 120
@@ -108,12 +122,16 @@ def test_github_actions_groups_each_workload(project):
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
     marks = [(i, line) for i, line in enumerate(lines) if line.startswith(("::group::", "::endgroup::"))]
-    assert [m for _, m in marks] == ["::group::first (1/2)", "::endgroup::",
-                                     "::group::second-with-a-rather-long-name (2/2)", "::endgroup::"]
+    assert [m for _, m in marks] == [
+        "::group::first (1/2)",
+        "::endgroup::",
+        "::group::second-with-a-rather-long-name (2/2)",
+        "::endgroup::",
+    ]
     (g1, _), (e1, _), (g2, _), (e2, _) = marks
     assert sum("first: " in x and " s, " in x for x in lines[g1:e1]) == 3  # every run of `first` in its group
     assert sum("second-with-a-rather-long-name: " in x and " s, " in x for x in lines[g2:e2]) == 3
-    assert lines[e2 + 1:] == ["results: carbon-gate-results.json"]
+    assert lines[e2 + 1 :] == ["results: carbon-gate-results.json"]
 
 
 def test_measure_is_one_group_under_actions(tmp_path):
@@ -121,12 +139,20 @@ def test_measure_is_one_group_under_actions(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
     assert lines[:2] == ["::group::sleep 0.01", "measuring: sleep 0.01"]
-    assert "::endgroup::" in lines and lines.index("::endgroup::") < lines.index(next(x for x in lines if "wall time" in x))
+    assert "::endgroup::" in lines and lines.index("::endgroup::") < lines.index(
+        next(x for x in lines if "wall time" in x)
+    )
 
 
 def test_plain_mode_does_not_import_rich(project):
-    r = subprocess.run([PY, "-X", "importtime", "-m", "carbon_gate", "run", "--report", ""], cwd=project,
-                       env={**os.environ, **QUIET_ENV}, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [PY, "-X", "importtime", "-m", "carbon_gate", "run", "--report", ""],
+        cwd=project,
+        env={**os.environ, **QUIET_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert not re.search(r"\|\s+rich(\.|$)", r.stderr, re.M)
 
@@ -174,12 +200,15 @@ def test_names_are_shortened_only_when_columns_are_not_enough(suite):  # noqa: F
     assert any("…" in line.split()[0] for line in lines[2:4])
 
 
-@pytest.mark.parametrize("env, colour", [
-    ({}, False),
-    ({"FORCE_COLOR": "1"}, True),
-    ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
-    ({"FORCE_COLOR": "0"}, False),
-])
+@pytest.mark.parametrize(
+    "env, colour",
+    [
+        ({}, False),
+        ({"FORCE_COLOR": "1"}, True),
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
+        ({"FORCE_COLOR": "0"}, False),
+    ],
+)
 def test_colour_in_a_pipe_follows_no_color_and_force_color(suite, env, colour):  # noqa: F811
     r = cg("compare", str(suite["path"]), "--report", "", cwd=suite["dir"], env=env)
     assert r.returncode == 3, r.stderr

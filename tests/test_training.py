@@ -92,8 +92,9 @@ def measured_training(tmp_path_factory) -> tuple[subprocess.CompletedProcess, di
     root = tmp_path_factory.mktemp("training")
     shutil.copy(TRAIN_PY, root / "train.py")
     (root / "carbon-gate.yml").write_text(config_text(projected_train(co2e="1 t")))
-    proc = subprocess.run([sys.executable, "-m", "carbon_gate", "run", "-q"], cwd=root, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "carbon_gate", "run", "-q"], cwd=root, capture_output=True, text=True, timeout=120
+    )
     assert (root / "carbon-gate-results.json").exists(), proc.stdout + proc.stderr
     doc = json.loads((root / "carbon-gate-results.json").read_text())
     return proc, doc, (root / "carbon-gate-report.md").read_text()
@@ -159,13 +160,18 @@ def test_projection_of_the_full_run_from_the_measured_epochs(measured_training):
 
 def test_per_epoch_budget_below_the_measured_energy_fails_the_gate(cli, tmp_path, train_script):
     # A fraction of a microwatt-hour per epoch: far below any real epoch of the loop.
-    proc, doc = run_gate(cli, tmp_path, f"""
+    proc, doc = run_gate(
+        cli,
+        tmp_path,
+        f"""
         - name: train
           command: {train_command()}
           unit: {{name: epoch}}
           budget:
             per_unit: {{energy: 0.001 µWh}}
-        """, repeats=2)
+        """,
+        repeats=2,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert doc["verdict"] == "fail"
     w = workload(doc, "train")
@@ -194,12 +200,17 @@ def test_projected_co2e_budget_below_the_projection_fails_the_gate(cli, tmp_path
 
 
 def test_declared_unit_without_any_report_is_an_error(cli, tmp_path):
-    proc, doc = run_gate(cli, tmp_path, f"""
+    proc, doc = run_gate(
+        cli,
+        tmp_path,
+        f"""
         - name: silent
           command: {json.dumps([sys.executable, "-c", "print('training without reporting')"])}
           unit: {{name: epoch}}
           extrapolate: {{to: 90}}
-        """, repeats=1)
+        """,
+        repeats=1,
+    )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert doc["verdict"] == "error"
     w = workload(doc, "silent")
@@ -214,8 +225,14 @@ def test_training_script_runs_standalone_without_carbon_gate(tmp_path, train_scr
     """Calling report_units unconditionally is safe outside carbon-gate: no error (it returns False, see
     test_report_units_outside_anything_returns_false_and_does_nothing)."""
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
-    proc = subprocess.run([sys.executable, "train.py", "--epochs", "2", "--samples", "50"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--epochs", "2", "--samples", "50"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("accuracy") == 2, proc.stdout
 
@@ -224,7 +241,10 @@ def test_training_script_runs_standalone_without_carbon_gate(tmp_path, train_scr
 
 
 def test_units_file_from_shell_workloads(cli, tmp_path):
-    proc, doc = run_gate(cli, tmp_path, """
+    proc, doc = run_gate(
+        cli,
+        tmp_path,
+        """
         - name: echo-five
           command: echo 5 > "$CARBON_GATE_UNITS_FILE"
           unit: {name: item}
@@ -241,10 +261,16 @@ def test_units_file_from_shell_workloads(cli, tmp_path):
           command: echo 5 >> "$CARBON_GATE_UNITS_FILE"
           unit: {name: item}
           warmup: 1
-        """)
+        """,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    expected = {"echo-five": (5, "item"), "several-lines": (6.5, "step"), "static-count": (4, "batch"),
-                "reported-overrides-static": (7, "batch"), "fresh-file-per-run": (5, "item")}
+    expected = {
+        "echo-five": (5, "item"),
+        "several-lines": (6.5, "step"),
+        "static-count": (4, "batch"),
+        "reported-overrides-static": (7, "batch"),
+        "fresh-file-per-run": (5, "item"),
+    }
     for name, (units, unit) in expected.items():
         w = workload(doc, name)
         assert w["verdict"] == "new", (name, w["reasons"])
@@ -259,18 +285,25 @@ def test_units_file_from_shell_workloads(cli, tmp_path):
 
 def test_units_file_env_var_names_a_writable_file_per_run(cli, tmp_path):
     script = tmp_path / "show.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import os, pathlib
         path = os.environ[{ENV_VAR!r}]
         with open("seen.txt", "a") as f:
             f.write(path + "\\n")
         pathlib.Path(path).write_text("3\\n")
-        """))
-    proc, doc = run_gate(cli, tmp_path, f"""
+        """)
+    )
+    proc, doc = run_gate(
+        cli,
+        tmp_path,
+        f"""
         - name: show
           command: {json.dumps([sys.executable, "show.py"])}
           unit: {{name: item}}
-        """, repeats=2)
+        """,
+        repeats=2,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     seen = (tmp_path / "seen.txt").read_text().split()
     assert len(seen) == 2 and seen[0] != seen[1]
@@ -363,11 +396,16 @@ def test_negative_units_raise(no_units_env, tmp_path, monkeypatch):
 
 def test_zero_reported_units_is_a_clear_workload_error_not_a_crash(cli, tmp_path):
     # e.g. a training script whose data loader came back empty: report_units(len(batches)) with 0 batches
-    (tmp_path / "carbon-gate.yml").write_text(config_text("""
+    (tmp_path / "carbon-gate.yml").write_text(
+        config_text(
+            """
         - name: empty-epoch
           command: echo 0 > "$CARBON_GATE_UNITS_FILE"
           unit: {name: step}
-        """, repeats=1))
+        """,
+            repeats=1,
+        )
+    )
     proc = cli("run", "-q")
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode == 3, proc.stderr[-2000:]
@@ -376,11 +414,16 @@ def test_zero_reported_units_is_a_clear_workload_error_not_a_crash(cli, tmp_path
 
 
 def test_unit_count_zero_is_rejected_as_a_config_error(cli, tmp_path):
-    (tmp_path / "carbon-gate.yml").write_text(config_text("""
+    (tmp_path / "carbon-gate.yml").write_text(
+        config_text(
+            """
         - name: no-work
           command: "true"
           unit: {name: batch, count: 0}
-        """, repeats=1))
+        """,
+            repeats=1,
+        )
+    )
     proc = cli("run", "-q")
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -120,7 +120,9 @@ def test_rejected_with_a_message_naming_the_value(parser, value):
     assert repr(value) in str(info.value)
 
 
-@pytest.mark.parametrize(("parser", "value"), [(parse_energy, "50 Wh/s"), (parse_mass, "-3 g"), (parse_duration, "fast")])
+@pytest.mark.parametrize(
+    ("parser", "value"), [(parse_energy, "50 Wh/s"), (parse_mass, "-3 g"), (parse_duration, "fast")]
+)
 def test_issue_examples_rejected(parser, value):
     with pytest.raises(ValueError, match=re.escape(repr(value))):
         parser(value)
@@ -133,7 +135,9 @@ def test_non_scalars_and_booleans_rejected(parser, value):
         parser(value)
 
 
-@pytest.mark.parametrize(("parser", "text"), [(parse_energy, "1e999 Wh"), (parse_mass, "1e999 g"), (parse_duration, "1e999 s")])
+@pytest.mark.parametrize(
+    ("parser", "text"), [(parse_energy, "1e999 Wh"), (parse_mass, "1e999 g"), (parse_duration, "1e999 s")]
+)
 def test_overflowing_numbers_rejected(parser, text):
     with pytest.raises(ValueError):
         parser(text)
@@ -155,8 +159,15 @@ def _significant_digits(number: str) -> int:
 
 @pytest.mark.parametrize(
     ("wh", "text"),
-    [(0.0001234, "123 µWh"), (0.01234, "12.3 mWh"), (1.5, "1.5 Wh"), (12.345, "12.3 Wh"), (45_678, "45.7 kWh"),
-     (1_234_567, "1.23 MWh"), (float("nan"), "n/a")],
+    [
+        (0.0001234, "123 µWh"),
+        (0.01234, "12.3 mWh"),
+        (1.5, "1.5 Wh"),
+        (12.345, "12.3 Wh"),
+        (45_678, "45.7 kWh"),
+        (1_234_567, "1.23 MWh"),
+        (float("nan"), "n/a"),
+    ],
 )
 def test_format_energy_examples(wh, text):
     assert format_energy(wh) == text
@@ -164,14 +175,24 @@ def test_format_energy_examples(wh, text):
 
 @pytest.mark.parametrize(
     ("g", "text"),
-    [(0.0123, "12.3 mg"), (0.5, "500 mg"), (15, "15 g"), (1500, "1.5 kg"), (2_340_000, "2.34 t"), (float("nan"), "n/a")],
+    [
+        (0.0123, "12.3 mg"),
+        (0.5, "500 mg"),
+        (15, "15 g"),
+        (1500, "1.5 kg"),
+        (2_340_000, "2.34 t"),
+        (float("nan"), "n/a"),
+    ],
 )
 def test_format_mass_examples(g, text):
     assert format_mass(g) == text
 
 
-@pytest.mark.parametrize(("fmt", "parse", "smallest"), [(format_energy, parse_energy, 1e-9),
-                                                       (format_mass, parse_mass, 1e-6)], ids=["energy", "mass"])
+@pytest.mark.parametrize(
+    ("fmt", "parse", "smallest"),
+    [(format_energy, parse_energy, 1e-9), (format_mass, parse_mass, 1e-6)],
+    ids=["energy", "mass"],
+)
 @settings(max_examples=400, deadline=None)
 @given(data=st.data())
 def test_format_three_significant_digits_and_round_trip(fmt, parse, smallest, data):
@@ -205,10 +226,17 @@ def test_format_energy_mantissa_is_the_value_rounded_in_a_sensible_unit(wh):
         assert float(number) < 1000, text  # a rounding carry to 1000 moves to the next unit
 
 
-@pytest.mark.parametrize(("fmt", "value", "text"), [(format_energy, 999.7, "1 kWh"), (format_energy, 0.9997, "1 Wh"),
-                                                    (format_mass, 999.7, "1 kg"), (format_mass, 0.9997, "1 g"),
-                                                    # a tie: 999.5 µWh rounds up to 1000 although 0.9995 mWh rounds down
-                                                    (format_energy, 0.0009995, "1 mWh")])
+@pytest.mark.parametrize(
+    ("fmt", "value", "text"),
+    [
+        (format_energy, 999.7, "1 kWh"),
+        (format_energy, 0.9997, "1 Wh"),
+        (format_mass, 999.7, "1 kg"),
+        (format_mass, 0.9997, "1 g"),
+        # a tie: 999.5 µWh rounds up to 1000 although 0.9995 mWh rounds down
+        (format_energy, 0.0009995, "1 mWh"),
+    ],
+)
 def test_format_rollover_moves_to_the_next_unit(fmt, value, text):
     assert fmt(value) == text
 

@@ -30,9 +30,12 @@ workload = args.workload or runs["workload"].iloc[0]
 counted = runs[(runs["workload"] == workload) & (runs["side"] == "head") & ~runs["warmup"] & runs["error"].isna()]
 if counted.empty:
     sys.exit(f"no counted runs of {workload!r} in the results given")
-per_run = (counted.groupby(["created_at", "commit"], dropna=False)
-           .agg(median_wh=("energy_wh", "median"), runs=("energy_wh", "size"), verdict=("verdict", "first"))
-           .reset_index().sort_values("created_at"))
+per_run = (
+    counted.groupby(["created_at", "commit"], dropna=False)
+    .agg(median_wh=("energy_wh", "median"), runs=("energy_wh", "size"), verdict=("verdict", "first"))
+    .reset_index()
+    .sort_values("created_at")
+)
 print(f"{workload}: {len(per_run)} runs")
 print(per_run.to_string(index=False))
 
