@@ -113,10 +113,9 @@ def test_sampler_overhead_is_recorded_and_not_billed():
 def test_exception_propagates_and_sampler_stops():
     before = threading.active_count()
     m = measure(grid_intensity=100)
-    with pytest.raises(ZeroDivisionError):
-        with m:
-            spin(0.02)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), m:
+        spin(0.02)
+        1 / 0
     assert threading.active_count() == before
     assert sampler_threads() == []
     assert m.sample is not None  # what ran until the exception is still measured

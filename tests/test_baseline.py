@@ -14,9 +14,9 @@ import statistics
 from pathlib import Path
 
 import pytest
+from helpers import commit, git, modelled_config
 
 import carbon_gate
-from helpers import commit, git, modelled_config
 
 pytestmark = pytest.mark.usefixtures("no_ci_env")
 

@@ -10,10 +10,10 @@ import time
 import psutil
 import pytest
 import yaml
+from test_rapl import counter, make_tree, set_counter
 
 from carbon_gate.meters.calibrate import Step, profile_document
 from carbon_gate.meters.cpu_model import choose_cpu_model, load_profile
-from test_rapl import counter, make_tree, set_counter
 
 IDLE_W, DYNAMIC_W = 20.0, 80.0  # the simulated package: P(u) = 20 W + 80 W × machine utilisation
 

@@ -43,7 +43,7 @@ def uk_48h(start: dt.datetime = T0) -> dict:
     """96 half-hours from `start`: 250 g/kWh, the current period 300, a trough of 100/90/110/120 from
     14:00 to 16:00, and a deeper one (50) at 03:00-05:00 the next day, beyond a 12 h deadline."""
     values = {0: 300.0, 8: 100.0, 9: 90.0, 10: 110.0, 11: 120.0}
-    values.update({i: 50.0 for i in range(34, 38)})
+    values.update(dict.fromkeys(range(34, 38), 50.0))
     return {"data": [uk_period(start + dt.timedelta(minutes=30 * i), values.get(i, 250.0)) for i in range(96)]}
 
 
@@ -292,7 +292,7 @@ def test_watttime_rejected_login(httpserver: HTTPServer, cache):
     httpserver.expect_request("/login").respond_with_data("Unauthorized", 403)
     e = env(httpserver, WATTTIME_USER="me", WATTTIME_PASSWORD="pw")
     r = intensity.read(CarbonAware("watttime", zone="CAISO_NORTH"), "latest", env=e, now=NOW)
-    assert "the provider refused the credentials (HTTP 403): check WATTTIME_USER and WATTTIME_PASSWORD" == r.error
+    assert r.error == "the provider refused the credentials (HTTP 403): check WATTTIME_USER and WATTTIME_PASSWORD"
 
 
 # ---------------------------------------------------------------- where keys may go
@@ -582,8 +582,9 @@ def test_run_reports_the_live_figure_and_gates_on_it_only_when_asked(httpserver:
     assert (code, doc["verdict"]) == (1, "fail")  # 3 kWh at the live 400 g/kWh: 1.2 kg, over the 1 kg budget
     assert doc["grid"]["method"] == "live" and doc["grid"]["g_per_kwh"] == 400
     assert "CO2e uses the live figure" in report
-    import jsonschema
     from importlib import resources
+
+    import jsonschema
 
     schema = json.loads((resources.files("carbon_gate") / "data" / "results.schema.json").read_text(encoding="utf-8"))
     jsonschema.validate(doc, schema)
@@ -657,9 +658,9 @@ def test_action_defer_step_turns_exit_75_into_an_output_not_a_failure(tmp_path, 
     assert not (tmp_path / "pwned").exists()
     argv = (tmp_path / "argv").read_text().splitlines()
     assert argv[:5] == ["forecast", "--config", "carbon-gate.yml", "--deadline", "12h"]
-    assert ["--defer-above", "200 $(touch pwned)"] == argv[
+    assert argv[
         argv.index("--defer-above") : argv.index("--defer-above") + 2
-    ]
+    ] == ["--defer-above", "200 $(touch pwned)"]
     assert ("--duration" in argv) == bool(duration)
     assert ("::notice title=carbon-gate::deferred" in proc.stdout) == (exit_code == 75)
 

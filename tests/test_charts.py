@@ -13,11 +13,10 @@ import random
 import re
 
 import pytest
+from test_report import add_history, suite  # noqa: F401  (the module-scoped fixture of real results)
 
 from carbon_gate.render.charts import mermaid_number, unique_labels
 from carbon_gate.render.markdown import render_markdown
-
-from test_report import add_history, suite  # noqa: F401  (the module-scoped fixture of real results)
 
 # xychart.jison: <axis_data,data_inner>[+-]?(?:\d+(?:\.\d+)?|\.\d+) → NUMBER_WITH_DECIMAL
 NUM = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"

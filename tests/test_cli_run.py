@@ -579,7 +579,7 @@ def test_stored_and_paired_results_match_the_schema(cli, tmp_path):
         },
         "base",
     )
-    env = {k: "" for k in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH")}
+    env = dict.fromkeys(("GITHUB_BASE_REF", "GITHUB_EVENT_PATH"), "")
     proc = cli("baseline", "update", "-q", env=env)
     assert proc.returncode == 0, proc.stderr
     proc = cli("run", "--mode", "stored", "--results", "stored.json", "--report", "", "-q", env=env)

@@ -389,7 +389,7 @@ def test_imported_machine_skips_rows_without_energy_and_needs_no_pandas(tmp_path
         # a first row with no energy at all (not imported), recorded on other hardware
         w.writerow(
             {
-                **{k: "" for k in data[0]},
+                **dict.fromkeys(data[0], ""),
                 "project_name": data[0]["project_name"],
                 "cpu_model": "Other CPU",
                 "gpu_model": "Other GPU",
@@ -449,8 +449,9 @@ def test_run_with_a_missing_or_energyless_csv_is_exit_2_naming_the_file(cli, wri
 
 @pytest.mark.parametrize("path", [V2, V0], ids=["v2", "v0-totals-only"])
 def test_imported_results_match_the_results_schema(cli, tmp_path, path):
-    import jsonschema
     from importlib import resources
+
+    import jsonschema
 
     schema = json.loads(resources.files("carbon_gate").joinpath("data/results.schema.json").read_text())
     proc = cli("import", "codecarbon", str(path), "--results", "imported.json")
@@ -483,7 +484,7 @@ def write_v3(path: Path, pue: float = 1.5, wue: float = 1.8, iso: str = "DEU") -
         total = sum(energies.values())
         rows_out.append(
             {
-                **{c: "" for c in V3_COLUMNS},
+                **dict.fromkeys(V3_COLUMNS, ""),
                 **{k: f"{v:.12g}" for k, v in energies.items()},
                 "timestamp": f"2025-06-0{i + 1}T10:00:00",
                 "project_name": "train",

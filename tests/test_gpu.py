@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from carbon_gate.meters.gpu import GpuMeter, open_gpu_meter
+from carbon_gate.meters.gpu import open_gpu_meter
 from carbon_gate.meters.hardware import Hardware
 from carbon_gate.meters.meter import MeterSettings, measure_command, plan_meters
 

@@ -10,8 +10,8 @@ shallow clone whose base commit cannot be fetched now blocks, and says how to fi
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import textwrap
 from pathlib import Path

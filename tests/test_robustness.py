@@ -27,12 +27,12 @@ from click.testing import CliRunner
 from helpers import GIT, MODELLED_HEADER, commit, git
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
+from test_paired import worktrees
 
 from carbon_gate import config as config_mod
 from carbon_gate.cli import main
 from carbon_gate.errors import CarbonGateError
 from carbon_gate.results import schema_problem
-from test_paired import worktrees
 
 PY = sys.executable
 SEED = int(os.environ.get("CARBON_GATE_TEST_SEED", "20261202"))

@@ -20,7 +20,6 @@ from carbon_gate.units import (
     parse_percent,
 )
 
-
 # ------------------------------------------------------------------ every unit of the issue
 
 

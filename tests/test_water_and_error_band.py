@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-
 RUNNER = '{profile: github-linux-x64-4vcpu, rapl: "off", embodied: "off"}'
 
 

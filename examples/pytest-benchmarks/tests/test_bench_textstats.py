@@ -3,7 +3,6 @@
 import random
 
 import pytest
-
 from textstats import ngrams, top_words
 
 WORDS = "energy carbon budget gate measure report baseline workload runner profile".split()
