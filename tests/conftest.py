@@ -10,7 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fake_github import FakeGitHub
 from helpers import CI_VARS
+from pytest_httpserver import HTTPServer
 
 
 @pytest.fixture
@@ -75,3 +77,24 @@ def quick_config(write_config):
             """)
 
     return write
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One local HTTP server per test module, standing in for GitHub's API host."""
+    s = HTTPServer(host="127.0.0.1", port=0)
+    s.start()
+    yield s
+    s.clear()
+    s.stop()
+
+
+@pytest.fixture
+def github(server):
+    """A fresh stand-in for GitHub's REST API (fake_github.FakeGitHub) on the module's server."""
+    server.clear()
+    fake = FakeGitHub(server)
+    assert fake.base.startswith("http://127.0.0.1:")
+    yield fake
+    server.check_handler_errors()  # an exception in the stand-in itself fails the test
+    server.clear()

@@ -37,9 +37,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fake_github import FakeGitHub
 from helpers import GIT_ID, git
 from pytest_httpserver import HTTPServer
-from test_github_comment import FakeGitHub
 
 from carbon_gate.render.markdown import MARKER
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fake_github import FORBIDDEN
 from helpers import GIT_ID, commit, git
-from test_github_comment import FORBIDDEN, FakeGitHub, github, server  # noqa: F401 (the stand-in API's fixtures)
 from test_github_event import parse_command, parse_output_file
 
 from carbon_gate.render.markdown import MARKER
@@ -255,7 +255,7 @@ def test_pull_request_end_to_end(tmp_path, github):
     assert any("hog: round 6 base" in x for x in lines[hog:]) and not any("hog: round" in x for x in lines[:hog])
     errors = [c for c in commands(outside) if c[0] == "error"]
     assert len(errors) == 1, run.log
-    name, props, message = errors[0]
+    _name, props, message = errors[0]
     assert props["file"] == "carbon-gate.yml"
     assert props["line"] == str(workload_line(cfg, "hog"))
     assert message.startswith("hog: over-budget")

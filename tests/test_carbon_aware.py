@@ -658,9 +658,10 @@ def test_action_defer_step_turns_exit_75_into_an_output_not_a_failure(tmp_path, 
     assert not (tmp_path / "pwned").exists()
     argv = (tmp_path / "argv").read_text().splitlines()
     assert argv[:5] == ["forecast", "--config", "carbon-gate.yml", "--deadline", "12h"]
-    assert argv[
-        argv.index("--defer-above") : argv.index("--defer-above") + 2
-    ] == ["--defer-above", "200 $(touch pwned)"]
+    assert argv[argv.index("--defer-above") : argv.index("--defer-above") + 2] == [
+        "--defer-above",
+        "200 $(touch pwned)",
+    ]
     assert ("--duration" in argv) == bool(duration)
     assert ("::notice title=carbon-gate::deferred" in proc.stdout) == (exit_code == 75)
 

@@ -291,7 +291,7 @@ def test_workloads_run_in_the_config_directory_unless_cwd_says_otherwise(cli, tm
         f"  - name: here\n    command: {yaml_list(WHERE)}\n"
         f"  - name: there\n    command: {yaml_list(WHERE)}\n    cwd: tools\n"
     )
-    proc, results = run(cli, config, cwd=elsewhere)
+    proc, _results = run(cli, config, cwd=elsewhere)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert os.path.realpath((project / "where.txt").read_text()) == os.path.realpath(project)
     assert os.path.realpath((project / "tools" / "where.txt").read_text()) == os.path.realpath(project / "tools")
@@ -302,7 +302,8 @@ def test_relative_config_path_from_another_directory(cli, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "carbon-gate.yml").write_text(
-        f"version: 1\ndefaults: {{repeats: 1, warmup: 0}}\nworkloads:\n  - name: here\n    command: {yaml_list(WHERE)}\n"
+        "version: 1\ndefaults: {repeats: 1, warmup: 0}\n"
+        f"workloads:\n  - name: here\n    command: {yaml_list(WHERE)}\n"
     )
     proc = cli("run", "-c", "project/carbon-gate.yml", "--results", "r.json", "--report", "", "-q", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -194,9 +194,9 @@ def test_project_filter():
 def test_file_without_energy_columns_or_missing_is_a_usage_error(tmp_path):
     bad = tmp_path / "not-codecarbon.csv"
     bad.write_text("timestamp,project_name,duration,emissions\n2024-01-01T00:00:00,x,10,0.001\n")
-    with pytest.raises(UsageError, match="not-codecarbon.csv.*no energy columns"):
+    with pytest.raises(UsageError, match=r"not-codecarbon\.csv.*no energy columns"):
         read_codecarbon(bad)
-    with pytest.raises(UsageError, match="missing.csv.*not found"):
+    with pytest.raises(UsageError, match=r"missing\.csv.*not found"):
         read_codecarbon(tmp_path / "missing.csv")
 
 

@@ -13,7 +13,6 @@ import json
 import textwrap
 
 from test_action import PY, make_repo, run_action
-from test_github_comment import FakeGitHub, github, server  # noqa: F401 (the stand-in API)
 
 from carbon_gate.meters.environ import EnvironmentSettings, is_passed, workload_environ
 

@@ -24,9 +24,16 @@ from carbon_gate.estimate import (
     find_accelerator,
 )
 
-GPT3 = dict(
-    params=175e9, tokens=300e9, accelerator="V100", count=10_000, mfu=0.197, avg_power_w=330.0, pue=1.1, intensity=429.0
-)
+GPT3 = {
+    "params": 175e9,
+    "tokens": 300e9,
+    "accelerator": "V100",
+    "count": 10_000,
+    "mfu": 0.197,
+    "avg_power_w": 330.0,
+    "pue": 1.1,
+    "intensity": 429.0,
+}
 GPT3_DAYS, GPT3_MWH, GPT3_TCO2E = 14.8, 1287.0, 552.0
 WITHIN_3_PCT = 0.03
 
@@ -113,7 +120,7 @@ def test_gpt3_cli_text_prints_assumptions_and_mfu_sensitivity(cli):
     assert "10000 × NVIDIA V100" in out
     assert "14.8" in out.splitlines()[0]  # days on the headline
     assert "embodied" in out
-    head, _, rest = out.partition("assumptions:")
+    _head, _, rest = out.partition("assumptions:")
     assert rest, out
     assumptions, _, sensitivity = rest.partition("MFU sensitivity:")
     assert sensitivity, out

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+from typing import ClassVar
 
 import pytest
 
@@ -47,7 +48,7 @@ _STRINGS = {
 class NVMLError(Exception):
     """pynvml.NVMLError: `NVMLError(value)` returns the subclass registered for that code."""
 
-    _valClassMapping: dict[int, type] = {}
+    _valClassMapping: ClassVar[dict[int, type]] = {}
 
     def __new__(cls, value):
         if cls is NVMLError:

@@ -347,7 +347,7 @@ def test_interrupted_paired_run_cleans_up_and_writes_partial_results(tmp_path, s
             assert time.monotonic() < deadline, "the long workload never started"
             time.sleep(0.05)
         os.kill(proc.pid, sig)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

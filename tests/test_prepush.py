@@ -425,7 +425,7 @@ def test_push_of_a_regression_is_refused_and_the_remote_is_unchanged(tmp_path, c
 
 
 def test_docs_only_push_runs_nothing_and_passes_quickly(tmp_path, cli):
-    repos, base = seeded(tmp_path)
+    repos, _base = seeded(tmp_path)
     install(repos, cli)
     # The pushed range changes only docs; work/duration.txt went 0.1 → 0.2 → 0.1 (net: unchanged).
     repos.commit({"work/duration.txt": "0.2\n"}, "slower")
@@ -580,7 +580,7 @@ def test_through_the_pre_commit_framework(tmp_path, cli, pre_commit_available):
         "verbose": True,
     }
     pre_commit_config = yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local]}]}, sort_keys=False)
-    repos, base = seeded(tmp_path, files={".pre-commit-config.yaml": pre_commit_config})
+    repos, _base = seeded(tmp_path, files={".pre-commit-config.yaml": pre_commit_config})
     r = repos.run(sys.executable, "-m", "pre_commit", "install", "--hook-type", "pre-push")
     assert "pre-push" in r.stdout
     assert HOOK_MARK not in (repos.hooks() / "pre-push").read_text()

@@ -3,6 +3,8 @@ whole process group on timeout, Ctrl-C and SIGTERM. Everything here runs real pr
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import re
@@ -66,10 +68,8 @@ def read_pid(path: Path, within: float = 5.0) -> int:
 
 def reap_stray(pid: int) -> None:
     """Clean up a process one of our own tests started (by pid only), if a bug left it running."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 # --- exit codes ---------------------------------------------------------------------------------
@@ -242,7 +242,10 @@ def test_interrupt_kills_the_group_and_exits_128_plus_n(tmp_path, sig, code):
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_kills_a_grandchild_that_ignores_sigterm(tmp_path, sig, code):
     leader_file, gc_file = tmp_path / "leader.pid", tmp_path / "gc.pid"
-    script = f"(trap '' TERM; echo $$ > /dev/null; exec sh -c 'echo $$ > {gc_file}; exec sleep 30') & echo $$ > {leader_file}; sleep 30"
+    script = (
+        f"(trap '' TERM; echo $$ > /dev/null; exec sh -c 'echo $$ > {gc_file}; exec sleep 30') & "
+        f"echo $$ > {leader_file}; sleep 30"
+    )
     proc, _ = _start_cli(["measure", "--", "sh", "-c", script], tmp_path)
     gc_pid = None
     try:
@@ -270,7 +273,7 @@ def test_ticks_and_overhead_for_a_one_second_sleep():
     assert 0.95 < run.wall_s < 2.0
     assert len(run.ticks) >= 4
     ts = [t.t for t in run.ticks]
-    assert all(b > a for a, b in zip(ts, ts[1:])), ts
+    assert all(b > a for a, b in itertools.pairwise(ts)), ts
     assert 0 < ts[0] < 0.1 and ts[-1] <= run.wall_s + 0.05
     assert all(t.rss_bytes > 0 for t in run.ticks)
     assert run.cpu_s < 0.1

@@ -181,7 +181,7 @@ def body_rows(table: Node) -> list[list[str]]:
 
 
 def header(table: Node) -> list[str]:
-    return [tr.cells() for thead in table.find_all("thead") for tr in thead.find_all("tr")][0]
+    return next(tr.cells() for thead in table.find_all("thead") for tr in thead.find_all("tr"))
 
 
 def text_outside_code(node: Node) -> str:
@@ -349,7 +349,7 @@ def big_suite(doc: dict, n: int, history: int = 0) -> dict:
 
 
 def test_headline_states_verdict_and_counts(suite):
-    html, tree = parse(suite["report"])
+    _html, tree = parse(suite["report"])
     h2 = tree.root.find_all("h2")[0].text()
     assert h2.startswith("❌ carbon-gate:")
     assert "could not run every workload" in h2 and "3 failing workloads" in h2
@@ -388,7 +388,7 @@ def only(doc: dict, names: list[str], verdict: str) -> dict:
     ],
 )
 def test_headline_for_each_suite_verdict(suite, names, verdict, icon, text, counts):
-    html, tree = parse(render_markdown(only(suite["doc"], names, verdict)))
+    _html, tree = parse(render_markdown(only(suite["doc"], names, verdict)))
     assert tree.root.find_all("h2")[0].text() == f"{icon} carbon-gate: {text}"
     assert tree.root.find_all("p")[0].text() == counts
     top = [t for t in tables(tree) if header(t)[-1:] == ["Verdict"] and "details" not in t.ancestors()]
@@ -405,7 +405,7 @@ def test_headline_for_each_suite_verdict(suite, names, verdict, icon, text, coun
 def test_headline_and_sections_follow_the_gates_fail_on(suite, fail_on, names, verdict, failing):
     doc = only(suite["doc"], names, verdict)
     doc["gate"]["fail_on"] = fail_on
-    html, tree = parse(render_markdown(doc))
+    _html, tree = parse(render_markdown(doc))
     h2 = tree.root.find_all("h2")[0].text()
     sections = [h.text() for h in tree.root.find_all("h3") if " — " in h.text()]
     if failing:
@@ -423,14 +423,14 @@ def test_documents_without_a_fail_on_follow_the_configs_default(suite, gate):
     doc = only(suite["doc"], ["api-latency", "train-epoch", "cold-start", "lint"], "fail")
     doc["gate"] = gate
     assert failing_verdicts(doc) == {"error", *GateSettings().fail_on} == {"error", "regression", "over-budget"}
-    html, tree = parse(render_markdown(doc))
+    _html, tree = parse(render_markdown(doc))
     assert tree.root.find_all("h2")[0].text().endswith("failed — 2 failing workloads")
     sections = [h.text() for h in tree.root.find_all("h3") if " — " in h.text()]
     assert sorted(s.split(" ", 1)[1].split(" — ")[0] for s in sections) == ["api-latency", "train-epoch"]
 
 
 def test_changed_rows_first_in_severity_order_unchanged_in_details(suite):
-    html, tree = parse(suite["report"])
+    _html, tree = parse(suite["report"])
     top = workload_table(tree, 0)
     assert len(header(top)) == 7
     rows = body_rows(top)
@@ -460,14 +460,14 @@ def test_changed_rows_first_in_severity_order_unchanged_in_details(suite):
 
     rest = workload_table(tree, 1)
     assert "details" in rest.ancestors()
-    details = [d for d in tree.root.find_all("details") if rest in list(d.iter())][0]
+    details = next(d for d in tree.root.find_all("details") if rest in list(d.iter()))
     assert details.find_all("summary")[0].text() == "2 unchanged workloads"
     assert sorted(r[0] for r in body_rows(rest)) == ["docs-build", "lint"]
     assert all(len(r) == 7 and r[-1].endswith("unchanged") for r in body_rows(rest))
 
 
 def test_failing_workloads_have_sections_with_reasons(suite):
-    html, tree = parse(suite["report"])
+    _html, tree = parse(suite["report"])
     h3 = {h.text(): h for h in tree.root.find_all("h3")}
     headings = [t for t in h3 if " — " in t]
     # One section per failing workload, in the order of the budget file.
@@ -507,7 +507,7 @@ def test_marker_footer_and_method_disclosure(suite):
     assert "carbon-gate-report" in " ".join(tree.comments)
     footer = tree.root.find_all("sub")[-1]
     assert "Reproduce locally" in footer.text()
-    assert [c.text() for c in footer.find_all("code")][0] == "carbon-gate run"
+    assert next(c.text() for c in footer.find_all("code")) == "carbon-gate run"
     assert "carbon-budget-approved" in footer.text()
 
     disclosure = [
@@ -526,7 +526,7 @@ def test_marker_footer_and_method_disclosure(suite):
     by_component = {r[0]: r[1] for r in body_rows(methods[0])}
     assert by_component["memory"] == "modelled"
     assert by_component["cpu"] in ("measured", "modelled", "defaulted")
-    stats = [t for t in disclosure[0].find_all("table") if "MDE" in header(t)][0]
+    stats = next(t for t in disclosure[0].find_all("table") if "MDE" in header(t))
     assert header(stats) == ["Workload", "Runs", "Median", "Spread", "MDE", "Interval", "p", "Tolerance", "Decision"]
     mde = {r[0]: r[4] for r in body_rows(stats)}
     assert {r[8] for r in body_rows(stats)} == {"—"}  # stored mode: a fixed number of runs, no sequential decision
@@ -549,7 +549,7 @@ def test_marker_footer_and_method_disclosure(suite):
 def test_footer_reproduce_command_finds_the_config(suite, config, command):
     doc = copy.deepcopy(suite["doc"])
     doc["config"] = config  # as `run -c PATH` records it: the path as given
-    html, tree = parse(render_markdown(doc))
+    _html, tree = parse(render_markdown(doc))
     assert tree.root.find_all("sub")[-1].find_all("code")[0].text() == command
 
 
@@ -570,7 +570,7 @@ def test_hostile_names_and_stderr_are_neutralised(hostile):
     assert not tree.root.find_all("img")
     assert not tree.root.find_all("script")
     assert not tree.root.find_all("b") and not tree.root.find_all("i")
-    assert not [a for a in tree.root.find_all("a")]  # no links at all
+    assert not list(tree.root.find_all("a"))  # no links at all
     assert "<img" not in html  # not even as raw text the sanitiser would have to deal with
     assert not tree.stray_end_tags
 
@@ -598,10 +598,10 @@ def test_hostile_names_and_stderr_are_neutralised(hostile):
     assert len(details) == 1 and details[0].find_all("summary")[0].text() == "stderr (last lines)"
     # The failure heading and the stats table show the name as text too.
     assert any(h.text().endswith(HOSTILE.replace("@", "@\u200b") + " — error") for h in tree.root.find_all("h3"))
-    stats = [t for t in tables(tree) if "MDE" in header(t)][0]
+    stats = next(t for t in tables(tree) if "MDE" in header(t))
     assert all(len(r) == 9 for r in body_rows(stats))
     # Config text (the grid source) is escaped like workload text.
-    grid = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Grid intensity")][0]
+    grid = next(li.text() for li in tree.root.find_all("li") if li.text().startswith("Grid intensity"))
     assert "<b>grid</b> @\u200boctocat [x](https:\u200b//example.com)" in grid
 
 
@@ -662,7 +662,7 @@ def test_500_workloads_with_100_point_histories_fit(suite):
     elapsed = time.perf_counter() - t
     assert len(text) <= COMMENT_LIMIT
     assert elapsed < 5, elapsed
-    html, tree = parse(text)
+    _html, tree = parse(text)
     assert tree.root.find_all("h2")[0].text().startswith("❌ carbon-gate:")
     failing = [w["name"] for w in doc["workloads"] if w["verdict"] in ("error", "over-budget", "regression")]
     assert all(n in tree.root.text() for n in failing)
@@ -698,7 +698,7 @@ def test_shortened_report_has_no_empty_statistics_table(suite):
     from carbon_gate.render.markdown import load_template
 
     text = load_template().render(**report_context(suite["doc"], 1))
-    html, tree = parse(text)
+    _html, tree = parse(text)
     assert not [t for t in tables(tree) if "MDE" in header(t)]
 
 
@@ -742,8 +742,8 @@ def test_order_seed_is_shown_only_when_it_is_a_whole_number(suite, seed, shown):
 
 
 def test_disclosure_names_the_stored_baseline_commit(suite):
-    html, tree = parse(suite["report"])
-    baseline = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:")][0]
+    _html, tree = parse(suite["report"])
+    baseline = next(li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:"))
     assert "stored mode" in baseline and "b" * 12 in baseline
 
 
@@ -752,8 +752,8 @@ def test_disclosure_names_each_stored_baseline_commit(suite):
     stored = [w for w in doc["workloads"] if (w.get("baseline") or {}).get("mode") == "stored"]
     for i, w in enumerate(stored):
         w["baseline"]["commit"] = "a" * 40 if i % 3 else "`<b>@x\n" * 10  # from a baseline file: sanitised
-    html, tree = parse(render_markdown(doc))
-    baseline = [li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:")][0]
+    _html, tree = parse(render_markdown(doc))
+    baseline = next(li.text() for li in tree.root.find_all("li") if li.text().startswith("Baseline:"))
     a, b = sum(1 for i in range(len(stored)) if i % 3), sum(1 for i in range(len(stored)) if not i % 3)
     assert f"baseline commits {'a' * 12} ({a} workloads), bxbxbxbxbxbx ({b} workloads)" in baseline, baseline
     assert not tree.root.find_all("b") and "@x" not in baseline
@@ -786,7 +786,7 @@ def test_hard_truncation_never_leaves_details_open(suite):
     text = render_markdown(base, limit=limit)
     assert len(text) <= limit
     assert text.count("<details") == text.count("</details>")
-    html, tree = parse(text)
+    _html, tree = parse(text)
     note = [q for q in tree.root.find_all("blockquote") if "Truncated at" in q.text()]
     assert len(note) == 1 and "details" not in note[0].ancestors()
 
@@ -800,7 +800,7 @@ def test_hard_truncation_closes_an_open_code_fence(suite, tmp_path):
     )
     text = render_markdown(suite["doc"], template=tmp_path / "long.j2", limit=5000)
     assert len(text) <= 5000
-    html, tree = parse(text)
+    _html, tree = parse(text)
     note = [q for q in tree.root.find_all("blockquote") if "Truncated at" in q.text()]
     assert len(note) == 1 and note[0].ancestors() == ["#root"]
     code = [c for c in tree.root.find_all("code") if "line 0 " in c.text()]
@@ -837,8 +837,8 @@ def test_action_job_summary_gets_the_full_report_when_the_comment_is_shortened(c
 
 
 def test_shortening_note_names_the_results_file_verbatim(suite):
-    html, tree = parse(render_markdown(suite["doc"], limit=3000, results_name="out/my_results.json"))
-    note = [p for p in tree.root.find_all("p") if "shortened" in p.text()][0]
+    _html, tree = parse(render_markdown(suite["doc"], limit=3000, results_name="out/my_results.json"))
+    note = next(p for p in tree.root.find_all("p") if "shortened" in p.text())
     assert [c.text() for c in note.find_all("code")] == ["out/my_results.json"]
 
 
@@ -846,7 +846,7 @@ def test_shortening_note_names_the_results_file_verbatim(suite):
 def test_results_file_name_cannot_break_out_of_its_code_span(suite, name):
     shown = name.replace("\n\n", " ")  # a line break cannot stay in a code span; it would end the paragraph
     for limit in (3000, 1000):  # the shortening note, and the hard-truncation note
-        html, tree = parse(render_markdown(suite["doc"], limit=limit, results_name=name))
+        _html, tree = parse(render_markdown(suite["doc"], limit=limit, results_name=name))
         note = [p for p in tree.root.find_all("p") if "shortened" in p.text() or "Truncated" in p.text()][-1]
         assert [c.text() for c in note.find_all("code")] == [shown], limit
         assert not tree.root.find_all("b")
@@ -855,7 +855,7 @@ def test_results_file_name_cannot_break_out_of_its_code_span(suite, name):
 def test_trend_chart_where_history_exists(suite):
     doc = with_history(suite["doc"], names=["api-latency"])
     text = render_markdown(doc)
-    html, tree = parse(text)
+    _html, tree = parse(text)
     charts = [
         c
         for c in tree.root.find_all("code")
@@ -880,7 +880,7 @@ def test_history_commit_ids_cannot_break_out_of_the_chart(suite):
         {"commit": "\n```\n<b>", "median_wh": 1e-5},
         {"commit": 'x"</b>', "median_wh": 1e-5},
     ]
-    html, tree = parse(render_markdown(doc))
+    _html, tree = parse(render_markdown(doc))
     charts = [
         c
         for c in tree.root.find_all("code")
@@ -992,7 +992,7 @@ def test_interrupted_run_whose_report_fails_exits_with_the_interrupt_code(write_
             assert time.monotonic() < deadline, "the long workload never started"
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

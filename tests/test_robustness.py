@@ -635,7 +635,7 @@ def test_fuzzed_configs_through_the_real_command(tmp_path):
     """A sample of the fuzz corpus end to end: the process's exit code is documented, never a traceback."""
     rng = random.Random(SEED)
     values = [10**400, 1e-320, 1e308, "a\x00b", "\ud800", "", [], {}, "nan", -1]
-    for i in range(6):
+    for _i in range(6):
         doc = _config_doc()
         _set(doc, rng.choice(PATHS), rng.choice(values))
         doc["defaults"] = {"repeats": 1, "warmup": 0}
@@ -785,7 +785,8 @@ def test_the_base_worktree_has_its_submodules(tmp_path):
     sub = new_repo(tmp_path / "sub", {"data.txt": "payload\n"})
     cfg = (
         HEADER
-        + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\nworkloads:\n  - {name: a, command: 'cat lib/data.txt'}\n"
+        + "defaults: {repeats: 2, warmup: 0}\ngate: {family: none}\n"
+        + "workloads:\n  - {name: a, command: 'cat lib/data.txt'}\n"
     )
     repo = new_repo(tmp_path / "repo", {"carbon-gate.yml": cfg})
     git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "lib")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import yaml
 from test_action import SLEEP, config_text, make_repo, run_action
-from test_github_comment import github, server  # noqa: F401 (the stand-in API's fixtures)
 
 from carbon_gate.render.markdown import MARKER
 
@@ -25,7 +24,7 @@ def _steps(job: dict) -> list[dict]:
     return [s for s in job["steps"] if str(s.get("uses", "")).startswith("carbon-gate/carbon-gate")]
 
 
-def test_sharded_workflow_gates_and_comments_once(tmp_path, github):  # noqa: F811
+def test_sharded_workflow_gates_and_comments_once(tmp_path, github):
     flow = yaml.safe_load(WORKFLOW.read_text())
     shard_job, merge_job = flow["jobs"]["shard"], flow["jobs"]["merge"]
     matrix = shard_job["strategy"]["matrix"]["shard"]

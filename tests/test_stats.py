@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 import random
-from itertools import combinations, product
+from itertools import combinations, pairwise, product
 
 import pytest
 from hypothesis import given, settings
@@ -377,9 +377,9 @@ def test_interval_coverage_on_aa_runs(change, runs, trials, n):
 
 def test_mde_decreases_with_repeats():
     paired = [paired_mde(0.02, n) for n in range(6, 80)]
-    assert all(a > b for a, b in zip(paired, paired[1:]))
+    assert all(a > b for a, b in pairwise(paired))
     unpaired = [unpaired_mde(0.02, n, n) for n in range(4, 80)]
-    assert all(a > b for a, b in zip(unpaired, unpaired[1:]))
+    assert all(a > b for a, b in pairwise(unpaired))
     assert paired_mde(0.02, 5) == math.inf and unpaired_mde(0.02, 3, 3) == math.inf
     # Hand check: n = 10, s = 2 %: exp((t_.975,9 + t_.8,9) * 0.02 / sqrt(10)) - 1.
     assert paired_mde(0.02, 10) == pytest.approx(math.exp((2.262157 + 0.883404) * 0.02 / math.sqrt(10)) - 1, rel=1e-5)

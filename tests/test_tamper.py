@@ -14,7 +14,6 @@ import textwrap
 
 import pytest
 from test_action import PY, SLEEP, config_text, make_repo, pr_event, run_action
-from test_github_comment import FakeGitHub, github, server  # noqa: F401 (the stand-in API's fixtures)
 
 from carbon_gate.assess.tamper import LimitChange, diff_baselines, diff_configs, effective_config
 from carbon_gate.config import Config, parse

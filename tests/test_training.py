@@ -249,7 +249,7 @@ def test_units_file_from_shell_workloads(cli, tmp_path):
           command: echo 5 > "$CARBON_GATE_UNITS_FILE"
           unit: {name: item}
         - name: several-lines
-          command: echo 2 >> "$CARBON_GATE_UNITS_FILE"; echo 3.5 >> "$CARBON_GATE_UNITS_FILE"; echo "1 step" >> "$CARBON_GATE_UNITS_FILE"
+          command: f="$CARBON_GATE_UNITS_FILE"; echo 2 >> "$f"; echo 3.5 >> "$f"; echo "1 step" >> "$f"
           unit: {name: step}
         - name: static-count
           command: "true"
