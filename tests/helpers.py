@@ -96,3 +96,13 @@ def suite_config(
 def modelled_config(workloads: str, **sections: str) -> str:
     """suite_config with MODELLED_HEADER."""
     return suite_config(workloads, header=MODELLED_HEADER, **sections)
+
+
+def paired_run(*more: str, seed: int | None = None, results: str | None = None, report: str | None = None) -> list[str]:
+    """The arguments of `carbon-gate run` paired with HEAD~1: under a fixed `seed`, into the `results` and `report`
+    files ("": no report) where given, then `more`."""
+    args = ["run", "--mode", "paired", "--base", "HEAD~1"]
+    for flag, value in (("--seed", seed), ("--results", results), ("--report", report)):
+        if value is not None:
+            args += [flag, str(value)]
+    return [*args, *more]

@@ -58,55 +58,17 @@ def scaled_copy(src: Path, dst: Path, factor: float, project: str | None = None)
 
 def fixture_headers_are_the_real_ones():
     """Guard the fixtures themselves: the column sets of the CodeCarbon releases they stand for."""
-    full = [
-        "timestamp",
-        "project_name",
-        "run_id",
-        "experiment_id",
-        "duration",
-        "emissions",
-        "emissions_rate",
-        "cpu_power",
-        "gpu_power",
-        "ram_power",
-        "cpu_energy",
-        "gpu_energy",
-        "ram_energy",
-        "energy_consumed",
-        "country_name",
-        "country_iso_code",
-        "region",
-        "cloud_provider",
-        "cloud_region",
-        "os",
-        "python_version",
-        "codecarbon_version",
-        "cpu_count",
-        "cpu_model",
-        "gpu_count",
-        "gpu_model",
-        "longitude",
-        "latitude",
-        "ram_total_size",
-        "tracking_mode",
-        "on_cloud",
-        "pue",
-    ]
+    full = (
+        "timestamp project_name run_id experiment_id duration emissions emissions_rate cpu_power gpu_power ram_power"
+        " cpu_energy gpu_energy ram_energy energy_consumed country_name country_iso_code region cloud_provider"
+        " cloud_region os python_version codecarbon_version cpu_count cpu_model gpu_count gpu_model longitude latitude"
+        " ram_total_size tracking_mode on_cloud pue"
+    ).split()
     older = [c for c in full if c not in ("experiment_id", "codecarbon_version", "pue")]
-    oldest = [
-        "timestamp",
-        "experiment_id",
-        "project_name",
-        "duration",
-        "emissions",
-        "energy_consumed",
-        "country_name",
-        "country_iso_code",
-        "region",
-        "on_cloud",
-        "cloud_provider",
-        "cloud_region",
-    ]
+    oldest = (
+        "timestamp experiment_id project_name duration emissions energy_consumed country_name country_iso_code region"
+        " on_cloud cloud_provider cloud_region"
+    ).split()
     return {V2: full, V1: older, V0: oldest}
 
 

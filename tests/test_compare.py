@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import commit, git, without_ci
+from helpers import commit, git, paired_run, without_ci
 
 pytestmark = pytest.mark.usefixtures("no_ci_env")
 
@@ -85,18 +85,7 @@ def _paired_run(root: Path, workloads: str, files: dict[str, str], changed: dict
     commit(repo, {"carbon-gate.yml": config(workloads), **files}, "base")
     commit(repo, changed, "change")
     r = carbon_gate(
-        "run",
-        "--mode",
-        "paired",
-        "--base",
-        "HEAD~1",
-        "--seed",
-        "21",
-        "--results",
-        "paired.json",
-        "--report",
-        "",
-        "-q",
+        *paired_run("-q", seed=21, results="paired.json", report=""),
         cwd=repo,
         env=without_ci(TMPDIR=str(root / "tmp")),
     )

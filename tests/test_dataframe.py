@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import paired_run
 
 pd = pytest.importorskip("pandas")
 
@@ -39,6 +40,11 @@ def sh(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+def cg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The real CLI, `carbon-gate ARGS`, in a subprocess."""
+    return sh(sys.executable, "-m", "carbon_gate", *args, cwd=cwd)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
     repo = tmp_path_factory.mktemp("history")
@@ -46,42 +52,12 @@ def runs(tmp_path_factory) -> dict:
     sh("git", "init", "-q", "-b", "main", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "one", cwd=repo)
-    r = sh(
-        sys.executable,
-        "-m",
-        "carbon_gate",
-        "run",
-        "-q",
-        "--mode",
-        "none",
-        "--results",
-        "r1.json",
-        "--report",
-        "",
-        cwd=repo,
-    )
+    r = cg("run", "-q", "--mode", "none", "--results", "r1.json", "--report", "", cwd=repo)
     assert r.returncode == 0, r.stderr
-    assert sh(sys.executable, "-m", "carbon_gate", "baseline", "update", "-q", cwd=repo).returncode == 0
+    assert cg("baseline", "update", "-q", cwd=repo).returncode == 0
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-qm", "two", cwd=repo)
-    r = sh(
-        sys.executable,
-        "-m",
-        "carbon_gate",
-        "run",
-        "-q",
-        "--mode",
-        "paired",
-        "--base",
-        "HEAD~1",
-        "--seed",
-        "1",
-        "--results",
-        "r2.json",
-        "--report",
-        "",
-        cwd=repo,
-    )
+    r = cg(*paired_run("-q", seed=1, results="r2.json", report=""), cwd=repo)
     assert r.returncode in (0, 1), r.stderr
     return {
         "dir": repo,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from helpers import commit, git, modelled_config
+from helpers import commit, git, modelled_config, paired_run
 
 pytestmark = pytest.mark.usefixtures("no_ci_env")
 
@@ -47,17 +47,7 @@ def config(
 def run_paired(cli, repo: Path, tmp_path: Path, seed: int):
     """`carbon-gate run` paired with HEAD~1 under a fixed seed: results in repo/out.json, no report."""
     return cli(
-        "run",
-        "--mode",
-        "paired",
-        "--base",
-        "HEAD~1",
-        "--seed",
-        str(seed),
-        "--results",
-        "out.json",
-        "--report",
-        "",
+        *paired_run(seed=seed, results="out.json", report=""),
         cwd=repo,
         env=run_env(tmp_path),
     )
@@ -258,18 +248,7 @@ def test_round_order_is_random_but_reproducible_with_a_seed(tmp_path, cli):
 
     def orders(seed: int, out: str) -> str:
         r = cli(
-            "run",
-            "--mode",
-            "paired",
-            "--base",
-            "HEAD~1",
-            "--seed",
-            str(seed),
-            "--results",
-            out,
-            "--report",
-            "",
-            "-q",
+            *paired_run("-q", seed=seed, results=out, report=""),
             cwd=repo,
             env=run_env(tmp_path),
         )
@@ -312,22 +291,7 @@ def test_interrupted_paired_run_cleans_up_and_writes_partial_results(tmp_path, s
     repo, _ = new_repo(tmp_path, {"carbon-gate.yml": config(workloads)})
     commit(repo, {"README.md": "x\n"}, "docs")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "carbon_gate",
-            "run",
-            "--mode",
-            "paired",
-            "--base",
-            "HEAD~1",
-            "--seed",
-            "1",
-            "--results",
-            "out.json",
-            "--report",
-            "",
-        ],
+        [sys.executable, "-m", "carbon_gate", *paired_run(seed=1, results="out.json", report="")],
         cwd=repo,
         env={**os.environ, **run_env(tmp_path)},
         stdout=subprocess.PIPE,

@@ -36,38 +36,12 @@ PY = sys.executable
 HOSTILE = "<img src=x onerror=alert(1)> | @octocat"
 # CodeCarbon's emissions.csv header (2.x), in its order.
 CODECARBON_COLUMNS = (
-    "timestamp",
-    "project_name",
-    "run_id",
-    "duration",
-    "emissions",
-    "emissions_rate",
-    "cpu_power",
-    "gpu_power",
-    "ram_power",
-    "cpu_energy",
-    "gpu_energy",
-    "ram_energy",
-    "energy_consumed",
-    "country_name",
-    "country_iso_code",
-    "region",
-    "cloud_provider",
-    "cloud_region",
-    "os",
-    "python_version",
-    "codecarbon_version",
-    "cpu_count",
-    "cpu_model",
-    "gpu_count",
-    "gpu_model",
-    "longitude",
-    "latitude",
-    "ram_total_size",
-    "tracking_mode",
-    "on_cloud",
-    "pue",
-)
+    "timestamp project_name run_id duration emissions emissions_rate cpu_power gpu_power ram_power cpu_energy"
+    " gpu_energy ram_energy energy_consumed country_name country_iso_code region cloud_provider cloud_region os"
+    " python_version codecarbon_version cpu_count cpu_model gpu_count gpu_model longitude latitude ram_total_size"
+    " tracking_mode on_cloud pue"
+).split()
+
 FAIL_SCRIPT = """\
 import sys
 sys.stderr.write("loading shard 1 of 4\\n" * 30)

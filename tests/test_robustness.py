@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 from click.testing import CliRunner
-from helpers import GIT, MODELLED_HEADER, commit, git
+from helpers import GIT, MODELLED_HEADER, commit, git, paired_run
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from test_paired import worktrees
@@ -136,22 +136,7 @@ def _signal_trial(tmp_path: Path, delay: float, sig: int, index: int, started: b
     repo = _paired_repo(tmp_path, token)
     env = env_for(tmp_path)
     proc = subprocess.Popen(
-        [
-            PY,
-            "-m",
-            "carbon_gate",
-            "run",
-            "--mode",
-            "paired",
-            "--base",
-            "HEAD~1",
-            "--seed",
-            "1",
-            "--results",
-            "out.json",
-            "--report",
-            "out.md",
-        ],
+        [PY, "-m", "carbon_gate", *paired_run(seed=1, results="out.json", report="out.md")],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -793,12 +778,7 @@ def test_the_base_worktree_has_its_submodules(tmp_path):
     git(repo, "commit", "-q", "-m", "submodule")
     commit(repo, {"x": "1"}, "x")
     r = cg(
-        "run",
-        "--mode",
-        "paired",
-        "--base",
-        "HEAD~1",
-        "-q",
+        *paired_run("-q"),
         cwd=repo,
         env=env_for(
             tmp_path, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="protocol.file.allow", GIT_CONFIG_VALUE_0="always"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import commit, git
+from helpers import commit, git, paired_run
 
 from carbon_gate.shard import expected_seconds, parse_shard, plan_shards
 
@@ -334,20 +334,7 @@ def test_a_paired_shard_runs_base_and_head_inside_the_shard(tmp_path, cli):
     for message in ("base", "head"):
         commit(repo, {"x.txt": message}, message)
     r = cli(
-        "run",
-        "--mode",
-        "paired",
-        "--base",
-        "HEAD~1",
-        "--seed",
-        "7",
-        "--shard",
-        "2/2",
-        "--report",
-        "",
-        "-q",
-        "--results",
-        "s2.json",
+        *paired_run("--shard", "2/2", "-q", seed=7, report="", results="s2.json"),
         cwd=repo,
         env=_env(),
     )

@@ -7,6 +7,7 @@ import math
 import os
 import random
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from carbon_gate.assess.stats import (
 )
 from carbon_gate.config import Budget, MeterSettings, Workload
 from carbon_gate.meters.meter import plan_meters
-from carbon_gate.meters.paired import DUET, MAX_BATCH, MIN_ROUND_S, batch_size, duet_cpu_sets, run_rounds
+from carbon_gate.meters.paired import DUET, MAX_BATCH, MIN_ROUND_S, PairedRuns, batch_size, duet_cpu_sets, run_rounds
 from carbon_gate.meters.process import run_process
 
 
@@ -158,6 +159,42 @@ def _cpus(line: str) -> set[int]:
     return out
 
 
+def _duet_rounds(command: str, rounds: int, tmp_path: Path) -> PairedRuns:
+    """`rounds` duet rounds of `command` (no early stop, no time limit that could end them), RAPL and GPU off,
+    the two sides' trees in tmp_path/head and tmp_path/base."""
+    w = Workload(
+        name="w",
+        command=command,
+        cwd=".",
+        env={},
+        repeats=rounds,
+        warmup=0,
+        timeout_s=60.0,
+        tolerance=0.05,
+        unit_name="run",
+        unit_count=1.0,
+        budget=Budget(),
+        paths=(),
+        line=None,
+        max_rounds=rounds,
+        max_time_s=600.0,
+    )
+    plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
+    return run_rounds(
+        w,
+        plan,
+        tmp_path / "head",
+        tmp_path / "base",
+        random.Random(1),
+        first=rounds,
+        max_rounds=rounds,
+        max_time_s=600,
+        stop=lambda r: False,
+        looks=(rounds,),
+        pairing=DUET,
+    )
+
+
 @needs_two_cpus
 def test_pinning_reaches_a_grandchild_and_leaves_the_caller_free(tmp_path):
     out = tmp_path / "allowed"
@@ -175,36 +212,7 @@ def test_duet_rounds_pin_each_side_to_its_half_and_swap_every_round(tmp_path):
         (tmp_path / side).mkdir()
     # Each run takes ~0.3 s (no batching) and appends its grandchild's CPU list to a file in its own tree.
     command = f"{GRANDCHILD.format(out='allowed')}; {sys.executable} -c 'import time; time.sleep(0.3)'"
-    w = Workload(
-        name="w",
-        command=command,
-        cwd=".",
-        env={},
-        repeats=4,
-        warmup=0,
-        timeout_s=60.0,
-        tolerance=0.05,
-        unit_name="run",
-        unit_count=1.0,
-        budget=Budget(),
-        paths=(),
-        line=None,
-        max_rounds=4,
-    )
-    plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
-    runs = run_rounds(
-        w,
-        plan,
-        tmp_path / "head",
-        tmp_path / "base",
-        random.Random(1),
-        first=4,
-        max_rounds=4,
-        max_time_s=600,
-        stop=lambda r: False,
-        looks=(4,),
-        pairing=DUET,
-    )
+    runs = _duet_rounds(command, 4, tmp_path)
     assert runs.pairing == DUET and runs.batch == 1 and runs.rounds == 4
     low, high = (set(s) for s in duet_cpu_sets())
     head = [_cpus(x) for x in (tmp_path / "head" / "allowed").read_text().splitlines()]
@@ -233,24 +241,6 @@ def test_an_interrupt_mid_duet_round_kills_both_sides(tmp_path):
     for side in ("head", "base"):
         (tmp_path / side).mkdir()
     token = f"2.{os.getpid() % 1000:03d}7"  # a unique `sleep` argument to find the children by
-    w = Workload(
-        name="w",
-        command=f"sleep {token}",
-        cwd=".",
-        env={},
-        repeats=6,
-        warmup=0,
-        timeout_s=60.0,
-        tolerance=0.05,
-        unit_name="run",
-        unit_count=1.0,
-        budget=Budget(),
-        paths=(),
-        line=None,
-        max_rounds=6,
-        max_time_s=600.0,
-    )
-    plan = plan_meters(MeterSettings(rapl="off", gpu="off", embodied="off"))
 
     def both_sides_running() -> bool:
         out = subprocess.run(["pgrep", "-fc", f"^sleep {token}"], capture_output=True, text=True).stdout
@@ -269,19 +259,7 @@ def test_an_interrupt_mid_duet_round_kills_both_sides(tmp_path):
     try:
         threading.Thread(target=interrupt_when_both_run, daemon=True).start()
         with pytest.raises(_Stop):
-            run_rounds(
-                w,
-                plan,
-                tmp_path / "head",
-                tmp_path / "base",
-                random.Random(1),
-                first=6,
-                max_rounds=6,
-                max_time_s=600,
-                stop=lambda r: False,
-                looks=(6,),
-                pairing=DUET,
-            )
+            _duet_rounds(f"sleep {token}", 6, tmp_path)
     finally:
         signal.signal(signal.SIGTERM, old)
     time.sleep(0.5)
