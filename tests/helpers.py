@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import textwrap
 from pathlib import Path
+
+from carbon_gate.meters.hardware import Hardware
 
 # Git with a fixed identity and none of the user's signing or hooks, so commits work on any machine.
 GIT = [
@@ -106,3 +109,34 @@ def paired_run(*more: str, seed: int | None = None, results: str | None = None, 
         if value is not None:
             args += [flag, str(value)]
     return [*args, *more]
+
+
+def hardware(
+    cpu_model: str = "Carbon Gate Test CPU", cpus: int = 2, *, virtualised: bool = False, ram_bytes: int = 8 * 2**30
+) -> Hardware:
+    """A Linux x86_64 machine with `cpus` logical CPUs, all of them this process's; the default CPU model is in no
+    table, so a power model for it is `defaulted`."""
+    return Hardware(
+        cpu_model=cpu_model,
+        logical_cpus=cpus,
+        machine_cpus=cpus,
+        virtualised=virtualised,
+        ram_bytes=ram_bytes,
+        os="Linux test",
+        arch="x86_64",
+    )
+
+
+def counted_sample(template: dict, wh: float, reason: str) -> dict:
+    """A copy of the results sample `template` as a counted, successful run that took `wh` Wh of modelled CPU
+    energy (set by hand for `reason`)."""
+    s = copy.deepcopy(template)
+    s.update(
+        warmup=False,
+        error=None,
+        exit_code=0,
+        energy_wh=wh,
+        timed_out=False,
+        energy=[{"component": "cpu", "wh": wh, "method": "modelled", "reason": reason, "source": "test"}],
+    )
+    return s

@@ -7,9 +7,9 @@ import threading
 import time
 
 import pytest
+from helpers import hardware
 
 from carbon_gate import measure
-from carbon_gate.meters.hardware import Hardware
 from carbon_gate.meters.meter import MeterSettings, plan_meters
 
 RUNNER = "github-linux-x64-4vcpu"
@@ -54,15 +54,7 @@ def test_pue_and_grid_scale_the_footprint():
 
 
 def test_modelled_runner_with_embodied_share():
-    hw = Hardware(
-        cpu_model="AMD EPYC 7763 64-Core Processor",
-        logical_cpus=4,
-        machine_cpus=4,
-        virtualised=True,
-        ram_bytes=16 * 10**9,
-        os="Linux test",
-        arch="x86_64",
-    )
+    hw = hardware("AMD EPYC 7763 64-Core Processor", 4, virtualised=True, ram_bytes=16 * 10**9)
     plan = plan_meters(MeterSettings(profile=RUNNER, rapl="off", gpu="off"), hardware=hw)
     with measure(grid_intensity=100, plan=plan, unit="batch", units=4) as m:
         spin(0.3)

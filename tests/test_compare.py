@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import commit, git, paired_run, without_ci
+from helpers import commit, counted_sample, git, paired_run, without_ci
 
 pytestmark = pytest.mark.usefixtures("no_ci_env")
 
@@ -222,21 +222,6 @@ def test_compare_rejects_missing_and_foreign_files(unpaired, tmp_path, cli):
 # --------------------------------------------------------------------------- family-wise control
 
 
-def _sample(template: dict, wh: float) -> dict:
-    s = copy.deepcopy(template)
-    s.update(
-        warmup=False,
-        error=None,
-        exit_code=0,
-        energy_wh=wh,
-        timed_out=False,
-        energy=[
-            {"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set for the test", "source": "test"}
-        ],
-    )
-    return s
-
-
 def _document(template: dict, energies: dict[str, list[float]]) -> dict:
     """A results document like `template` whose workloads have exactly these counted energies (Wh)."""
     doc = copy.deepcopy(template)
@@ -254,7 +239,7 @@ def _document(template: dict, energies: dict[str, list[float]]) -> dict:
             base_samples=[],
             history=[],
             budget={"limits": {}, "checks": [], "max_use_pct": None},
-            samples=[_sample(s0, v) for v in values],
+            samples=[counted_sample(s0, v, "hand-set for the test") for v in values],
         )
         doc["workloads"].append(w)
     return doc

@@ -12,20 +12,12 @@ import time
 from typing import ClassVar
 
 import pytest
+from helpers import hardware
 
 from carbon_gate.meters.gpu import open_gpu_meter
-from carbon_gate.meters.hardware import Hardware
 from carbon_gate.meters.meter import MeterSettings, measure_command, plan_meters
 
-HW = Hardware(
-    cpu_model="Carbon Gate Test CPU",
-    logical_cpus=2,
-    machine_cpus=2,
-    virtualised=False,
-    ram_bytes=8 * 2**30,
-    os="Linux test",
-    arch="x86_64",
-)
+HW = hardware()
 SETTINGS = MeterSettings(rapl="off")
 
 # NVML return codes, as in pynvml.

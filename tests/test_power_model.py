@@ -6,9 +6,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from helpers import hardware
 
 from carbon_gate.meters.cpu_model import ProfileError, choose_cpu_model, load_profile, lookup_tdp, match_profile
-from carbon_gate.meters.hardware import Hardware
 from carbon_gate.meters.meter import MeterSettings, measure_command, plan_meters
 from carbon_gate.meters.power import Interval, PowerCurve, integrate, utilisation_intervals
 from carbon_gate.meters.process import Tick
@@ -88,15 +88,7 @@ def test_integration_without_ticks_uses_the_exact_total():
 
 
 def test_idle_sleep_on_a_four_vcpu_runner_is_near_the_idle_point():
-    hw = Hardware(
-        cpu_model=EPYC,
-        logical_cpus=4,
-        machine_cpus=4,
-        virtualised=True,
-        ram_bytes=16 * 10**9,
-        os="Linux test",
-        arch="x86_64",
-    )
+    hw = hardware(EPYC, 4, virtualised=True, ram_bytes=16 * 10**9)
     plan = plan_meters(MeterSettings(profile=RUNNER, rapl="off", gpu="off"), hardware=hw)
     assert plan.cpu_model.profile == RUNNER
     sample = measure_command(["sleep", "1"], plan)

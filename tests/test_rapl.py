@@ -10,23 +10,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import hardware
 
 from carbon_gate.meters import rapl
-from carbon_gate.meters.hardware import Hardware
 from carbon_gate.meters.meter import MeterSettings, measure_command, plan_meters
 
 MAX_RANGE = 262_143_328_850  # a real package's max_energy_range_uj
 
 # A machine whose CPU is not in any table: the model fallback is then `defaulted`, never `measured`.
-HW = Hardware(
-    cpu_model="Carbon Gate Test CPU",
-    logical_cpus=2,
-    machine_cpus=2,
-    virtualised=False,
-    ram_bytes=8 * 2**30,
-    os="Linux test",
-    arch="x86_64",
-)
+HW = hardware()
 
 
 def _zone(path: Path, name: str, energy_uj: int, max_range: int | None = MAX_RANGE) -> Path:
@@ -192,15 +184,7 @@ def test_measured_cpu_energy_machine_attribution(tree):
 
 def test_measured_cpu_energy_process_attribution_is_a_share(tree):
     # i7-8700 (TDP 65 W), 12 of 12 threads: idle point 0.12 × 65 W per package, 2 packages.
-    hw = Hardware(
-        cpu_model="Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz",
-        logical_cpus=12,
-        machine_cpus=12,
-        virtualised=False,
-        ram_bytes=8 * 2**30,
-        os="Linux test",
-        arch="x86_64",
-    )
+    hw = hardware("Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz", 12)
     plan = plan_meters(MeterSettings(powercap_root=str(tree), gpu="off"), hardware=hw)
     sample = measure_command(_advance(counter(tree, "intel-rapl:0").resolve(), 5_000_000), plan)
     cpu = next(e for e in sample.energy if e.component == "cpu")

@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 from click.testing import CliRunner
-from helpers import GIT, MODELLED_HEADER, commit, git, paired_run
+from helpers import GIT, MODELLED_HEADER, commit, git, paired_run, without_ci
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from test_paired import worktrees
@@ -36,24 +36,14 @@ from carbon_gate.results import schema_problem
 
 PY = sys.executable
 SEED = int(os.environ.get("CARBON_GATE_TEST_SEED", "20261202"))
-CI_VARS = (
-    "GITHUB_BASE_REF",
-    "GITHUB_HEAD_REF",
-    "GITHUB_EVENT_NAME",
-    "GITHUB_EVENT_PATH",
-    "GITHUB_ACTIONS",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_OUTPUT",
-    "CARBON_GATE_POWERCAP_ROOT",
-    "CARBON_GATE_DEBUG",
-)
 HEADER = MODELLED_HEADER
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    base = {k: v for k, v in os.environ.items() if k not in CI_VARS}
+    # Nor debug mode: these tests look for tracebacks, which it would print on purpose.
+    base = {k: v for k, v in without_ci().items() if k != "CARBON_GATE_DEBUG"}
     return {**base, "TMPDIR": str(tmp), **extra}
 
 

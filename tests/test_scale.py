@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import commit, git, paired_run
+from helpers import commit, counted_sample, git, paired_run
 
 from carbon_gate.shard import expected_seconds, parse_shard, plan_shards
 
@@ -116,19 +116,6 @@ def sharded(tmp_path_factory) -> dict:
     return {"repo": repo, **{k: _load(repo / f"{k}.json") for k in procs}}
 
 
-def _sample(template: dict, wh: float) -> dict:
-    s = copy.deepcopy(template)
-    s.update(
-        warmup=False,
-        error=None,
-        exit_code=0,
-        energy_wh=wh,
-        timed_out=False,
-        energy=[{"component": "cpu", "wh": wh, "method": "modelled", "reason": "hand-set", "source": "test"}],
-    )
-    return s
-
-
 # 'hot': 8 vs 8 runs, fully separated (p = 2/C(16,8) = 1.6e-4): a regression even with Holm across 9.
 # 'warm': 5 vs 4, fully separated (p = 2/C(9,4) = 0.016): alone or among 3 a regression, but not
 # with Holm across 9 (0.016 > 0.05/8). The others interleave with their baselines: unchanged.
@@ -148,7 +135,7 @@ def _set_samples(doc: dict) -> dict:
     doc = copy.deepcopy(doc)
     for w in doc["workloads"]:
         head, base = _energies(w["name"])
-        w["samples"] = [_sample(w["samples"][0], v) for v in head]
+        w["samples"] = [counted_sample(w["samples"][0], v, "hand-set") for v in head]
         w["baseline"] = {
             "mode": "stored",
             "commit": None,

@@ -72,18 +72,7 @@ def signature(key) -> tuple:
 
 
 # One key per distinct (kind, bounds): the rest behave the same way.
-SCALAR_KINDS = {
-    "energy",
-    "mass",
-    "duration",
-    "percent",
-    "intensity",
-    "power",
-    "number",
-    "integer",
-    "command",
-    "boolean",
-}
+SCALAR_KINDS = set("energy mass duration percent intensity power number integer command boolean".split())
 KEYS = list(
     {
         signature(k): (d, k)

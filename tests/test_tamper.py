@@ -386,25 +386,14 @@ def test_without_a_token_the_payload_must_say_who_added_the_label(tmp_path, rais
 
 
 def test_a_different_approval_label(tmp_path, raised_budget_repo):
-    run = run_action(
-        raised_budget_repo,
-        tmp_path,
-        "--approve-label",
-        "energy-ok",
-        api_url=None,
-        token=None,
-        event=labeled_event(tmp_path, raised_budget_repo),
-    )
+    def run_with(event):
+        return run_action(
+            raised_budget_repo, tmp_path, "--approve-label", "energy-ok", api_url=None, token=None, event=event
+        )
+
+    run = run_with(labeled_event(tmp_path, raised_budget_repo))
     assert run.code == 1  # the default label no longer approves
-    run = run_action(
-        raised_budget_repo,
-        tmp_path,
-        "--approve-label",
-        "energy-ok",
-        api_url=None,
-        token=None,
-        event=labeled_event(tmp_path, raised_budget_repo, "energy-ok", labels=("energy-ok",)),
-    )
+    run = run_with(labeled_event(tmp_path, raised_budget_repo, "energy-ok", labels=("energy-ok",)))
     assert run.code == 0, run.log
 
 
