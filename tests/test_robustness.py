@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 from click.testing import CliRunner
-from helpers import GIT, MODELLED_HEADER, commit, git, paired_run, without_ci
+from helpers import MODELLED_HEADER, commit, git, paired_run, without_ci
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from test_paired import worktrees
@@ -807,23 +807,8 @@ def test_a_shallow_clone_is_compared_with_the_merge_base_like_a_full_one(tmp_pat
     git(origin, "checkout", "-q", "main")
     commit(origin, {"main.txt": "m"}, "main moves on")
     clone = tmp_path / "clone"
-    subprocess.run(
-        [
-            *GIT,
-            "-c",
-            "protocol.file.allow=always",
-            "clone",
-            "-q",
-            "--depth",
-            "1",
-            "--branch",
-            "feature",
-            f"file://{origin}",
-            str(clone),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    shallow = ["clone", "-q", "--depth", "1", "--branch", "feature", f"file://{origin}", str(clone)]
+    git(tmp_path, "-c", "protocol.file.allow=always", *shallow)
     git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
     r = cg("run", "--mode", "paired", "--base", "origin/main", "-q", "--report", "", cwd=clone, env=env_for(tmp_path))
     assert r.returncode in (0, 1), r.stderr
