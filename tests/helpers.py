@@ -33,17 +33,10 @@ GIT_ID = {
 
 # What would make a run think it is a pull request's check on GitHub (a base to pair with, a summary to
 # write, a token) or read a sysfs tree other than the machine's.
-CI_VARS = (
-    "GITHUB_BASE_REF",
-    "GITHUB_HEAD_REF",
-    "GITHUB_EVENT_NAME",
-    "GITHUB_EVENT_PATH",
-    "GITHUB_ACTIONS",
-    "GITHUB_STEP_SUMMARY",
-    "GITHUB_OUTPUT",
-    "GITHUB_TOKEN",
-    "GITHUB_REPOSITORY",
-    "CARBON_GATE_POWERCAP_ROOT",
+CI_VARS = tuple(
+    "GITHUB_BASE_REF GITHUB_HEAD_REF GITHUB_EVENT_NAME GITHUB_EVENT_PATH"
+    " GITHUB_ACTIONS GITHUB_STEP_SUMMARY GITHUB_OUTPUT GITHUB_TOKEN"
+    " GITHUB_REPOSITORY CARBON_GATE_POWERCAP_ROOT".split()
 )
 
 

@@ -122,11 +122,8 @@ def test_over_budget_exits_1_and_says_which_budget_and_by_how_much(cli, write_co
     alpha, beta = workload(doc, "alpha"), workload(doc, "beta")
     assert alpha["verdict"] == beta["verdict"] == "over-budget"
 
-    m = re.search(
-        r"^\s*alpha: energy budget exceeded: median (.+?) > 1 µWh \(\+(.+?), (\d+)% of budget\)$",
-        proc.stdout,
-        re.MULTILINE,
-    )
+    line = r"^\s*alpha: energy budget exceeded: median (.+?) > 1 µWh \(\+(.+?), (\d+)% of budget\)$"
+    m = re.search(line, proc.stdout, re.MULTILINE)
     assert m, proc.stdout
     check = next(c for c in alpha["budget"]["checks"] if c["limit"] == "energy")
     assert check["exceeded"] and check["allowed"] == pytest.approx(1e-6)
@@ -137,11 +134,8 @@ def test_over_budget_exits_1_and_says_which_budget_and_by_how_much(cli, write_co
     assert not next(c for c in alpha["budget"]["checks"] if c["limit"] == "co2e")["exceeded"]
     assert "alpha: CO2e budget exceeded" not in proc.stdout
 
-    m = re.search(
-        r"^\s*beta: CO2e budget exceeded: median (.+?) > (.+?) \(\+(.+?), (\d+)% of budget\)$",
-        proc.stdout,
-        re.MULTILINE,
-    )
+    line = r"^\s*beta: CO2e budget exceeded: median (.+?) > (.+?) \(\+(.+?), (\d+)% of budget\)$"
+    m = re.search(line, proc.stdout, re.MULTILINE)
     assert m, proc.stdout
     check = next(c for c in beta["budget"]["checks"] if c["limit"] == "co2e")
     assert check["allowed"] == pytest.approx(1e-6)

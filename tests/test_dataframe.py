@@ -11,19 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import paired_run
+from helpers import GIT_ID, paired_run
 
 pd = pytest.importorskip("pandas")
 
 import carbon_gate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-}
 CONFIG = """\
 version: 1
 grid: {country: FR}
@@ -36,7 +30,7 @@ workloads:
 
 
 def sh(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")} | GIT_ENV
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")} | GIT_ID
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -25,15 +25,8 @@ PY = sys.executable
 
 def cg(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CARBON_GATE_"))}
-    return subprocess.run(
-        [PY, "-m", "carbon_gate", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
+    argv = [PY, "-m", "carbon_gate", *args]
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
 
 
 def git_repo(path: Path) -> Path:

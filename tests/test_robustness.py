@@ -47,6 +47,12 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {**base, "TMPDIR": str(tmp), **extra}
 
 
+def start_cg(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`carbon-gate ARGS` started in the background, its output piped as text: for a test that signals it."""
+    argv = [PY, "-m", "carbon_gate", *args]
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 def cg(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [PY, "-m", "carbon_gate", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
@@ -125,14 +131,7 @@ def _signal_trial(tmp_path: Path, delay: float, sig: int, index: int, started: b
     token = f"{os.getpid() % 1000:03d}{index:03d}"
     repo = _paired_repo(tmp_path, token)
     env = env_for(tmp_path)
-    proc = subprocess.Popen(
-        [PY, "-m", "carbon_gate", *paired_run(seed=1, results="out.json", report="out.md")],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cg(*paired_run(seed=1, results="out.json", report="out.md"), cwd=repo, env=env)
     try:
         wait_until(lambda: handlers_installed(proc.pid) or proc.poll() is not None, what="the handlers")
         if started:
@@ -190,14 +189,7 @@ def test_signals_at_random_moments_of_a_real_run_leave_valid_results_and_nothing
 
 def test_sigint_at_start_up_is_an_interrupt_not_aborted(tmp_path):
     (tmp_path / "carbon-gate.yml").write_text(HEADER + "workloads:\n  - {name: a, command: 'true'}\n")
-    proc = subprocess.Popen(
-        [PY, "-m", "carbon_gate", "run", "--mode", "none"],
-        cwd=tmp_path,
-        env=env_for(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cg("run", "--mode", "none", cwd=tmp_path, env=env_for(tmp_path))
     wait_until(lambda: handlers_installed(proc.pid) or proc.poll() is not None, what="the handlers")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -216,14 +208,7 @@ def test_a_second_signal_during_the_grace_period_kills_the_group_at_once(tmp_pat
             command: "trap '' TERM; touch started; sleep {token}; sleep {token}"
         """)
     )
-    proc = subprocess.Popen(
-        [PY, "-m", "carbon_gate", "run", "--mode", "none", "-q"],
-        cwd=tmp_path,
-        env=env_for(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cg("run", "--mode", "none", "-q", cwd=tmp_path, env=env_for(tmp_path))
     try:
         wait_until(lambda: (tmp_path / "started").exists() and processes_with(token), what="the workload")
         proc.send_signal(signal.SIGINT)
@@ -247,14 +232,7 @@ def test_sigkill_of_carbon_gate_takes_its_workloads_along_and_the_next_run_clean
     repo = _paired_repo(tmp_path, "", workload=f"'sleep {token} & sleep {token}'")
     (repo / "out.json").write_text('{"stale": true}')
     env = env_for(tmp_path)
-    proc = subprocess.Popen(
-        [PY, "-m", "carbon_gate", "run", "--mode", "paired", "--base", "HEAD~1", "-q", "--results", "out.json"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cg("run", "--mode", "paired", "--base", "HEAD~1", "-q", "--results", "out.json", cwd=repo, env=env)
     try:
         wait_until(lambda: len(processes_with(token)) >= 2, what="the workload's two sleeps")
         proc.kill()

@@ -60,15 +60,8 @@ def in_pty(*args: str, cwd: Path, env: dict[str, str] | None = None, columns: in
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     full_env = {**os.environ, **QUIET_ENV, **(env or {})}
     full_env.pop("COLUMNS")
-    proc = subprocess.Popen(
-        [PY, "-m", "carbon_gate", *args],
-        cwd=cwd,
-        env=full_env,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        close_fds=True,
-    )
+    on_pty = {"stdin": follower, "stdout": follower, "stderr": follower}
+    proc = subprocess.Popen([PY, "-m", "carbon_gate", *args], cwd=cwd, env=full_env, close_fds=True, **on_pty)
     os.close(follower)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 120

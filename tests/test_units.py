@@ -157,34 +157,25 @@ def _significant_digits(number: str) -> int:
 
 
 @pytest.mark.parametrize(
-    ("wh", "text"),
+    ("fmt", "value", "text"),
     [
-        (0.0001234, "123 µWh"),
-        (0.01234, "12.3 mWh"),
-        (1.5, "1.5 Wh"),
-        (12.345, "12.3 Wh"),
-        (45_678, "45.7 kWh"),
-        (1_234_567, "1.23 MWh"),
-        (float("nan"), "n/a"),
+        (format_energy, 0.0001234, "123 µWh"),
+        (format_energy, 0.01234, "12.3 mWh"),
+        (format_energy, 1.5, "1.5 Wh"),
+        (format_energy, 12.345, "12.3 Wh"),
+        (format_energy, 45_678, "45.7 kWh"),
+        (format_energy, 1_234_567, "1.23 MWh"),
+        (format_energy, float("nan"), "n/a"),
+        (format_mass, 0.0123, "12.3 mg"),
+        (format_mass, 0.5, "500 mg"),
+        (format_mass, 15, "15 g"),
+        (format_mass, 1500, "1.5 kg"),
+        (format_mass, 2_340_000, "2.34 t"),
+        (format_mass, float("nan"), "n/a"),
     ],
 )
-def test_format_energy_examples(wh, text):
-    assert format_energy(wh) == text
-
-
-@pytest.mark.parametrize(
-    ("g", "text"),
-    [
-        (0.0123, "12.3 mg"),
-        (0.5, "500 mg"),
-        (15, "15 g"),
-        (1500, "1.5 kg"),
-        (2_340_000, "2.34 t"),
-        (float("nan"), "n/a"),
-    ],
-)
-def test_format_mass_examples(g, text):
-    assert format_mass(g) == text
+def test_format_examples(fmt, value, text):
+    assert fmt(value) == text
 
 
 @pytest.mark.parametrize(
