@@ -11,22 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import GIT_ID, paired_run
+from helpers import GIT_ID, paired_run, suite_config
 
 pd = pytest.importorskip("pandas")
 
 import carbon_gate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG = """\
-version: 1
-grid: {country: FR}
-machine: {rapl: "off", gpu: "off", embodied: "off"}
-defaults: {repeats: 3, warmup: 1}
-workloads:
-  - name: tiny
-    command: 'sleep 0.01; echo "metric accuracy 0.9" >> "$CARBON_GATE_UNITS_FILE"'
-"""
+CONFIG = suite_config(
+    """- name: tiny\n  command: 'sleep 0.01; echo "metric accuracy 0.9" >> "$CARBON_GATE_UNITS_FILE"'""",
+    header='version: 1\ngrid: {country: FR}\nmachine: {rapl: "off", gpu: "off", embodied: "off"}\n',
+    defaults="{repeats: 3, warmup: 1}",
+)
 
 
 def sh(*args: str, cwd: Path) -> subprocess.CompletedProcess:

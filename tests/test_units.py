@@ -172,9 +172,16 @@ def _significant_digits(number: str) -> int:
         (format_mass, 1500, "1.5 kg"),
         (format_mass, 2_340_000, "2.34 t"),
         (format_mass, float("nan"), "n/a"),
+        # a rounding carry moves to the next unit
+        (format_energy, 999.7, "1 kWh"),
+        (format_energy, 0.9997, "1 Wh"),
+        (format_mass, 999.7, "1 kg"),
+        (format_mass, 0.9997, "1 g"),
+        # a tie: 999.5 µWh rounds up to 1000 although 0.9995 mWh rounds down
+        (format_energy, 0.0009995, "1 mWh"),
     ],
 )
-def test_format_examples(fmt, value, text):
+def test_format_examples_and_rollover_to_the_next_unit(fmt, value, text):
     assert fmt(value) == text
 
 
@@ -214,21 +221,6 @@ def test_format_energy_mantissa_is_the_value_rounded_in_a_sensible_unit(wh):
         assert float(number) >= 1, text
     if unit != "MWh":
         assert float(number) < 1000, text  # a rounding carry to 1000 moves to the next unit
-
-
-@pytest.mark.parametrize(
-    ("fmt", "value", "text"),
-    [
-        (format_energy, 999.7, "1 kWh"),
-        (format_energy, 0.9997, "1 Wh"),
-        (format_mass, 999.7, "1 kg"),
-        (format_mass, 0.9997, "1 g"),
-        # a tie: 999.5 µWh rounds up to 1000 although 0.9995 mWh rounds down
-        (format_energy, 0.0009995, "1 mWh"),
-    ],
-)
-def test_format_rollover_moves_to_the_next_unit(fmt, value, text):
-    assert fmt(value) == text
 
 
 def test_format_then_parse_every_energy_unit():
