@@ -13,7 +13,7 @@ Asserted from act's log: each step's outputs (echoed by a later step), the job s
 for the gate step, the verdicts (a run over budget fails its step, one within budget passes), the
 annotation at the failing workload's line, and the workload progress inside ::stop-commands::.
 
-`mode: comment` runs against the stand-in for GitHub's REST API of test_github_comment.py, served on
+`mode: comment` runs against the stand-in for GitHub's REST API of fake_github.py, served on
 127.0.0.1 and named by GITHUB_API_URL: in the self-test (a head sha that is not the PR's is refused
 before any comment call, the PR's own head gets the comment), and in the shipped fork recipe
 examples/workflows/carbon-gate-comment.yml itself, run on a workflow_run payload with
@@ -126,7 +126,7 @@ def run_act(
 
 @pytest.fixture
 def github():
-    """The stand-in for GitHub's REST API (test_github_comment.FakeGitHub) on 127.0.0.1."""
+    """The stand-in for GitHub's REST API (fake_github.FakeGitHub) on 127.0.0.1."""
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
     try:

@@ -4,7 +4,7 @@ Each test makes a real git repository (a base commit and a PR commit), edits Git
 `pull_request` webhook payload so its base/head shas are those commits, and runs the real CLI as a
 subprocess with the variables a runner sets: GITHUB_ACTIONS, GITHUB_EVENT_NAME/PATH, GITHUB_OUTPUT,
 GITHUB_STEP_SUMMARY, GITHUB_REPOSITORY, GITHUB_API_URL (a stand-in for GitHub's REST API on
-127.0.0.1, see test_github_comment.py) and GITHUB_TOKEN. stdout and stderr go to one pipe, as the
+127.0.0.1, see fake_github.py) and GITHUB_TOKEN. stdout and stderr go to one pipe, as the
 runner's log sees them, and the log is read back with the runner's rules for workflow commands and
 `::stop-commands::`. The workloads sleep, so their energy is small and steady: budgets far below
 (0.001 mWh) or far above (1 Wh) the measurement decide the verdict without flapping.
