@@ -18,10 +18,12 @@ pd = pytest.importorskip("pandas")
 import carbon_gate  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+# At most 6 rounds: a workload this small rarely decides, and its paired run would spend the whole default max_time
+# (60 s) adding rounds; these tests read the rows, whatever the verdict.
 CONFIG = suite_config(
     """- name: tiny\n  command: 'sleep 0.01; echo "metric accuracy 0.9" >> "$CARBON_GATE_UNITS_FILE"'""",
     header='version: 1\ngrid: {country: FR}\nmachine: {rapl: "off", gpu: "off", embodied: "off"}\n',
-    defaults="{repeats: 3, warmup: 1}",
+    defaults="{repeats: 3, warmup: 1, max_rounds: 6}",
 )
 
 
