@@ -48,9 +48,13 @@ def clean_env() -> dict[str, str]:
 
 
 def config_text(
-    workloads: dict[str, tuple[str, str]], mode: str = "stored", repeats: int = 6, tolerance: str = "5%"
+    workloads: dict[str, tuple[str, str]],
+    mode: str = "stored",
+    repeats: int = 6,
+    tolerance: str = "5%",
+    max_rounds: int | None = None,
 ) -> str:
-    """workloads: name -> (python code, energy budget)."""
+    """workloads: name -> (python code, energy budget). `max_rounds` caps a paired run's rounds."""
     lines = [
         "version: 1",
         "grid:",
@@ -61,6 +65,7 @@ def config_text(
         "  warmup: 0",
         "  timeout: 1m",
         f"  tolerance: {tolerance}",
+        *([f"  max_rounds: {max_rounds}"] if max_rounds else []),
         "baseline:",
         f"  mode: {mode}",
         "workloads:",
@@ -218,7 +223,9 @@ def commands(lines: list[str], groups: bool = False) -> list[tuple[str, dict[str
 def test_pull_request_end_to_end(tmp_path, github):
     """Paired with the base commit: outputs, summary, stop-commands, an annotation at the failing
     workload's line, and the sticky comment."""
-    cfg = config_text({"nap": (SLEEP, "1 Wh"), "hog": (SLEEP, "0.001 mWh")}, mode="auto", tolerance="50%")
+    # Six rounds (the first block) show all this; more only narrow nap's interval (up to 60 s on a loaded machine).
+    workloads = {"nap": (SLEEP, "1 Wh"), "hog": (SLEEP, "0.001 mWh")}
+    cfg = config_text(workloads, mode="auto", tolerance="50%", max_rounds=6)
     repo = make_repo(tmp_path / "repo", cfg)
     run = run_action(repo, tmp_path, api_url=github.base)
     assert run.code == 1, run.log
