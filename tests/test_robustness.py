@@ -246,8 +246,9 @@ def test_sigkill_of_carbon_gate_takes_its_workloads_along_and_the_next_run_clean
     placeholder = load_results(repo / "out.json")
     assert placeholder["interrupted"] is True and placeholder["verdict"] == "interrupted"
     assert len(worktrees(repo)) == 2  # the killed run's base worktree is still registered...
+    # Two rounds: `true` rarely decides, and the next run would add rounds for its whole max_time (60 s).
     (repo / "carbon-gate.yml").write_text(
-        (repo / "carbon-gate.yml").read_text().replace(f"'sleep {token} & sleep {token}'", "'true'")
+        (repo / "carbon-gate.yml").read_text().replace(f"'sleep {token} & sleep {token}'", "'true'\n    max_rounds: 2")
     )
     r = cg("run", "--mode", "paired", "--base", "HEAD~1", "-q", "--report", "", cwd=repo, env=env)
     assert r.returncode in (0, 1), r.stderr
