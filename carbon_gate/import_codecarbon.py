@@ -48,7 +48,7 @@ def import_codecarbon(
         for name, samples in imported.groups.items()
     ]
     suite = suite_verdict(assessed, GateSettings())
-    doc = Results(imported.machine, grid, assessed, suite.verdict, config=None).to_dict()
+    doc = Results(machine=imported.machine, grid=grid, workloads=assessed, verdict=suite.verdict, config=None).to_dict()
     return Imported(doc, list(said), sum(len(s) for s in imported.groups.values()), len(imported.groups))
 
 

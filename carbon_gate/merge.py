@@ -118,7 +118,8 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
     fps = {repr(s["fingerprint"]) for s in shards if s["fingerprint"]}
     if len(fps) > 1:
         notes.append(f"the shards ran on {len(fps)} different machines: each workload keeps its shard's fingerprint")
-    results = Results(present[0]["machine"], GridFactor.from_dict(present[0]["grid"]), ordered, suite.verdict,
+    results = Results(machine=present[0]["machine"], grid=GridFactor.from_dict(present[0]["grid"]), workloads=ordered,
+                      verdict=suite.verdict,
                       config=present[0].get("config"), interrupted=any(d.get("interrupted") for d in present),
                       git=git or None, notes=list(dict.fromkeys([*notes, *[x for d in present for x in d.get("notes", [])]])))
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
@@ -203,7 +204,7 @@ def merge_ranks(docs: Sequence[dict], names: Sequence[str]) -> dict:
                  "file": n, "energy_wh": sum(s["energy_wh"] for w in d["workloads"] for s in w["samples"]
                                               if not s.get("warmup"))}
                 for n, d in sorted(zip(names, docs), key=lambda x: x[1]["rank"]["rank"])]
-    results = Results(first["machine"], grid, results_w, suite.verdict, config=first.get("config"), git=first.get("git"),
+    results = Results(machine=first["machine"], grid=grid, workloads=results_w, verdict=suite.verdict, config=first.get("config"), git=first.get("git"),
                       notes=notes)
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
     results.ranks = {"world_size": world, "nodes": nodes, "missing": missing, "per_rank": per_rank,

@@ -156,7 +156,7 @@ def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Prog
     # A corrupt baseline file is a usage error before anything runs (and before the placeholder).
     stored = baseline_mod.load(suite.baseline_path) if suite.mode == "stored" else None
     if on_start is not None:
-        on_start(Results(machine_section(plan), live.grid, [], INTERRUPTED, config=str(config.path), interrupted=True,
+        on_start(Results(machine=machine_section(plan), grid=live.grid, workloads=[], verdict=INTERRUPTED, config=str(config.path), interrupted=True,
                          git=git_info, notes=["the run started and has not finished (or was killed)"]))
     git_notes: list[str] = []
     if suite.mode == "paired":
@@ -312,7 +312,7 @@ def _finish(config: Config, options: RunOptions, suite: _SuitePlan, plan: MeterP
     if config.gate.family == "holm":
         family_control(outcome_results, config.gate.confidence)
     verdict = suite_verdict(outcome_results, config.gate)
-    results = Results(machine_section(plan), live.grid, outcome_results, verdict.verdict, config=str(config.path),
+    results = Results(machine=machine_section(plan), grid=live.grid, workloads=outcome_results, verdict=verdict.verdict, config=str(config.path),
                       interrupted=interrupted is not None, git=git_info, notes=git_notes)
     if interrupted is not None:
         results.verdict = INTERRUPTED

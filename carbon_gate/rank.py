@@ -54,6 +54,6 @@ def single_run_results(name: str, command: str, sample, fp, plan, grid, rank: di
     w = WorkloadResult(name=name, command=command, verdict="new" if sample.ok else "error",
                        reasons=[sample.error] if sample.error else [], samples=[sample],
                        summary=summary, footprint=fp)
-    results = Results(machine_section(plan), grid, [w], "pass" if sample.ok else "error")
+    results = Results(machine=machine_section(plan), grid=grid, workloads=[w], verdict="pass" if sample.ok else "error")
     results.rank = rank
     return results.to_dict()

@@ -49,7 +49,7 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
     if gate.family == "holm":
         family_control(assessed, gate.confidence)
     suite = suite_verdict(assessed, gate)
-    results = Results(head["machine"], grid, assessed, suite.verdict, config=head.get("config"), git=head.get("git"))
+    results = Results(machine=head["machine"], grid=grid, workloads=assessed, verdict=suite.verdict, config=head.get("config"), git=head.get("git"))
     if head.get("interrupted"):  # re-assessing partial runs does not make them a finished run
         results.interrupted, results.verdict = True, "interrupted"
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}

@@ -116,7 +116,7 @@ class WorkloadResult:
         )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Results:
     """A whole run: machine, grid, verdict, workloads."""
 

@@ -507,7 +507,7 @@ def _after_measuring(config, markdown: bool = True) -> None:
         ]
         out.append(assess_workload(w, samples, grid, None))
     suite = suite_verdict(out, config.gate)
-    doc = json.loads(to_json(Results(_machine(), grid, out, suite.verdict).to_dict()))
+    doc = json.loads(to_json(Results(machine=_machine(), grid=grid, workloads=out, verdict=suite.verdict).to_dict()))
     assert schema_problem(doc) is None, schema_problem(doc)
     run_summary(doc)
     if markdown:
