@@ -1,13 +1,13 @@
 """The Python API: measure a block of code in-process with the same meters and footprint as the CLI.
 
-    from carbon_gate import measure
+from carbon_gate import measure
 
-    with measure(grid_country="FR") as m:
-        train()
-    print(m.footprint.co2e_g, m.sample.energy)
+with measure(grid_country="FR") as m:
+    train()
+print(m.footprint.co2e_g, m.sample.energy)
 
-    @measure()
-    def step(): ...
+@measure()
+def step(): ...
 """
 
 from __future__ import annotations
@@ -33,9 +33,19 @@ class measure(contextlib.ContextDecorator):
     sampler thread's own, which is reported as overhead.
     """
 
-    def __init__(self, *, grid_country: str | None = None, grid_intensity: float | None = None, pue: float = 1.0,
-                 settings: MeterSettings = MeterSettings(), plan: MeterPlan | None = None, unit: str = "run",
-                 units: float = 1.0, results: str | None = None, name: str = "block"):
+    def __init__(
+        self,
+        *,
+        grid_country: str | None = None,
+        grid_intensity: float | None = None,
+        pue: float = 1.0,
+        settings: MeterSettings = MeterSettings(),  # noqa: B008 frozen: one shared default is safe
+        plan: MeterPlan | None = None,
+        unit: str = "run",
+        units: float = 1.0,
+        results: str | None = None,
+        name: str = "block",
+    ):
         self._grid: GridFactor = resolve(grid_intensity, grid_country, pue)
         self._settings = settings
         self._plan = plan
@@ -60,7 +70,7 @@ class measure(contextlib.ContextDecorator):
         with self._units_lock:
             self._metrics[name] = value
 
-    def __enter__(self) -> "measure":
+    def __enter__(self) -> measure:
         import psutil
 
         self._plan = self._plan or plan_meters(self._settings)
@@ -99,8 +109,9 @@ class measure(contextlib.ContextDecorator):
         self._thread.join()
         cpu = max(_cpu_now() - self._cpu0 - self._overhead, 0.0)
         peak = max((t.rss_bytes for t in self._ticks), default=self._proc.memory_info().rss)
-        run = ProcessRun(wall_s=wall, cpu_s=cpu, exit_code=0, ticks=self._ticks, peak_rss_bytes=peak,
-                         overhead_cpu_s=self._overhead)
+        run = ProcessRun(
+            wall_s=wall, cpu_s=cpu, exit_code=0, ticks=self._ticks, peak_rss_bytes=peak, overhead_cpu_s=self._overhead
+        )
         self.sample = self._session.finish(run)
         if exc and exc[0] is not None:  # the block raised: a failed run, not a clean sample
             self.sample.exit_code = 1
@@ -114,8 +125,12 @@ class measure(contextlib.ContextDecorator):
             from .results import write
 
             rank = rank_info()
-            write(rank_path(self._results, rank), single_run_results(self._name, f"measure block {self._name}", self.sample,
-                                                                     self.footprint, self._plan, self._grid, rank))
+            write(
+                rank_path(self._results, rank),
+                single_run_results(
+                    self._name, f"measure block {self._name}", self.sample, self.footprint, self._plan, self._grid, rank
+                ),
+            )
         return False
 
 

@@ -49,8 +49,17 @@ def to_dataframe(source: str | os.PathLike | dict | Iterable[str | os.PathLike |
 def rows_of(doc: dict) -> list[dict[str, Any]]:
     """The rows `to_dataframe` makes of one loaded document (plain dicts: testable without pandas)."""
     if doc.get("schema") == baseline_mod.SCHEMA:
-        return [{"workload": name, "commit": h.get("commit"), "date": h.get("date"), "median_wh": h.get("median_wh"),
-                 "n": h.get("n")} for name, e in doc["workloads"].items() for h in e.get("history") or []]
+        return [
+            {
+                "workload": name,
+                "commit": h.get("commit"),
+                "date": h.get("date"),
+                "median_wh": h.get("median_wh"),
+                "n": h.get("n"),
+            }
+            for name, e in doc["workloads"].items()
+            for h in e.get("history") or []
+        ]
     git = doc.get("git") or {}
     rows = []
     for w in doc["workloads"]:
@@ -59,13 +68,25 @@ def rows_of(doc: dict) -> list[dict[str, Any]]:
             for s in samples:
                 counted += 0 if s.get("warmup") else 1
                 row = {
-                    "created_at": doc.get("created_at"), "workload": w["name"], "verdict": w["verdict"], "side": side,
-                    "commit": git.get("head") if side == "head" else (w.get("baseline") or {}).get("commit") or git.get("base"),
-                    "round": None if s.get("warmup") else counted, "warmup": bool(s.get("warmup")),
+                    "created_at": doc.get("created_at"),
+                    "workload": w["name"],
+                    "verdict": w["verdict"],
+                    "side": side,
+                    "commit": git.get("head")
+                    if side == "head"
+                    else (w.get("baseline") or {}).get("commit") or git.get("base"),
+                    "round": None if s.get("warmup") else counted,
+                    "warmup": bool(s.get("warmup")),
                     "energy_wh": s.get("energy_wh"),
-                    **{f"{c}_wh": sum(e["wh"] for e in s.get("energy") or [] if e["component"] == c) for c in COMPONENTS},
-                    "wall_s": s.get("wall_s"), "cpu_s": s.get("cpu_s"), "units": s.get("units"),
-                    "error": s.get("error"), "started_at": s.get("started_at") or None,
+                    **{
+                        f"{c}_wh": sum(e["wh"] for e in s.get("energy") or [] if e["component"] == c)
+                        for c in COMPONENTS
+                    },
+                    "wall_s": s.get("wall_s"),
+                    "cpu_s": s.get("cpu_s"),
+                    "units": s.get("units"),
+                    "error": s.get("error"),
+                    "started_at": s.get("started_at") or None,
                 }
                 row.update({f"metric_{k}": v for k, v in (s.get("metrics") or {}).items()})
                 rows.append(row)

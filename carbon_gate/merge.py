@@ -26,11 +26,15 @@ def merge(docs: Sequence[dict], names: Sequence[str] | None = None) -> dict:
     kinds = {("shard" if "shard" in d else "rank" if "rank" in d else "plain") for d in docs}
     if "plain" in kinds:
         plain = [n for n, d in zip(names, docs) if "shard" not in d and "rank" not in d]
-        raise UsageError(f"{', '.join(plain)}: not shard or rank results (written by `run --shard I/N`, or by "
-                         "`measure` with RANK set); nothing to merge them by")
+        raise UsageError(
+            f"{', '.join(plain)}: not shard or rank results (written by `run --shard I/N`, or by "
+            "`measure` with RANK set); nothing to merge them by"
+        )
     if kinds == {"shard", "rank"}:
-        raise UsageError("shard results and rank results cannot be merged together: merge the ranks of each "
-                         "job first, or the shards of a suite")
+        raise UsageError(
+            "shard results and rank results cannot be merged together: merge the ranks of each "
+            "job first, or the shards of a suite"
+        )
     return merge_shards(docs, names) if kinds == {"shard"} else merge_ranks(docs, names)
 
 
@@ -44,6 +48,7 @@ def _same(docs: Sequence[dict], names: Sequence[str], key, what: str) -> None:
 
 
 # --- shards -------------------------------------------------------------------------------------
+
 
 def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
     """The suite's results from its shards' (see module doc)."""
@@ -69,27 +74,43 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
     for n, d in zip(names, docs):
         for w in d["workloads"]:
             if w["name"] in owner:
-                raise UsageError(f"workload {w['name']!r} appears in both {owner[w['name']]} and {n}: "
-                                 "duplicate workloads across shards are refused")
+                raise UsageError(
+                    f"workload {w['name']!r} appears in both {owner[w['name']]} and {n}: "
+                    "duplicate workloads across shards are refused"
+                )
             owner[w["name"]] = n
     first = docs[0]
     count, plan = first["shard"]["count"], first["shard"]["plan"]
     recorded = first.get("gate") or {}
     default = GateSettings()
-    gate = GateSettings(tuple(recorded.get("fail_on", default.fail_on)), recorded.get("confidence", default.confidence),
-                        recorded.get("family", default.family))
+    gate = GateSettings(
+        tuple(recorded.get("fail_on", default.fail_on)),
+        recorded.get("confidence", default.confidence),
+        recorded.get("family", default.family),
+    )
     assessed: dict[str, WorkloadResult] = {}
     notes: list[str] = []
     shards: list[dict] = []
     for index in range(1, count + 1):
         sid = f"{index}/{count}"
         if index not in by_index:
-            notes.append(f"shard {sid} is missing (its job failed or its results were not uploaded): "
-                         f"{', '.join(plan[index - 1]) or 'no workloads'} not measured")
+            notes.append(
+                f"shard {sid} is missing (its job failed or its results were not uploaded): "
+                f"{', '.join(plan[index - 1]) or 'no workloads'} not measured"
+            )
             for name in plan[index - 1]:
                 assessed[name] = _unmeasured(name, f"shard {sid} produced no results", sid)
-            shards.append({"id": sid, "file": None, "verdict": "error", "interrupted": None, "workloads": plan[index - 1],
-                           "fingerprint": None, "seed": None})
+            shards.append(
+                {
+                    "id": sid,
+                    "file": None,
+                    "verdict": "error",
+                    "interrupted": None,
+                    "workloads": plan[index - 1],
+                    "fingerprint": None,
+                    "seed": None,
+                }
+            )
             continue
         name, d = by_index[index]
         fp = d["shard"].get("fingerprint") or d["machine"]["fingerprint"]
@@ -102,26 +123,46 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
             notes.append(f"shard {sid} ({name}) did not finish" + (f": {', '.join(lost)} not measured" if lost else ""))
             for n in lost:
                 assessed[n] = _unmeasured(n, f"shard {sid} stopped before measuring it", sid)
-        shards.append({"id": sid, "file": name, "verdict": d["verdict"], "interrupted": bool(d.get("interrupted")),
-                       "workloads": [w["name"] for w in d["workloads"]], "fingerprint": fp, "seed": d["shard"].get("seed")})
+        shards.append(
+            {
+                "id": sid,
+                "file": name,
+                "verdict": d["verdict"],
+                "interrupted": bool(d.get("interrupted")),
+                "workloads": [w["name"] for w in d["workloads"]],
+                "fingerprint": fp,
+                "seed": d["shard"].get("seed"),
+            }
+        )
     suite_order = first["shard"].get("suite") or [n for part in plan for n in part]
-    ordered = [assessed[n] for n in sorted(assessed, key=lambda n: (suite_order.index(n) if n in suite_order else len(suite_order), n))]
+    ordered = [
+        assessed[n]
+        for n in sorted(assessed, key=lambda n: (suite_order.index(n) if n in suite_order else len(suite_order), n))
+    ]
     if gate.family == "holm":
         family_control(ordered, gate.confidence)  # across the whole suite, as an unsharded run
     suite = suite_verdict(ordered, gate)
     present = [by_index[i][1] for i in sorted(by_index)]
     grids = {repr(d["grid"]) for d in present}
     if len(grids) > 1:
-        notes.append("the shards used different grid factors (a live grid reading per job); each workload is "
-                     "accounted with its own shard's, the header shows the first")
+        notes.append(
+            "the shards used different grid factors (a live grid reading per job); each workload is "
+            "accounted with its own shard's, the header shows the first"
+        )
     git = {k: v for k, v in (present[0].get("git") or {}).items() if k != "seed"}  # seeds are per shard
     fps = {repr(s["fingerprint"]) for s in shards if s["fingerprint"]}
     if len(fps) > 1:
         notes.append(f"the shards ran on {len(fps)} different machines: each workload keeps its shard's fingerprint")
-    results = Results(machine=present[0]["machine"], grid=GridFactor.from_dict(present[0]["grid"]), workloads=ordered,
-                      verdict=suite.verdict,
-                      config=present[0].get("config"), interrupted=any(d.get("interrupted") for d in present),
-                      git=git or None, notes=list(dict.fromkeys([*notes, *[x for d in present for x in d.get("notes", [])]])))
+    results = Results(
+        machine=present[0]["machine"],
+        grid=GridFactor.from_dict(present[0]["grid"]),
+        workloads=ordered,
+        verdict=suite.verdict,
+        config=present[0].get("config"),
+        interrupted=any(d.get("interrupted") for d in present),
+        git=git or None,
+        notes=list(dict.fromkeys([*notes, *[x for d in present for x in d.get("notes", [])]])),
+    )
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
     results.carbon_aware = present[0].get("carbon_aware")
     results.shards = shards
@@ -135,6 +176,7 @@ def _unmeasured(name: str, reason: str, sid: str):
 
 
 # --- ranks --------------------------------------------------------------------------------------
+
 
 def merge_ranks(docs: Sequence[dict], names: Sequence[str]) -> dict:
     """One job's results from its ranks' (see module doc)."""
@@ -185,28 +227,52 @@ def merge_ranks(docs: Sequence[dict], names: Sequence[str]) -> dict:
                 sums[k] = sums.get(k, 0.0) + e.wh
                 reasons[k] = e.reason
         energy = [Energy(c, wh, m, f"sum over {len(counted)} ranks; {reasons[(c, m)]}") for (c, m), wh in sums.items()]
-        energy += [Energy("gpu", g["wh"], "measured", f"node {g['node']}, counted once for ranks "
-                          f"{', '.join(map(str, sorted(set(g['ranks']))))}", g["device"]) for g in gpus.values()]
+        energy += [
+            Energy(
+                "gpu",
+                g["wh"],
+                "measured",
+                f"node {g['node']}, counted once for ranks {', '.join(map(str, sorted(set(g['ranks']))))}",
+                g["device"],
+            )
+            for g in gpus.values()
+        ]
         reported = [s.units for _, s in counted if s.units is not None]
         errors = [f"rank {d['rank']['rank']}: {s.error}" for d, s in counted if s.error]
-        merged = Sample(wall_s=max((s.wall_s for _, s in counted), default=0.0), cpu_s=sum(s.cpu_s for _, s in counted),
-                        exit_code=max((s.exit_code for _, s in counted), default=0), energy=energy,
-                        rss_peak_mb=max((s.rss_peak_mb for _, s in counted), default=0.0),
-                        overhead_cpu_s=sum(s.overhead_cpu_s for _, s in counted),
-                        started_at=min((s.started_at for _, s in counted), default=""),
-                        error="; ".join(errors) or (f"missing rank {', '.join(map(str, missing))}" if missing else None),
-                        units=sum(reported) if reported else None)
+        merged = Sample(
+            wall_s=max((s.wall_s for _, s in counted), default=0.0),
+            cpu_s=sum(s.cpu_s for _, s in counted),
+            exit_code=max((s.exit_code for _, s in counted), default=0),
+            energy=energy,
+            rss_peak_mb=max((s.rss_peak_mb for _, s in counted), default=0.0),
+            overhead_cpu_s=sum(s.overhead_cpu_s for _, s in counted),
+            started_at=min((s.started_at for _, s in counted), default=""),
+            error="; ".join(errors) or (f"missing rank {', '.join(map(str, missing))}" if missing else None),
+            units=sum(reported) if reported else None,
+        )
         all_gpus += [{**g, "workload": wname, "ranks": sorted(set(g["ranks"]))} for g in gpus.values()]
         workload = _workload(parts[0][1], None)
         results_w.append(assess_workload(workload, [merged], grid, embodied, None, confidence=gate.confidence))
     suite = suite_verdict(results_w, gate)
-    per_rank = [{"rank": d["rank"]["rank"], "local_rank": d["rank"].get("local_rank"), "node": str(d["rank"]["node"]),
-                 "file": n, "energy_wh": sum(s["energy_wh"] for w in d["workloads"] for s in w["samples"]
-                                              if not s.get("warmup"))}
-                for n, d in sorted(zip(names, docs), key=lambda x: x[1]["rank"]["rank"])]
-    results = Results(machine=first["machine"], grid=grid, workloads=results_w, verdict=suite.verdict, config=first.get("config"), git=first.get("git"),
-                      notes=notes)
+    per_rank = [
+        {
+            "rank": d["rank"]["rank"],
+            "local_rank": d["rank"].get("local_rank"),
+            "node": str(d["rank"]["node"]),
+            "file": n,
+            "energy_wh": sum(s["energy_wh"] for w in d["workloads"] for s in w["samples"] if not s.get("warmup")),
+        }
+        for n, d in sorted(zip(names, docs), key=lambda x: x[1]["rank"]["rank"])
+    ]
+    results = Results(
+        machine=first["machine"],
+        grid=grid,
+        workloads=results_w,
+        verdict=suite.verdict,
+        config=first.get("config"),
+        git=first.get("git"),
+        notes=notes,
+    )
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
-    results.ranks = {"world_size": world, "nodes": nodes, "missing": missing, "per_rank": per_rank,
-                     "gpus": all_gpus}
+    results.ranks = {"world_size": world, "nodes": nodes, "missing": missing, "per_rank": per_rank, "gpus": all_gpus}
     return results.to_dict()

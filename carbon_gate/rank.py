@@ -30,11 +30,15 @@ def rank_info(environ: Mapping[str, str] | None = None) -> dict | None:
     world = _int(env, "WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE")
     if rank is None or world is None:
         return None
-    node = (env.get("CARBON_GATE_NODE") or env.get("SLURM_NODEID") or env.get("GROUP_RANK")
-            or socket.gethostname())
+    node = env.get("CARBON_GATE_NODE") or env.get("SLURM_NODEID") or env.get("GROUP_RANK") or socket.gethostname()
     job = env.get("CARBON_GATE_JOB") or env.get("SLURM_JOB_ID") or env.get("TORCHELASTIC_RUN_ID") or None
-    return {"rank": rank, "world_size": world, "local_rank": _int(env, "LOCAL_RANK", "SLURM_LOCALID"),
-            "node": str(node), "job": job}
+    return {
+        "rank": rank,
+        "world_size": world,
+        "local_rank": _int(env, "LOCAL_RANK", "SLURM_LOCALID"),
+        "node": str(node),
+        "job": job,
+    }
 
 
 def rank_path(path: str, info: dict | None) -> str:
@@ -51,9 +55,15 @@ def single_run_results(name: str, command: str, sample, fp, plan, grid, rank: di
     from .results import Results, WorkloadResult
 
     summary = summarise([sample.energy_wh], [sample.wall_s], [sample.cpu_s]) if sample.ok else None
-    w = WorkloadResult(name=name, command=command, verdict="new" if sample.ok else "error",
-                       reasons=[sample.error] if sample.error else [], samples=[sample],
-                       summary=summary, footprint=fp)
+    w = WorkloadResult(
+        name=name,
+        command=command,
+        verdict="new" if sample.ok else "error",
+        reasons=[sample.error] if sample.error else [],
+        samples=[sample],
+        summary=summary,
+        footprint=fp,
+    )
     results = Results(machine=machine_section(plan), grid=grid, workloads=[w], verdict="pass" if sample.ok else "error")
     results.rank = rank
     return results.to_dict()

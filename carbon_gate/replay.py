@@ -20,12 +20,24 @@ def _workload(w: dict, config: Config | None) -> Workload:
     limits = (w.get("budget") or {}).get("limits") or {}
     fp = w.get("footprint") or {}
     return Workload(
-        name=w["name"], command=w["command"], cwd=".", env={}, repeats=0, warmup=0, timeout_s=0.0,
+        name=w["name"],
+        command=w["command"],
+        cwd=".",
+        env={},
+        repeats=0,
+        warmup=0,
+        timeout_s=0.0,
         tolerance=w.get("tolerance") if w.get("tolerance") is not None else DEFAULT_TOLERANCE,
-        unit_name=fp.get("unit", "run"), unit_count=fp.get("units", 1.0),
-        budget=Budget(limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")),
-        paths=(), line=w.get("line"),
-        energy_per_point=tuple(k for k, m in (w.get("metrics") or {}).items() if isinstance(m, dict) and "wh_per_point" in m),
+        unit_name=fp.get("unit", "run"),
+        unit_count=fp.get("units", 1.0),
+        budget=Budget(
+            limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")
+        ),
+        paths=(),
+        line=w.get("line"),
+        energy_per_point=tuple(
+            k for k, m in (w.get("metrics") or {}).items() if isinstance(m, dict) and "wh_per_point" in m
+        ),
     )
 
 
@@ -40,16 +52,29 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
     """Verdicts for `head` against `base` (unpaired) or against the base runs recorded in `head` (paired)."""
     recorded_gate = head.get("gate") or {}
     default = GateSettings()  # what a results file without a recorded gate was gated with
-    gate = config.gate if config else GateSettings(
-        tuple(recorded_gate.get("fail_on", default.fail_on)),
-        recorded_gate.get("confidence", default.confidence), recorded_gate.get("family", default.family))
+    gate = (
+        config.gate
+        if config
+        else GateSettings(
+            tuple(recorded_gate.get("fail_on", default.fail_on)),
+            recorded_gate.get("confidence", default.confidence),
+            recorded_gate.get("family", default.family),
+        )
+    )
     grid = GridFactor.from_dict(head["grid"])
     base_by_name = {w["name"]: w for w in base["workloads"]} if base else {}
     assessed = [reassess_workload(w, head, gate, config, base, base_by_name.get(w["name"])) for w in head["workloads"]]
     if gate.family == "holm":
         family_control(assessed, gate.confidence)
     suite = suite_verdict(assessed, gate)
-    results = Results(machine=head["machine"], grid=grid, workloads=assessed, verdict=suite.verdict, config=head.get("config"), git=head.get("git"))
+    results = Results(
+        machine=head["machine"],
+        grid=grid,
+        workloads=assessed,
+        verdict=suite.verdict,
+        config=head.get("config"),
+        git=head.get("git"),
+    )
     if head.get("interrupted"):  # re-assessing partial runs does not make them a finished run
         results.interrupted, results.verdict = True, "interrupted"
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
@@ -57,8 +82,15 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
     return RunOutcome(results, suite)
 
 
-def reassess_workload(w: dict, head: dict, gate: GateSettings, config: Config | None = None, base: dict | None = None,
-                      other: dict | None = None, fingerprint: dict | None = None):
+def reassess_workload(
+    w: dict,
+    head: dict,
+    gate: GateSettings,
+    config: Config | None = None,
+    base: dict | None = None,
+    other: dict | None = None,
+    fingerprint: dict | None = None,
+):
     """One recorded workload of `head` assessed again (family control not applied): against `other`, its
     namesake in `base`, when a base document is given, else against the base runs recorded with it."""
     grid = GridFactor.from_dict(head["grid"])
@@ -71,27 +103,60 @@ def reassess_workload(w: dict, head: dict, gate: GateSettings, config: Config | 
     if base is not None:
         if other is not None:
             counted = [s["energy_wh"] for s in other["samples"] if not s.get("warmup") and s.get("error") is None]
-            baseline = Baseline(mode="stored", samples_wh=tuple(counted), commit=(base.get("git") or {}).get("head"),
-                                fingerprint=base["machine"]["fingerprint"])
+            baseline = Baseline(
+                mode="stored",
+                samples_wh=tuple(counted),
+                commit=(base.get("git") or {}).get("head"),
+                fingerprint=base["machine"]["fingerprint"],
+            )
     elif w.get("baseline"):
         info = w["baseline"]
         if info.get("mode") == "paired":
             base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
             looks = info.get("looks")
-            baseline = Baseline(mode="paired", samples_wh=tuple(base_wh), commit=info.get("commit"), error=info.get("error"),
-                                seed=info.get("seed"), notes=tuple(info.get("notes", ())),
-                                looks=Looks(tuple(looks["rounds"]), tuple(looks["alphas"])) if looks else None,
-                                interval=info.get("interval", DEFAULT_INTERVAL), batch=info.get("batch", 1))
+            baseline = Baseline(
+                mode="paired",
+                samples_wh=tuple(base_wh),
+                commit=info.get("commit"),
+                error=info.get("error"),
+                seed=info.get("seed"),
+                notes=tuple(info.get("notes", ())),
+                looks=Looks(tuple(looks["rounds"]), tuple(looks["alphas"])) if looks else None,
+                interval=info.get("interval", DEFAULT_INTERVAL),
+                batch=info.get("batch", 1),
+            )
         elif info.get("mode") == "stored":
-            baseline = Baseline(mode="stored", samples_wh=tuple(info.get("samples_wh", ())), commit=info.get("commit"),
-                                fingerprint=info.get("fingerprint"), notes=tuple(info.get("notes", ())))
-    result = assess_workload(workload, samples, grid, embodied, baseline, confidence=gate.confidence,
-                             fingerprint=head_fp, base_samples=base_samples)
+            baseline = Baseline(
+                mode="stored",
+                samples_wh=tuple(info.get("samples_wh", ())),
+                commit=info.get("commit"),
+                fingerprint=info.get("fingerprint"),
+                notes=tuple(info.get("notes", ())),
+            )
+    result = assess_workload(
+        workload,
+        samples,
+        grid,
+        embodied,
+        baseline,
+        confidence=gate.confidence,
+        fingerprint=head_fp,
+        base_samples=base_samples,
+    )
     recorded = w.get("baseline") or {}
     if result.baseline is not None and recorded.get("mode") == "paired":
         # How the rounds ran is a fact of the run: carry it over, and with it a too-short verdict.
-        for key in ("orders", "pairing", "rounds", "stop", "elapsed_s", "round_wh", "cpu_sets", "head_cpu_set",
-                    "too_short"):
+        for key in (
+            "orders",
+            "pairing",
+            "rounds",
+            "stop",
+            "elapsed_s",
+            "round_wh",
+            "cpu_sets",
+            "head_cpu_set",
+            "too_short",
+        ):
             if key in recorded:
                 result.baseline[key] = recorded[key]
         too_short_verdict(result)

@@ -75,7 +75,9 @@ class WorkloadResult:
             "reasons": list(self.reasons),
             "energy_wh": round(fp.energy_wh, 9) if fp else None,
             "co2e_g": round(fp.co2e_g, 9) if fp else None,
-            "sci": {"value": round(fp.sci_g_per_unit, 9), "unit": f"gCO2e/{fp.unit}", "units_per_run": fp.units} if fp else None,
+            "sci": {"value": round(fp.sci_g_per_unit, 9), "unit": f"gCO2e/{fp.unit}", "units_per_run": fp.units}
+            if fp
+            else None,
             "footprint": fp.to_dict() if fp else None,
             "summary": self.summary.to_dict() if self.summary else None,
             "budget": {
@@ -101,18 +103,28 @@ class WorkloadResult:
     def from_dict(d: dict[str, Any]) -> WorkloadResult:
         """A workload of a results document, typed again (what to_dict derives is derived anew)."""
         return WorkloadResult(
-            name=d["name"], command=d["command"], verdict=d["verdict"], reasons=list(d["reasons"]),
+            name=d["name"],
+            command=d["command"],
+            verdict=d["verdict"],
+            reasons=list(d["reasons"]),
             samples=[Sample.from_dict(s) for s in d.get("samples", [])],
             summary=Summary.from_dict(d["summary"]) if d.get("summary") else None,
             footprint=Footprint.from_dict(d["footprint"]) if d.get("footprint") else None,
-            budget=[BudgetCheck(c["limit"], c["allowed"], c["actual"], c["unit"])
-                    for c in (d.get("budget") or {}).get("checks", [])],
-            line=d.get("line"), tolerance=d.get("tolerance"), baseline=d.get("baseline"),
+            budget=[
+                BudgetCheck(c["limit"], c["allowed"], c["actual"], c["unit"])
+                for c in (d.get("budget") or {}).get("checks", [])
+            ],
+            line=d.get("line"),
+            tolerance=d.get("tolerance"),
+            baseline=d.get("baseline"),
             change=Change.from_dict(d["change"]) if d.get("change") else None,
             base_samples=[Sample.from_dict(s) for s in d.get("base_samples", [])],
-            history=list(d.get("history", [])), projection=d.get("projection"), estimate=d.get("estimate"),
+            history=list(d.get("history", [])),
+            projection=d.get("projection"),
+            estimate=d.get("estimate"),
             energy_per_point=tuple(k for k, m in (d.get("metrics") or {}).items() if "wh_per_point" in m),
-            fingerprint=d.get("fingerprint"), shard=d.get("shard"),
+            fingerprint=d.get("fingerprint"),
+            shard=d.get("shard"),
         )
 
 
@@ -175,16 +187,22 @@ def from_dict(d: dict[str, Any]) -> Results:
     `from_dict(d).to_dict()` gives `d` again (totals up to their last rounded digit)."""
     optional = ("config", "git", "gate", "guard", "carbon_aware", "shard", "shards", "rank", "ranks")
     return Results(
-        machine=d["machine"], grid=GridFactor.from_dict(d["grid"]),
-        workloads=[WorkloadResult.from_dict(w) for w in d["workloads"]], verdict=d["verdict"],
-        created_at=d["created_at"], interrupted=bool(d.get("interrupted")), notes=list(d.get("notes", [])),
-        tool_version=d.get("tool_version", __version__), **{k: d.get(k) for k in optional},
+        machine=d["machine"],
+        grid=GridFactor.from_dict(d["grid"]),
+        workloads=[WorkloadResult.from_dict(w) for w in d["workloads"]],
+        verdict=d["verdict"],
+        created_at=d["created_at"],
+        interrupted=bool(d.get("interrupted")),
+        notes=list(d.get("notes", [])),
+        tool_version=d.get("tool_version", __version__),
+        **{k: d.get(k) for k in optional},
     )
 
 
 def to_json(data: dict[str, Any], indent: int | None = 2) -> str:
-    """Stable, diff-friendly JSON (`indent=None`: one line, by the C encoder, 4× faster for big merged suites). Non-finite numbers (which JSON cannot hold) are written as null
-    rather than lose the run; text that is not valid Unicode (a lone surrogate) is replaced."""
+    """Stable, diff-friendly JSON (`indent=None`: one line, by the C encoder, 4× faster for big merged suites).
+    Non-finite numbers (which JSON cannot hold) are written as null rather than lose the run;
+    text that is not valid Unicode (a lone surrogate) is replaced."""
     try:
         text = json.dumps(data, indent=indent, sort_keys=False, ensure_ascii=False, allow_nan=False)
     except ValueError:
@@ -247,8 +265,9 @@ def schema_problem(data: Any) -> str | None:
 def _validator() -> Any:
     # Compiled to Python once per process (~0.3 s): checking a 2,000-workload file then takes well under a
     # second, where an interpreting validator takes ten. Its draft-07 rules ignore `prefixItems` only.
-    import fastjsonschema
     from importlib import resources
+
+    import fastjsonschema
 
     schema = json.loads((resources.files("carbon_gate") / "data" / "results.schema.json").read_text(encoding="utf-8"))
     return fastjsonschema.compile(schema)

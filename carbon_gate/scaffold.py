@@ -15,11 +15,25 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-SKIP_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox", ".nox", "build", "dist", "site-packages"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "env",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    ".nox",
+    "build",
+    "dist",
+    "site-packages",
+}
 MAX_FILES = 2000  # a bounded look: init must answer at once even at the root of a big monorepo
 BENCHMARK_TEST = re.compile(r"def test_\w*\s*\([^)]*\bbenchmark\b")
-BENCHMARK_OPTIONS = ("--benchmark-only --benchmark-disable-gc --benchmark-min-rounds=20 "
-                     "--benchmark-max-time=0.000001 --benchmark-warmup=off")
+BENCHMARK_OPTIONS = (
+    "--benchmark-only --benchmark-disable-gc --benchmark-min-rounds=20 "
+    "--benchmark-max-time=0.000001 --benchmark-warmup=off"
+)
 TRAIN_NAMES = ("train.py", "scripts/train.py", "src/train.py", "training/train.py")
 WORKFLOW = Path(".github/workflows/carbon-gate.yml")
 PLACEHOLDER = 'python -c "print(sum(i * i for i in range(10**6)))"'
@@ -65,21 +79,34 @@ def detect(root: Path) -> list[Found]:
     """The workloads to propose for the project at `root` (a placeholder when nothing is recognised)."""
     files = _files(root)
     found: list[Found] = []
-    bench = next((p for p in files if p.suffix == ".py" and p.name.startswith("test") and BENCHMARK_TEST.search(_read(p))),
-                 None)
+    bench = next(
+        (p for p in files if p.suffix == ".py" and p.name.startswith("test") and BENCHMARK_TEST.search(_read(p))), None
+    )
     declared = next((p for p in files if p.suffix != ".py" and "pytest-benchmark" in _read(p)), None)
     if bench is not None or declared is not None:
         tests = bench.parent.relative_to(root).as_posix() if bench is not None else "."
-        where = (f"the benchmark fixture in {bench.relative_to(root).as_posix()}" if bench is not None
-                 else f"pytest-benchmark in {declared.relative_to(root).as_posix()}")  # type: ignore[union-attr]
-        found.append(Found("benchmarks", f"python -m pytest {tests} -q -p no:cacheprovider {BENCHMARK_OPTIONS}",
-                           f"found {where}"))
+        where = (
+            f"the benchmark fixture in {bench.relative_to(root).as_posix()}"
+            if bench is not None
+            else f"pytest-benchmark in {declared.relative_to(root).as_posix()}"
+        )  # type: ignore[union-attr]
+        found.append(
+            Found(
+                "benchmarks", f"python -m pytest {tests} -q -p no:cacheprovider {BENCHMARK_OPTIONS}", f"found {where}"
+            )
+        )
     train = next((root / n for n in TRAIN_NAMES if (root / n).is_file()), None)
     if train is not None:
         rel = train.relative_to(root).as_posix()
         reports = "report_units" in _read(train)  # else a unit without a count would fail every run
-        found.append(Found("train", f"python {rel}", f"found {rel}" + (", which reports its epochs" if reports else ""),
-                           unit="epoch" if reports else None))
+        found.append(
+            Found(
+                "train",
+                f"python {rel}",
+                f"found {rel}" + (", which reports its epochs" if reports else ""),
+                unit="epoch" if reports else None,
+            )
+        )
     return found
 
 
@@ -101,17 +128,30 @@ def config_text(found: list[Found], country: str) -> str:
         "  mode: auto           # paired with the PR's base commit in CI, else the stored baseline file",
         "workloads:",
     ]
-    placeholder = Found("my-workload", PLACEHOLDER, "Nothing recognisable was found (no pytest-benchmark suite, no "
-                        "train.py): put the command that does the work to keep lean here; the same work every run.")
+    placeholder = Found(
+        "my-workload",
+        PLACEHOLDER,
+        "Nothing recognisable was found (no pytest-benchmark suite, no "
+        "train.py): put the command that does the work to keep lean here; the same work every run.",
+    )
     for f in found or [placeholder]:
-        lines += [*textwrap.wrap(f.why, 96, initial_indent="  # ", subsequent_indent="  # "),
-                  f"  - name: {f.name}", f"    command: {json.dumps(f.command)}"]
+        lines += [
+            *textwrap.wrap(f.why, 96, initial_indent="  # ", subsequent_indent="  # "),
+            f"  - name: {f.name}",
+            f"    command: {json.dumps(f.command)}",
+        ]
         if f.name == "train":
-            lines += ["    # Keep the run short (an epoch, a few hundred steps) and report how many epochs it did",
-                      "    # with carbon_gate.report_units(n); with `extrapolate: {to: 90}` the full run is projected.",
-                      f"    {'' if f.unit else '# '}unit: {{name: epoch}}"]
-        lines += ["    # After a first `carbon-gate run`, set budgets about 1.5× the measured median, e.g.:",
-                  "    # budget:", "    #   energy: 50 mWh", "    #   co2e: 20 mg"]
+            lines += [
+                "    # Keep the run short (an epoch, a few hundred steps) and report how many epochs it did",
+                "    # with carbon_gate.report_units(n); with `extrapolate: {to: 90}` the full run is projected.",
+                f"    {'' if f.unit else '# '}unit: {{name: epoch}}",
+            ]
+        lines += [
+            "    # After a first `carbon-gate run`, set budgets about 1.5× the measured median, e.g.:",
+            "    # budget:",
+            "    #   energy: 50 mWh",
+            "    #   co2e: 20 mg",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -19,16 +19,23 @@ class Comparison:
 
 def round_sums(per_run_wh: Sequence[float], batch: int) -> list[float]:
     """Energy per round: the sum of each side's `batch` consecutive runs (an incomplete last batch is dropped)."""
-    return [sum(per_run_wh[i:i + batch]) for i in range(0, len(per_run_wh) - batch + 1, batch)]
+    return [sum(per_run_wh[i : i + batch]) for i in range(0, len(per_run_wh) - batch + 1, batch)]
 
 
-def compare(head_wh: Sequence[float], baseline: Baseline | None, tolerance: float, confidence: float,
-            head_fingerprint: dict | None = None) -> Comparison:
+def compare(
+    head_wh: Sequence[float],
+    baseline: Baseline | None,
+    tolerance: float,
+    confidence: float,
+    head_fingerprint: dict | None = None,
+) -> Comparison:
     """Verdict of the head energies against the baseline; `new` when there is nothing to compare with."""
     if baseline is None:
         return Comparison("new", "no baseline for this workload")
     if baseline.error:
-        return Comparison("new", f"base side could not be measured, so no comparison (not blamed on this change): {baseline.error}")
+        return Comparison(
+            "new", f"base side could not be measured, so no comparison (not blamed on this change): {baseline.error}"
+        )
     if not baseline.samples_wh or not head_wh:
         return Comparison("new", "no baseline samples for this workload")
     if baseline.mode == "paired":
@@ -47,6 +54,11 @@ def compare(head_wh: Sequence[float], baseline: Baseline | None, tolerance: floa
         diff = tuple(fingerprint_differences(head_fingerprint, baseline.fingerprint))
         if diff:
             details = ", ".join(f"{f}: {baseline.fingerprint.get(f)!r} → {head_fingerprint.get(f)!r}" for f in diff)
-            return Comparison("inconclusive", f"baseline was measured on different hardware or methods ({details}); "
-                              f"not comparable, so not gated (measured change: {reason})", change, diff)
+            return Comparison(
+                "inconclusive",
+                f"baseline was measured on different hardware or methods ({details}); "
+                f"not comparable, so not gated (measured change: {reason})",
+                change,
+                diff,
+            )
     return Comparison(verdict, reason, change)

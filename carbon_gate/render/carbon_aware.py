@@ -27,15 +27,23 @@ def live_line(doc: dict, escape: Callable[[Any], str] = str) -> str | None:
     pinned_text = f"pinned {pinned:g} gCO2e/kWh" if pinned is not None else "the pinned figure"
     if g is None:
         why = escape(reading.get("error") or "no answer")
-        return (f"live grid intensity unavailable ({provider}, zone {zone}: {why}); {pinned_text} was used, "
-                "so the verdict is the one the pinned figure gives")
+        return (
+            f"live grid intensity unavailable ({provider}, zone {zone}: {why}); {pinned_text} was used, "
+            "so the verdict is the one the pinned figure gives"
+        )
     when = escape(reading.get("fetched_at", ""))
     basis = escape(reading.get("basis", ""))
     gated = live.get("gated") == "live"
-    tail = ("CO2e uses the live figure (grid.gate_on: live)" if gated else
-            "the gate uses the pinned figure; the live one is reported only")
-    return (f"at run time the grid was {g:.0f} gCO2e/kWh ({provider}, zone {zone}, {when}"
-            + (f"; {basis}" if basis else "") + f"); {pinned_text} — {tail}")
+    tail = (
+        "CO2e uses the live figure (grid.gate_on: live)"
+        if gated
+        else "the gate uses the pinned figure; the live one is reported only"
+    )
+    return (
+        f"at run time the grid was {g:.0f} gCO2e/kWh ({provider}, zone {zone}, {when}"
+        + (f"; {basis}" if basis else "")
+        + f"); {pinned_text} — {tail}"
+    )
 
 
 def greener_lines(doc: dict, escape: Callable[[Any], str] = str) -> list[str]:
@@ -66,8 +74,10 @@ def greener_lines(doc: dict, escape: Callable[[Any], str] = str) -> list[str]:
         r_saving = _num(region.get("saving_pct")) if region else None
         if region and r_saving is not None and r_saving > 0:
             co2 = _num(region.get("co2e_g"))
-            parts.append(f"run in {escape(region.get('zone'))} ({_num(region.get('g_per_kwh')) or 0:.0f} gCO2e/kWh, "
-                         f"{r_saving:.0f} % less than pinned" + (f": {format_mass(co2)} CO2e" if co2 is not None else "") + ")")
+            parts.append(
+                f"run in {escape(region.get('zone'))} ({_num(region.get('g_per_kwh')) or 0:.0f} gCO2e/kWh, "
+                f"{r_saving:.0f} % less than pinned" + (f": {format_mass(co2)} CO2e" if co2 is not None else "") + ")"
+            )
         size = f" ({format_energy(wh)})" if wh is not None else ""
         out.append(f"{escape(a.get('workload', '?'))}{size}: " + "; ".join(parts))
     return out

@@ -65,8 +65,12 @@ def xychart(title: str, labels: Sequence[str], series: Sequence[Series], y_title
     top = top * 1.1 if top > 0 else 1.0  # from 0, with head-room: a flat line still has an axis
     quoted = ", ".join(f'"{label}"' for label in unique_labels([safe_text(x, 32) or "?" for x in labels]))
     x_axis = f'"{safe_text(x_title)}" ' if x_title else ""
-    lines = ["xychart-beta", f'    title "{safe_text(title, 100)}"', f"    x-axis {x_axis}[{quoted}]",
-             f'    y-axis "{safe_text(y_title)}" 0 --> {mermaid_number(top, 3)}']
+    lines = [
+        "xychart-beta",
+        f'    title "{safe_text(title, 100)}"',
+        f"    x-axis {x_axis}[{quoted}]",
+        f'    y-axis "{safe_text(y_title)}" 0 --> {mermaid_number(top, 3)}',
+    ]
     for s in series:
         lines.append(f"    {s.kind} [{', '.join(mermaid_number(v) for v in s.values)}]")
     return "\n".join(lines)
@@ -74,5 +78,6 @@ def xychart(title: str, labels: Sequence[str], series: Sequence[Series], y_title
 
 def power_curve_chart(curve_w: Sequence[Sequence[float]], title: str = "CPU power curve") -> str:
     """The machine's CPU power model: watts at each utilisation point."""
-    return xychart(title, [f"{p:g}%" for p, _ in curve_w], [Series("line", tuple(w for _, w in curve_w))],
-                   "W", "CPU utilisation")
+    return xychart(
+        title, [f"{p:g}%" for p, _ in curve_w], [Series("line", tuple(w for _, w in curve_w))], "W", "CPU utilisation"
+    )

@@ -25,11 +25,24 @@ MARKER = "<!-- carbon-gate-report -->"
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1_048_576
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "❌", "interrupted": "⏹️"}
-VERDICT_ICONS = {"regression": "❌", "over-budget": "❌", "error": "💥", "inconclusive": "⚠️", "improvement": "🟢",
-                 "unchanged": "✅", "new": "🆕"}
-COUNT_ORDER = (("regression", "regression", "regressions"), ("over-budget", "over budget", "over budget"),
-               ("improvement", "improvement", "improvements"), ("unchanged", "unchanged", "unchanged"),
-               ("inconclusive", "inconclusive", "inconclusive"), ("new", "new", "new"), ("error", "error", "errors"))
+VERDICT_ICONS = {
+    "regression": "❌",
+    "over-budget": "❌",
+    "error": "💥",
+    "inconclusive": "⚠️",
+    "improvement": "🟢",
+    "unchanged": "✅",
+    "new": "🆕",
+}
+COUNT_ORDER = (
+    ("regression", "regression", "regressions"),
+    ("over-budget", "over budget", "over budget"),
+    ("improvement", "improvement", "improvements"),
+    ("unchanged", "unchanged", "unchanged"),
+    ("inconclusive", "inconclusive", "inconclusive"),
+    ("new", "new", "new"),
+    ("error", "error", "errors"),
+)
 TOP = ("error", "over-budget", "regression", "inconclusive", "improvement", "new")
 MAX_CHARTS = 5  # of each kind: evidence (paired rounds) and trend
 EVIDENCE_VERDICTS = ("regression", "inconclusive")
@@ -81,12 +94,14 @@ def load_template(path: str | Path | None = None):
     """The packaged report template, or the user's file."""
     import jinja2
 
-    if path is not None:
-        source = Path(path).read_text(encoding="utf-8")
-    else:
-        source = _packaged_template("report.md.j2")
-    env = jinja2.Environment(autoescape=False, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
+    source = Path(path).read_text(encoding="utf-8") if path is not None else _packaged_template("report.md.j2")
+    env = jinja2.Environment(
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters["md"] = md
     env.filters["code"] = code
     env.filters["code_span"] = code_span
@@ -101,8 +116,12 @@ def _packaged_template(name: str) -> str:
     return (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
 
 
-def render_markdown(results: dict, template: str | Path | None = None, limit: int = COMMENT_LIMIT,
-                    results_name: str = "carbon-gate-results.json") -> str:
+def render_markdown(
+    results: dict,
+    template: str | Path | None = None,
+    limit: int = COMMENT_LIMIT,
+    results_name: str = "carbon-gate-results.json",
+) -> str:
     """Render the report; the text never exceeds `limit` characters."""
     tpl = load_template(template)
     text = ""
@@ -110,8 +129,10 @@ def render_markdown(results: dict, template: str | Path | None = None, limit: in
         text = tpl.render(**report_context(results, level, limit, results_name))
         if len(text) <= limit:
             return text
-    note = (f"\n\n> ⚠️ Truncated at {limit} characters; the full report is in the job summary and in "
-            f"{code_span(results_name)}.\n")
+    note = (
+        f"\n\n> ⚠️ Truncated at {limit} characters; the full report is in the job summary and in "
+        f"{code_span(results_name)}.\n"
+    )
     return truncate(text, limit, note)
 
 
@@ -127,10 +148,10 @@ def _closers(text: str) -> str:
     for line in text.split("\n"):
         m = _FENCE.match(line)
         if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end():].strip():
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line[m.end() :].strip():
                 fence = None
             continue
-        if m and not (m.group(1)[0] == "`" and "`" in line[m.end():]):
+        if m and not (m.group(1)[0] == "`" and "`" in line[m.end() :]):
             fence = m.group(1)
             continue
         for tag in _DETAILS_TAG.finditer(_CODE_SPAN.sub("", line)):
@@ -153,8 +174,9 @@ def truncate(text: str, limit: int, note: str) -> str:
         end = len(head) - 1
 
 
-def report_context(results: dict, level: int = 0, limit: int = COMMENT_LIMIT,
-                   results_name: str = "carbon-gate-results.json") -> dict[str, Any]:
+def report_context(
+    results: dict, level: int = 0, limit: int = COMMENT_LIMIT, results_name: str = "carbon-gate-results.json"
+) -> dict[str, Any]:
     """Everything the template shows, escaped. `level` 0..3 trades detail for size."""
     workloads = results["workloads"]
     confidence = (results.get("gate") or {}).get("confidence", 0.95)
@@ -216,8 +238,13 @@ def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
     counts = results.get("counts") or {}
     verdict = results["verdict"]
     failing = sum(n for v, n in counts.items() if v in failing_set)
-    text = {"pass": "passed", "warn": "passed with warnings", "fail": "failed", "error": "could not run every workload",
-            "interrupted": "interrupted — partial results, no verdict"}.get(verdict, verdict)
+    text = {
+        "pass": "passed",
+        "warn": "passed with warnings",
+        "fail": "failed",
+        "error": "could not run every workload",
+        "interrupted": "interrupted — partial results, no verdict",
+    }.get(verdict, verdict)
     if results.get("interrupted") and verdict != "interrupted":  # results written before this outcome existed
         text += " (interrupted: partial results)"
     parts = []
@@ -227,8 +254,12 @@ def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
             parts.append(f"**{n}** {one if n == 1 else many}")
     if failing:
         text += f" — {failing} failing workload{'s' if failing != 1 else ''}"
-    return {"icon": ICONS.get(verdict, "❔"), "text": text, "counts": " · ".join(parts) or ("nothing measured before the signal" if results.get("interrupted")
-                                                                       else "no workloads")}
+    return {
+        "icon": ICONS.get(verdict, "❔"),
+        "text": text,
+        "counts": " · ".join(parts)
+        or ("nothing measured before the signal" if results.get("interrupted") else "no workloads"),
+    }
 
 
 def _totals(workloads: list[dict]) -> dict[str, str | None]:
@@ -239,8 +270,10 @@ def _totals(workloads: list[dict]) -> dict[str, str | None]:
     co2e = sum(w["co2e_g"] or 0.0 for w in workloads)
     forecast = None
     if any(_is_number(w.get("energy_wh")) for w in forecasts):
-        forecast = (f"{format_energy(sum(w['energy_wh'] or 0.0 for w in forecasts))} · "
-                    f"{format_mass(sum(w['co2e_g'] or 0.0 for w in forecasts))} CO2e")
+        forecast = (
+            f"{format_energy(sum(w['energy_wh'] or 0.0 for w in forecasts))} · "
+            f"{format_mass(sum(w['co2e_g'] or 0.0 for w in forecasts))} CO2e"
+        )
     base_energy = base_co2e = 0.0
     compared = False
     for w in workloads:
@@ -249,13 +282,23 @@ def _totals(workloads: list[dict]) -> dict[str, str | None]:
             compared = True
             base_energy += w["energy_wh"] / ch["ratio"]
             base_co2e += (w["co2e_g"] or 0.0) / ch["ratio"]
-    out: dict[str, str | None] = {"energy": format_energy(energy) if workloads or not forecasts else None,
-                                  "co2e": format_mass(co2e), "base_energy": None, "base_co2e": None, "delta": None,
-                                  "forecast": forecast}
+    out: dict[str, str | None] = {
+        "energy": format_energy(energy) if workloads or not forecasts else None,
+        "co2e": format_mass(co2e),
+        "base_energy": None,
+        "base_co2e": None,
+        "delta": None,
+        "forecast": forecast,
+    }
     if compared and base_energy > 0:
-        head_compared = sum(w["energy_wh"] for w in workloads if (w.get("change") or {}).get("ratio") and w.get("energy_wh"))
-        out.update(base_energy=format_energy(base_energy), base_co2e=format_mass(base_co2e),
-                   delta=f"{(head_compared / base_energy - 1) * 100:+.1f} % on compared workloads")
+        head_compared = sum(
+            w["energy_wh"] for w in workloads if (w.get("change") or {}).get("ratio") and w.get("energy_wh")
+        )
+        out.update(
+            base_energy=format_energy(base_energy),
+            base_co2e=format_mass(base_co2e),
+            delta=f"{(head_compared / base_energy - 1) * 100:+.1f} % on compared workloads",
+        )
     return out
 
 
@@ -267,10 +310,7 @@ def _delta(change: dict | None) -> str:
     if not change or change.get("ratio") is None:
         return "—"
     low, high = change.get("low"), change.get("high")
-    if low is None or high is None or high == 0:
-        interval = "interval unbounded"
-    else:
-        interval = f"{_pct(low)} … {_pct(high)}"
+    interval = "interval unbounded" if low is None or high is None or high == 0 else f"{_pct(low)} … {_pct(high)}"
     return f"{_pct(change['ratio'])} ({interval})"
 
 
@@ -294,8 +334,13 @@ def _failure(w: dict, with_stderr: bool) -> dict[str, Any]:
     if with_stderr and w["verdict"] == "error":
         tail = next((s.get("stderr_tail", "") for s in w.get("samples", []) if s.get("error")), "")
         tail = "\n".join(tail.strip().splitlines()[-20:])
-    return {"icon": VERDICT_ICONS.get(w["verdict"], ""), "name": md(w["name"]), "verdict": w["verdict"],
-            "reasons": [md(r) for r in w.get("reasons", [])], "stderr": code(tail) if tail else ""}
+    return {
+        "icon": VERDICT_ICONS.get(w["verdict"], ""),
+        "name": md(w["name"]),
+        "verdict": w["verdict"],
+        "reasons": [md(r) for r in w.get("reasons", [])],
+        "stderr": code(tail) if tail else "",
+    }
 
 
 def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
@@ -312,15 +357,19 @@ def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
             continue
         labels, base, head, what = evidence
         unit, factor = energy_unit(w["energy_wh"] if _is_number(w.get("energy_wh")) else head[0])
-        body = xychart(f"{w['name']} - base (bars) vs head (line), {what}, {unit}", labels,
-                       [Series("bar", tuple(b / factor for b in base)), Series("line", tuple(h / factor for h in head))],
-                       unit, what)
+        body = xychart(
+            f"{w['name']} - base (bars) vs head (line), {what}, {unit}",
+            labels,
+            [Series("bar", tuple(b / factor for b in base)), Series("line", tuple(h / factor for h in head))],
+            unit,
+            what,
+        )
         charts.append({"kind": "evidence", "open": True, "summary": f"Base vs head: {_chart_title(w)}", "body": body})
     trends = 0
     for w in workloads:
         # History comes from the baseline file: keep points with a number, label them by a sanitised commit.
         history = [h for h in w.get("history") or [] if isinstance(h, dict) and _is_number(h.get("median_wh"))]
-        history = history[-(MAX_CHART_POINTS - 1):]
+        history = history[-(MAX_CHART_POINTS - 1) :]
         if not history or not _is_number(w.get("energy_wh")) or trends >= MAX_CHARTS:
             continue
         points = [h["median_wh"] for h in history] + [w["energy_wh"]]
@@ -334,8 +383,14 @@ def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
             title += " (flat line: budget)"
         elif _is_number(budget):  # drawn, it would flatten the trend against the floor of the chart
             title += f" (budget {format_energy(budget)}, above the chart)"
-        charts.append({"kind": "trend", "open": False, "summary": f"Trend: {_chart_title(w)}",
-                       "body": xychart(title, labels, series, unit)})
+        charts.append(
+            {
+                "kind": "trend",
+                "open": False,
+                "summary": f"Trend: {_chart_title(w)}",
+                "body": xychart(title, labels, series, unit),
+            }
+        )
         trends += 1
     return charts
 
@@ -352,9 +407,11 @@ def _round_pairs(b: dict) -> list[tuple[int, float, float]]:
     per_round, batch = b.get("round_wh") or {}, b.get("batch") or 1
     if not isinstance(per_round, dict) or not _is_number(batch) or batch <= 0:
         return []
-    pairs = [(i, bw / batch, hw / batch) for i, (hw, bw) in enumerate(zip(per_round.get("head") or [],
-                                                                          per_round.get("base") or []), start=1)
-             if _is_number(hw) and _is_number(bw)][-MAX_CHART_POINTS:]
+    pairs = [
+        (i, bw / batch, hw / batch)
+        for i, (hw, bw) in enumerate(zip(per_round.get("head") or [], per_round.get("base") or []), start=1)
+        if _is_number(hw) and _is_number(bw)
+    ][-MAX_CHART_POINTS:]
     return pairs if len(pairs) >= 2 else []
 
 
@@ -369,9 +426,14 @@ def _evidence(w: dict) -> tuple[list[str], list[float], list[float], str] | None
     if rounds:
         return [f"r{i}" for i, _, _ in rounds], [b for _, b, _ in rounds], [h for _, _, h in rounds], "paired round"
     if base:
-        pairs = [(i, b["energy_wh"], h["energy_wh"]) for i, (h, b) in enumerate(zip(head, base), start=1)
-                 if not h.get("error") and not b.get("error") and _is_number(h.get("energy_wh"))
-                 and _is_number(b.get("energy_wh"))][-MAX_CHART_POINTS:]
+        pairs = [
+            (i, b["energy_wh"], h["energy_wh"])
+            for i, (h, b) in enumerate(zip(head, base), start=1)
+            if not h.get("error")
+            and not b.get("error")
+            and _is_number(h.get("energy_wh"))
+            and _is_number(b.get("energy_wh"))
+        ][-MAX_CHART_POINTS:]
         if len(pairs) < 2:
             return None
         return [f"r{i}" for i, _, _ in pairs], [b for _, b, _ in pairs], [h for _, _, h in pairs], "paired run"
@@ -398,8 +460,10 @@ def _decision(b: dict) -> str:
         return "—"
     batch = f" × {b['batch']} runs" if (b.get("batch") or 1) > 1 else ""
     interval = {"trimmed-t": "trimmed t", "t": "t", "signed-rank": "signed-rank"}.get(b.get("interval"), "")
-    return md(f"{b['rounds']} {b.get('pairing', 'sequential')} rounds{batch}, {b.get('stop') or '?'}"
-              + (f"; {interval} interval" if interval else ""))
+    return md(
+        f"{b['rounds']} {b.get('pairing', 'sequential')} rounds{batch}, {b.get('stop') or '?'}"
+        + (f"; {interval} interval" if interval else "")
+    )
 
 
 def _stored_commits(workloads: list[dict]) -> str:
@@ -427,13 +491,19 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
     machine = results["machine"]
     fp = machine.get("fingerprint") or {}
     year = f", {grid['year']}" if grid.get("year") else ""
-    grid_text = (f"{grid['g_per_kwh']:g} gCO2e/kWh, {md(grid['location'])} ({md(grid['source'])}{year}; {grid['method']}), "
-                 f"PUE {grid.get('pue', 1.0):g}")
+    grid_text = (
+        f"{grid['g_per_kwh']:g} gCO2e/kWh, {md(grid['location'])} ({md(grid['source'])}{year}; {grid['method']}), "
+        f"PUE {grid.get('pue', 1.0):g}"
+    )
     if grid["method"] == "defaulted":
         grid_text += " — **defaulted**: set `grid.country` or `grid.intensity` in carbon-gate.yml"
     emb = machine.get("embodied")
-    emb_text = (f"{emb['total_kg']:g} kgCO2e host × (run time / {emb['lifetime_years']:g} years) × share {emb['share']:g} "
-                f"({md(emb['source'])})" if emb else "not included: no embodied data for this machine")
+    emb_text = (
+        f"{emb['total_kg']:g} kgCO2e host × (run time / {emb['lifetime_years']:g} years) × share {emb['share']:g} "
+        f"({md(emb['source'])})"
+        if emb
+        else "not included: no embodied data for this machine"
+    )
     methods: dict[tuple[str, str, str], None] = {}
     overheads = []
     for w in results["workloads"]:
@@ -453,34 +523,43 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
             base += ", " + ("stored " if len(modes) > 1 else "") + stored
         if _seed(git) is not None:
             base += f", order seed {_seed(git)}"
-        base += "; both sides measured with the same methods on this machine" if "paired" in modes else \
-            "; fingerprints compared before gating"
+        base += (
+            "; both sides measured with the same methods on this machine"
+            if "paired" in modes
+            else "; fingerprints compared before gating"
+        )
     else:
         base = "none: workloads are checked against their budgets only"
     components = sorted({m[0] for m in methods})
     cpu = machine.get("cpu") or {}
     model_error = None
     if cpu.get("error_band_pct") is not None and any(c == "cpu" and m != "measured" for c, m, _ in methods):
-        model_error = (f"modelled CPU figures: typical error ±{cpu['error_band_pct']:g} % "
-                       f"({md(cpu.get('error_source') or 'validation')}; docs/methodology.md §2)")
+        model_error = (
+            f"modelled CPU figures: typical error ±{cpu['error_band_pct']:g} % "
+            f"({md(cpu.get('error_source') or 'validation')}; docs/methodology.md §2)"
+        )
     water = [(w["footprint"] or {}).get("water_l") for w in results["workloads"] if w.get("footprint")]
     water_text = None
     if grid.get("wue") is not None:
-        water_text = (f"WUE {grid['wue']:g} L/kWh on site × facility energy"
-                      + (f": {sum(x for x in water if x is not None):.4g} L for the median runs" if water else ""))
+        water_text = f"WUE {grid['wue']:g} L/kWh on site × facility energy" + (
+            f": {sum(x for x in water if x is not None):.4g} L for the median runs" if water else ""
+        )
     stats = []
     for w in results["workloads"] if with_stats else []:
         s, ch = w.get("summary") or {}, w.get("change") or {}
-        stats.append({
-            "name": md(w["name"]), "n": s.get("n", 0),
-            "median": format_energy(s["median_wh"]) if s else "—",
-            "spread": f"{s['spread']:.1%}" if s else "—",
-            "mde": ("∞" if ch.get("mde") is None else f"{ch['mde']:.1%}") if ch else "—",
-            "interval": _delta(ch) if ch else "—",
-            "p": f"{ch['p_value']:.3g}" if ch and ch.get("p_value") is not None else "—",
-            "tolerance": f"{w['tolerance']:.0%}" if w.get("tolerance") is not None else "—",
-            "decision": _decision(w.get("baseline") or {}),
-        })
+        stats.append(
+            {
+                "name": md(w["name"]),
+                "n": s.get("n", 0),
+                "median": format_energy(s["median_wh"]) if s else "—",
+                "spread": f"{s['spread']:.1%}" if s else "—",
+                "mde": ("∞" if ch.get("mde") is None else f"{ch['mde']:.1%}") if ch else "—",
+                "interval": _delta(ch) if ch else "—",
+                "p": f"{ch['p_value']:.3g}" if ch and ch.get("p_value") is not None else "—",
+                "tolerance": f"{w['tolerance']:.0%}" if w.get("tolerance") is not None else "—",
+                "decision": _decision(w.get("baseline") or {}),
+            }
+        )
     max_stats = 200
     return {
         "grid": grid_text,
@@ -488,15 +567,19 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
         "model_error": model_error,
         "water": water_text,
         "boundary": f"{', '.join(components) or 'none'} energy of the workload's process tree"
-                    + ("" if "gpu" in components else f"; GPU: {md(machine.get('gpu', 'none'))}"),
+        + ("" if "gpu" in components else f"; GPU: {md(machine.get('gpu', 'none'))}"),
         "baseline": base,
-        "machine": md(f"{fp.get('cpu_model', '?')}, {fp.get('logical_cpus', '?')} vCPUs, {fp.get('ram_gb', '?')} GB RAM, "
-                      f"{fp.get('os', '')} {fp.get('arch', '')}"
-                      + (f", runner image {fp['image_os']} {fp.get('image_version') or ''}" if fp.get("image_os") else "")
-                      + (f", profile {fp['profile']}" if fp.get("profile") else "")),
+        "machine": md(
+            f"{fp.get('cpu_model', '?')}, {fp.get('logical_cpus', '?')} vCPUs, {fp.get('ram_gb', '?')} GB RAM, "
+            f"{fp.get('os', '')} {fp.get('arch', '')}"
+            + (f", runner image {fp['image_os']} {fp.get('image_version') or ''}" if fp.get("image_os") else "")
+            + (f", profile {fp['profile']}" if fp.get("profile") else "")
+        ),
         "overhead": f"median {sorted(overheads)[len(overheads) // 2] * 1000:.1f} ms per run" if overheads else "n/a",
-        "methods": [{"component": md(c), "method": f"**{m}**" if m == "defaulted" else m, "reason": md(r)}
-                    for c, m, r in list(methods)[:30]],
+        "methods": [
+            {"component": md(c), "method": f"**{m}**" if m == "defaulted" else m, "reason": md(r)}
+            for c, m, r in list(methods)[:30]
+        ],
         "stats": stats[:max_stats],
         "stats_dropped": max(len(stats) - max_stats, 0),
         # Only when a shortened level left out statistics there were (a summary or a change to show).
@@ -520,15 +603,19 @@ def _projections(workloads: list[dict]) -> list[dict[str, str]]:
             continue
         forecast = w.get("estimate") is not None
         rng = "" if forecast else f" ({format_energy(p['low_wh'])} – {format_energy(p['high_wh'])})"
-        out.append({
-            "name": md(w["name"]),
-            "measured": "forecast" if forecast else (format_energy(w["energy_wh"]) if w.get("energy_wh") is not None else "—"),
-            "per_unit": "—" if forecast else f"{format_energy(p['per_unit_wh'])}/{md(p['unit'])}",
-            "planned": "full run" if forecast else f"{p['to']:g} {md(p['unit'])}",
-            "energy": format_energy(p["energy_wh"]) + rng,
-            "co2e": format_mass(p["co2e_g"]),
-            "time": _duration(p["wall_s"]),
-        })
+        out.append(
+            {
+                "name": md(w["name"]),
+                "measured": "forecast"
+                if forecast
+                else (format_energy(w["energy_wh"]) if w.get("energy_wh") is not None else "—"),
+                "per_unit": "—" if forecast else f"{format_energy(p['per_unit_wh'])}/{md(p['unit'])}",
+                "planned": "full run" if forecast else f"{p['to']:g} {md(p['unit'])}",
+                "energy": format_energy(p["energy_wh"]) + rng,
+                "co2e": format_mass(p["co2e_g"]),
+                "time": _duration(p["wall_s"]),
+            }
+        )
     return out
 
 
@@ -540,9 +627,15 @@ def _metrics(workloads: list[dict]) -> list[dict[str, str]]:
             if not isinstance(m, dict) or not _is_number(m.get("median")):
                 continue
             per = m.get("wh_per_point")
-            out.append({"name": md(w["name"]), "metric": md(name), "value": f"{m['median']:.4g}",
-                        "energy": format_energy(w["energy_wh"]) if _is_number(w.get("energy_wh")) else "—",
-                        "per_point": f"{format_energy(per)} per point" if _is_number(per) else "—"})
+            out.append(
+                {
+                    "name": md(w["name"]),
+                    "metric": md(name),
+                    "value": f"{m['median']:.4g}",
+                    "energy": format_energy(w["energy_wh"]) if _is_number(w.get("energy_wh")) else "—",
+                    "per_point": f"{format_energy(per)} per point" if _is_number(per) else "—",
+                }
+            )
     return out
 
 
@@ -552,14 +645,26 @@ def _guard(guard: dict | None) -> dict[str, Any] | None:
     loosened = [c for c in guard["changes"] if c["loosened"]]
     label = md(guard.get("label", "carbon-budget-approved"))
     if guard.get("blocked"):
-        icon, summary = "❌", (f"This PR loosens {len(loosened)} limit{'s' if len(loosened) != 1 else ''} of its own gate. "
-                                f"The base commit's limits were applied; add the `{label}` label to accept the change.")
+        icon, summary = (
+            "❌",
+            (
+                f"This PR loosens {len(loosened)} limit{'s' if len(loosened) != 1 else ''} of its own gate. "
+                f"The base commit's limits were applied; add the `{label}` label to accept the change."
+            ),
+        )
     elif loosened:
         icon, summary = "✅", f"Loosened limits accepted: the PR carries the `{label}` label."
     else:
         icon, summary = "ℹ️", "No limit is loosened, so this pull request's own limits were applied."
-    changes = [{"what": md(c["what"]), "before": md(c["before"]), "after": md(c["after"]),
-                "effect": "**loosened**" if c["loosened"] else "tightened or added"} for c in guard["changes"]]
+    changes = [
+        {
+            "what": md(c["what"]),
+            "before": md(c["before"]),
+            "after": md(c["after"]),
+            "effect": "**loosened**" if c["loosened"] else "tightened or added",
+        }
+        for c in guard["changes"]
+    ]
     return {"icon": icon, "summary": summary, "changes": changes}
 
 
@@ -581,7 +686,9 @@ def _footer(results: dict) -> dict[str, str]:
         cmd += f" --base {short_sha(git['base'])}"
         if _seed(git) is not None:
             cmd += f" --seed {_seed(git)}"
-    accept = ("raise the budget or tolerance in `carbon-gate.yml` in this pull request and add the "
-              "`carbon-budget-approved` label; after merging, `carbon-gate baseline update` on the default branch "
-              "records the new baseline")
+    accept = (
+        "raise the budget or tolerance in `carbon-gate.yml` in this pull request and add the "
+        "`carbon-budget-approved` label; after merging, `carbon-gate baseline update` on the default branch "
+        "records the new baseline"
+    )
     return {"reproduce": code_span(cmd), "accept": accept}

@@ -13,11 +13,45 @@ from .. import __version__
 # Column names follow CodeCarbon's emissions.csv where the meaning is the same, so dashboards that
 # read CodeCarbon output read ours; carbon-gate's own columns follow.
 CSV_COLUMNS = (
-    "timestamp", "project_name", "run_id", "duration", "emissions", "emissions_rate", "cpu_power", "gpu_power",
-    "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed", "country_name", "country_iso_code",
-    "os", "python_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "ram_total_size", "tracking_mode",
-    "pue", "workload", "side", "round", "warmup", "exit_code", "error", "cpu_seconds", "cpu_method", "ram_method",
-    "gpu_method", "grid_intensity_g_per_kwh", "tool", "tool_version", "water_consumed", "wue",
+    "timestamp",
+    "project_name",
+    "run_id",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_power",
+    "gpu_power",
+    "ram_power",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "country_name",
+    "country_iso_code",
+    "os",
+    "python_version",
+    "cpu_count",
+    "cpu_model",
+    "gpu_count",
+    "gpu_model",
+    "ram_total_size",
+    "tracking_mode",
+    "pue",
+    "workload",
+    "side",
+    "round",
+    "warmup",
+    "exit_code",
+    "error",
+    "cpu_seconds",
+    "cpu_method",
+    "ram_method",
+    "gpu_method",
+    "grid_intensity_g_per_kwh",
+    "tool",
+    "tool_version",
+    "water_consumed",
+    "wue",
 )
 
 
@@ -55,11 +89,19 @@ def to_csv(results: dict) -> str:
     fp = results["machine"].get("fingerprint") or {}
     country_name, iso = _country(grid)
     # Quality metrics (report_metric) as one `metric_<name>` column each, after the fixed columns.
-    metric_names = sorted({k for w in results["workloads"] for side in ("samples", "base_samples")
-                           for s in w.get(side, []) for k in (s.get("metrics") or {})})
+    metric_names = sorted(
+        {
+            k
+            for w in results["workloads"]
+            for side in ("samples", "base_samples")
+            for s in w.get(side, [])
+            for k in (s.get("metrics") or {})
+        }
+    )
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS + tuple(f"metric_{m}" for m in metric_names),
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+        out, fieldnames=CSV_COLUMNS + tuple(f"metric_{m}" for m in metric_names), lineterminator="\n"
+    )
     writer.writeheader()
     for w in results["workloads"]:
         for side, samples in (("head", w.get("samples", [])), ("base", w.get("base_samples", []))):
@@ -72,29 +114,52 @@ def to_csv(results: dict) -> str:
                 energy_kwh = s["energy_wh"] / 1000.0 * pue  # facility energy, CodeCarbon's energy_consumed
                 kg = energy_kwh * grid["g_per_kwh"] / 1000.0
                 wue = grid.get("wue")
-                writer.writerow({
-                    "timestamp": s.get("started_at", ""), "project_name": w["name"],
-                    "run_id": s.get("run_id") or (results.get("git") or {}).get("head") or results.get("created_at", ""),
-                    "duration": f"{duration:.6f}", "emissions": f"{kg:.12g}",
-                    "emissions_rate": f"{kg / duration:.12g}" if duration > 0 else "",
-                    "cpu_power": f"{_kwh(s, 'cpu') * 3.6e6 / duration:.6g}" if duration > 0 else "",
-                    "gpu_power": f"{_kwh(s, 'gpu') * 3.6e6 / duration:.6g}" if duration > 0 else "",
-                    "ram_power": f"{_kwh(s, 'memory') * 3.6e6 / duration:.6g}" if duration > 0 else "",
-                    "cpu_energy": f"{_kwh(s, 'cpu') * pue:.12g}", "gpu_energy": f"{_kwh(s, 'gpu') * pue:.12g}",
-                    "ram_energy": f"{_kwh(s, 'memory') * pue:.12g}", "energy_consumed": f"{energy_kwh:.12g}",
-                    "country_name": country_name, "country_iso_code": iso, "os": fp.get("os", ""),
-                    "python_version": platform.python_version(), "cpu_count": fp.get("logical_cpus", ""),
-                    "cpu_model": fp.get("cpu_model", ""), "gpu_count": len(fp.get("gpus", [])),
-                    "gpu_model": ", ".join(fp.get("gpus", [])), "ram_total_size": fp.get("ram_gb", ""),
-                    "tracking_mode": s.get("tracking_mode") or "process", "pue": pue, "workload": w["name"], "side": side,
-                    "round": "" if s.get("warmup") else counted, "warmup": bool(s.get("warmup")),
-                    "exit_code": s.get("exit_code"), "error": s.get("error") or "", "cpu_seconds": f"{s['cpu_s']:.6f}",
-                    "cpu_method": _method(s, "cpu"), "ram_method": _method(s, "memory"), "gpu_method": _method(s, "gpu"),
-                    "grid_intensity_g_per_kwh": grid["g_per_kwh"], "tool": "carbon-gate", "tool_version": __version__,
-                    "water_consumed": f"{energy_kwh * wue:.12g}" if wue is not None else "",
-                    "wue": wue if wue is not None else "",
-                    **{f"metric_{k}": f"{v!r}" for k, v in (s.get("metrics") or {}).items() if k in metric_names},
-                })
+                writer.writerow(
+                    {
+                        "timestamp": s.get("started_at", ""),
+                        "project_name": w["name"],
+                        "run_id": s.get("run_id")
+                        or (results.get("git") or {}).get("head")
+                        or results.get("created_at", ""),
+                        "duration": f"{duration:.6f}",
+                        "emissions": f"{kg:.12g}",
+                        "emissions_rate": f"{kg / duration:.12g}" if duration > 0 else "",
+                        "cpu_power": f"{_kwh(s, 'cpu') * 3.6e6 / duration:.6g}" if duration > 0 else "",
+                        "gpu_power": f"{_kwh(s, 'gpu') * 3.6e6 / duration:.6g}" if duration > 0 else "",
+                        "ram_power": f"{_kwh(s, 'memory') * 3.6e6 / duration:.6g}" if duration > 0 else "",
+                        "cpu_energy": f"{_kwh(s, 'cpu') * pue:.12g}",
+                        "gpu_energy": f"{_kwh(s, 'gpu') * pue:.12g}",
+                        "ram_energy": f"{_kwh(s, 'memory') * pue:.12g}",
+                        "energy_consumed": f"{energy_kwh:.12g}",
+                        "country_name": country_name,
+                        "country_iso_code": iso,
+                        "os": fp.get("os", ""),
+                        "python_version": platform.python_version(),
+                        "cpu_count": fp.get("logical_cpus", ""),
+                        "cpu_model": fp.get("cpu_model", ""),
+                        "gpu_count": len(fp.get("gpus", [])),
+                        "gpu_model": ", ".join(fp.get("gpus", [])),
+                        "ram_total_size": fp.get("ram_gb", ""),
+                        "tracking_mode": s.get("tracking_mode") or "process",
+                        "pue": pue,
+                        "workload": w["name"],
+                        "side": side,
+                        "round": "" if s.get("warmup") else counted,
+                        "warmup": bool(s.get("warmup")),
+                        "exit_code": s.get("exit_code"),
+                        "error": s.get("error") or "",
+                        "cpu_seconds": f"{s['cpu_s']:.6f}",
+                        "cpu_method": _method(s, "cpu"),
+                        "ram_method": _method(s, "memory"),
+                        "gpu_method": _method(s, "gpu"),
+                        "grid_intensity_g_per_kwh": grid["g_per_kwh"],
+                        "tool": "carbon-gate",
+                        "tool_version": __version__,
+                        "water_consumed": f"{energy_kwh * wue:.12g}" if wue is not None else "",
+                        "wue": wue if wue is not None else "",
+                        **{f"metric_{k}": f"{v!r}" for k, v in (s.get("metrics") or {}).items() if k in metric_names},
+                    }
+                )
     return out.getvalue()
 
 
@@ -108,7 +173,9 @@ def model_card(results: dict, workload: str | None = None, training_type: str = 
     if workload is not None:
         candidates = [w for w in candidates if w["name"] == workload]
     if not candidates:
-        raise UsageError(f"no measured workload {workload!r} in the results" if workload else "no measured workload in the results")
+        raise UsageError(
+            f"no measured workload {workload!r} in the results" if workload else "no measured workload in the results"
+        )
     if len(candidates) > 1:
         names = ", ".join(w["name"] for w in candidates)
         raise UsageError(f"several workloads ({names}): choose one with --workload")

@@ -17,9 +17,20 @@ from ..units import format_energy, format_mass
 
 MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
 # ANSI SGR colours for suite marks and workload verdicts (green good, red bad, yellow undecided).
-COLOURS = {"pass": "32", "fail": "31", "error": "31", "warn": "33", "interrupted": "33", "over-budget": "31",
-           "regression": "31",
-           "inconclusive": "33", "improvement": "32", "unchanged": "32", "within-budget": "32", "new": "36"}
+COLOURS = {
+    "pass": "32",
+    "fail": "31",
+    "error": "31",
+    "warn": "33",
+    "interrupted": "33",
+    "over-budget": "31",
+    "regression": "31",
+    "inconclusive": "33",
+    "improvement": "32",
+    "unchanged": "32",
+    "within-budget": "32",
+    "new": "36",
+}
 # Columns of the run table left out, in this order, until it fits the width.
 DROP_ORDER = ("SCI", "MDE", "spread", "runs", "CO2e", "budget")
 
@@ -68,9 +79,12 @@ def wrap(text: str, width: int | None, hang: str | None = None) -> list[str]:
         return [text]
     if hang is None:
         hang = text[: len(text) - len(text.lstrip())] + "  "
-    glued = re.sub(r"(?<=\d) (?=[µ%a-zA-Z/]{1,6}(\W|$))", "\0", text)  # a number stays with its unit: never "5" / "% tol…"
-    return [line.replace("\0", " ") for line in textwrap.wrap(glued, width, subsequent_indent=hang,
-                                                               break_on_hyphens=False)] or [text]
+    glued = re.sub(
+        r"(?<=\d) (?=[µ%a-zA-Z/]{1,6}(\W|$))", "\0", text
+    )  # a number stays with its unit: never "5" / "% tol…"
+    return [
+        line.replace("\0", " ") for line in textwrap.wrap(glued, width, subsequent_indent=hang, break_on_hyphens=False)
+    ] or [text]
 
 
 def grid_line(grid: GridFactor) -> str:
@@ -90,8 +104,20 @@ def measure_table(command: str, sample: Sample, fp: Footprint, grid: GridFactor)
     ]
     for e in sample.energy:
         rows.append((e.component, f"{format_energy(e.wh):>10}  {e.method:<9}  {e.reason}"))
-    rows.append(("energy", f"{format_energy(sample.energy_wh):>10}  total" + (f", × PUE {grid.pue:g} = {format_energy(fp.facility_wh)}" if grid.pue != 1 else "")))
-    rows.append(("CO2e", f"{format_mass(fp.co2e_g):>10}  operational {format_mass(fp.operational_g)} + embodied {format_mass(fp.embodied_g)}"))
+    rows.append(
+        (
+            "energy",
+            f"{format_energy(sample.energy_wh):>10}  total"
+            + (f", × PUE {grid.pue:g} = {format_energy(fp.facility_wh)}" if grid.pue != 1 else ""),
+        )
+    )
+    rows.append(
+        (
+            "CO2e",
+            f"{format_mass(fp.co2e_g):>10}  operational {format_mass(fp.operational_g)}"
+            f" + embodied {format_mass(fp.embodied_g)}",
+        )
+    )
     rows.append(("intensity", grid_line(grid)))
     rows.append(("overhead", f"{sample.overhead_cpu_s * 1000:.1f} ms CPU of carbon-gate's own (not billed)"))
     for note in sample.notes:
@@ -112,18 +138,20 @@ def run_summary(results: dict, width: int | None = None, colour: bool = False) -
         fp = w.get("footprint") or {}
         change = w.get("change") or {}
         use = w["budget"]["max_use_pct"]
-        rows.append((
-            w["name"],
-            str(s.get("n", 0)),
-            format_energy(s["median_wh"]) if s else "—",
-            f"{s['spread']:.1%}" if s else "—",
-            _delta(change) if change else "—",
-            _mde(change),
-            format_mass(fp["co2e_g"]) if fp else "—",
-            f"{format_mass(fp['sci_g_per_unit'])}/{fp['unit']}" if fp else "—",
-            ("<1%" if use < 1 else f"{use:.0f}%") if use is not None else "—",
-            w["verdict"],
-        ))
+        rows.append(
+            (
+                w["name"],
+                str(s.get("n", 0)),
+                format_energy(s["median_wh"]) if s else "—",
+                f"{s['spread']:.1%}" if s else "—",
+                _delta(change) if change else "—",
+                _mde(change),
+                format_mass(fp["co2e_g"]) if fp else "—",
+                f"{format_mass(fp['sci_g_per_unit'])}/{fp['unit']}" if fp else "—",
+                ("<1%" if use < 1 else f"{use:.0f}%") if use is not None else "—",
+                w["verdict"],
+            )
+        )
     lines = _table(_fit(rows, width), colour)
     notes = []
     for w in results["workloads"]:
@@ -148,14 +176,20 @@ def run_summary(results: dict, width: int | None = None, colour: bool = False) -
     verdict = "interrupted" if results.get("interrupted") else results["verdict"]
     mark = MARKS.get(verdict, verdict.upper())
     # Interrupted is its own outcome: never a PASS, whatever was measured before the signal.
-    last = wrap(f"carbon-gate: {mark} — partial results ({counts or 'nothing measured'}), no verdict"
-                if verdict == "interrupted" else f"carbon-gate: {mark} ({counts})", width, hang="  ")
+    last = wrap(
+        f"carbon-gate: {mark} — partial results ({counts or 'nothing measured'}), no verdict"
+        if verdict == "interrupted"
+        else f"carbon-gate: {mark} ({counts})",
+        width,
+        hang="  ",
+    )
     last[0] = last[0].replace(mark, paint(mark, verdict, colour), 1)
     return "\n".join(lines + last)
 
 
 def _fit(rows: list[tuple[str, ...]], width: int | None) -> list[tuple[str, ...]]:
     """Leave out columns in DROP_ORDER, then shorten the first column with '…', until the table fits."""
+
     def size(table: list[tuple[str, ...]]) -> int:
         return 2 + sum(max(len(r[i]) for r in table) for i in range(len(table[0]))) + 2 * (len(table[0]) - 1)
 
@@ -165,10 +199,10 @@ def _fit(rows: list[tuple[str, ...]], width: int | None) -> list[tuple[str, ...]
         if size(rows) <= width:
             return rows
         i = rows[0].index(name)
-        rows = [r[:i] + r[i + 1:] for r in rows]
+        rows = [r[:i] + r[i + 1 :] for r in rows]
     if size(rows) > width:  # the change without its interval
         i = rows[0].index("Δ vs base [CI]")
-        rows = [r[:i] + (r[i].split(" [")[0],) + r[i + 1:] for r in rows]
+        rows = [r[:i] + (r[i].split(" [")[0],) + r[i + 1 :] for r in rows]
     excess = size(rows) - width
     if excess > 0:
         longest = max(len(r[0]) for r in rows)
