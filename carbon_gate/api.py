@@ -16,13 +16,14 @@ import contextlib
 import resource
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 from .account import Footprint, footprint
+from .config import MeterSettings
 from .domain import Sample
 from .functional_units import open_blocks
 from .grid import GridFactor, resolve
-from .meters.meter import MeterPlan, MeterSession, MeterSettings, plan_meters
+from .meters.meter import MeterPlan, MeterSession, plan_meters
 from .meters.process import SAMPLE_SCHEDULE, ProcessRun, Tick
 
 
@@ -102,7 +103,9 @@ class measure(contextlib.ContextDecorator):
             self._session.tick(now)
         self._overhead = time.thread_time()
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
+        plan = self._plan
+        assert plan is not None  # set by __enter__
         wall = time.perf_counter() - self._t0
         open_blocks.close(self, self._token)
         self._stop.set()
@@ -119,7 +122,7 @@ class measure(contextlib.ContextDecorator):
         units = self._reported if self._reported is not None else self.units
         self.sample.units = units
         self.sample.metrics = dict(self._metrics)
-        self.footprint = footprint(self.sample.energy_wh, wall, self._grid, self._plan.embodied, units, self.unit)
+        self.footprint = footprint(self.sample.energy_wh, wall, self._grid, plan.embodied, units, self.unit)
         if self._results:
             from .rank import rank_info, rank_path, single_run_results
             from .results import write
@@ -128,7 +131,7 @@ class measure(contextlib.ContextDecorator):
             write(
                 rank_path(self._results, rank),
                 single_run_results(
-                    self._name, f"measure block {self._name}", self.sample, self.footprint, self._plan, self._grid, rank
+                    self._name, f"measure block {self._name}", self.sample, self.footprint, plan, self._grid, rank
                 ),
             )
         return False

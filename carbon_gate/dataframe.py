@@ -24,7 +24,9 @@ from .errors import UsageError
 COMPONENTS = ("cpu", "memory", "gpu")
 
 
-def to_dataframe(source: str | os.PathLike | dict | Iterable[str | os.PathLike | dict]):
+def to_dataframe(
+    source: str | os.PathLike[str] | dict[str, Any] | Iterable[str | os.PathLike[str] | dict[str, Any]],
+) -> Any:  # a pandas.DataFrame (pandas ships no types without pandas-stubs)
     """A DataFrame of a results document, a baseline file, or several of either (paths or loaded dicts).
 
     Results give one row per sample (head and base, warm-ups flagged) with the workload, its verdict,
@@ -46,7 +48,7 @@ def to_dataframe(source: str | os.PathLike | dict | Iterable[str | os.PathLike |
     return frame
 
 
-def rows_of(doc: dict) -> list[dict[str, Any]]:
+def rows_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows `to_dataframe` makes of one loaded document (plain dicts: testable without pandas)."""
     if doc.get("schema") == baseline_mod.SCHEMA:
         return [
@@ -93,7 +95,7 @@ def rows_of(doc: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def _load(doc: Any) -> dict:
+def _load(doc: Any) -> dict[str, Any]:
     if isinstance(doc, dict):
         return doc
     path = Path(doc)

@@ -12,13 +12,17 @@ reports its own), wall time the longest rank's. Pure functions over loaded docum
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 
+if TYPE_CHECKING:
+    from .results import WorkloadResult
 
-def merge(docs: Sequence[dict], names: Sequence[str] | None = None) -> dict:
+
+def merge(docs: Sequence[dict[str, Any]], names: Sequence[str] | None = None) -> dict[str, Any]:
     """One results document from shard or rank documents; refuses mixtures with a clear message."""
     names = list(names or [f"results #{i + 1}" for i in range(len(docs))])
     if not docs:
@@ -38,8 +42,10 @@ def merge(docs: Sequence[dict], names: Sequence[str] | None = None) -> dict:
     return merge_shards(docs, names) if kinds == {"shard"} else merge_ranks(docs, names)
 
 
-def _same(docs: Sequence[dict], names: Sequence[str], key, what: str) -> None:
-    seen: dict = {}
+def _same(
+    docs: Sequence[dict[str, Any]], names: Sequence[str], key: Callable[[dict[str, Any]], Any], what: str
+) -> None:
+    seen: dict[str, Any] = {}
     for n, d in zip(names, docs):
         seen.setdefault(repr(key(d)), []).append(n)
     if len(seen) > 1:
@@ -50,13 +56,13 @@ def _same(docs: Sequence[dict], names: Sequence[str], key, what: str) -> None:
 # --- shards -------------------------------------------------------------------------------------
 
 
-def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
+def merge_shards(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
     """The suite's results from its shards' (see module doc)."""
     from .assess.verdict import family_control, suite_verdict
     from .config import GateSettings
     from .grid import GridFactor
     from .replay import reassess_workload
-    from .results import Results, WorkloadResult
+    from .results import Results
 
     _same(docs, names, lambda d: (d.get("git") or {}).get("head"), "commits (git.head)")
     _same(docs, names, lambda d: (d.get("git") or {}).get("base"), "base commits (git.base)")
@@ -64,7 +70,7 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
     _same(docs, names, lambda d: d["shard"]["count"], "shard counts (I/N with different N)")
     _same(docs, names, lambda d: d["shard"]["plan"], "shard plans (different workloads or baselines)")
     _same(docs, names, lambda d: d.get("gate"), "gate settings")
-    by_index: dict[int, tuple[str, dict]] = {}
+    by_index: dict[int, tuple[str, dict[str, Any]]] = {}
     for n, d in zip(names, docs):
         i = d["shard"]["index"]
         if i in by_index:
@@ -90,7 +96,7 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
     )
     assessed: dict[str, WorkloadResult] = {}
     notes: list[str] = []
-    shards: list[dict] = []
+    shards: list[dict[str, Any]] = []
     for index in range(1, count + 1):
         sid = f"{index}/{count}"
         if index not in by_index:
@@ -169,7 +175,7 @@ def merge_shards(docs: Sequence[dict], names: Sequence[str]) -> dict:
     return results.to_dict()
 
 
-def _unmeasured(name: str, reason: str, sid: str):
+def _unmeasured(name: str, reason: str, sid: str) -> WorkloadResult:
     from .results import WorkloadResult
 
     return WorkloadResult(name=name, command="", verdict="error", reasons=[reason], samples=[], shard=sid)
@@ -178,7 +184,7 @@ def _unmeasured(name: str, reason: str, sid: str):
 # --- ranks --------------------------------------------------------------------------------------
 
 
-def merge_ranks(docs: Sequence[dict], names: Sequence[str]) -> dict:
+def merge_ranks(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
     """One job's results from its ranks' (see module doc)."""
     from .assess.verdict import assess_workload, suite_verdict
     from .config import GateSettings
@@ -207,12 +213,12 @@ def merge_ranks(docs: Sequence[dict], names: Sequence[str]) -> dict:
         embodied = replace(embodied, total_g=embodied.total_g * len(nodes))
     gate = GateSettings()
     results_w = []
-    all_gpus: list[dict] = []
+    all_gpus: list[dict[str, Any]] = []
     for wname in [w["name"] for w in first["workloads"]]:
         parts = [(d, next(w for w in d["workloads"] if w["name"] == wname)) for d in docs]
         counted = [(d, Sample.from_dict(s)) for d, w in parts for s in w["samples"] if not s.get("warmup")]
         sums: dict[tuple[str, str], float] = {}
-        gpus: dict[tuple[str, str], dict] = {}
+        gpus: dict[tuple[str, str], dict[str, Any]] = {}
         reasons: dict[tuple[str, str], str] = {}
         for d, s in counted:
             node = str(d["rank"]["node"])

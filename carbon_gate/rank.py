@@ -10,6 +10,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .account import Footprint
+    from .domain import Sample
+    from .grid import GridFactor
+    from .meters.meter import MeterPlan
 
 
 def _int(environ: Mapping[str, str], *keys: str) -> int | None:
@@ -20,7 +27,7 @@ def _int(environ: Mapping[str, str], *keys: str) -> int | None:
     return None
 
 
-def rank_info(environ: Mapping[str, str] | None = None) -> dict | None:
+def rank_info(environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The rank block from torchrun's RANK/WORLD_SIZE/LOCAL_RANK (or Slurm's SLURM_PROCID/SLURM_NTASKS/
     SLURM_LOCALID), or None outside a distributed job. The node is CARBON_GATE_NODE, else SLURM_NODEID,
     else torchrun's GROUP_RANK, else the host name; the job is CARBON_GATE_JOB, else SLURM_JOB_ID,
@@ -41,14 +48,22 @@ def rank_info(environ: Mapping[str, str] | None = None) -> dict | None:
     }
 
 
-def rank_path(path: str, info: dict | None) -> str:
+def rank_path(path: str, info: dict[str, Any] | None) -> str:
     """`{rank}`, `{node}` and `{local_rank}` in a results path filled in, so ranks never share a file."""
     if info is None:
         return path.replace("{rank}", "0").replace("{node}", "0").replace("{local_rank}", "0")
     return path.format(rank=info["rank"], node=info["node"], local_rank=info.get("local_rank") or 0)
 
 
-def single_run_results(name: str, command: str, sample, fp, plan, grid, rank: dict | None = None) -> dict:
+def single_run_results(
+    name: str,
+    command: str,
+    sample: Sample,
+    fp: Footprint,
+    plan: MeterPlan,
+    grid: GridFactor,
+    rank: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The results document of one measured run (`measure`, a `measure` block), with its rank if any."""
     from .assess.summary import summarise
     from .pipeline import machine_section

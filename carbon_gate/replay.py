@@ -5,15 +5,17 @@ The same pure assessment as `run`, fed from results documents instead of fresh m
 
 from __future__ import annotations
 
+from typing import Any
+
 from .assess.verdict import assess_workload, family_control, suite_verdict
 from .config import Budget, Config, GateSettings, Workload
 from .domain import DEFAULT_INTERVAL, DEFAULT_TOLERANCE, Baseline, Embodied, Looks, Sample
 from .grid import GridFactor
 from .pipeline import RunOutcome, too_short_verdict
-from .results import Results
+from .results import Results, WorkloadResult
 
 
-def _workload(w: dict, config: Config | None) -> Workload:
+def _workload(w: dict[str, Any], config: Config | None) -> Workload:
     configured = {x.name: x for x in config.workloads} if config else {}
     if w["name"] in configured:
         return configured[w["name"]]
@@ -27,7 +29,7 @@ def _workload(w: dict, config: Config | None) -> Workload:
         repeats=0,
         warmup=0,
         timeout_s=0.0,
-        tolerance=w.get("tolerance") if w.get("tolerance") is not None else DEFAULT_TOLERANCE,
+        tolerance=t if (t := w.get("tolerance")) is not None else DEFAULT_TOLERANCE,
         unit_name=fp.get("unit", "run"),
         unit_count=fp.get("units", 1.0),
         budget=Budget(
@@ -41,14 +43,14 @@ def _workload(w: dict, config: Config | None) -> Workload:
     )
 
 
-def _embodied(machine: dict) -> Embodied | None:
+def _embodied(machine: dict[str, Any]) -> Embodied | None:
     e = machine.get("embodied")
     if not e:
         return None
     return Embodied(e["total_kg"] * 1000.0, e["lifetime_years"] * 365.25 * 86400, e["share"], e.get("source", ""))
 
 
-def reassess(head: dict, base: dict | None, config: Config | None = None) -> RunOutcome:
+def reassess(head: dict[str, Any], base: dict[str, Any] | None, config: Config | None = None) -> RunOutcome:
     """Verdicts for `head` against `base` (unpaired) or against the base runs recorded in `head` (paired)."""
     recorded_gate = head.get("gate") or {}
     default = GateSettings()  # what a results file without a recorded gate was gated with
@@ -83,14 +85,14 @@ def reassess(head: dict, base: dict | None, config: Config | None = None) -> Run
 
 
 def reassess_workload(
-    w: dict,
-    head: dict,
+    w: dict[str, Any],
+    head: dict[str, Any],
     gate: GateSettings,
     config: Config | None = None,
-    base: dict | None = None,
-    other: dict | None = None,
-    fingerprint: dict | None = None,
-):
+    base: dict[str, Any] | None = None,
+    other: dict[str, Any] | None = None,
+    fingerprint: dict[str, Any] | None = None,
+) -> WorkloadResult:
     """One recorded workload of `head` assessed again (family control not applied): against `other`, its
     namesake in `base`, when a base document is given, else against the base runs recorded with it."""
     grid = GridFactor.from_dict(head["grid"])

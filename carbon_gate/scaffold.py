@@ -14,6 +14,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 SKIP_DIRS = {
     ".git",
@@ -88,8 +89,8 @@ def detect(root: Path) -> list[Found]:
         where = (
             f"the benchmark fixture in {bench.relative_to(root).as_posix()}"
             if bench is not None
-            else f"pytest-benchmark in {declared.relative_to(root).as_posix()}"
-        )  # type: ignore[union-attr]
+            else f"pytest-benchmark in {cast(Path, declared).relative_to(root).as_posix()}"
+        )
         found.append(
             Found(
                 "benchmarks", f"python -m pytest {tests} -q -p no:cacheprovider {BENCHMARK_OPTIONS}", f"found {where}"

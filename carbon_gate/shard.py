@@ -15,6 +15,7 @@ import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import UsageError
 
@@ -45,7 +46,7 @@ def _stable_hash(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
 
 
-def expected_seconds(baseline_doc: dict | None, name: str, runs: int) -> float | None:
+def expected_seconds(baseline_doc: dict[str, Any] | None, name: str, runs: int) -> float | None:
     """The median recorded wall time of a workload's runs × the runs it will make, or None."""
     entry = ((baseline_doc or {}).get("workloads") or {}).get(name) or {}
     walls = [w for w in entry.get("wall_s") or [] if isinstance(w, (int, float)) and w >= 0]

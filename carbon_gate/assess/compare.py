@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..domain import Baseline, Change, fingerprint_differences
 from .stats import classify, paired_change, sequential_change, unpaired_change
@@ -27,7 +28,7 @@ def compare(
     baseline: Baseline | None,
     tolerance: float,
     confidence: float,
-    head_fingerprint: dict | None = None,
+    head_fingerprint: dict[str, Any] | None = None,
 ) -> Comparison:
     """Verdict of the head energies against the baseline; `new` when there is nothing to compare with."""
     if baseline is None:

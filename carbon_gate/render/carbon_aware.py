@@ -14,13 +14,13 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def live_line(doc: dict, escape: Callable[[Any], str] = str) -> str | None:
+def live_line(doc: dict[str, Any], escape: Callable[[Any], str] = str) -> str | None:
     """'At run time the grid was 212 gCO2e/kWh (...); pinned 380 — the gate uses the pinned figure.'"""
     ca = doc.get("carbon_aware")
     live = ca.get("live") if isinstance(ca, dict) else None
     if not isinstance(live, dict):
         return None
-    reading = live.get("reading") if isinstance(live.get("reading"), dict) else {}
+    reading = r if isinstance(r := live.get("reading"), dict) else {}
     provider, zone = escape(reading.get("provider", "?")), escape(reading.get("zone", "?"))
     pinned = _num(live.get("pinned_g_per_kwh"))
     g = _num(live.get("g_per_kwh"))
@@ -46,7 +46,7 @@ def live_line(doc: dict, escape: Callable[[Any], str] = str) -> str | None:
     )
 
 
-def greener_lines(doc: dict, escape: Callable[[Any], str] = str) -> list[str]:
+def greener_lines(doc: dict[str, Any], escape: Callable[[Any], str] = str) -> list[str]:
     """One line per big workload: its best start (saving against now) and best zone (against pinned)."""
     ca = doc.get("carbon_aware")
     items = ca.get("advice") if isinstance(ca, dict) else None
@@ -58,19 +58,19 @@ def greener_lines(doc: dict, escape: Callable[[Any], str] = str) -> list[str]:
             continue
         wh = _num(a.get("energy_wh"))
         parts = []
-        ts = a.get("time_shift") if isinstance(a.get("time_shift"), dict) else {}
-        best = ts.get("best") if isinstance(ts.get("best"), dict) else None
+        ts = t if isinstance(t := a.get("time_shift"), dict) else {}
+        best = b if isinstance(b := ts.get("best"), dict) else None
         saving = _num(ts.get("saving_pct"))
         if best and saving is not None and saving > 0:
-            saved = _num(ts.get("now_co2e_g")), _num(ts.get("best_co2e_g"))
-            grams = f", {format_mass(saved[0] - saved[1])} less" if None not in saved else ""
+            now, then = _num(ts.get("now_co2e_g")), _num(ts.get("best_co2e_g"))
+            grams = f", {format_mass(now - then)} less" if now is not None and then is not None else ""
             parts.append(f"started at {escape(best.get('start'))} ({saving:.0f} % less than starting now{grams})")
         elif best:
             parts.append("starting now is already the cleanest start before the deadline")
         else:
             note = str(ts.get("note") or "no forecast available")
             parts.append(escape(note if note.startswith("no forecast") else f"no forecast: {note}"))
-        region = a.get("best_region") if isinstance(a.get("best_region"), dict) else None
+        region = g if isinstance(g := a.get("best_region"), dict) else None
         r_saving = _num(region.get("saving_pct")) if region else None
         if region and r_saving is not None and r_saving > 0:
             co2 = _num(region.get("co2e_g"))

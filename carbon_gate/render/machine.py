@@ -3,11 +3,13 @@ Mermaid chart (for a job summary, an issue or a wiki page). Pure: the `machine` 
 
 from __future__ import annotations
 
+from typing import Any
+
 from .charts import power_curve_chart
 from .markdown import md
 
 
-def machine_markdown(info: dict) -> str:
+def machine_markdown(info: dict[str, Any]) -> str:
     """A heading, a table of how each component is obtained, and the power curve as an xychart."""
     fp, cpu = info["fingerprint"], info["cpu"]
     emb = info.get("embodied")

@@ -15,11 +15,14 @@ import re
 import shlex
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from .. import __version__
 from ..domain import DEFAULT_FAIL_ON
 from ..units import energy_unit, format_energy, format_mass
+
+if TYPE_CHECKING:
+    import jinja2
 
 MARKER = "<!-- carbon-gate-report -->"
 COMMENT_LIMIT = 65_536
@@ -90,7 +93,7 @@ def code(text: str) -> str:
     return f"{fence}text\n{text.rstrip()}\n{fence}"
 
 
-def load_template(path: str | Path | None = None):
+def load_template(path: str | Path | None = None) -> jinja2.Template:
     """The packaged report template, or the user's file."""
     import jinja2
 
@@ -117,7 +120,7 @@ def _packaged_template(name: str) -> str:
 
 
 def render_markdown(
-    results: dict,
+    results: dict[str, Any],
     template: str | Path | None = None,
     limit: int = COMMENT_LIMIT,
     results_name: str = "carbon-gate-results.json",
@@ -175,7 +178,7 @@ def truncate(text: str, limit: int, note: str) -> str:
 
 
 def report_context(
-    results: dict, level: int = 0, limit: int = COMMENT_LIMIT, results_name: str = "carbon-gate-results.json"
+    results: dict[str, Any], level: int = 0, limit: int = COMMENT_LIMIT, results_name: str = "carbon-gate-results.json"
 ) -> dict[str, Any]:
     """Everything the template shows, escaped. `level` 0..3 trades detail for size."""
     workloads = results["workloads"]
@@ -218,14 +221,14 @@ def report_context(
     }
 
 
-def _carbon_aware(results: dict) -> dict[str, Any]:
+def _carbon_aware(results: dict[str, Any]) -> dict[str, Any]:
     """The live grid line and "greener if" lines (render/carbon_aware.py), escaped."""
     from .carbon_aware import greener_lines, live_line
 
     return {"live": live_line(results, md), "greener": greener_lines(results, md)}
 
 
-def failing_verdicts(results: dict) -> frozenset[str]:
+def failing_verdicts(results: dict[str, Any]) -> frozenset[str]:
     """The workload verdicts that fail this gate: its `gate.fail_on`, and `error` (a workload that could
     not run always fails the suite, exit 3)."""
     fail_on = (results.get("gate") or {}).get("fail_on")
@@ -234,7 +237,7 @@ def failing_verdicts(results: dict) -> frozenset[str]:
     return frozenset(("error", *fail_on))
 
 
-def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
+def _headline(results: dict[str, Any], failing_set: frozenset[str]) -> dict[str, str]:
     counts = results.get("counts") or {}
     verdict = results["verdict"]
     failing = sum(n for v, n in counts.items() if v in failing_set)
@@ -262,7 +265,7 @@ def _headline(results: dict, failing_set: frozenset[str]) -> dict[str, str]:
     }
 
 
-def _totals(workloads: list[dict]) -> dict[str, str | None]:
+def _totals(workloads: list[dict[str, Any]]) -> dict[str, str | None]:
     # A forecast (`estimate:`) is not a measurement: adding it to measured µWh would hide both.
     forecasts = [w for w in workloads if w.get("estimate") is not None]
     workloads = [w for w in workloads if w.get("estimate") is None]
@@ -306,7 +309,7 @@ def _pct(ratio: float | None) -> str:
     return "—" if ratio is None else f"{(ratio - 1) * 100:+.1f} %"
 
 
-def _delta(change: dict | None) -> str:
+def _delta(change: dict[str, Any] | None) -> str:
     if not change or change.get("ratio") is None:
         return "—"
     low, high = change.get("low"), change.get("high")
@@ -314,7 +317,7 @@ def _delta(change: dict | None) -> str:
     return f"{_pct(change['ratio'])} ({interval})"
 
 
-def _row(w: dict) -> dict[str, Any]:
+def _row(w: dict[str, Any]) -> dict[str, Any]:
     fp = w.get("footprint") or {}
     use = (w.get("budget") or {}).get("max_use_pct")
     return {
@@ -329,7 +332,7 @@ def _row(w: dict) -> dict[str, Any]:
     }
 
 
-def _failure(w: dict, with_stderr: bool) -> dict[str, Any]:
+def _failure(w: dict[str, Any], with_stderr: bool) -> dict[str, Any]:
     tail = ""
     if with_stderr and w["verdict"] == "error":
         tail = next((s.get("stderr_tail", "") for s in w.get("samples", []) if s.get("error")), "")
@@ -343,12 +346,12 @@ def _failure(w: dict, with_stderr: bool) -> dict[str, Any]:
     }
 
 
-def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
+def _charts(workloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mermaid charts: for each regression or inconclusive result, its paired base and head runs round
     by round (the evidence for the verdict); then energy trends from the baseline file's history."""
     from .charts import Series, xychart
 
-    charts = []
+    charts: list[dict[str, Any]] = []
     for w in workloads:
         if w["verdict"] not in EVIDENCE_VERDICTS or sum(c["kind"] == "evidence" for c in charts) >= MAX_CHARTS:
             continue
@@ -395,13 +398,13 @@ def _charts(workloads: list[dict]) -> list[dict[str, Any]]:
     return charts
 
 
-def _chart_title(w: dict) -> str:
+def _chart_title(w: dict[str, Any]) -> str:
     from .charts import safe_text
 
     return safe_text(w["name"]) or "workload"
 
 
-def _round_pairs(b: dict) -> list[tuple[int, float, float]]:
+def _round_pairs(b: dict[str, Any]) -> list[tuple[int, float, float]]:
     """The paired rounds the sequential rule tested (`round_wh`: each side's batch summed), as energy per
     run so the chart reads in the table's unit; rounds where a side failed are left out."""
     per_round, batch = b.get("round_wh") or {}, b.get("batch") or 1
@@ -415,7 +418,7 @@ def _round_pairs(b: dict) -> list[tuple[int, float, float]]:
     return pairs if len(pairs) >= 2 else []
 
 
-def _evidence(w: dict) -> tuple[list[str], list[float], list[float], str] | None:
+def _evidence(w: dict[str, Any]) -> tuple[list[str], list[float], list[float], str] | None:
     """The runs behind a verdict, as (labels, base Wh, head Wh, what the x axis is). Paired: the counted
     rounds in which both sides ran (the pairs `compare` tests). Stored: the baseline's runs and the
     head's, each sorted; the longer side is thinned to the shorter one's length by nearest rank, so the
@@ -450,23 +453,24 @@ def _evidence(w: dict) -> tuple[list[str], list[float], list[float], str] | None
     return [f"{i + 1}" for i in range(n)], thin(b_wh), thin(h_wh), "runs sorted low to high"
 
 
-def _is_number(x: Any) -> bool:
+def _is_number(x: Any) -> TypeGuard[float]:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
 
 
-def _decision(b: dict) -> str:
+def _decision(b: dict[str, Any]) -> str:
     """How a sequential paired gate reached its verdict, in a table cell: rounds, pairing, why it stopped."""
     if "rounds" not in b:
         return "—"
     batch = f" × {b['batch']} runs" if (b.get("batch") or 1) > 1 else ""
-    interval = {"trimmed-t": "trimmed t", "t": "t", "signed-rank": "signed-rank"}.get(b.get("interval"), "")
+    names: dict[Any, str] = {"trimmed-t": "trimmed t", "t": "t", "signed-rank": "signed-rank"}
+    interval = names.get(b.get("interval"), "")
     return md(
         f"{b['rounds']} {b.get('pairing', 'sequential')} rounds{batch}, {b.get('stop') or '?'}"
         + (f"; {interval} interval" if interval else "")
     )
 
 
-def _stored_commits(workloads: list[dict]) -> str:
+def _stored_commits(workloads: list[dict[str, Any]]) -> str:
     """The commit(s) the stored baselines were recorded at (`workloads[].baseline.commit`), sanitised:
     "baseline commit `abc`", or "baseline commits `abc` (3 workloads), `def` (1 workload)"."""
     per_commit: dict[str, int] = {}
@@ -486,7 +490,7 @@ def _stored_commits(workloads: list[dict]) -> str:
     return f"baseline commits {text}"
 
 
-def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
+def _disclosure(results: dict[str, Any], with_stats: bool) -> dict[str, Any]:
     grid = results["grid"]
     machine = results["machine"]
     fp = machine.get("fingerprint") or {}
@@ -512,7 +516,8 @@ def _disclosure(results: dict, with_stats: bool) -> dict[str, Any]:
             for e in s.get("energy", []):
                 methods[(e["component"], e["method"], e["reason"])] = None
     git = results.get("git") or {}
-    modes = sorted({(w.get("baseline") or {}).get("mode") for w in results["workloads"] if w.get("baseline")} - {None})
+    recorded = {(w.get("baseline") or {}).get("mode") for w in results["workloads"] if w.get("baseline")}
+    modes: list[str] = sorted(cast("set[str]", recorded - {None}))
     if modes:
         base = f"{', '.join(modes)} mode"
         if short_sha(git.get("base")):
@@ -595,7 +600,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:,.1f} s"
 
 
-def _projections(workloads: list[dict]) -> list[dict[str, str]]:
+def _projections(workloads: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for w in workloads:
         p = w.get("projection")
@@ -619,7 +624,7 @@ def _projections(workloads: list[dict]) -> list[dict[str, str]]:
     return out
 
 
-def _metrics(workloads: list[dict]) -> list[dict[str, str]]:
+def _metrics(workloads: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Quality metrics beside energy: one row per workload and metric (medians of the counted runs)."""
     out = []
     for w in workloads:
@@ -639,7 +644,7 @@ def _metrics(workloads: list[dict]) -> list[dict[str, str]]:
     return out
 
 
-def _guard(guard: dict | None) -> dict[str, Any] | None:
+def _guard(guard: dict[str, Any] | None) -> dict[str, Any] | None:
     if not guard or not guard.get("changes"):
         return None
     loosened = [c for c in guard["changes"] if c["loosened"]]
@@ -668,14 +673,14 @@ def _guard(guard: dict | None) -> dict[str, Any] | None:
     return {"icon": icon, "summary": summary, "changes": changes}
 
 
-def _seed(git: dict) -> int | None:
+def _seed(git: dict[str, Any]) -> int | None:
     """The paired order seed, only if it is a whole number: the results file may have been edited, and
     whatever it holds would otherwise land in the report as is."""
     seed = git.get("seed")
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def _footer(results: dict) -> dict[str, str]:
+def _footer(results: dict[str, Any]) -> dict[str, str]:
     git = results.get("git") or {}
     cmd = "carbon-gate run"
     config = results.get("config")

@@ -55,15 +55,15 @@ CSV_COLUMNS = (
 )
 
 
-def _kwh(sample: dict, component: str) -> float:
-    return sum(e["wh"] for e in sample["energy"] if e["component"] == component) / 1000.0
+def _kwh(sample: dict[str, Any], component: str) -> float:
+    return float(sum(e["wh"] for e in sample["energy"] if e["component"] == component)) / 1000.0
 
 
-def _method(sample: dict, component: str) -> str:
+def _method(sample: dict[str, Any], component: str) -> str:
     return ",".join(sorted({e["method"] for e in sample["energy"] if e["component"] == component})) or "none"
 
 
-def _country(grid: dict) -> tuple[str, str]:
+def _country(grid: dict[str, Any]) -> tuple[str, str]:
     """CodeCarbon's `country_name` and `country_iso_code` (ISO 3166-1 alpha-3), as `grid.resolve` recorded
     them (`grid.country_name`, `grid.country_iso3`). A configured intensity labelled with something that
     is not a known country gives the label as written and no code; the world average and a bare
@@ -78,7 +78,7 @@ def _country(grid: dict) -> tuple[str, str]:
     return "", ""
 
 
-def to_csv(results: dict) -> str:
+def to_csv(results: dict[str, Any]) -> str:
     """One row per sample (head and base, warm-ups flagged); energies in kWh and emissions in kg as CodeCarbon;
     a `metric_<name>` column for each quality metric a run reported.
 
@@ -163,7 +163,7 @@ def to_csv(results: dict) -> str:
     return out.getvalue()
 
 
-def model_card(results: dict, workload: str | None = None, training_type: str = "fine-tuning") -> str:
+def model_card(results: dict[str, Any], workload: str | None = None, training_type: str = "fine-tuning") -> str:
     """A Hugging Face model-card `co2_eq_emissions` YAML block for one workload (the only one, or `workload`)."""
     import yaml
 

@@ -8,7 +8,7 @@ import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..account import Footprint
 from ..domain import Sample
@@ -126,13 +126,13 @@ def measure_table(command: str, sample: Sample, fp: Footprint, grid: GridFactor)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def run_summary(results: dict, width: int | None = None, colour: bool = False) -> str:
+def run_summary(results: dict[str, Any], width: int | None = None, colour: bool = False) -> str:
     """The `run` summary from a results document: one row per workload, then the reasons that matter.
 
     With `width`, the table leaves out its least needed columns (DROP_ORDER) and shortens workload
     names until it fits, and the other lines wrap; with `colour`, verdicts and the mark are coloured."""
     header = ("workload", "runs", "median", "spread", "Δ vs base [CI]", "MDE", "CO2e", "SCI", "budget", "verdict")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for w in results["workloads"]:
         s = w.get("summary") or {}
         fp = w.get("footprint") or {}
@@ -224,14 +224,14 @@ def _table(rows: list[tuple[str, ...]], colour: bool) -> list[str]:
     return lines
 
 
-def _mde(change: dict) -> str:
+def _mde(change: dict[str, Any]) -> str:
     if not change:
         return "—"
     mde = change.get("mde")
     return "∞" if mde is None else f"{mde:.1%}"
 
 
-def _delta(change: dict) -> str:
+def _delta(change: dict[str, Any]) -> str:
     ratio, low, high = change.get("ratio"), change.get("low"), change.get("high")
     if ratio is None:
         return "—"
