@@ -58,6 +58,7 @@ def _same(
 
 def merge_shards(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
     """The suite's results from its shards' (see module doc)."""
+    from . import results as results_mod
     from .assess.verdict import family_control, suite_verdict
     from .config import GateSettings
     from .grid import GridFactor
@@ -120,10 +121,11 @@ def merge_shards(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[s
             continue
         name, d = by_index[index]
         fp = d["shard"].get("fingerprint") or d["machine"]["fingerprint"]
-        for w in d["workloads"]:
-            r = reassess_workload(w, d, gate, fingerprint=fp)
+        typed = results_mod.from_dict(d)
+        for w in typed.workloads:
+            r = reassess_workload(w, typed, gate, fingerprint=fp)
             r.fingerprint, r.shard = fp, sid
-            assessed[w["name"]] = r
+            assessed[w.name] = r
         lost = [n for n in plan[index - 1] if n not in {w["name"] for w in d["workloads"]}]
         if d.get("interrupted") or lost:
             notes.append(f"shard {sid} ({name}) did not finish" + (f": {', '.join(lost)} not measured" if lost else ""))

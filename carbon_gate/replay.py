@@ -7,39 +7,37 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import results as results_mod
 from .assess.verdict import assess_workload, family_control, suite_verdict
 from .config import Budget, Config, GateSettings, Workload
-from .domain import DEFAULT_INTERVAL, DEFAULT_TOLERANCE, Baseline, Embodied, Looks, Sample
-from .grid import GridFactor
+from .domain import DEFAULT_INTERVAL, DEFAULT_TOLERANCE, Baseline, Embodied, Looks
 from .pipeline import RunOutcome, too_short_verdict
 from .results import Results, WorkloadResult
 
 
-def _workload(w: dict[str, Any], config: Config | None) -> Workload:
+def _workload(w: WorkloadResult, config: Config | None) -> Workload:
     configured = {x.name: x for x in config.workloads} if config else {}
-    if w["name"] in configured:
-        return configured[w["name"]]
-    limits = (w.get("budget") or {}).get("limits") or {}
-    fp = w.get("footprint") or {}
+    if w.name in configured:
+        return configured[w.name]
+    limits = {c.limit: c.allowed for c in w.budget}
+    fp = w.footprint
     return Workload(
-        name=w["name"],
-        command=w["command"],
+        name=w.name,
+        command=w.command,
         cwd=".",
         env={},
         repeats=0,
         warmup=0,
         timeout_s=0.0,
-        tolerance=t if (t := w.get("tolerance")) is not None else DEFAULT_TOLERANCE,
-        unit_name=fp.get("unit", "run"),
-        unit_count=fp.get("units", 1.0),
+        tolerance=w.tolerance if w.tolerance is not None else DEFAULT_TOLERANCE,
+        unit_name=fp.unit if fp else "run",
+        unit_count=fp.units if fp else 1.0,
         budget=Budget(
             limits.get("energy"), limits.get("co2e"), limits.get("per_unit.energy"), limits.get("per_unit.co2e")
         ),
         paths=(),
-        line=w.get("line"),
-        energy_per_point=tuple(
-            k for k, m in (w.get("metrics") or {}).items() if isinstance(m, dict) and "wh_per_point" in m
-        ),
+        line=w.line,
+        energy_per_point=w.energy_per_point,
     )
 
 
@@ -51,8 +49,14 @@ def _embodied(machine: dict[str, Any]) -> Embodied | None:
 
 
 def reassess(head: dict[str, Any], base: dict[str, Any] | None, config: Config | None = None) -> RunOutcome:
-    """Verdicts for `head` against `base` (unpaired) or against the base runs recorded in `head` (paired)."""
-    recorded_gate = head.get("gate") or {}
+    """Verdicts for `head` against `base` (unpaired) or against the base runs recorded in `head` (paired).
+    Both are results documents as `results.load` returns them; they are assessed as typed records."""
+    return reassess_results(results_mod.from_dict(head), results_mod.from_dict(base) if base else None, config)
+
+
+def reassess_results(head: Results, base: Results | None, config: Config | None = None) -> RunOutcome:
+    """`reassess` on results documents already read back with `results.from_dict`."""
+    recorded_gate = head.gate or {}
     default = GateSettings()  # what a results file without a recorded gate was gated with
     gate = (
         config.gate
@@ -63,56 +67,53 @@ def reassess(head: dict[str, Any], base: dict[str, Any] | None, config: Config |
             recorded_gate.get("family", default.family),
         )
     )
-    grid = GridFactor.from_dict(head["grid"])
-    base_by_name = {w["name"]: w for w in base["workloads"]} if base else {}
-    assessed = [reassess_workload(w, head, gate, config, base, base_by_name.get(w["name"])) for w in head["workloads"]]
+    base_by_name = {w.name: w for w in base.workloads} if base else {}
+    assessed = [reassess_workload(w, head, gate, config, base, base_by_name.get(w.name)) for w in head.workloads]
     if gate.family == "holm":
         family_control(assessed, gate.confidence)
     suite = suite_verdict(assessed, gate)
     results = Results(
-        machine=head["machine"],
-        grid=grid,
+        machine=head.machine,
+        grid=head.grid,
         workloads=assessed,
         verdict=suite.verdict,
-        config=head.get("config"),
-        git=head.get("git"),
+        config=head.config,
+        git=head.git,
     )
-    if head.get("interrupted"):  # re-assessing partial runs does not make them a finished run
+    if head.interrupted:  # re-assessing partial runs does not make them a finished run
         results.interrupted, results.verdict = True, "interrupted"
     results.gate = {"fail_on": list(gate.fail_on), "confidence": gate.confidence, "family": gate.family}
-    results.carbon_aware = head.get("carbon_aware")  # what the grid was when HEAD ran: a fact, not re-assessed
+    results.carbon_aware = head.carbon_aware  # what the grid was when HEAD ran: a fact, not re-assessed
     return RunOutcome(results, suite)
 
 
 def reassess_workload(
-    w: dict[str, Any],
-    head: dict[str, Any],
+    w: WorkloadResult,
+    head: Results,
     gate: GateSettings,
     config: Config | None = None,
-    base: dict[str, Any] | None = None,
-    other: dict[str, Any] | None = None,
+    base: Results | None = None,
+    other: WorkloadResult | None = None,
     fingerprint: dict[str, Any] | None = None,
 ) -> WorkloadResult:
     """One recorded workload of `head` assessed again (family control not applied): against `other`, its
     namesake in `base`, when a base document is given, else against the base runs recorded with it."""
-    grid = GridFactor.from_dict(head["grid"])
-    embodied = _embodied(head["machine"])
-    head_fp = fingerprint or w.get("fingerprint") or head["machine"]["fingerprint"]
+    embodied = _embodied(head.machine)
+    head_fp = fingerprint or w.fingerprint or head.machine["fingerprint"]
     workload = _workload(w, config)
-    samples = [Sample.from_dict(s) for s in w["samples"]]
-    base_samples = [Sample.from_dict(s) for s in w.get("base_samples", [])]
+    samples, base_samples = list(w.samples), list(w.base_samples)
     baseline = None
     if base is not None:
         if other is not None:
-            counted = [s["energy_wh"] for s in other["samples"] if not s.get("warmup") and s.get("error") is None]
+            counted = [s.energy_wh for s in other.samples if not s.warmup and s.error is None]
             baseline = Baseline(
                 mode="stored",
                 samples_wh=tuple(counted),
-                commit=(base.get("git") or {}).get("head"),
-                fingerprint=base["machine"]["fingerprint"],
+                commit=(base.git or {}).get("head"),
+                fingerprint=base.machine["fingerprint"],
             )
-    elif w.get("baseline"):
-        info = w["baseline"]
+    elif w.baseline:
+        info = w.baseline
         if info.get("mode") == "paired":
             base_wh = [s.energy_wh for s in base_samples if not s.warmup and s.ok]
             looks = info.get("looks")
@@ -138,14 +139,14 @@ def reassess_workload(
     result = assess_workload(
         workload,
         samples,
-        grid,
+        head.grid,
         embodied,
         baseline,
         confidence=gate.confidence,
         fingerprint=head_fp,
         base_samples=base_samples,
     )
-    recorded = w.get("baseline") or {}
+    recorded = w.baseline or {}
     if result.baseline is not None and recorded.get("mode") == "paired":
         # How the rounds ran is a fact of the run: carry it over, and with it a too-short verdict.
         for key in (
@@ -162,6 +163,6 @@ def reassess_workload(
             if key in recorded:
                 result.baseline[key] = recorded[key]
         too_short_verdict(result)
-    result.history = list(w.get("history", []))
-    result.fingerprint, result.shard = w.get("fingerprint"), w.get("shard")  # a merged suite's per-workload origin
+    result.history = list(w.history)
+    result.fingerprint, result.shard = w.fingerprint, w.shard  # a merged suite's per-workload origin
     return result
