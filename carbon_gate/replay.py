@@ -19,7 +19,7 @@ def _workload(w: WorkloadResult, config: Config | None) -> Workload:
     configured = {x.name: x for x in config.workloads} if config else {}
     if w.name in configured:
         return configured[w.name]
-    limits = {c.limit: c.allowed for c in w.budget}
+    limits = w.limits()
     fp = w.footprint
     return Workload(
         name=w.name,

@@ -44,6 +44,10 @@ class WorkloadResult:
     energy_per_point: tuple[str, ...] = ()  # metrics to show energy per point of (config `energy_per_point`)
     fingerprint: dict[str, Any] | None = None  # a merged suite's workload: the machine of its own shard
     shard: str | None = None  # a merged suite's workload: the shard ("2/4") that measured it
+    # Read back from a document (`from_dict`), the budget figures as written: the limits it was judged by
+    # (an edited file may hold limits without checks) and the rounded use, so it shows as it was recorded.
+    recorded_limits: dict[str, float] | None = None
+    recorded_max_use_pct: float | None = None
 
     @property
     def counted(self) -> list[Sample]:
@@ -65,6 +69,18 @@ class WorkloadResult:
             out[name] = entry
         return out
 
+    def max_use_pct(self) -> float | None:
+        """The largest share of a budget limit used, in % (2 decimals), or None without limits."""
+        if self.recorded_max_use_pct is not None:
+            return self.recorded_max_use_pct
+        return round(max(c.use for c in self.budget) * 100, 2) if self.budget else None
+
+    def limits(self) -> dict[str, float]:
+        """The budget's limits by name (`energy`, `per_unit.co2e`, ...)."""
+        if self.recorded_limits is not None:
+            return dict(self.recorded_limits)
+        return {c.limit: c.allowed for c in self.budget}
+
     def to_dict(self) -> dict[str, Any]:
         fp = self.footprint
         return {
@@ -81,9 +97,9 @@ class WorkloadResult:
             "footprint": fp.to_dict() if fp else None,
             "summary": self.summary.to_dict() if self.summary else None,
             "budget": {
-                "limits": {c.limit: c.allowed for c in self.budget},
+                "limits": self.limits(),
                 "checks": [c.to_dict() for c in self.budget],
-                "max_use_pct": round(max(c.use for c in self.budget) * 100, 2) if self.budget else None,
+                "max_use_pct": self.max_use_pct(),
             },
             "tolerance": self.tolerance,
             "baseline": self.baseline,
@@ -101,7 +117,9 @@ class WorkloadResult:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> WorkloadResult:
-        """A workload of a results document, typed again (what to_dict derives is derived anew)."""
+        """A workload of a results document, typed again (what to_dict derives is derived anew, except the
+        budget's limits and use, kept as written)."""
+        budget = d.get("budget") or {}
         return WorkloadResult(
             name=d["name"],
             command=d["command"],
@@ -110,10 +128,9 @@ class WorkloadResult:
             samples=[Sample.from_dict(s) for s in d.get("samples", [])],
             summary=Summary.from_dict(d["summary"]) if d.get("summary") else None,
             footprint=Footprint.from_dict(d["footprint"]) if d.get("footprint") else None,
-            budget=[
-                BudgetCheck(c["limit"], c["allowed"], c["actual"], c["unit"])
-                for c in (d.get("budget") or {}).get("checks", [])
-            ],
+            budget=[BudgetCheck(c["limit"], c["allowed"], c["actual"], c["unit"]) for c in budget.get("checks", [])],
+            recorded_limits=dict(budget["limits"]) if isinstance(budget.get("limits"), dict) else None,
+            recorded_max_use_pct=budget.get("max_use_pct"),
             line=d.get("line"),
             tolerance=d.get("tolerance"),
             baseline=d.get("baseline"),
@@ -149,8 +166,12 @@ class Results:
     rank: dict[str, Any] | None = None  # one rank of a distributed job (RANK/WORLD_SIZE/LOCAL_RANK, node)
     ranks: dict[str, Any] | None = None  # `merge`: the ranks a distributed job was merged from
     tool_version: str = __version__  # of the carbon-gate that measured (kept when a document is read back)
+    recorded_counts: dict[str, int] | None = None  # read back: the verdict counts as written
 
     def counts(self) -> dict[str, int]:
+        """How many workloads got each verdict (as written, for a document read back)."""
+        if self.recorded_counts is not None:
+            return dict(self.recorded_counts)
         out: dict[str, int] = {}
         for w in self.workloads:
             out[w.verdict] = out.get(w.verdict, 0) + 1
@@ -195,6 +216,7 @@ def from_dict(d: dict[str, Any]) -> Results:
         interrupted=bool(d.get("interrupted")),
         notes=list(d.get("notes", [])),
         tool_version=d.get("tool_version", __version__),
+        recorded_counts=dict(d["counts"]) if isinstance(d.get("counts"), dict) else None,
         **{k: d.get(k) for k in optional},
     )
 

@@ -14,9 +14,9 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def live_line(doc: dict[str, Any], escape: Callable[[Any], str] = str) -> str | None:
-    """'At run time the grid was 212 gCO2e/kWh (...); pinned 380 — the gate uses the pinned figure.'"""
-    ca = doc.get("carbon_aware")
+def live_line(ca: Any, escape: Callable[[Any], str] = str) -> str | None:
+    """'At run time the grid was 212 gCO2e/kWh (...); pinned 380 — the gate uses the pinned figure.'
+    `ca` is the results' `carbon_aware` block (None when there is none)."""
     live = ca.get("live") if isinstance(ca, dict) else None
     if not isinstance(live, dict):
         return None
@@ -46,9 +46,9 @@ def live_line(doc: dict[str, Any], escape: Callable[[Any], str] = str) -> str | 
     )
 
 
-def greener_lines(doc: dict[str, Any], escape: Callable[[Any], str] = str) -> list[str]:
-    """One line per big workload: its best start (saving against now) and best zone (against pinned)."""
-    ca = doc.get("carbon_aware")
+def greener_lines(ca: Any, escape: Callable[[Any], str] = str) -> list[str]:
+    """One line per big workload: its best start (saving against now) and best zone (against pinned),
+    from the results' `carbon_aware` block `ca`."""
     items = ca.get("advice") if isinstance(ca, dict) else None
     if not isinstance(items, list):
         return []

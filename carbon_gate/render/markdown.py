@@ -225,7 +225,8 @@ def _carbon_aware(results: dict[str, Any]) -> dict[str, Any]:
     """The live grid line and "greener if" lines (render/carbon_aware.py), escaped."""
     from .carbon_aware import greener_lines, live_line
 
-    return {"live": live_line(results, md), "greener": greener_lines(results, md)}
+    ca = results.get("carbon_aware")
+    return {"live": live_line(ca, md), "greener": greener_lines(ca, md)}
 
 
 def failing_verdicts(results: dict[str, Any]) -> frozenset[str]:

@@ -3,17 +3,21 @@ whether to colour are decided by the caller from the stream and environment, see
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..account import Footprint
-from ..domain import Sample
+from ..domain import Change, Sample
 from ..grid import GridFactor
 from ..units import format_energy, format_mass
+
+if TYPE_CHECKING:
+    from ..results import Results
 
 MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
 # ANSI SGR colours for suite marks and workload verdicts (green good, red bad, yellow undecided).
@@ -126,54 +130,56 @@ def measure_table(command: str, sample: Sample, fp: Footprint, grid: GridFactor)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def run_summary(results: dict[str, Any], width: int | None = None, colour: bool = False) -> str:
-    """The `run` summary from a results document: one row per workload, then the reasons that matter.
+def run_summary(results: Results | dict[str, Any], width: int | None = None, colour: bool = False) -> str:
+    """The `run` summary from a results document (or the document read back with `results.from_dict`): one
+    row per workload, then the reasons that matter.
 
     With `width`, the table leaves out its least needed columns (DROP_ORDER) and shortens workload
     names until it fits, and the other lines wrap; with `colour`, verdicts and the mark are coloured."""
+    if isinstance(results, dict):
+        from ..results import from_dict
+
+        results = from_dict(results)
     header = ("workload", "runs", "median", "spread", "Δ vs base [CI]", "MDE", "CO2e", "SCI", "budget", "verdict")
     rows: list[tuple[str, ...]] = [header]
-    for w in results["workloads"]:
-        s = w.get("summary") or {}
-        fp = w.get("footprint") or {}
-        change = w.get("change") or {}
-        use = w["budget"]["max_use_pct"]
+    for w in results.workloads:
+        s, fp, change = w.summary, w.footprint, w.change
+        use = w.max_use_pct()
         rows.append(
             (
-                w["name"],
-                str(s.get("n", 0)),
-                format_energy(s["median_wh"]) if s else "—",
-                f"{s['spread']:.1%}" if s else "—",
+                w.name,
+                str(s.n if s else 0),
+                format_energy(s.median_wh) if s else "—",
+                f"{s.spread:.1%}" if s else "—",
                 _delta(change) if change else "—",
                 _mde(change),
-                format_mass(fp["co2e_g"]) if fp else "—",
-                f"{format_mass(fp['sci_g_per_unit'])}/{fp['unit']}" if fp else "—",
+                format_mass(fp.co2e_g) if fp else "—",
+                f"{format_mass(fp.sci_g_per_unit)}/{fp.unit}" if fp else "—",
                 ("<1%" if use < 1 else f"{use:.0f}%") if use is not None else "—",
-                w["verdict"],
+                w.verdict,
             )
         )
     lines = _table(_fit(rows, width), colour)
-    notes = []
-    for w in results["workloads"]:
-        if w["verdict"] in ("error", "over-budget", "regression", "inconclusive", "improvement"):
-            for reason in w["reasons"]:
-                notes.append(f"  {w['name']}: {reason}")
-        if w["verdict"] == "error":
-            tail = next((s["stderr_tail"] for s in w["samples"] if s.get("error") and s.get("stderr_tail")), "")
+    notes: list[str] = []
+    for w in results.workloads:
+        if w.verdict in ("error", "over-budget", "regression", "inconclusive", "improvement"):
+            notes.extend(f"  {w.name}: {reason}" for reason in w.reasons)
+        if w.verdict == "error":
+            tail = next((x.stderr_tail for x in w.samples if x.error and x.stderr_tail), "")
             if tail:
                 notes.extend(f"    | {line}"[: width or None] for line in tail.strip().splitlines()[-5:])
-    grid = results["grid"]
-    notes.append(f"  grid: {grid_line(GridFactor.from_dict(grid))}")
+    notes.append(f"  grid: {grid_line(results.grid)}")
     from .carbon_aware import greener_lines, live_line
 
-    live = live_line(results)
+    live = live_line(results.carbon_aware)
     if live:
         notes.append(f"  live: {live}")
-    notes.extend(f"  greener if: {line}" for line in greener_lines(results))
-    notes.append(f"  CPU: {results['machine']['cpu']['method']} — {results['machine']['cpu']['reason']}")
+    notes.extend(f"  greener if: {line}" for line in greener_lines(results.carbon_aware))
+    cpu = results.machine["cpu"]
+    notes.append(f"  CPU: {cpu['method']} — {cpu['reason']}")
     lines += [part for note in notes for part in (wrap(note, width) if not note.startswith("    | ") else [note])]
-    counts = ", ".join(f"{n} {v}" for v, n in results["counts"].items())
-    verdict = "interrupted" if results.get("interrupted") else results["verdict"]
+    counts = ", ".join(f"{n} {v}" for v, n in results.counts().items())
+    verdict = "interrupted" if results.interrupted else results.verdict
     mark = MARKS.get(verdict, verdict.upper())
     # Interrupted is its own outcome: never a PASS, whatever was measured before the signal.
     last = wrap(
@@ -224,20 +230,20 @@ def _table(rows: list[tuple[str, ...]], colour: bool) -> list[str]:
     return lines
 
 
-def _mde(change: dict[str, Any]) -> str:
-    if not change:
+def _mde(change: Change | None) -> str:
+    if change is None:
         return "—"
-    mde = change.get("mde")
-    return "∞" if mde is None else f"{mde:.1%}"
+    return "∞" if not math.isfinite(change.mde) else f"{change.mde:.1%}"
 
 
-def _delta(change: dict[str, Any]) -> str:
-    ratio, low, high = change.get("ratio"), change.get("low"), change.get("high")
-    if ratio is None:
+def _delta(change: Change) -> str:
+    """'+4.2% [+1.0, +7.5]': the change with its interval (JSON's nulls are non-finite in the record)."""
+    ratio, low, high = change.ratio, change.low, change.high
+    if not math.isfinite(ratio):
         return "—"
     text = f"{(ratio - 1) * 100:+.1f}%"
-    if low is not None and high is not None:
+    if math.isfinite(low) and math.isfinite(high):
         text += f" [{(low - 1) * 100:+.1f}, {(high - 1) * 100:+.1f}]"
-    elif low is not None or high is not None:
+    elif math.isfinite(low) or math.isfinite(high):
         text += " [unbounded]"
     return text
