@@ -28,15 +28,10 @@ MARKER = "<!-- carbon-gate-report -->"
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1_048_576
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "❌", "interrupted": "⏹️"}
-VERDICT_ICONS = {
-    "regression": "❌",
-    "over-budget": "❌",
-    "error": "💥",
-    "inconclusive": "⚠️",
-    "improvement": "🟢",
-    "unchanged": "✅",
-    "new": "🆕",
-}
+# fmt: off
+VERDICT_ICONS = {"regression": "❌", "over-budget": "❌", "error": "💥", "inconclusive": "⚠️", "improvement": "🟢",
+                 "unchanged": "✅", "new": "🆕"}
+# fmt: on
 COUNT_ORDER = (
     ("regression", "regression", "regressions"),
     ("over-budget", "over budget", "over budget"),

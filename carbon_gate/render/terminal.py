@@ -21,20 +21,11 @@ if TYPE_CHECKING:
 
 MARKS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "interrupted": "INTERRUPTED"}
 # ANSI SGR colours for suite marks and workload verdicts (green good, red bad, yellow undecided).
-COLOURS = {
-    "pass": "32",
-    "fail": "31",
-    "error": "31",
-    "warn": "33",
-    "interrupted": "33",
-    "over-budget": "31",
-    "regression": "31",
-    "inconclusive": "33",
-    "improvement": "32",
-    "unchanged": "32",
-    "within-budget": "32",
-    "new": "36",
-}
+# fmt: off
+COLOURS = {"pass": "32", "fail": "31", "error": "31", "warn": "33", "interrupted": "33", "over-budget": "31",
+           "regression": "31", "inconclusive": "33", "improvement": "32", "unchanged": "32", "within-budget": "32",
+           "new": "36"}
+# fmt: on
 # Columns of the run table left out, in this order, until it fits the width.
 DROP_ORDER = ("SCI", "MDE", "spread", "runs", "CO2e", "budget")
 
