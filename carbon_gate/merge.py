@@ -193,7 +193,7 @@ def merge_ranks(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
     from .domain import Energy, Sample
     from .grid import GridFactor
     from .replay import _embodied, _workload
-    from .results import Results
+    from .results import Results, WorkloadResult
 
     _same(docs, names, lambda d: d["rank"]["world_size"], "jobs (WORLD_SIZE differs)")
     _same(docs, names, lambda d: d["rank"].get("job"), "jobs (job id differs)")
@@ -259,7 +259,7 @@ def merge_ranks(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
             units=sum(reported) if reported else None,
         )
         all_gpus += [{**g, "workload": wname, "ranks": sorted(set(g["ranks"]))} for g in gpus.values()]
-        workload = _workload(parts[0][1], None)
+        workload = _workload(WorkloadResult.from_dict(parts[0][1]), None)
         results_w.append(assess_workload(workload, [merged], grid, embodied, None, confidence=gate.confidence))
     suite = suite_verdict(results_w, gate)
     per_rank = [
