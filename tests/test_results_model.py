@@ -65,8 +65,14 @@ def document(tmp_path) -> dict:
         assess_workload(config.workloads[1], [_sample(0.0, 1)], grid, None),
     ]
     verdict = suite_verdict(assessed, config.gate)
-    doc = results_mod.Results(machine=machine_section(plan_meters(MeterSettings())), grid=grid, workloads=assessed,
-                              verdict=verdict.verdict, config=str(config.path), notes=["a note"]).to_dict()
+    doc = results_mod.Results(
+        machine=machine_section(plan_meters(MeterSettings())),
+        grid=grid,
+        workloads=assessed,
+        verdict=verdict.verdict,
+        config=str(config.path),
+        notes=["a note"],
+    ).to_dict()
     return json.loads(results_mod.to_json(doc))  # as written and read: non-finite numbers are null
 
 
