@@ -35,9 +35,17 @@ class Footprint:
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Footprint:
         sci = d.get("sci_g_per_unit")  # null in JSON: no units, so no per-unit figure
-        return Footprint(energy_wh=d["energy_wh"], facility_wh=d["facility_wh"], operational_g=d["operational_g"],
-                         embodied_g=d["embodied_g"], co2e_g=d["co2e_g"], units=d["units"], unit=d["unit"],
-                         sci_g_per_unit=float(sci) if sci is not None else math.nan, water_l=d.get("water_l"))
+        return Footprint(
+            energy_wh=d["energy_wh"],
+            facility_wh=d["facility_wh"],
+            operational_g=d["operational_g"],
+            embodied_g=d["embodied_g"],
+            co2e_g=d["co2e_g"],
+            units=d["units"],
+            unit=d["unit"],
+            sci_g_per_unit=float(sci) if sci is not None else math.nan,
+            water_l=d.get("water_l"),
+        )
 
 
 def embodied_g(embodied: Embodied | None, seconds: float) -> float:
@@ -47,13 +55,20 @@ def embodied_g(embodied: Embodied | None, seconds: float) -> float:
     return embodied.total_g * (seconds / embodied.lifetime_s) * embodied.share
 
 
-def footprint(energy_wh: float, wall_s: float, grid: GridFactor, embodied: Embodied | None = None,
-              units: float = 1.0, unit: str = "run") -> Footprint:
+def footprint(
+    energy_wh: float,
+    wall_s: float,
+    grid: GridFactor,
+    embodied: Embodied | None = None,
+    units: float = 1.0,
+    unit: str = "run",
+) -> Footprint:
     """Account `energy_wh` drawn over `wall_s` seconds for `units` functional units."""
     facility = energy_wh * grid.pue
     operational = facility / 1000.0 * grid.g_per_kwh
     m = embodied_g(embodied, wall_s)
     total = operational + m
     water = facility / 1000.0 * grid.wue if grid.wue is not None else None
-    return Footprint(energy_wh, facility, operational, m, total, units, unit, total / units if units > 0 else float("nan"),
-                     water)
+    return Footprint(
+        energy_wh, facility, operational, m, total, units, unit, total / units if units > 0 else float("nan"), water
+    )

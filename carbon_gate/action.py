@@ -30,8 +30,13 @@ from .publish.event import EventContext, read_event
 if TYPE_CHECKING:
     from .pipeline import RunOptions
 
-FAIL_ON_ALIASES = {"budget": "over-budget", "over-budget": "over-budget", "regression": "regression",
-                   "inconclusive": "inconclusive", "error": "error"}
+FAIL_ON_ALIASES = {
+    "budget": "over-budget",
+    "over-budget": "over-budget",
+    "regression": "regression",
+    "inconclusive": "inconclusive",
+    "error": "error",
+}
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,9 @@ def parse_fail_on(text: str) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(FAIL_ON_ALIASES[t] for t in items))
 
 
-def guard(config: config_mod.Config, ctx: EventContext, root: Path, token: str | None = None
-          ) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
+def guard(
+    config: config_mod.Config, ctx: EventContext, root: Path, token: str | None = None
+) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
     """For a pull request: the config to gate with should the PR loosen its own gate (the base commit's limits
     and baseline), what the PR changes, and notes for the report.
 
@@ -75,14 +81,18 @@ def guard(config: config_mod.Config, ctx: EventContext, root: Path, token: str |
     if not ctx.is_pull_request:
         return config, [], notes
     if not ctx.base_sha:
-        notes.append("the event names no base commit: the budget file could not be checked against it, so this "
-                     "pull request's limits count as loosened")
+        notes.append(
+            "the event names no base commit: the budget file could not be checked against it, so this "
+            "pull request's limits count as loosened"
+        )
         return config, [LimitChange("base commit", "named by the event", "unknown", True)], notes
     short = ctx.base_sha[:12]
     if not gitctx.ensure_commit(root, ctx.base_sha, token):
-        notes.append(f"base commit {short} could not be fetched, so the budget file could not be checked against it "
-                     "and this pull request's limits count as loosened: check out with `fetch-depth: 0` "
-                     "(actions/checkout), or give the action a token that can read the repository")
+        notes.append(
+            f"base commit {short} could not be fetched, so the budget file could not be checked against it "
+            "and this pull request's limits count as loosened: check out with `fetch-depth: 0` "
+            "(actions/checkout), or give the action a token that can read the repository"
+        )
         return config, [LimitChange("base commit", short, "not fetched", True)], notes
     try:
         rel = _repo_path(config.path, root)
@@ -92,13 +102,16 @@ def guard(config: config_mod.Config, ctx: EventContext, root: Path, token: str |
     changes: list[LimitChange] = []
     link = _symlink_on(rel, root)
     if link:  # the file read is another one than the path says: read the base's by path, and flag it
-        changes.append(LimitChange("budget file", f"{rel} (a file)", f"{link} is a symlink to {os.readlink(root / link)}",
-                                   True))
+        changes.append(
+            LimitChange("budget file", f"{rel} (a file)", f"{link} is a symlink to {os.readlink(root / link)}", True)
+        )
     base_rel, found = rel, gitctx.blob(root, ctx.base_sha, rel)
     if found is None:
         moved = gitctx.renamed_from(root, ctx.base_sha, rel) or _other_budget_file(root, ctx.base_sha, rel)
         if moved is None:
-            notes.append(f"{rel} does not exist at the base commit: this PR introduces the gate, so its own limits apply")
+            notes.append(
+                f"{rel} does not exist at the base commit: this PR introduces the gate, so its own limits apply"
+            )
             return config, changes, notes
         changes.append(LimitChange("budget file", moved, f"{rel} (moved)", True))
         base_rel, found = moved, gitctx.blob(root, ctx.base_sha, moved)
@@ -112,8 +125,10 @@ def guard(config: config_mod.Config, ctx: EventContext, root: Path, token: str |
     except (CarbonGateError, ValueError, TypeError) as exc:
         # The base branch's own gate cannot run with it either; the PR (often the fix) is gated with its own
         # limits, but its baseline is still guarded below.
-        notes.append(f"{base_rel} at the base commit {short} is invalid, so this pull request's own limits were "
-                     f"applied: {_first_problem(exc)}")
+        notes.append(
+            f"{base_rel} at the base commit {short} is invalid, so this pull request's own limits were "
+            f"applied: {_first_problem(exc)}"
+        )
         changes.append(LimitChange("budget file at the base commit", "invalid", "valid in this PR", False))
         base_cfg = None
     guarded = config
@@ -126,8 +141,14 @@ def guard(config: config_mod.Config, ctx: EventContext, root: Path, token: str |
     return _guard_baseline(config, guarded, changes, notes, ctx.base_sha, root)
 
 
-def _guard_baseline(config: config_mod.Config, guarded: config_mod.Config, changes: list[LimitChange], notes: list[str],
-                    base_sha: str, root: Path) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
+def _guard_baseline(
+    config: config_mod.Config,
+    guarded: config_mod.Config,
+    changes: list[LimitChange],
+    notes: list[str],
+    base_sha: str,
+    root: Path,
+) -> tuple[config_mod.Config, list[LimitChange], list[str]]:
     """The baseline the base commit would compare with (its own file, at the base commit), against the PR's."""
     from . import baseline as baseline_mod
     from . import gitctx
@@ -135,8 +156,10 @@ def _guard_baseline(config: config_mod.Config, guarded: config_mod.Config, chang
     try:
         base_baseline_rel = _repo_path(config.root / guarded.baseline.file, root)
     except ValueError:
-        notes.append(f"the baseline file {guarded.baseline.file} is outside the repository: it could not be read "
-                     "from the base commit")
+        notes.append(
+            f"the baseline file {guarded.baseline.file} is outside the repository: it could not be read "
+            "from the base commit"
+        )
         return guarded, [*changes, LimitChange("baseline file", "in the repository", "outside it", True)], notes
     found = gitctx.blob(root, base_sha, base_baseline_rel)
     base_baseline = found[1].decode("utf-8", "replace") if found and found[0] == "file" else None
@@ -145,7 +168,9 @@ def _guard_baseline(config: config_mod.Config, guarded: config_mod.Config, chang
     except UsageError:
         head_doc = None
     if base_baseline is not None:
-        tmp = Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / f"base-{base_sha[:12]}-{Path(base_baseline_rel).name}"
+        tmp = (
+            Path(tempfile.mkdtemp(prefix="carbon-gate-guard-")) / f"base-{base_sha[:12]}-{Path(base_baseline_rel).name}"
+        )
         tmp.write_text(base_baseline, encoding="utf-8")
         try:
             base_doc = json.loads(base_baseline)
@@ -159,8 +184,9 @@ def _guard_baseline(config: config_mod.Config, guarded: config_mod.Config, chang
     return guarded, changes, notes
 
 
-def _named_files(base: config_mod.Config, head: config_mod.Config, base_sha: str, root: Path
-                 ) -> tuple[dict[str, tuple[str | None, str | None]], Path | None]:
+def _named_files(
+    base: config_mod.Config, head: config_mod.Config, base_sha: str, root: Path
+) -> tuple[dict[str, tuple[str | None, str | None]], Path | None]:
     """Digests (base, PR) of the files the configs name whose content changes numbers: a profile file and
     CodeCarbon CSVs; and the base's profile file written out for the guarded config (None when the base
     uses a packaged profile or auto)."""
@@ -260,14 +286,19 @@ def approved(ctx: EventContext, label: str, token: str | None, api_url: str | No
 
             return label_approval(token, ctx.repo, ctx.pr_number, label, api_url)
         except Exception as exc:  # noqa: BLE001 - any failure: not approved, and say why
-            return False, (f"the approval label could not be read through the API ({type(exc).__name__}), so it does "
-                           "not approve: re-run the job")
+            return False, (
+                f"the approval label could not be read through the API ({type(exc).__name__}), so it does "
+                "not approve: re-run the job"
+            )
     if label not in ctx.labels:
         return False, "labels from the event payload: not on the pull request"
     if ctx.labeled is None or ctx.labeled[0] != label:
         return False, "labels from the event payload: without a token, only a `labeled` event says who added the label"
     if ctx.labeled[1] in {ctx.author, FALLBACK_AUTHOR}:
-        return False, f"labels from the event payload: added by {ctx.labeled[1]}, who cannot approve their own loosening"
+        return (
+            False,
+            f"labels from the event payload: added by {ctx.labeled[1]}, who cannot approve their own loosening",
+        )
     return True, f"labels from the event payload: added by {ctx.labeled[1]}"
 
 
@@ -299,8 +330,11 @@ def run_action(inputs: ActionInputs, echo=print) -> int:
         if inputs.stage == "measure":
             from .fsutil import atomic_write_text
 
-            atomic_write_text(str(_state_path(inputs)), json.dumps({"error": {
-                "kind": _error_kind(exc), "message": str(exc), "exit_code": exc.exit_code}}) + "\n")
+            atomic_write_text(
+                str(_state_path(inputs)),
+                json.dumps({"error": {"kind": _error_kind(exc), "message": str(exc), "exit_code": exc.exit_code}})
+                + "\n",
+            )
         return _publish_error(exc, inputs, echo)
 
 
@@ -327,8 +361,16 @@ def _write_error(kind: str, message: str, exit_code: int, echo) -> int:
     except OSError as err:
         echo(actions.annotation("warning", f"could not write the job summary ({err})"))
     try:
-        actions.write_outputs({"verdict": "error", "results-path": "", "report-path": "", "energy-wh": "",
-                               "co2e-g": "", "exit-code": str(exit_code)})
+        actions.write_outputs(
+            {
+                "verdict": "error",
+                "results-path": "",
+                "report-path": "",
+                "energy-wh": "",
+                "co2e-g": "",
+                "exit-code": str(exit_code),
+            }
+        )
     except OSError as err:
         echo(actions.annotation("warning", f"could not write the step outputs ({err})"))
     return exit_code
@@ -341,8 +383,12 @@ def _run_action(inputs: ActionInputs, echo) -> int:
     if inputs.stage == "publish":
         error = _state_error(inputs)
         if error is not None:  # the measure stage stopped: its annotations are in its own log
-            return _write_error(str(error.get("kind", "error")), str(error.get("message", "")),
-                                int(error.get("exit_code", EXIT_USAGE)), echo)
+            return _write_error(
+                str(error.get("kind", "error")),
+                str(error.get("message", "")),
+                int(error.get("exit_code", EXIT_USAGE)),
+                echo,
+            )
         return _publish(inputs, ctx, _load_state(inputs), echo)
     if inputs.stage == "measure":  # never publish what an earlier run left behind
         _state_path(inputs).unlink(missing_ok=True)
@@ -350,9 +396,18 @@ def _run_action(inputs: ActionInputs, echo) -> int:
     if inputs.stage == "measure":
         from .fsutil import atomic_write_text
 
-        atomic_write_text(str(_state_path(inputs)), json.dumps({
-            "exit_code": measured.exit_code, "signal": measured.signal, "first_look": measured.first_look,
-            "config_file": measured.config_file}) + "\n")
+        atomic_write_text(
+            str(_state_path(inputs)),
+            json.dumps(
+                {
+                    "exit_code": measured.exit_code,
+                    "signal": measured.signal,
+                    "first_look": measured.first_look,
+                    "config_file": measured.config_file,
+                }
+            )
+            + "\n",
+        )
         return interrupts.exit_code(measured.signal) if measured.signal is not None else EXIT_PASS
     return _publish(inputs, ctx, measured, echo)
 
@@ -375,11 +430,18 @@ def _load_state(inputs: ActionInputs) -> Measured:
     try:
         state = json.loads(_state_path(inputs).read_text(encoding="utf-8"))
         doc = results_mod.load(inputs.results)
-        return Measured(doc, int(state["exit_code"]), state.get("signal"), bool(state.get("first_look")),
-                        str(state.get("config_file", inputs.config)))
+        return Measured(
+            doc,
+            int(state["exit_code"]),
+            state.get("signal"),
+            bool(state.get("first_look")),
+            str(state.get("config_file", inputs.config)),
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UsageError(f"publish: no results of a measure stage to publish ({type(exc).__name__}: {exc}); run "
-                         "`carbon-gate action --stage measure` first") from None
+        raise UsageError(
+            f"publish: no results of a measure stage to publish ({type(exc).__name__}: {exc}); run "
+            "`carbon-gate action --stage measure` first"
+        ) from None
 
 
 def _fetch(inputs: ActionInputs, ctx: EventContext, echo) -> int:
@@ -433,8 +495,13 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
     config = config_mod.load(inputs.config)
     root = gitctx.repo_root(config.root) or config.root
     config, changes, notes, first_look = _guarded(inputs, ctx, config, root)
-    guard_doc = {"changes": [c.to_dict() for c in changes], "label": inputs.approve_label, "approved": False,
-                 "how": "", "blocked": False}
+    guard_doc = {
+        "changes": [c.to_dict() for c in changes],
+        "label": inputs.approve_label,
+        "approved": False,
+        "how": "",
+        "blocked": False,
+    }
     if inputs.merge:  # the merge job: the shards ran the workloads (and the guard) already
         doc = _merged(inputs.merge)
         doc["notes"].extend(notes)
@@ -464,15 +531,18 @@ def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
         from . import baseline as baseline_mod
 
         path = config.root / config.baseline.file
-        new = baseline_mod.update(baseline_mod.load(path), doc, (doc.get("git") or {}).get("head"), config.baseline.history)
+        new = baseline_mod.update(
+            baseline_mod.load(path), doc, (doc.get("git") or {}).get("head"), config.baseline.history
+        )
         baseline_mod.write(path, new)
         echo(f"baseline written: {path}")
     signal = getattr(outcome.interrupted_by, "signum", 2) if outcome.interrupted_by is not None else None
     return Measured(doc, outcome.suite.exit_code, signal, first_look, os.path.relpath(config.path, root))
 
 
-def _guarded(inputs: ActionInputs, ctx: EventContext, config: config_mod.Config, root: Path
-             ) -> tuple[config_mod.Config, list[LimitChange], list[str], bool]:
+def _guarded(
+    inputs: ActionInputs, ctx: EventContext, config: config_mod.Config, root: Path
+) -> tuple[config_mod.Config, list[LimitChange], list[str], bool]:
     """The config to measure with (the guard's and `fail-on`'s say), the budget-file changes, notes, and
     whether the approval label approved at the first look."""
     notes = [ctx.note] if ctx.note else []
@@ -494,19 +564,26 @@ def _guarded(inputs: ActionInputs, ctx: EventContext, config: config_mod.Config,
     return config, changes, notes, first_look
 
 
-def _run_options(inputs: ActionInputs, ctx: EventContext, config: config_mod.Config, root: Path,
-                 notes: list[str]) -> RunOptions:
+def _run_options(
+    inputs: ActionInputs, ctx: EventContext, config: config_mod.Config, root: Path, notes: list[str]
+) -> RunOptions:
     """The baseline mode and base commit for the Action's mode and event (noting any fallback)."""
     from . import gitctx
     from .pipeline import RunOptions
     from .shard import parse_shard
 
     mode = {"gate": None, "measure-only": "none", "update-baseline": "none"}[inputs.mode]
-    base = ctx.base_sha if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired")) else None
+    base = (
+        ctx.base_sha
+        if (inputs.mode == "gate" and ctx.is_pull_request and config.baseline.mode in ("auto", "paired"))
+        else None
+    )
     if base and not gitctx.ensure_commit(root, base, inputs.token):
         mode, base = "stored", None
-        notes.append("the base commit could not be fetched, so the workloads were compared with the stored baseline "
-                     "instead: check out with `fetch-depth: 0`")
+        notes.append(
+            "the base commit could not be fetched, so the workloads were compared with the stored baseline "
+            "instead: check out with `fetch-depth: 0`"
+        )
     elif not base and inputs.mode == "gate" and config.baseline.mode == "paired":
         mode = "stored"
         notes.append("paired mode needs a pull request's base commit; compared with the stored baseline instead")
@@ -541,28 +618,47 @@ def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) 
     report = render_markdown(doc, results_name=inputs.results)
     atomic_write_text(inputs.report, report)
     if guard_doc.get("blocked"):
-        echo(f"carbon-gate: FAIL: this pull request loosens its own gate without the approval label "
-             f"({guard_doc.get('how')})")
+        echo(
+            f"carbon-gate: FAIL: this pull request loosens its own gate without the approval label "
+            f"({guard_doc.get('how')})"
+        )
     # The job summary gets the full report (GitHub allows 1 MiB there); only the comment is cut to 65,536
     # characters, and its shortening note sends readers here.
     try:
         actions.write_summary(_summary_report(doc, inputs.results, render_markdown, SUMMARY_LIMIT))
     except OSError as exc:  # a publishing problem: it never changes the verdict or the exit code
-        echo(actions.annotation("warning", f"could not write the job summary ({exc}); the report is in {inputs.report}"))
+        echo(
+            actions.annotation("warning", f"could not write the job summary ({exc}); the report is in {inputs.report}")
+        )
     if ctx.is_pull_request:  # for the fork-safe workflow_run recipe: what the artifact is about
-        atomic_write_text(str(Path(inputs.report).with_name("carbon-gate-pr.json")),
-                          json.dumps({"pr": ctx.pr_number, "head_sha": ctx.head_sha}) + "\n")
+        atomic_write_text(
+            str(Path(inputs.report).with_name("carbon-gate-pr.json")),
+            json.dumps({"pr": ctx.pr_number, "head_sha": ctx.head_sha}) + "\n",
+        )
     for line in actions.annotations_for(doc, measured.config_file):
         echo(line)
     totals = doc["totals"]
     try:
-        actions.write_outputs({"verdict": doc["verdict"], "results-path": inputs.results, "report-path": inputs.report,
-                               "energy-wh": f"{totals['energy_wh']:.9g}", "co2e-g": f"{totals['co2e_g']:.9g}",
-                               "exit-code": str(exit_code)})
+        actions.write_outputs(
+            {
+                "verdict": doc["verdict"],
+                "results-path": inputs.results,
+                "report-path": inputs.report,
+                "energy-wh": f"{totals['energy_wh']:.9g}",
+                "co2e-g": f"{totals['co2e_g']:.9g}",
+                "exit-code": str(exit_code),
+            }
+        )
     except OSError as exc:
         echo(actions.annotation("warning", f"could not write the step outputs ({exc})"))
-    _comment(inputs, ctx, report, changed=any(w["verdict"] != "unchanged" for w in doc["workloads"]) or bool(changes),
-             failing=exit_code != 0, echo=echo)
+    _comment(
+        inputs,
+        ctx,
+        report,
+        changed=any(w["verdict"] != "unchanged" for w in doc["workloads"]) or bool(changes),
+        failing=exit_code != 0,
+        echo=echo,
+    )
     if measured.signal is not None:
         return interrupts.exit_code(measured.signal)
     return exit_code
@@ -576,8 +672,10 @@ def _settle(inputs: ActionInputs, ctx: EventContext, measured: Measured) -> int:
     if any(c.get("loosened") for c in guard_doc.get("changes") or []):
         label_ok, label_how = approved(ctx, inputs.approve_label, inputs.token, os.environ.get("GITHUB_API_URL"))
         if measured.first_look and not label_ok:
-            doc["notes"].append("the approval label no longer approves after the run, so this pull request's own "
-                                f"limits, measured with, are not accepted ({label_how})")
+            doc["notes"].append(
+                "the approval label no longer approves after the run, so this pull request's own "
+                f"limits, measured with, are not accepted ({label_how})"
+            )
         guard_doc.update(approved=label_ok, how=label_how, blocked=not label_ok)
         if not label_ok and not doc.get("interrupted"):  # interrupted stays its own outcome
             doc["verdict"] = "fail"
@@ -596,18 +694,30 @@ def _comment(inputs: ActionInputs, ctx: EventContext, report: str, *, changed: b
         echo(f"carbon-gate: shard {inputs.shard}: no comment; the merge job posts the suite's one comment")
     elif ctx.is_pull_request and inputs.mode == "gate":
         if ctx.fork:
-            why = ("the token is read-only" if ctx.event == "pull_request" else
-                   "pull_request_target's token can write, but a fork's pull request never gets a comment made with it")
-            echo(f"carbon-gate: fork pull request: {why}, so the report is left for the workflow_run comment job "
-                 "(upload carbon-gate-report.md and carbon-gate-pr.json as an artifact)")
+            why = (
+                "the token is read-only"
+                if ctx.event == "pull_request"
+                else "pull_request_target's token can write, but a fork's pull request never gets a comment made with it"
+            )
+            echo(
+                f"carbon-gate: fork pull request: {why}, so the report is left for the workflow_run comment job "
+                "(upload carbon-gate-report.md and carbon-gate-pr.json as an artifact)"
+            )
         elif inputs.comment == "off":  # no client, no request: a read-only token or an outage cannot warn here
             echo("carbon-gate: comment: off: the report is in the job summary only")
         elif not inputs.token:
             echo(actions.annotation("warning", "no github-token: the report is in the job summary only"))
         else:
-            result = publish(report, token=inputs.token, repo=ctx.repo or "", pr_number=ctx.pr_number or 0,
-                             api_url=os.environ.get("GITHUB_API_URL"), policy=inputs.comment, changed=changed,
-                             failing=failing)
+            result = publish(
+                report,
+                token=inputs.token,
+                repo=ctx.repo or "",
+                pr_number=ctx.pr_number or 0,
+                api_url=os.environ.get("GITHUB_API_URL"),
+                policy=inputs.comment,
+                changed=changed,
+                failing=failing,
+            )
             echo(actions.annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
 
 

@@ -34,22 +34,30 @@ def load(path: str | os.PathLike) -> dict[str, Any] | None:
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{p}: corrupt baseline file (line {exc.lineno}: {exc.msg}); "
-                         "restore it from git, or delete it and run `carbon-gate baseline update`") from None
+        raise UsageError(
+            f"{p}: corrupt baseline file (line {exc.lineno}: {exc.msg}); "
+            "restore it from git, or delete it and run `carbon-gate baseline update`"
+        ) from None
     except (ValueError, RecursionError) as exc:
-        raise UsageError(f"{p}: corrupt baseline file ({str(exc)[:200]}); "
-                         "restore it from git, or delete it and run `carbon-gate baseline update`") from None
+        raise UsageError(
+            f"{p}: corrupt baseline file ({str(exc)[:200]}); "
+            "restore it from git, or delete it and run `carbon-gate baseline update`"
+        ) from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if schema != SCHEMA:
-        raise UsageError(f"{p}: baseline schema {schema!r} is not {SCHEMA!r} (written by another carbon-gate "
-                         "version); delete it and run `carbon-gate baseline update`")
+        raise UsageError(
+            f"{p}: baseline schema {schema!r} is not {SCHEMA!r} (written by another carbon-gate "
+            "version); delete it and run `carbon-gate baseline update`"
+        )
     if not isinstance(data.get("workloads"), dict):
         raise UsageError(f"{p}: corrupt baseline file: 'workloads' must be a mapping")
     for name, e in data["workloads"].items():
         problem = _entry_problem(e)
         if problem:
-            raise UsageError(f"{p}: corrupt baseline file: workloads.{name}.{problem}; restore it from git, or delete "
-                             "it and run `carbon-gate baseline update`")
+            raise UsageError(
+                f"{p}: corrupt baseline file: workloads.{name}.{problem}; restore it from git, or delete "
+                "it and run `carbon-gate baseline update`"
+            )
     return data
 
 
@@ -91,8 +99,13 @@ def entry(baseline: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
     return baseline["workloads"].get(name)
 
 
-def update(previous: dict[str, Any] | None, results: dict[str, Any], commit: str | None, history: int = 100,
-           date: str | None = None) -> dict[str, Any]:
+def update(
+    previous: dict[str, Any] | None,
+    results: dict[str, Any],
+    commit: str | None,
+    history: int = 100,
+    date: str | None = None,
+) -> dict[str, Any]:
     """A new baseline document: each successful workload of `results` replaces its entry and
     appends to its history (capped at `history` entries); other workloads keep their entries."""
     date = date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -117,8 +130,12 @@ def update(previous: dict[str, Any] | None, results: dict[str, Any], commit: str
             "summary": w["summary"],
             "history": hist,
         }
-    return {"schema": SCHEMA, "tool_version": __version__, "updated_at": date,
-            "workloads": {k: workloads[k] for k in sorted(workloads)}}
+    return {
+        "schema": SCHEMA,
+        "tool_version": __version__,
+        "updated_at": date,
+        "workloads": {k: workloads[k] for k in sorted(workloads)},
+    }
 
 
 def write(path: str | os.PathLike, doc: dict[str, Any]) -> Path:

@@ -38,8 +38,13 @@ class Energy:
         # workloads (1e-6 Wh kept 3 digits) and made `compare` disagree with the run.
         # Field by field, not dataclasses.asdict (which deep-copies): merging big suites serialises
         # hundreds of thousands of these (benchmarks/merge.py).
-        return {"component": self.component, "wh": float(self.wh), "method": self.method, "reason": self.reason,
-                "source": self.source}
+        return {
+            "component": self.component,
+            "wh": float(self.wh),
+            "method": self.method,
+            "reason": self.reason,
+            "source": self.source,
+        }
 
 
 @dataclass
@@ -208,13 +213,21 @@ class BudgetCheck:
         over = self.actual - self.allowed
         if self.exceeded:
             value = "projection" if self.limit.startswith("projected") else "median"
-            return (f"{what} budget{per} exceeded: {value} {fmt(self.actual)} > {fmt(self.allowed)} "
-                    f"(+{fmt(over)}, {self.use:.0%} of budget)")
+            return (
+                f"{what} budget{per} exceeded: {value} {fmt(self.actual)} > {fmt(self.allowed)} "
+                f"(+{fmt(over)}, {self.use:.0%} of budget)"
+            )
         return f"{what}{per} {fmt(self.actual)} within {fmt(self.allowed)} ({self.use:.0%} of budget)"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"limit": self.limit, "allowed": self.allowed, "actual": round(self.actual, 9), "unit": self.unit,
-                "use_pct": round(self.use * 100, 2), "exceeded": self.exceeded}
+        return {
+            "limit": self.limit,
+            "allowed": self.allowed,
+            "actual": round(self.actual, 9),
+            "unit": self.unit,
+            "use_pct": round(self.use * 100, 2),
+            "exceeded": self.exceeded,
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,10 +270,18 @@ class Change:
             value = d.get(key)
             return float(value) if value is not None else missing
 
-        return Change(ratio=number("ratio", math.nan), low=number("low", math.nan), high=number("high", math.inf),
-                      confidence=number("confidence", math.nan), mde=number("mde", math.inf), n_head=int(d["n_head"]),
-                      n_base=int(d["n_base"]), paired=bool(d["paired"]), p_value=number("p_value", math.nan),
-                      method=str(d.get("method", "")))
+        return Change(
+            ratio=number("ratio", math.nan),
+            low=number("low", math.nan),
+            high=number("high", math.inf),
+            confidence=number("confidence", math.nan),
+            mde=number("mde", math.inf),
+            n_head=int(d["n_head"]),
+            n_base=int(d["n_base"]),
+            paired=bool(d["paired"]),
+            p_value=number("p_value", math.nan),
+            method=str(d.get("method", "")),
+        )
 
 
 def _round(x: float, digits: int) -> float | None:
@@ -317,8 +338,14 @@ class Baseline:
     batch: int = 1
 
     def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mode": self.mode, "commit": self.commit, "n": len(self.samples_wh), "seed": self.seed,
-                               "error": self.error, "notes": list(self.notes)}
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "commit": self.commit,
+            "n": len(self.samples_wh),
+            "seed": self.seed,
+            "error": self.error,
+            "notes": list(self.notes),
+        }
         if self.looks is not None:
             out.update(looks=self.looks.to_dict(), interval=self.interval, batch=self.batch)
         if self.mode == "stored":  # paired base runs travel as base_samples; stored ones only live here

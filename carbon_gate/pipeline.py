@@ -44,9 +44,17 @@ def resolve_grid(config: Config) -> grid_mod.GridFactor:
     except grid_mod.UnknownCountry as exc:
         from .errors import ConfigError, ConfigProblem
 
-        raise ConfigError([ConfigProblem(str(config.path), g.lines.get("country"), "grid.country",
-                                         f"{exc}; expected an ISO-2 or ISO-3 code or an English country name "
-                                         "from the packaged Ember/OWID dataset")]) from None
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(config.path),
+                    g.lines.get("country"),
+                    "grid.country",
+                    f"{exc}; expected an ISO-2 or ISO-3 code or an English country name "
+                    "from the packaged Ember/OWID dataset",
+                )
+            ]
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -69,12 +77,23 @@ def live_grid(config: Config, pinned: grid_mod.GridFactor) -> LiveGrid:
     reading = live_at_run(settings, config.grid.country)
     if reading is None:
         return LiveGrid(pinned, pinned)
-    section = {"reading": reading.to_dict(), "g_per_kwh": reading.points[-1].g_per_kwh if reading.ok else None,
-               "pinned_g_per_kwh": pinned.g_per_kwh, "gate_on": settings.gate_on, "gated": "pinned"}
+    section = {
+        "reading": reading.to_dict(),
+        "g_per_kwh": reading.points[-1].g_per_kwh if reading.ok else None,
+        "pinned_g_per_kwh": pinned.g_per_kwh,
+        "gate_on": settings.gate_on,
+        "gated": "pinned",
+    }
     if settings.gate_on == "live" and reading.ok:
         p = reading.points[-1]
-        g = replace(pinned, g_per_kwh=p.g_per_kwh, location=f"{reading.zone} (live)",
-                    source=f"{reading.provider} at {reading.fetched_at}, {reading.basis}", year=None, method="live")
+        g = replace(
+            pinned,
+            g_per_kwh=p.g_per_kwh,
+            location=f"{reading.zone} (live)",
+            source=f"{reading.provider} at {reading.fetched_at}, {reading.basis}",
+            year=None,
+            method="live",
+        )
         section["gated"] = "live"
         return LiveGrid(g, pinned, section)
     return LiveGrid(pinned, pinned, section)
@@ -107,9 +126,13 @@ def machine_section(plan: MeterPlan) -> dict[str, Any]:
             "error_source": None if plan.rapl_domains else (cpu.error_source or None),
         },
         "gpu": plan.gpu_reason,
-        "embodied": None if plan.embodied is None else {
-            "total_kg": plan.embodied.total_g / 1000, "lifetime_years": round(plan.embodied.lifetime_s / (365.25 * 86400), 2),
-            "share": plan.embodied.share, "source": plan.embodied.source,
+        "embodied": None
+        if plan.embodied is None
+        else {
+            "total_kg": plan.embodied.total_g / 1000,
+            "lifetime_years": round(plan.embodied.lifetime_s / (365.25 * 86400), 2),
+            "share": plan.embodied.share,
+            "source": plan.embodied.source,
         },
     }
 
@@ -125,7 +148,7 @@ class RunOptions:
     seed: int | None = None
     head: str | None = None  # measure this commit (in a worktree) instead of the working tree
     warmup: int | None = None
-    shard: "ShardSpec | None" = None  # --shard I/N: run only this part of the suite (carbon_gate.shard)
+    shard: ShardSpec | None = None  # --shard I/N: run only this part of the suite (carbon_gate.shard)
 
 
 def choose_mode(config: Config, options: RunOptions, base_known: bool, baseline_file_exists: bool) -> str:
@@ -136,8 +159,13 @@ def choose_mode(config: Config, options: RunOptions, base_known: bool, baseline_
     return mode
 
 
-def run_suite(config: Config, options: RunOptions = RunOptions(), progress: Progress | None = None,
-              plan: MeterPlan | None = None, on_start: Callable[[Results], None] | None = None) -> RunOutcome:
+def run_suite(
+    config: Config,
+    options: RunOptions = RunOptions(),
+    progress: Progress | None = None,
+    plan: MeterPlan | None = None,
+    on_start: Callable[[Results], None] | None = None,
+) -> RunOutcome:
     """Measure the selected workloads (paired with the base commit, or alone) and assess them against
     budgets and the baseline. On a signal returns the partial outcome with `interrupted_by` set
     (verdict `interrupted`), keeping every finished run, so the caller can still write results.
@@ -194,25 +222,40 @@ def _plan_suite(config: Config, options: RunOptions) -> _SuitePlan:
         workloads = [w for w in workloads if w.name in shard_plan[options.shard.index - 1]]
     root = gitctx.repo_root(config.root)
     if options.base is not None and (not options.base.strip() or root is None):
-        raise UsageError("--base needs a commit or branch name" if root is not None else
-                         f"--base {options.base!r}: {config.root} is not inside a git repository")
+        raise UsageError(
+            "--base needs a commit or branch name"
+            if root is not None
+            else f"--base {options.base!r}: {config.root} is not inside a git repository"
+        )
     wants_paired = (options.mode or config.baseline.mode) in ("paired", "auto")
     base = gitctx.find_base(root, options.base, head_ref=options.head) if (root is not None and wants_paired) else None
     if (options.mode or config.baseline.mode) == "paired" and base is None:
-        raise UsageError("paired mode needs a base commit: pass --base REF (in a git repository), "
-                         "or run in a pull request (GITHUB_BASE_REF)")
+        raise UsageError(
+            "paired mode needs a base commit: pass --base REF (in a git repository), "
+            "or run in a pull request (GITHUB_BASE_REF)"
+        )
     baseline_path = config.root / config.baseline.file
-    return _SuitePlan(workloads=workloads, suite_workloads=suite_workloads, shard_plan=shard_plan, root=root,
-                      base=base, here=gitctx.head(root) if root is not None else None,
-                      mode=choose_mode(config, options, base is not None, baseline_path.exists()),
-                      baseline_path=baseline_path)
+    return _SuitePlan(
+        workloads=workloads,
+        suite_workloads=suite_workloads,
+        shard_plan=shard_plan,
+        root=root,
+        base=base,
+        here=gitctx.head(root) if root is not None else None,
+        mode=choose_mode(config, options, base is not None, baseline_path.exists()),
+        baseline_path=baseline_path,
+    )
 
 
 def _git_info(suite: _SuitePlan, options: RunOptions) -> dict[str, Any]:
     """The results' `git` block as far as it is known before the run (the paired run adds its seed)."""
     root, base, here = suite.root, suite.base, suite.here
-    git_info: dict[str, Any] = {"head": here.sha if here else None, "base": base.sha if base else None,
-                                "base_ref": base.ref if base else None, "mode": suite.mode}
+    git_info: dict[str, Any] = {
+        "head": here.sha if here else None,
+        "base": base.sha if base else None,
+        "base_ref": base.ref if base else None,
+        "mode": suite.mode,
+    }
     if base is not None:
         git_info["base_rule"] = gitctx.BASE_RULE
     if root is not None and gitctx.dirty(root) and not options.head:
@@ -239,9 +282,17 @@ def _collect(measured: Generator[WorkloadResult, None, None]) -> tuple[list[Work
     return out, None
 
 
-def _measure_paired(config: Config, suite: _SuitePlan, options: RunOptions, plan: MeterPlan,
-                    grid: grid_mod.GridFactor, fingerprint: dict[str, Any], progress: Progress | None,
-                    git_info: dict[str, Any], git_notes: list[str]) -> Generator[WorkloadResult, None, None]:
+def _measure_paired(
+    config: Config,
+    suite: _SuitePlan,
+    options: RunOptions,
+    plan: MeterPlan,
+    grid: grid_mod.GridFactor,
+    fingerprint: dict[str, Any],
+    progress: Progress | None,
+    git_info: dict[str, Any],
+    git_notes: list[str],
+) -> Generator[WorkloadResult, None, None]:
     """Paired mode: head and base checked out side by side (each in its own worktree when needed), then
     every workload's rounds; records the seed and the measured head commit in `git_info`."""
     root, base = suite.root, suite.base
@@ -251,8 +302,11 @@ def _measure_paired(config: Config, suite: _SuitePlan, options: RunOptions, plan
         git_notes.append(f"removed the worktree {path} an earlier, killed carbon-gate run left behind")
         if progress:
             progress(Event(git_notes[-1]))
-    seed = options.seed if options.seed is not None else (config.baseline.seed if config.baseline.seed is not None
-                                                          else random.SystemRandom().randrange(2**31))
+    seed = (
+        options.seed
+        if options.seed is not None
+        else (config.baseline.seed if config.baseline.seed is not None else random.SystemRandom().randrange(2**31))
+    )
     git_info["seed"] = seed
     rel = config.root.resolve().relative_to(root.resolve())
     here = suite.here
@@ -260,24 +314,50 @@ def _measure_paired(config: Config, suite: _SuitePlan, options: RunOptions, plan
         head_root = config.root
         # The pushed commit, not the working tree: measure it in its own worktree whenever the
         # checkout differs from it (another commit, or uncommitted edits to tracked files).
-        if options.head and (here is None or gitctx.resolve(options.head, root).sha != here.sha
-                             or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)):
+        if options.head and (
+            here is None
+            or gitctx.resolve(options.head, root).sha != here.sha
+            or gitctx.git(["status", "--porcelain", "--untracked-files=no"], root)
+        ):
             head_root = stack.enter_context(gitctx.worktree(root, options.head)) / rel
             git_info["head"] = gitctx.resolve(options.head, root).sha
         base_root = stack.enter_context(gitctx.worktree(root, base.sha)) / rel
-        yield from _paired(config, suite.workloads, plan, head_root, base_root, base.sha, seed, grid, fingerprint,
-                           progress, family_of=suite.suite_workloads)
+        yield from _paired(
+            config,
+            suite.workloads,
+            plan,
+            head_root,
+            base_root,
+            base.sha,
+            seed,
+            grid,
+            fingerprint,
+            progress,
+            family_of=suite.suite_workloads,
+        )
 
 
-def _measure_stored(config: Config, suite: _SuitePlan, stored: dict[str, Any] | None, plan: MeterPlan,
-                    grid: grid_mod.GridFactor, fingerprint: dict[str, Any], progress: Progress | None
-                    ) -> Generator[WorkloadResult, None, None]:
+def _measure_stored(
+    config: Config,
+    suite: _SuitePlan,
+    stored: dict[str, Any] | None,
+    plan: MeterPlan,
+    grid: grid_mod.GridFactor,
+    fingerprint: dict[str, Any],
+    progress: Progress | None,
+) -> Generator[WorkloadResult, None, None]:
     """Stored (or no) baseline: each workload's runs, compared with the baseline file's runs when it has them."""
     workloads = suite.workloads
     baselines = {w.name: _stored(stored, w.name) for w in workloads}
     # Workloads compared with a stored baseline form the Holm family (estimates are never compared).
-    family = _family(config, sum(w.kind != "estimate" and bool(b and b.samples_wh)
-                                 for w in suite.suite_workloads for b in [_stored(stored, w.name)]))
+    family = _family(
+        config,
+        sum(
+            w.kind != "estimate" and bool(b and b.samples_wh)
+            for w in suite.suite_workloads
+            for b in [_stored(stored, w.name)]
+        ),
+    )
     count, index = sum(w.kind == "command" for w in workloads), 0
     for w in workloads:
         baseline = baselines[w.name]
@@ -287,26 +367,63 @@ def _measure_stored(config: Config, suite: _SuitePlan, stored: dict[str, Any] | 
         w, baseline = _stored_floor(w, baseline, config.gate.confidence, family)
         index += 1
         if progress:
-            progress(Event(f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}", "workload",
-                           w.name, index, count, w.warmup + w.repeats))
+            progress(
+                Event(
+                    f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}",
+                    "workload",
+                    w.name,
+                    index,
+                    count,
+                    w.warmup + w.repeats,
+                )
+            )
         samples: list[Sample] = []
         try:
-            run_workload(w, plan, config.root, progress=progress, environ=workload_environ(config.environment),
-                         into=samples)
+            run_workload(
+                w, plan, config.root, progress=progress, environ=workload_environ(config.environment), into=samples
+            )
         except BaseException:
             if samples:  # a signal keeps the finished runs of the workload it cut short: yielded, then raised
-                yield _partial(assess_workload(w, samples, grid, plan.embodied, baseline,
-                                               confidence=config.gate.confidence, fingerprint=fingerprint),
-                               w.warmup + w.repeats)
+                yield _partial(
+                    assess_workload(
+                        w,
+                        samples,
+                        grid,
+                        plan.embodied,
+                        baseline,
+                        confidence=config.gate.confidence,
+                        fingerprint=fingerprint,
+                    ),
+                    w.warmup + w.repeats,
+                )
             raise
         if samples:
-            yield _partial(assess_workload(w, samples, grid, plan.embodied, baseline, confidence=config.gate.confidence,
-                                           fingerprint=fingerprint), w.warmup + w.repeats)
+            yield _partial(
+                assess_workload(
+                    w,
+                    samples,
+                    grid,
+                    plan.embodied,
+                    baseline,
+                    confidence=config.gate.confidence,
+                    fingerprint=fingerprint,
+                ),
+                w.warmup + w.repeats,
+            )
 
 
-def _finish(config: Config, options: RunOptions, suite: _SuitePlan, plan: MeterPlan, live: LiveGrid,
-            fingerprint: dict[str, Any], git_info: dict[str, Any], git_notes: list[str],
-            outcome_results: list[WorkloadResult], interrupted: BaseException | None) -> RunOutcome:
+def _finish(
+    config: Config,
+    options: RunOptions,
+    suite: _SuitePlan,
+    plan: MeterPlan,
+    live: LiveGrid,
+    fingerprint: dict[str, Any],
+    git_info: dict[str, Any],
+    git_notes: list[str],
+    outcome_results: list[WorkloadResult],
+    interrupted: BaseException | None,
+) -> RunOutcome:
     """History, Holm across the suite, the suite's verdict and the results document."""
     _attach_history(outcome_results, suite.baseline_path)
     if config.gate.family == "holm":
@@ -316,10 +433,15 @@ def _finish(config: Config, options: RunOptions, suite: _SuitePlan, plan: MeterP
                       interrupted=interrupted is not None, git=git_info, notes=git_notes)
     if interrupted is not None:
         results.verdict = INTERRUPTED
-        results.notes.append(f"interrupted by signal {getattr(interrupted, 'signum', 2)} after {len(outcome_results)} "
-                             f"of {len(suite.workloads)} workloads; the verdicts shown are of what was measured")
-    results.gate = {"fail_on": list(config.gate.fail_on), "confidence": config.gate.confidence,
-                    "family": config.gate.family}
+        results.notes.append(
+            f"interrupted by signal {getattr(interrupted, 'signum', 2)} after {len(outcome_results)} "
+            f"of {len(suite.workloads)} workloads; the verdicts shown are of what was measured"
+        )
+    results.gate = {
+        "fail_on": list(config.gate.fail_on),
+        "confidence": config.gate.confidence,
+        "family": config.gate.family,
+    }
     if suite.shard_plan is not None and options.shard is not None:
         results.shard = shard_section(config, options.shard, suite.shard_plan, fingerprint, git_info.get("seed"))
     if live.section is not None or config.grid.carbon_aware.candidates:
@@ -352,8 +474,9 @@ def _shard_plan(config: Config, workloads: list[Workload], spec: ShardSpec) -> l
     return plan_shards([w.name for w in workloads], spec.count, durations)
 
 
-def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict[str, Any],
-                  seed: int | None) -> dict[str, Any]:
+def shard_section(
+    config: Config, spec: ShardSpec, plan: list[list[str]], fingerprint: dict[str, Any], seed: int | None
+) -> dict[str, Any]:
     """The results' `shard` block: enough for `merge` to check the shards belong together and to name
     the workloads of a shard that never reported."""
     import hashlib
@@ -364,12 +487,26 @@ def shard_section(config: Config, spec: ShardSpec, plan: list[list[str]], finger
         digest = None
     order = [w.name for w in config.workloads]  # so the merged suite lists workloads in config order
     suite = sorted((n for part in plan for n in part), key=lambda n: (order.index(n) if n in order else len(order), n))
-    return {"id": spec.id, "index": spec.index, "count": spec.count, "plan": plan, "suite": suite, "config_sha256": digest,
-            "fingerprint": fingerprint, "seed": seed}
+    return {
+        "id": spec.id,
+        "index": spec.index,
+        "count": spec.count,
+        "plan": plan,
+        "suite": suite,
+        "config_sha256": digest,
+        "fingerprint": fingerprint,
+        "seed": seed,
+    }
 
 
-def _not_run(w: Workload, grid: grid_mod.GridFactor, plan: MeterPlan, config: Config, baseline: Baseline | None,
-             fingerprint: dict[str, Any]) -> WorkloadResult:
+def _not_run(
+    w: Workload,
+    grid: grid_mod.GridFactor,
+    plan: MeterPlan,
+    config: Config,
+    baseline: Baseline | None,
+    fingerprint: dict[str, Any],
+) -> WorkloadResult:
     """Workloads that are not run here: a forecast (`estimate:`) or imported CodeCarbon samples."""
     if w.kind == "estimate":
         from .assess.verdict import assess_estimate
@@ -414,12 +551,15 @@ def _floor_reason(confidence: float, family: int, bounded_floor: int, floor: int
     if floor <= bounded_floor:
         return f"fewer cannot bound a {confidence:.0%} interval"
     alpha = 1 - confidence
-    return (f"with Holm across {family} workloads, fewer cannot reach p <= {alpha:.3g}/{family} "
-            f"= {alpha / family:.3g} even if every run regresses (rank tests are discrete)")
+    return (
+        f"with Holm across {family} workloads, fewer cannot reach p <= {alpha:.3g}/{family} "
+        f"= {alpha / family:.3g} even if every run regresses (rank tests are discrete)"
+    )
 
 
-def _stored_floor(w: Workload, baseline: Baseline | None, confidence: float, family: int
-                  ) -> tuple[Workload, Baseline | None]:
+def _stored_floor(
+    w: Workload, baseline: Baseline | None, confidence: float, family: int
+) -> tuple[Workload, Baseline | None]:
     """Stored mode: raise the head runs so that, against the baseline's runs, a bounded interval exists
     and a clear regression can survive Holm; at most to the balanced minimum (the floor with as many
     head as base runs). A smaller baseline would need many more head runs: better re-record it."""
@@ -431,15 +571,18 @@ def _stored_floor(w: Workload, baseline: Baseline | None, confidence: float, fam
     need = min_head_runs(n, confidence, family, limit=max(balanced, w.repeats))
     if need is None:
         with_holm = f" with Holm across {family} workloads" if family > 1 else ""
-        note = (f"the baseline has only {n} run{'' if n == 1 else 's'}: too few to reach {confidence:.0%} "
-                f"confidence{with_holm} with {w.repeats} head runs; re-record it with at least {balanced} repeats "
-                "(`carbon-gate baseline update`)")
+        note = (
+            f"the baseline has only {n} run{'' if n == 1 else 's'}: too few to reach {confidence:.0%} "
+            f"confidence{with_holm} with {w.repeats} head runs; re-record it with at least {balanced} repeats "
+            "(`carbon-gate baseline update`)"
+        )
     elif need <= w.repeats:
         return w, baseline
     else:
         bounded = min_head_runs(n, confidence, 1, limit=need) or need
-        note = (f"repeats {w.repeats} raised to {need} runs against the baseline's {n}: "
-                + _floor_reason(confidence, family, bounded, need))
+        note = f"repeats {w.repeats} raised to {need} runs against the baseline's {n}: " + _floor_reason(
+            confidence, family, bounded, need
+        )
         w = replace(w, repeats=need)
     return w, replace(baseline, notes=(*baseline.notes, note))
 
@@ -450,8 +593,12 @@ def _stored(doc: dict[str, Any] | None, name: str) -> Baseline | None:
     e = baseline_mod.entry(doc, name)
     if e is None:
         return None
-    return Baseline(mode="stored", samples_wh=tuple(e.get("samples_wh", ())), commit=e.get("commit"),
-                    fingerprint=e.get("fingerprint"))
+    return Baseline(
+        mode="stored",
+        samples_wh=tuple(e.get("samples_wh", ())),
+        commit=e.get("commit"),
+        fingerprint=e.get("fingerprint"),
+    )
 
 
 def _setup(config: Config, tree: Path, label: str, progress: Progress | None) -> str | None:
@@ -466,8 +613,15 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
     if progress:
         progress(Event(f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}"))
     with tempfile.TemporaryFile() as err:
-        run = run_process(cmd, cwd=tree, env=workload_environ(config.environment), stdin=subprocess.DEVNULL,
-                          stdout=err, stderr=err, timeout_s=3600)
+        run = run_process(
+            cmd,
+            cwd=tree,
+            env=workload_environ(config.environment),
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            timeout_s=3600,
+        )
         if run.exit_code != 0 or run.launch_error:
             err.seek(0)
             tail = err.read().decode("utf-8", "replace")[-500:].strip()
@@ -475,14 +629,28 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
     return None
 
 
-def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_root: Path, base_root: Path, base_sha: str,
-            seed: int, grid: grid_mod.GridFactor, fingerprint: dict[str, Any], progress: Progress | None,
-            family_of: Sequence[Workload] | None = None) -> Iterator[WorkloadResult]:
+def _paired(
+    config: Config,
+    workloads: list[Workload],
+    plan: MeterPlan,
+    head_root: Path,
+    base_root: Path,
+    base_sha: str,
+    seed: int,
+    grid: grid_mod.GridFactor,
+    fingerprint: dict[str, Any],
+    progress: Progress | None,
+    family_of: Sequence[Workload] | None = None,
+) -> Iterator[WorkloadResult]:
     """Each workload's paired rounds and their assessment, yielded as it finishes."""
     head_error = _setup(config, head_root, "head", progress)
     if head_error:  # nothing can run; still a results file, every workload an error saying why
-        yield from (WorkloadResult(name=w.name, command=w.command_text(), verdict="error", reasons=[head_error],
-                                   samples=[], line=w.line) for w in workloads)
+        yield from (
+            WorkloadResult(
+                name=w.name, command=w.command_text(), verdict="error", reasons=[head_error], samples=[], line=w.line
+            )
+            for w in workloads
+        )
         return
     base_error = _setup(config, base_root, "base", progress)
     rng = random.Random(seed)
@@ -497,14 +665,29 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
             continue
         first = first_block(w)
         looks = plan_looks(first, max(first, w.max_rounds), alpha)
-        notes = ((f"repeats {w.repeats} raised to {first} rounds before the first look: fewer give no useful "
-                  "interval at the first look's share of alpha",) if first > w.repeats else ())
+        notes = (
+            (
+                f"repeats {w.repeats} raised to {first} rounds before the first look: fewer give no useful "
+                "interval at the first look's share of alpha",
+            )
+            if first > w.repeats
+            else ()
+        )
         pairing = choose_pairing(config.baseline.pairing)
         index += 1
         if progress:  # runs planned up to the first look; run_rounds raises it with the batch and each look
-            progress(Event(f"{w.name}: paired with base {base_sha[:10]} ({pairing}): {max(1, w.warmup)} warm-up + {first} "
-                           f"rounds, then more until decided (at most {looks.rounds[-1]} rounds or {w.max_time_s:g} s; "
-                           f"seed {seed})", "workload", w.name, index, count, 2 * (max(1, w.warmup) + first)))
+            progress(
+                Event(
+                    f"{w.name}: paired with base {base_sha[:10]} ({pairing}): {max(1, w.warmup)} warm-up + {first} "
+                    f"rounds, then more until decided (at most {looks.rounds[-1]} rounds or {w.max_time_s:g} s; "
+                    f"seed {seed})",
+                    "workload",
+                    w.name,
+                    index,
+                    count,
+                    2 * (max(1, w.warmup) + first),
+                )
+            )
         runs = PairedRuns(base_error=base_error)
         if not w.workdir(base_root).is_dir():
             runs.base_error = f"{w.cwd!r} does not exist at the base commit"
@@ -516,13 +699,28 @@ def _paired(config: Config, workloads: list[Workload], plan: MeterPlan, head_roo
             return decided(compare(head_wh, base, w.tolerance, config.gate.confidence).verdict)
 
         try:
-            runs = run_rounds(w, plan, head_root, base_root, rng, first=first, max_rounds=looks.rounds[-1],
-                              max_time_s=w.max_time_s, stop=stop, looks=looks.rounds, pairing=pairing, runs=runs,
-                              progress=progress, environ=environ)
+            runs = run_rounds(
+                w,
+                plan,
+                head_root,
+                base_root,
+                rng,
+                first=first,
+                max_rounds=looks.rounds[-1],
+                max_time_s=w.max_time_s,
+                stop=stop,
+                looks=looks.rounds,
+                pairing=pairing,
+                runs=runs,
+                progress=progress,
+                environ=environ,
+            )
         except (KeyboardInterrupt, Interrupted):  # keep the rounds that finished: yielded, then the signal goes on
             if runs.head:
-                yield _partial(_assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes),
-                               max(1, w.warmup) + first * runs.batch)
+                yield _partial(
+                    _assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes),
+                    max(1, w.warmup) + first * runs.batch,
+                )
             raise
         yield _assess_paired(w, runs, base_sha, seed, grid, plan, config, fingerprint, looks, notes)
 
@@ -542,22 +740,50 @@ def choose_pairing(setting: str) -> str:
 
 def _paired_baseline(runs: PairedRuns, base_sha: str, seed: int, notes: tuple[str, ...], looks: Looks) -> Baseline:
     base_wh = [s.energy_wh for s in runs.base if not s.warmup and s.ok]
-    return Baseline(mode="paired", samples_wh=tuple(base_wh), commit=base_sha, error=runs.base_error, seed=seed,
-                    notes=notes, looks=looks, batch=runs.batch)
+    return Baseline(
+        mode="paired",
+        samples_wh=tuple(base_wh),
+        commit=base_sha,
+        error=runs.base_error,
+        seed=seed,
+        notes=notes,
+        looks=looks,
+        batch=runs.batch,
+    )
 
 
-def _assess_paired(w: Workload, runs: PairedRuns, base_sha: str, seed: int, grid: grid_mod.GridFactor,
-                   plan: MeterPlan, config: Config, fingerprint: dict[str, Any], looks: Looks, notes: tuple[str, ...]
-                   ) -> WorkloadResult:
+def _assess_paired(
+    w: Workload,
+    runs: PairedRuns,
+    base_sha: str,
+    seed: int,
+    grid: grid_mod.GridFactor,
+    plan: MeterPlan,
+    config: Config,
+    fingerprint: dict[str, Any],
+    looks: Looks,
+    notes: tuple[str, ...],
+) -> WorkloadResult:
     baseline = _paired_baseline(runs, base_sha, seed, notes, looks)
     # Counted head and base samples are in run order, so `compare` pairs their rounds by position.
-    result = assess_workload(w, runs.head, grid, plan.embodied, baseline, confidence=config.gate.confidence,
-                             fingerprint=fingerprint, base_samples=runs.base)
+    result = assess_workload(
+        w,
+        runs.head,
+        grid,
+        plan.embodied,
+        baseline,
+        confidence=config.gate.confidence,
+        fingerprint=fingerprint,
+        base_samples=runs.base,
+    )
     if result.baseline is None:
         return result
     head_r, base_r = runs.counted_pairs()
     result.baseline.update(
-        pairing=runs.pairing, rounds=runs.rounds, stop=runs.stop, elapsed_s=round(runs.elapsed_s, 3),
+        pairing=runs.pairing,
+        rounds=runs.rounds,
+        stop=runs.stop,
+        elapsed_s=round(runs.elapsed_s, 3),
         round_wh={"head": head_r, "base": base_r},  # per round (sum of a side's batch), for charts
     )
     if runs.pairing == DUET:
@@ -586,7 +812,11 @@ def _how(runs: PairedRuns, change: Change) -> str:
     """How the decision was reached, in one line for the report."""
     batch = f", {runs.batch} runs per side per round" if runs.batch > 1 else ""
     mde = change.to_dict()["mde"]  # as the results show it: 4 significant digits
-    reach = f"; smallest change detectable at this point (MDE, 80 % power): {mde * 100:.1f} %" if mde is not None else ""
+    reach = (
+        f"; smallest change detectable at this point (MDE, 80 % power): {mde * 100:.1f} %" if mde is not None else ""
+    )
     method = change.method.split(";")[0]
-    return (f"decision: {runs.rounds} {runs.pairing} rounds{batch} in {runs.elapsed_s:.0f} s, stopped: {runs.stop}; "
-            f"interval: {method}{reach}")
+    return (
+        f"decision: {runs.rounds} {runs.pairing} rounds{batch} in {runs.elapsed_s:.0f} s, stopped: {runs.stop}; "
+        f"interval: {method}{reach}"
+    )

@@ -48,7 +48,14 @@ def pushes_from_env(env: dict[str, str]) -> list[Push]:
     to_ref, from_ref = env.get("PRE_COMMIT_TO_REF"), env.get("PRE_COMMIT_FROM_REF")
     if not to_ref:
         return []
-    return [Push(env.get("PRE_COMMIT_LOCAL_BRANCH", "HEAD"), to_ref, env.get("PRE_COMMIT_REMOTE_BRANCH", ""), from_ref or ZERO)]
+    return [
+        Push(
+            env.get("PRE_COMMIT_LOCAL_BRANCH", "HEAD"),
+            to_ref,
+            env.get("PRE_COMMIT_REMOTE_BRANCH", ""),
+            from_ref or ZERO,
+        )
+    ]
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -75,7 +82,7 @@ def select_workloads(workloads: Sequence[Workload], changed: Sequence[str], conf
     """Workloads whose `paths` globs (relative to the config's directory) match a changed path;
     a workload without `paths` runs on any change."""
     prefix = "" if config_dir in ("", ".") else config_dir.rstrip("/") + "/"
-    rel = [p[len(prefix):] for p in changed if p.startswith(prefix)] if prefix else list(changed)
+    rel = [p[len(prefix) :] for p in changed if p.startswith(prefix)] if prefix else list(changed)
     chosen = []
     for w in workloads:
         if not w.paths:
@@ -116,10 +123,12 @@ def base_for(push: Push, root: Path) -> str | None:
 def hook_script(python: str, quick: bool = False) -> str:
     import shlex
 
-    return (f"#!/bin/sh\n{HOOK_MARK} (installed by `carbon-gate hook install`;"
-            " `carbon-gate hook uninstall` removes it)\n"
-            "# Skip once with: git push --no-verify\n"
-            f"exec {shlex.quote(python)} -m carbon_gate check --pre-push{' --quick' if quick else ''} \"$@\"\n")
+    return (
+        f"#!/bin/sh\n{HOOK_MARK} (installed by `carbon-gate hook install`;"
+        " `carbon-gate hook uninstall` removes it)\n"
+        "# Skip once with: git push --no-verify\n"
+        f'exec {shlex.quote(python)} -m carbon_gate check --pre-push{" --quick" if quick else ""} "$@"\n'
+    )
 
 
 def hooks_dir(root: Path) -> Path:
@@ -145,8 +154,10 @@ def install_hook(root: Path, python: str, force: bool = False, quick: bool = Fal
     backup = None
     if hook.exists() and not is_ours(hook):
         if not force:
-            raise UsageError(f"{hook} exists and was not written by carbon-gate; use --force to replace it "
-                             "(it is kept as pre-push.carbon-gate-backup)")
+            raise UsageError(
+                f"{hook} exists and was not written by carbon-gate; use --force to replace it "
+                "(it is kept as pre-push.carbon-gate-backup)"
+            )
         backup = hook.with_name("pre-push.carbon-gate-backup")
         os.replace(hook, backup)
     tmp = hook.with_name(".pre-push.carbon-gate.tmp")
@@ -169,8 +180,10 @@ def uninstall_hook(root: Path) -> tuple[bool, Path | None]:
     return True, None
 
 
-LIMITS = ("Local check: this machine is not the CI runner, so results compare only with runs on this same "
-          "machine. Skip once with `git push --no-verify`.")
+LIMITS = (
+    "Local check: this machine is not the CI runner, so results compare only with runs on this same "
+    "machine. Skip once with `git push --no-verify`."
+)
 
 
 def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
@@ -214,8 +227,10 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         floor = paired_floor(config, chosen)  # the pipeline raises fewer rounds to this anyway
         repeats = floor if quick else max(config.prepush.repeats, floor)
         most = max(max(repeats, w.max_rounds) for w in chosen)
-        echo(f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds, then more "
-             f"until decided: at most {most} rounds or {max(w.max_time_s for w in chosen):g} s per workload)")
+        echo(
+            f"carbon-gate: {push.local_ref}: checking {names} against {base[:10]} ({repeats} paired rounds, then more "
+            f"until decided: at most {most} rounds or {max(w.max_time_s for w in chosen):g} s per workload)"
+        )
         options = RunOptions(tuple(w.name for w in chosen), repeats, "paired", base, head=push.local_sha, warmup=warmup)
         with display_for(sys.stderr) as progress:  # type: ignore[union-attr]  # never None without quiet
             outcome = run_suite(config, options, progress)
@@ -224,7 +239,9 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         echo(run_summary(doc, shown.width, shown.colour), color=shown.colour)
         for w in doc["workloads"]:
             if w["verdict"] == "regression" and w.get("change"):
-                echo(f"carbon-gate: this push makes {w['name']} {(w['change']['ratio'] - 1) * 100:+.0f} % more energy-hungry")
+                echo(
+                    f"carbon-gate: this push makes {w['name']} {(w['change']['ratio'] - 1) * 100:+.0f} % more energy-hungry"
+                )
         if outcome.interrupted_by is not None:
             return interrupts.exit_code(getattr(outcome.interrupted_by, "signum", None))
         worst = max(worst, outcome.suite.exit_code)

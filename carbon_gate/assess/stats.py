@@ -51,14 +51,26 @@ def paired_change(head: Sequence[float], base: Sequence[float], confidence: floa
     c = signed_rank_critical(n, confidence)
     if c is None:
         low, high, mde = 0.0, math.inf, math.inf
-        method += (f"; interval unbounded: {_plural(n, 'round')} cannot reach {_pct_label(confidence)} confidence"
-                   f" (needs >= {min_repeats(confidence, paired=True)})")
+        method += (
+            f"; interval unbounded: {_plural(n, 'round')} cannot reach {_pct_label(confidence)} confidence"
+            f" (needs >= {min_repeats(confidence, paired=True)})"
+        )
     else:
         # Hollander & Wolfe: the interval runs from the (c+1)-th smallest to the (c+1)-th largest Walsh average.
         low, high = _exp(walsh[c]), _exp(walsh[-1 - c])
         mde = paired_mde(_spread([d]), n, confidence)
-    return Change(ratio=_exp(statistics.median(walsh)), low=low, high=high, confidence=confidence, mde=mde,
-                  n_head=n, n_base=n, paired=True, p_value=_signed_rank_p(d), method=method)
+    return Change(
+        ratio=_exp(statistics.median(walsh)),
+        low=low,
+        high=high,
+        confidence=confidence,
+        mde=mde,
+        n_head=n,
+        n_base=n,
+        paired=True,
+        p_value=_signed_rank_p(d),
+        method=method,
+    )
 
 
 def unpaired_change(head: Sequence[float], base: Sequence[float], confidence: float = 0.95) -> Change:
@@ -77,13 +89,25 @@ def unpaired_change(head: Sequence[float], base: Sequence[float], confidence: fl
     if c is None:
         low, high, mde = 0.0, math.inf, math.inf
         need = min_repeats(confidence, paired=False)
-        method += (f"; interval unbounded: {m} + {n} runs cannot reach {_pct_label(confidence)} confidence"
-                   f" (needs e.g. {need} + {need})")
+        method += (
+            f"; interval unbounded: {m} + {n} runs cannot reach {_pct_label(confidence)} confidence"
+            f" (needs e.g. {need} + {need})"
+        )
     else:
         low, high = _exp(diffs[c]), _exp(diffs[-1 - c])
         mde = unpaired_mde(_spread([x, y]), m, n, confidence)
-    return Change(ratio=_exp(statistics.median(diffs)), low=low, high=high, confidence=confidence, mde=mde,
-                  n_head=m, n_base=n, paired=False, p_value=_rank_sum_p(x, y), method=method)
+    return Change(
+        ratio=_exp(statistics.median(diffs)),
+        low=low,
+        high=high,
+        confidence=confidence,
+        mde=mde,
+        n_head=m,
+        n_base=n,
+        paired=False,
+        p_value=_rank_sum_p(x, y),
+        method=method,
+    )
 
 
 def holm(p_values: Sequence[float], alpha: float) -> list[bool]:
@@ -115,8 +139,10 @@ def classify(change: Change, tolerance: float) -> tuple[str, str]:
         need = min_repeats(c.confidence, c.paired)
         runs = _plural(c.n_head, "paired round") if c.paired else f"{c.n_head} + {c.n_base} runs"
         needs = f"{need} paired rounds" if c.paired else f"{need} + {need} runs"
-        return "inconclusive", (f"{est} from {runs}, but no {_pct_label(c.confidence)} interval is possible"
-                                f" with so few repeats (needs at least {needs})")
+        return "inconclusive", (
+            f"{est} from {runs}, but no {_pct_label(c.confidence)} interval is possible"
+            f" with so few repeats (needs at least {needs})"
+        )
     ci = f"({_pct_label(c.confidence)} CI {_pct(c.low)} … {_pct(c.high)})"
     if c.low > 1 and c.ratio - 1 > tolerance:
         return "regression", f"{est} {ci} exceeds the {tol} tolerance"
@@ -283,8 +309,18 @@ def _unusable(h: list[float], b: list[float]) -> str | None:
 
 
 def _not_computable(h: list[float], b: list[float], paired: bool, confidence: float, why: str) -> Change:
-    return Change(ratio=math.nan, low=0.0, high=math.inf, confidence=confidence, mde=math.inf, n_head=len(h),
-                  n_base=len(b), paired=paired, p_value=1.0, method=f"not computable: {why}")
+    return Change(
+        ratio=math.nan,
+        low=0.0,
+        high=math.inf,
+        confidence=confidence,
+        mde=math.inf,
+        n_head=len(h),
+        n_base=len(b),
+        paired=paired,
+        p_value=1.0,
+        method=f"not computable: {why}",
+    )
 
 
 def _exp(x: float) -> float:
@@ -504,8 +540,9 @@ def plan_looks(first: int, max_rounds: int, alpha: float) -> Looks:
     return Looks(tuple(rounds), tuple(b - a for a, b in zip([0.0, *spent], spent)))
 
 
-def sequential_change(head: Sequence[float], base: Sequence[float], looks: Looks,
-                      method: str = DEFAULT_INTERVAL) -> Change:
+def sequential_change(
+    head: Sequence[float], base: Sequence[float], looks: Looks, method: str = DEFAULT_INTERVAL
+) -> Change:
     """The paired change after len(head) rounds of a sequential gate that looked as `looks` plans.
 
     The interval is the current look's (level 1 - alpha_k); the p-value is the sequential one,
@@ -531,14 +568,28 @@ def sequential_change(head: Sequence[float], base: Sequence[float], looks: Looks
     if math.isfinite(se) and df > 0:
         q = student_t_quantile(1 - looks.alphas[k] / 2, df) + student_t_quantile(POWER, df)
         mde = _exp(q * se) - 1
-    label = {"trimmed-t": f"{TRIM:.0%}-trimmed mean of log-ratios, Tukey–McLaughlin t interval",
-             "t": "mean of log-ratios, Student t interval",
-             "signed-rank": "Hodges–Lehmann estimate, Wilcoxon signed-rank interval"}[method]
-    text = (f"{label}; look {k + 1} of {len(looks.rounds)} planned at {n} rounds, "
-            f"{_pct_label(1 - looks.alphas[k])} interval (alpha spent by Lan–DeMets Pocock-type spending, "
-            f"Bonferroni over looks: a {_pct_label(1 - overall)} confidence sequence)")
-    return Change(ratio=_exp(est), low=_exp(low), high=_exp(high), confidence=1 - overall, mde=mde, n_head=n,
-                  n_base=n, paired=True, p_value=p_seq, method=text)
+    label = {
+        "trimmed-t": f"{TRIM:.0%}-trimmed mean of log-ratios, Tukey–McLaughlin t interval",
+        "t": "mean of log-ratios, Student t interval",
+        "signed-rank": "Hodges–Lehmann estimate, Wilcoxon signed-rank interval",
+    }[method]
+    text = (
+        f"{label}; look {k + 1} of {len(looks.rounds)} planned at {n} rounds, "
+        f"{_pct_label(1 - looks.alphas[k])} interval (alpha spent by Lan–DeMets Pocock-type spending, "
+        f"Bonferroni over looks: a {_pct_label(1 - overall)} confidence sequence)"
+    )
+    return Change(
+        ratio=_exp(est),
+        low=_exp(low),
+        high=_exp(high),
+        confidence=1 - overall,
+        mde=mde,
+        n_head=n,
+        n_base=n,
+        paired=True,
+        p_value=p_seq,
+        method=text,
+    )
 
 
 def decided(verdict: str) -> bool:
@@ -560,9 +611,9 @@ def _interval(d: list[float], alpha: float, method: str) -> tuple[float, float, 
     if kept < 2:
         return statistics.fmean(d), -math.inf, math.inf, 1.0, math.inf, 0
     s = sorted(d)
-    mean = math.fsum(s[g:n - g]) / kept
+    mean = math.fsum(s[g : n - g]) / kept
     # Winsorized variance: the trimmed values replaced by the nearest kept ones (Tukey & McLaughlin 1963).
-    w = [s[g]] * g + s[g:n - g] + [s[n - g - 1]] * g
+    w = [s[g]] * g + s[g : n - g] + [s[n - g - 1]] * g
     wm = math.fsum(w) / n  # plain floats: statistics.stdev's exact fractions are 10x slower here
     se = math.sqrt(math.fsum((x - wm) ** 2 for x in w) / (n - 1)) / ((1 - 2 * g / n) * math.sqrt(n))
     df = kept - 1

@@ -36,8 +36,9 @@ def _fmt(limit: str, value: float | None) -> str:
     return format_energy(value) if limit.endswith("energy") else format_mass(value)
 
 
-def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, str | None]] | None = None
-                 ) -> list[LimitChange]:
+def diff_configs(
+    base: Config, head: Config, files: dict[str, tuple[str | None, str | None]] | None = None
+) -> list[LimitChange]:
     """Differences in everything that can change a number or a decision, from the base's budget file to the
     PR's. `files` maps each file the configs name (a profile, a CodeCarbon CSV) to its content digests at
     the base and in the PR (read by the caller); an edited file counts like an edited setting. A setting
@@ -57,7 +58,9 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
                 loosened = before is not None and (after is None or after > before)
                 out.append(LimitChange(f"{name}: budget.{limit}", _fmt(limit, before), _fmt(limit, after), loosened))
         if h.tolerance != b.tolerance:
-            out.append(LimitChange(f"{name}: tolerance", f"{b.tolerance:.1%}", f"{h.tolerance:.1%}", h.tolerance > b.tolerance))
+            out.append(
+                LimitChange(f"{name}: tolerance", f"{b.tolerance:.1%}", f"{h.tolerance:.1%}", h.tolerance > b.tolerance)
+            )
         if h.repeats != b.repeats:  # fewer runs: a wider interval, so a real regression reads as inconclusive
             out.append(LimitChange(f"{name}: repeats", f"{b.repeats}", f"{h.repeats}", h.repeats < b.repeats))
         if h.command != b.command or h.estimate != b.estimate or h.codecarbon_csv != b.codecarbon_csv:
@@ -65,21 +68,36 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
         if (h.unit_name, h.unit_count) != (b.unit_name, b.unit_count):
             out.append(LimitChange(f"{name}: unit", _unit(b), _unit(h), _more_units(b, h)))
         if h.extrapolate_to != b.extrapolate_to:  # a shorter projected run lowers every projected figure
-            out.append(LimitChange(f"{name}: extrapolate.to", _num(b.extrapolate_to), _num(h.extrapolate_to),
-                                   h.extrapolate_to is None or (b.extrapolate_to is not None
-                                                                and h.extrapolate_to < b.extrapolate_to)))
+            out.append(
+                LimitChange(
+                    f"{name}: extrapolate.to",
+                    _num(b.extrapolate_to),
+                    _num(h.extrapolate_to),
+                    h.extrapolate_to is None or (b.extrapolate_to is not None and h.extrapolate_to < b.extrapolate_to),
+                )
+            )
         if h.timeout_s != b.timeout_s:  # a shorter timeout turns a slow run into `error`, which may not fail
-            out.append(LimitChange(f"{name}: timeout", f"{b.timeout_s:g} s", f"{h.timeout_s:g} s", h.timeout_s < b.timeout_s))
+            out.append(
+                LimitChange(f"{name}: timeout", f"{b.timeout_s:g} s", f"{h.timeout_s:g} s", h.timeout_s < b.timeout_s)
+            )
         # Fewer rounds or less time for the sequential gate: fewer regressions can be decided.
         if h.max_rounds != b.max_rounds:
-            out.append(LimitChange(f"{name}: max_rounds", f"{b.max_rounds}", f"{h.max_rounds}", h.max_rounds < b.max_rounds))
+            out.append(
+                LimitChange(f"{name}: max_rounds", f"{b.max_rounds}", f"{h.max_rounds}", h.max_rounds < b.max_rounds)
+            )
         if h.max_time_s != b.max_time_s:
-            out.append(LimitChange(f"{name}: max_time", f"{b.max_time_s:g} s", f"{h.max_time_s:g} s",
-                                   h.max_time_s < b.max_time_s))
+            out.append(
+                LimitChange(
+                    f"{name}: max_time", f"{b.max_time_s:g} s", f"{h.max_time_s:g} s", h.max_time_s < b.max_time_s
+                )
+            )
         # Where and how it runs: a new cwd the base lacks makes the base fail (no comparison), env and
         # warm-ups change what is measured on both sides.
-        for what, before, after in ((f"{name}: cwd", b.cwd, h.cwd), (f"{name}: env", _env(b.env), _env(h.env)),
-                                    (f"{name}: warmup", f"{b.warmup}", f"{h.warmup}")):
+        for what, before, after in (
+            (f"{name}: cwd", b.cwd, h.cwd),
+            (f"{name}: env", _env(b.env), _env(h.env)),
+            (f"{name}: warmup", f"{b.warmup}", f"{h.warmup}"),
+        ):
             if before != after:
                 out.append(LimitChange(what, before, after, True))
         out += _unknown(f"{name}: ", b, h, _WORKLOAD_RULES)
@@ -87,17 +105,31 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
         out.append(LimitChange(f"workload {name}", "absent", "added", False))
     removed = set(base.gate.fail_on) - set(head.gate.fail_on)
     if set(base.gate.fail_on) != set(head.gate.fail_on):
-        out.append(LimitChange("gate.fail_on", ", ".join(base.gate.fail_on), ", ".join(head.gate.fail_on), bool(removed)))
+        out.append(
+            LimitChange("gate.fail_on", ", ".join(base.gate.fail_on), ", ".join(head.gate.fail_on), bool(removed))
+        )
     if head.gate.confidence != base.gate.confidence:
-        out.append(LimitChange("gate.confidence", f"{base.gate.confidence:g}", f"{head.gate.confidence:g}",
-                               head.gate.confidence > base.gate.confidence))
+        out.append(
+            LimitChange(
+                "gate.confidence",
+                f"{base.gate.confidence:g}",
+                f"{head.gate.confidence:g}",
+                head.gate.confidence > base.gate.confidence,
+            )
+        )
     if head.gate.family != base.gate.family:
         out.append(LimitChange("gate.family", base.gate.family, head.gate.family, head.gate.family == "holm"))
     out += _unknown("gate.", base.gate, head.gate, {"fail_on", "confidence", "family"})
     bg, hg = base.grid, head.grid
     if (bg.country, bg.intensity) != (hg.country, hg.intensity):
-        out.append(LimitChange("grid", f"{bg.intensity or bg.country or 'world average'}",
-                               f"{hg.intensity or hg.country or 'world average'}", True))
+        out.append(
+            LimitChange(
+                "grid",
+                f"{bg.intensity or bg.country or 'world average'}",
+                f"{hg.intensity or hg.country or 'world average'}",
+                True,
+            )
+        )
     if hg.pue != bg.pue:  # listed either way; only a lower PUE lowers the CO2e
         out.append(LimitChange("grid.pue", f"{bg.pue:g}", f"{hg.pue:g}", hg.pue < bg.pue))
     out += _unknown("grid.", bg, hg, {"country", "intensity", "pue", "lines"})
@@ -107,8 +139,11 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
     out += _environment(base, head)
     bb, hb = base.baseline, head.baseline
     if hb.mode != bb.mode:
-        out.append(LimitChange("baseline.mode", bb.mode, hb.mode,
-                               _MODE_STRENGTH.get(hb.mode, -1) < _MODE_STRENGTH.get(bb.mode, -1)))
+        out.append(
+            LimitChange(
+                "baseline.mode", bb.mode, hb.mode, _MODE_STRENGTH.get(hb.mode, -1) < _MODE_STRENGTH.get(bb.mode, -1)
+            )
+        )
     if hb.file.as_posix() != bb.file.as_posix():
         # The file decides the verdict whenever either side may compare with it (stored, or auto without a base);
         # pointing it elsewhere (a missing or hand-made file) can hide a regression.
@@ -117,8 +152,12 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
     if hb.setup != bb.setup:  # setup runs in the base tree too: it can break or slow the base's side
         out.append(LimitChange("baseline.setup", _command(bb.setup), _command(hb.setup), True))
     out += _unknown("baseline.", bb, hb, {"mode", "file", "setup", "history"})
-    out += _unknown("", base, head, {"path", "version", "grid", "machine", "baseline", "gate", "workloads", "prepush",
-                                     "environment"})
+    out += _unknown(
+        "",
+        base,
+        head,
+        {"path", "version", "grid", "machine", "baseline", "gate", "workloads", "prepush", "environment"},
+    )
     for what, (before, after) in sorted((files or {}).items()):
         if before != after:
             out.append(LimitChange(what, _digest(before), _digest(after), True))
@@ -127,9 +166,27 @@ def diff_configs(base: Config, head: Config, files: dict[str, tuple[str | None, 
 
 # Workload fields with a rule above, or no effect on a number or a decision (`paths` only picks pre-push work,
 # `energy_per_point` only adds columns to the report).
-_WORKLOAD_RULES = {"name", "command", "estimate", "codecarbon_csv", "budget", "tolerance", "repeats", "unit_name",
-                   "unit_count", "extrapolate_to", "timeout_s", "max_rounds", "max_time_s", "cwd", "env", "warmup", "paths", "line",
-                   "energy_per_point"}
+_WORKLOAD_RULES = {
+    "name",
+    "command",
+    "estimate",
+    "codecarbon_csv",
+    "budget",
+    "tolerance",
+    "repeats",
+    "unit_name",
+    "unit_count",
+    "extrapolate_to",
+    "timeout_s",
+    "max_rounds",
+    "max_time_s",
+    "cwd",
+    "env",
+    "warmup",
+    "paths",
+    "line",
+    "energy_per_point",
+}
 
 
 def _unknown(prefix: str, base, head, handled: set[str]) -> list[LimitChange]:
@@ -149,10 +206,15 @@ def _environment(base: Config, head: Config) -> list[LimitChange]:
     out = []
     be, he = base.environment, head.environment
     if set(he.passes) != set(be.passes):
-        out.append(LimitChange("environment.pass", _show(be.passes), _show(he.passes), bool(set(he.passes) - set(be.passes))))
+        out.append(
+            LimitChange("environment.pass", _show(be.passes), _show(he.passes), bool(set(he.passes) - set(be.passes)))
+        )
     if set(he.secrets) != set(be.secrets):
-        out.append(LimitChange("environment.secrets", _show(be.secrets), _show(he.secrets),
-                               bool(set(be.secrets) - set(he.secrets))))
+        out.append(
+            LimitChange(
+                "environment.secrets", _show(be.secrets), _show(he.secrets), bool(set(be.secrets) - set(he.secrets))
+            )
+        )
     return out
 
 
@@ -270,14 +332,38 @@ def effective_config(base: Config, head: Config) -> Config:
         b = base_w.get(w.name)
         if b is None:
             return w
-        return replace(w, budget=b.budget, tolerance=b.tolerance, unit_name=b.unit_name, unit_count=b.unit_count,
-                       repeats=max(w.repeats, b.repeats), extrapolate_to=b.extrapolate_to, cwd=b.cwd, env=b.env,
-                       timeout_s=b.timeout_s, warmup=b.warmup, max_rounds=max(w.max_rounds, b.max_rounds),
-                       max_time_s=max(w.max_time_s, b.max_time_s), estimate=b.estimate)
+        return replace(
+            w,
+            budget=b.budget,
+            tolerance=b.tolerance,
+            unit_name=b.unit_name,
+            unit_count=b.unit_count,
+            repeats=max(w.repeats, b.repeats),
+            extrapolate_to=b.extrapolate_to,
+            cwd=b.cwd,
+            env=b.env,
+            timeout_s=b.timeout_s,
+            warmup=b.warmup,
+            max_rounds=max(w.max_rounds, b.max_rounds),
+            max_time_s=max(w.max_time_s, b.max_time_s),
+            estimate=b.estimate,
+        )
 
     # What to compare with, and the setup that prepares both trees, are the base's: the PR's setup never
     # runs in the base tree without the label.
-    baseline = replace(head.baseline, mode=base.baseline.mode, file=base.baseline.file, setup=base.baseline.setup,
-                       seed=base.baseline.seed)
-    return replace(head, workloads=tuple(guarded(w) for w in head.workloads), gate=base.gate, grid=base.grid,
-                   baseline=baseline, machine=base.machine, environment=base.environment)
+    baseline = replace(
+        head.baseline,
+        mode=base.baseline.mode,
+        file=base.baseline.file,
+        setup=base.baseline.setup,
+        seed=base.baseline.seed,
+    )
+    return replace(
+        head,
+        workloads=tuple(guarded(w) for w in head.workloads),
+        gate=base.gate,
+        grid=base.grid,
+        baseline=baseline,
+        machine=base.machine,
+        environment=base.environment,
+    )

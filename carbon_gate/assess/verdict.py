@@ -23,13 +23,29 @@ SEVERITY = ("error", "over-budget", "regression", "inconclusive", "new", "improv
 PASS, WARN, FAIL, ERROR = "pass", "warn", "fail", "error"
 
 
-def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor, embodied: Embodied | None,
-                    baseline: Baseline | None = None, *, confidence: float = 0.95, fingerprint: dict | None = None,
-                    base_samples: list[Sample] | None = None) -> WorkloadResult:
+def assess_workload(
+    workload: Workload,
+    samples: list[Sample],
+    grid: GridFactor,
+    embodied: Embodied | None,
+    baseline: Baseline | None = None,
+    *,
+    confidence: float = 0.95,
+    fingerprint: dict | None = None,
+    base_samples: list[Sample] | None = None,
+) -> WorkloadResult:
     """Summarise counted runs, account the median run, check budgets, compare with the baseline."""
-    result = WorkloadResult(name=workload.name, command=workload.command_text(), verdict="new", reasons=[],
-                            samples=samples, line=workload.line, tolerance=workload.tolerance, base_samples=list(base_samples or []),
-                            energy_per_point=workload.energy_per_point)
+    result = WorkloadResult(
+        name=workload.name,
+        command=workload.command_text(),
+        verdict="new",
+        reasons=[],
+        samples=samples,
+        line=workload.line,
+        tolerance=workload.tolerance,
+        base_samples=list(base_samples or []),
+        energy_per_point=workload.energy_per_point,
+    )
     if baseline is not None:
         result.baseline = baseline.info()
     failed = [s for s in samples if not s.ok]
@@ -38,13 +54,16 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
     # A run that reports 0 units (an empty data loader) did no work to divide by: SCI is undefined.
     no_work = [s for s in counted if s.units is not None and s.units <= 0]
     if counted:
-        result.summary = summarise([s.energy_wh for s in counted], [s.wall_s for s in counted], [s.cpu_s for s in counted])
+        result.summary = summarise(
+            [s.energy_wh for s in counted], [s.wall_s for s in counted], [s.cpu_s for s in counted]
+        )
         if no_work:  # still show what was measured, per run
             result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied)
         else:
             units = _units(workload, counted)
-            result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied,
-                                         units, workload.unit_name)
+            result.footprint = footprint(
+                result.summary.median_wh, result.summary.median_wall_s, grid, embodied, units, workload.unit_name
+            )
             projected = None
             if workload.extrapolate_to is not None and not missing_units:
                 result.projection, projected = _project(workload, counted, grid, embodied)
@@ -56,14 +75,18 @@ def assess_workload(workload: Workload, samples: list[Sample], grid: GridFactor,
         return result
     if no_work:
         result.verdict = "error"
-        result.reasons.append(f"run {samples.index(no_work[0]) + 1} reported {no_work[0].units:g} units of "
-                              f"{workload.unit_name!r}: SCI per unit is undefined, so budgets were not checked; "
-                              "report the units the run processed (or leave `unit` out to count runs)")
+        result.reasons.append(
+            f"run {samples.index(no_work[0]) + 1} reported {no_work[0].units:g} units of "
+            f"{workload.unit_name!r}: SCI per unit is undefined, so budgets were not checked; "
+            "report the units the run processed (or leave `unit` out to count runs)"
+        )
         return result
     if missing_units:
         result.verdict = "error"
-        result.reasons.append(f"declares the unit {workload.unit_name!r} without a count but reported no units: call "
-                              "carbon_gate.report_units() or write a number to $CARBON_GATE_UNITS_FILE")
+        result.reasons.append(
+            f"declares the unit {workload.unit_name!r} without a count but reported no units: call "
+            "carbon_gate.report_units() or write a number to $CARBON_GATE_UNITS_FILE"
+        )
         return result
     comparison = compare([s.energy_wh for s in counted], baseline, workload.tolerance, confidence, fingerprint)
     if comparison.change is not None:
@@ -89,8 +112,11 @@ def family_control(results: Sequence[WorkloadResult], confidence: float) -> None
     for w, ok in zip(compared, rejected):
         if w.verdict == "regression" and not ok:
             w.verdict = "inconclusive"
-            w.reasons.insert(0, f"not significant after Holm correction across {k} workloads "
-                                f"(p = {w.change.p_value:.3g}){_too_few(w.change, confidence, k)}")
+            w.reasons.insert(
+                0,
+                f"not significant after Holm correction across {k} workloads "
+                f"(p = {w.change.p_value:.3g}){_too_few(w.change, confidence, k)}",
+            )
 
 
 def _too_few(change: Change, confidence: float, k: int) -> str:
@@ -127,10 +153,18 @@ def _project(workload: Workload, counted: Sequence[Sample], grid: GridFactor, em
     wall = statistics.median(wall_per_unit) * to
     fp = footprint(energy, wall, grid, embodied, to, workload.unit_name)
     low, high = min(per_unit) * to, max(per_unit) * to
-    info = {"to": to, "unit": workload.unit_name, "energy_wh": round(energy, 9), "low_wh": round(low, 9),
-            "high_wh": round(high, 9), "co2e_g": round(fp.co2e_g, 9), "wall_s": round(wall, 3),
-            "per_unit_wh": round(statistics.median(per_unit), 12), "n": len(per_unit),
-            "method": "median measured energy per unit × planned units; range from the runs' min and max per unit"}
+    info = {
+        "to": to,
+        "unit": workload.unit_name,
+        "energy_wh": round(energy, 9),
+        "low_wh": round(low, 9),
+        "high_wh": round(high, 9),
+        "co2e_g": round(fp.co2e_g, 9),
+        "wall_s": round(wall, 3),
+        "per_unit_wh": round(statistics.median(per_unit), 12),
+        "n": len(per_unit),
+        "method": "median measured energy per unit × planned units; range from the runs' min and max per unit",
+    }
     return info, fp
 
 
@@ -160,25 +194,57 @@ def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
     from ..estimate import EstimateInput, estimate
 
     e = workload.estimate or {}
-    result = WorkloadResult(name=workload.name, command=workload.command_text(), verdict="new", reasons=[], samples=[],
-                            line=workload.line,
-                            tolerance=workload.tolerance)
+    result = WorkloadResult(
+        name=workload.name,
+        command=workload.command_text(),
+        verdict="new",
+        reasons=[],
+        samples=[],
+        line=workload.line,
+        tolerance=workload.tolerance,
+    )
     try:
-        est = estimate(EstimateInput(
-            e["accelerator"], int(e["count"]), e.get("params"), e.get("tokens"), e.get("moe_active_params"), e.get("hours"),
-            e.get("mfu"), e.get("avg_power"), e.get("dtype"), grid.pue,
-            grid.g_per_kwh, f"{grid.location}, {grid.source}"))
+        est = estimate(
+            EstimateInput(
+                e["accelerator"],
+                int(e["count"]),
+                e.get("params"),
+                e.get("tokens"),
+                e.get("moe_active_params"),
+                e.get("hours"),
+                e.get("mfu"),
+                e.get("avg_power"),
+                e.get("dtype"),
+                grid.pue,
+                grid.g_per_kwh,
+                f"{grid.location}, {grid.source}",
+            )
+        )
     except (ValueError, KeyError) as exc:
         result.verdict = "error"
         result.reasons.append(f"cannot forecast: {exc}")
         return result
     energy_wh = est.energy_kwh * 1000.0 / grid.pue  # IT energy; footprint() applies PUE again
-    fp = Footprint(energy_wh, est.energy_kwh * 1000.0, est.co2e_kg * 1000.0, est.embodied_kg * 1000.0,
-                   est.total_kg * 1000.0, 1.0, "run", est.total_kg * 1000.0)
+    fp = Footprint(
+        energy_wh,
+        est.energy_kwh * 1000.0,
+        est.co2e_kg * 1000.0,
+        est.embodied_kg * 1000.0,
+        est.total_kg * 1000.0,
+        1.0,
+        "run",
+        est.total_kg * 1000.0,
+    )
     result.footprint = fp
     result.estimate = est.to_dict()
-    result.projection = {"to": 1, "unit": "full run", "energy_wh": round(energy_wh, 6), "co2e_g": round(fp.co2e_g, 6),
-                         "wall_s": round(est.hours * 3600, 1), "method": "forecast (carbon-gate estimate)"}
+    result.projection = {
+        "to": 1,
+        "unit": "full run",
+        "energy_wh": round(energy_wh, 6),
+        "co2e_g": round(fp.co2e_g, 6),
+        "wall_s": round(est.hours * 3600, 1),
+        "method": "forecast (carbon-gate estimate)",
+    }
     result.budget = check_budget(workload.budget, fp, fp)
     over = [c for c in result.budget if c.exceeded]
     result.verdict = "over-budget" if over else "new"

@@ -40,8 +40,13 @@ def _worker(duty: float, stop_at: float) -> None:
         time.sleep(max(PERIOD_S - (time.monotonic() - now), 0.0))
 
 
-def run_ladder(domains: Sequence[rapl.RaplDomain], cpus: int, levels: Sequence[int] = DEFAULT_LEVELS,
-               seconds: float = 3.0, busy_cpu_s: Callable[[], tuple[float, float]] | None = None) -> list[Step]:
+def run_ladder(
+    domains: Sequence[rapl.RaplDomain],
+    cpus: int,
+    levels: Sequence[int] = DEFAULT_LEVELS,
+    seconds: float = 3.0,
+    busy_cpu_s: Callable[[], tuple[float, float]] | None = None,
+) -> list[Step]:
     """Load every CPU at each level in turn (one duty-cycle process per CPU) and measure package power."""
     busy_cpu_s = busy_cpu_s or _machine_cpu_s
     ctx = multiprocessing.get_context("fork")
@@ -49,8 +54,10 @@ def run_ladder(domains: Sequence[rapl.RaplDomain], cpus: int, levels: Sequence[i
     for level in levels:
         settle = 0.3
         stop_at = time.monotonic() + settle + seconds
-        workers = [ctx.Process(target=_worker, args=(level / 100, stop_at), daemon=True)
-                   for _ in range(cpus if level > 0 else 0)]
+        workers = [
+            ctx.Process(target=_worker, args=(level / 100, stop_at), daemon=True)
+            for _ in range(cpus if level > 0 else 0)
+        ]
         for w in workers:
             w.start()
         try:
@@ -100,8 +107,9 @@ def _machine_cpu_s() -> tuple[float, float]:
     return total - idle, total
 
 
-def profile_document(steps: Sequence[Step], *, name: str, cpu_model: str, vcpus: int, host: str,
-                     domains: Sequence[str]) -> dict:
+def profile_document(
+    steps: Sequence[Step], *, name: str, cpu_model: str, vcpus: int, host: str, domains: Sequence[str]
+) -> dict:
     """The profile file's content: the measured points as the curve, extended flat to 0 and 100 %."""
     points: dict[int, float] = {}
     for s in sorted(steps, key=lambda s: s.utilisation):
@@ -122,8 +130,17 @@ def profile_document(steps: Sequence[Step], *, name: str, cpu_model: str, vcpus:
         "match": {"cpu": cpu_model, "vcpus": vcpus},
         "curve": dict(sorted(curve.items())),
         "error_band_pct": band,
-        "source": (f"measured by carbon-gate machine calibrate on {host}, "
-                   f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} (RAPL {', '.join(domains)})"),
-        "calibration": [{"target_pct": s.target_pct, "utilisation_pct": round(s.utilisation * 100, 1),
-                         "watts": round(s.watts, 3), "spread_pct": round(s.spread * 100, 1)} for s in steps],
+        "source": (
+            f"measured by carbon-gate machine calibrate on {host}, "
+            f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} (RAPL {', '.join(domains)})"
+        ),
+        "calibration": [
+            {
+                "target_pct": s.target_pct,
+                "utilisation_pct": round(s.utilisation * 100, 1),
+                "watts": round(s.watts, 3),
+                "spread_pct": round(s.spread * 100, 1),
+            }
+            for s in steps
+        ],
     }

@@ -113,8 +113,16 @@ def load_profile(path: Path) -> Profile:
         )
     except ProfileError:
         raise
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError, OverflowError,
-            RecursionError) as exc:
+    except (
+        OSError,
+        yaml.YAMLError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise ProfileError(f"{path}: not a valid profile ({str(exc)[:200]})") from exc
 
 
@@ -189,9 +197,20 @@ def choose_cpu_model(
         if chosen.error_band_pct is not None:
             band, band_source = chosen.error_band_pct, f"stated in profile {chosen.name!r}"
         else:  # the packaged runner curves are SPECpower-derived too: the nearest validated figure
-            band, band_source = model.error_band_pct, "validated error of the SPECpower-derived TDP model (not of this profile)"
-        return CpuModel(chosen.curve, "modelled", why, chosen.source, chosen.name, chosen.embodied,
-                        error_band_pct=band, error_source=band_source)
+            band, band_source = (
+                model.error_band_pct,
+                "validated error of the SPECpower-derived TDP model (not of this profile)",
+            )
+        return CpuModel(
+            chosen.curve,
+            "modelled",
+            why,
+            chosen.source,
+            chosen.name,
+            chosen.embodied,
+            error_band_pct=band,
+            error_source=band_source,
+        )
 
     found = lookup_tdp(cpu_model)
     if found is not None:
@@ -200,8 +219,11 @@ def choose_cpu_model(
         if threads:
             share = min(vcpus / threads, 1.0)
             total = tdp * sockets
-            held = (f"{vcpus}/{threads} threads" if vcpus <= threads
-                    else f"share 1 ({vcpus} vCPUs ≥ {threads} host threads)")
+            held = (
+                f"{vcpus}/{threads} threads"
+                if vcpus <= threads
+                else f"share 1 ({vcpus} vCPUs ≥ {threads} host threads)"
+            )
             per_socket = f"{sockets} × {tdp:g} W" if sockets > 1 else f"{tdp:g} W"
             return CpuModel(
                 PowerCurve(tuple((u, f * total * share) for u, f in model.fractions)),

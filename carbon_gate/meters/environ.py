@@ -19,24 +19,89 @@ from ..domain import EnvironmentSettings
 
 # What a compiler, an interpreter, a package manager or a GPU library commonly needs; no credentials.
 DEFAULT_PASS = (
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "TMPDIR", "TEMP", "TMP",
-    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_EXE", "PYTHONPATH", "PYTHONHOME", "PYTHONHASHSEED",
-    "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING", "PYTHONUTF8", "pythonLocation",
-    "Python_ROOT_DIR", "Python2_ROOT_DIR", "Python3_ROOT_DIR", "PKG_CONFIG_PATH", "LD_LIBRARY_PATH",
-    "CC", "CXX", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "JAVA_HOME", "GOPATH", "GOROOT", "CARGO_HOME", "RUSTUP_HOME",
-    "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-    "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS", "NO_COLOR", "FORCE_COLOR", "CI", "GITHUB_ACTIONS", "RUNNER_OS", "RUNNER_ARCH",
-    "ImageOS", "ImageVersion", "CARBON_GATE_*",  # our own namespace (e.g. the examples' CARBON_GATE_FAST)
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TERM",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "CONDA_DEFAULT_ENV",
+    "CONDA_EXE",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONHASHSEED",
+    "PYTHONUNBUFFERED",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONIOENCODING",
+    "PYTHONUTF8",
+    "pythonLocation",
+    "Python_ROOT_DIR",
+    "Python2_ROOT_DIR",
+    "Python3_ROOT_DIR",
+    "PKG_CONFIG_PATH",
+    "LD_LIBRARY_PATH",
+    "CC",
+    "CXX",
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "JAVA_HOME",
+    "GOPATH",
+    "GOROOT",
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_HOME",
+    "NVIDIA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "CI",
+    "GITHUB_ACTIONS",
+    "RUNNER_OS",
+    "RUNNER_ARCH",
+    "ImageOS",
+    "ImageVersion",
+    "CARBON_GATE_*",  # our own namespace (e.g. the examples' CARBON_GATE_FAST)
 )
 
 # Never passed, whatever `environment.pass` says: tokens, and the files through which a step talks to the
 # runner (a workload writing GITHUB_STEP_SUMMARY could forge the verdict, GITHUB_ENV the next step's code).
 NEVER_PASS = (
-    "GITHUB_TOKEN", "GH_TOKEN", "INPUT_*", "ACTIONS_*", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_ENV",
-    "GITHUB_PATH", "GITHUB_STATE", "GITHUB_EVENT_PATH",  # ACTIONS_*: ACTIONS_RUNTIME_TOKEN, ACTIONS_ID_TOKEN_REQUEST_*
-    "ELECTRICITYMAPS*", "WATTTIME*",  # the live-grid providers' default key variables (docs/carbon-aware.md)
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "INPUT_*",
+    "ACTIONS_*",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+    "GITHUB_STATE",
+    "GITHUB_EVENT_PATH",  # ACTIONS_*: ACTIONS_RUNTIME_TOKEN, ACTIONS_ID_TOKEN_REQUEST_*
+    "ELECTRICITYMAPS*",
+    "WATTTIME*",  # the live-grid providers' default key variables (docs/carbon-aware.md)
 )
 
 
@@ -51,8 +116,9 @@ def is_passed(name: str, settings: EnvironmentSettings = EnvironmentSettings()) 
     return _matches(name, DEFAULT_PASS) or _matches(name, settings.passes)
 
 
-def workload_environ(settings: EnvironmentSettings = EnvironmentSettings(),
-                     parent: Mapping[str, str] | None = None) -> dict[str, str]:
+def workload_environ(
+    settings: EnvironmentSettings = EnvironmentSettings(), parent: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The variables of `parent` (default: this process's) that a workload or setup command may see."""
     parent = os.environ if parent is None else parent
     return {k: v for k, v in parent.items() if is_passed(k, settings)}

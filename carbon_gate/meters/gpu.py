@@ -68,7 +68,11 @@ class GpuMeter:
                 if d.mode == "counter"
                 else "power samples integrated (trapezoid, ≤ 0.5 s apart): no energy counter on this device"
             )
-            out.append(Energy("gpu", max(d.energy_j, 0.0) / 3600.0, MEASURED, f"NVML {how}; whole device", f"NVML GPU {d.label}"))
+            out.append(
+                Energy(
+                    "gpu", max(d.energy_j, 0.0) / 3600.0, MEASURED, f"NVML {how}; whole device", f"NVML GPU {d.label}"
+                )
+            )
         return out
 
     def _power_sample(self, d: _Device, now: float) -> None:

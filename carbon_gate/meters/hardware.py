@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 @dataclass(frozen=True)
 class Hardware:
     """Detected hardware and platform."""
@@ -23,9 +22,6 @@ class Hardware:
     image_os: str | None = None
     image_version: str | None = None
     sockets: int = 1  # physical CPU packages (in a VM: the virtual ones the guest is shown)
-
-
-
 
 
 def detect(proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> Hardware:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..config.records import MeterSettings
 from ..domain import MEASURED, MODELLED, Embodied, Energy, Fingerprint, Sample
@@ -66,12 +67,19 @@ class MeterPlan:
         )
 
 
-def plan_meters(settings: MeterSettings = MeterSettings(), hardware: Hardware | None = None, nvml: Any = None) -> MeterPlan:
+def plan_meters(
+    settings: MeterSettings = MeterSettings(), hardware: Hardware | None = None, nvml: Any = None
+) -> MeterPlan:
     """Detect the hardware and choose each component's method (RAPL, profile/TDP curve, NVML)."""
     hw = hardware or detect()
     cpu = choose_cpu_model(
-        hw.cpu_model, hw.logical_cpus, machine_cpus=hw.machine_cpus, virtualised=hw.virtualised,
-        profile=settings.profile, host_threads=settings.host_threads, sockets=settings.sockets or hw.sockets,
+        hw.cpu_model,
+        hw.logical_cpus,
+        machine_cpus=hw.machine_cpus,
+        virtualised=hw.virtualised,
+        profile=settings.profile,
+        host_threads=settings.host_threads,
+        sockets=settings.sockets or hw.sockets,
     )
     if settings.rapl == "off":
         domains: list[rapl.RaplDomain] = []
@@ -128,12 +136,19 @@ class MeterSession:
             if rss_note:
                 notes.append(rss_note)
             if run.escaped:
-                notes.append(f"{run.escaped} process{'es' if run.escaped != 1 else ''} left the workload's process group "
-                             "(setsid/setpgrp) and outlived it: killed at the end of the run, CPU time counted")
+                notes.append(
+                    f"{run.escaped} process{'es' if run.escaped != 1 else ''} left the workload's process group "
+                    "(setsid/setpgrp) and outlived it: killed at the end of the run, CPU time counted"
+                )
             if not any(e.component == "memory" for e in energy):
                 energy.append(
-                    Energy("memory", MEMORY_W_PER_GB * rss_avg / 1e9 * run.wall_s / 3600.0, MODELLED,
-                           "time-averaged RSS of the process tree × 0.392 W/GB", MEMORY_SOURCE)
+                    Energy(
+                        "memory",
+                        MEMORY_W_PER_GB * rss_avg / 1e9 * run.wall_s / 3600.0,
+                        MODELLED,
+                        "time-averaged RSS of the process tree × 0.392 W/GB",
+                        MEMORY_SOURCE,
+                    )
                 )
             if self.gpu is not None:
                 energy.extend(self.gpu.stop(run.wall_s))
@@ -204,7 +219,9 @@ def _rss(run: ProcessRun) -> tuple[float, float, str]:
     return weighted / max(run.wall_s, 1e-9), float(max(t.rss_bytes for t in run.ticks)), ""
 
 
-def _cpu_energy(plan: MeterPlan, run: ProcessRun, meter: rapl.RaplMeter | None, sys_cpu_s: float) -> tuple[list[Energy], list[str]]:
+def _cpu_energy(
+    plan: MeterPlan, run: ProcessRun, meter: rapl.RaplMeter | None, sys_cpu_s: float
+) -> tuple[list[Energy], list[str]]:
     notes: list[str] = []
     if meter is not None:
         reading = meter.stop()
@@ -235,10 +252,16 @@ def _attribute_rapl(plan: MeterPlan, run: ProcessRun, reading: rapl.RaplReading,
         idle_j = min(idle_w * run.wall_s, pkg_j)
         cpu_j = idle_j + (pkg_j - idle_j) * share
         mem_j = dram_j * share
-        how = (f"idle {idle_w:.1f} W × wall + dynamic × tree CPU share {share:.1%} (attribution: process)")
+        how = f"idle {idle_w:.1f} W × wall + dynamic × tree CPU share {share:.1%} (attribution: process)"
     out = [Energy("cpu", cpu_j / 3600.0, MEASURED, f"RAPL {domains}: {how}", "Linux powercap RAPL")]
     if plan.settings.dram and dram_j > 0:
-        out.append(Energy("memory", mem_j / 3600.0, MEASURED, f"RAPL DRAM domain ({how.split('(')[-1].rstrip(')')})", "Linux powercap RAPL"))
+        out.append(
+            Energy(
+                "memory",
+                mem_j / 3600.0,
+                MEASURED,
+                f"RAPL DRAM domain ({how.split('(')[-1].rstrip(')')})",
+                "Linux powercap RAPL",
+            )
+        )
     return out
-
-

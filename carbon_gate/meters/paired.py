@@ -40,7 +40,9 @@ class PairedRuns:
     head: list[Sample] = field(default_factory=list)
     base: list[Sample] = field(default_factory=list)
     base_error: str | None = None
-    orders: list[str] = field(default_factory=list)  # per round: "hb"/"bh" (sequential) or "h0"/"h1" (duet: head's CPU set)
+    orders: list[str] = field(
+        default_factory=list
+    )  # per round: "hb"/"bh" (sequential) or "h0"/"h1" (duet: head's CPU set)
     batch: int = 1
     pairing: str = SEQUENTIAL
     cpu_sets: tuple[tuple[int, ...], ...] = ()  # duet: the two CPU sets the sides swap between
@@ -67,7 +69,7 @@ class PairedRuns:
 def _per_round(samples: list[Sample], batch: int) -> list[float | None]:
     out: list[float | None] = []
     for i in range(0, len(samples) - batch + 1, batch):
-        group = samples[i:i + batch]
+        group = samples[i : i + batch]
         out.append(sum(s.energy_wh for s in group) if all(s.ok for s in group) else None)
     return out
 
@@ -78,7 +80,7 @@ def duet_cpu_sets() -> tuple[tuple[int, ...], ...] | None:
     half = len(cpus) // 2
     if half < 1:
         return None
-    return tuple(cpus[:half]), tuple(cpus[half:2 * half])
+    return tuple(cpus[:half]), tuple(cpus[half : 2 * half])
 
 
 def batch_size(run_s: float) -> int | None:
@@ -88,10 +90,23 @@ def batch_size(run_s: float) -> int | None:
     return max(1, min(MAX_BATCH, -int(-MIN_ROUND_S // max(run_s, 1e-9))))
 
 
-def run_rounds(workload: Workload, plan: MeterPlan, head_root: Path, base_root: Path, rng: random.Random, *,
-               first: int, max_rounds: int, max_time_s: float, stop: Callable[[PairedRuns], bool],
-               looks: tuple[int, ...], pairing: str = SEQUENTIAL, runs: PairedRuns | None = None,
-               progress: Progress | None = None, environ: Mapping[str, str] | None = None) -> PairedRuns:
+def run_rounds(
+    workload: Workload,
+    plan: MeterPlan,
+    head_root: Path,
+    base_root: Path,
+    rng: random.Random,
+    *,
+    first: int,
+    max_rounds: int,
+    max_time_s: float,
+    stop: Callable[[PairedRuns], bool],
+    looks: tuple[int, ...],
+    pairing: str = SEQUENTIAL,
+    runs: PairedRuns | None = None,
+    progress: Progress | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> PairedRuns:
     """Warm-ups on both sides (at least one, which also sizes the batch), then rounds: `first` of them,
     then more until `stop(runs)` is true at one of the `looks` (round counts), `max_rounds` are done, or
     the next round would end after `max_time_s` (the first block always runs).
@@ -122,13 +137,21 @@ def run_rounds(workload: Workload, plan: MeterPlan, head_root: Path, base_root: 
     batch = batch_size(min(walls)) if walls else 1
     if batch is None:
         # Still run the first block, one run per round, so budgets are checked; the verdict says why no comparison.
-        runs.too_short = (f"one run takes {min(walls) * 1000:.2g} ms: even {MAX_BATCH} runs per round stay under "
-                          f"{MIN_ROUND_S:g} s, where start-up, scheduling and timer resolution dominate")
+        runs.too_short = (
+            f"one run takes {min(walls) * 1000:.2g} ms: even {MAX_BATCH} runs per round stay under "
+            f"{MIN_ROUND_S:g} s, where start-up, scheduling and timer resolution dominate"
+        )
         batch = 1
     runs.batch = batch
     if progress and batch > 1:
-        progress(Event(f"  {workload.name}: one run takes {min(walls) * 1000:.3g} ms: {batch} runs per side per round",
-                       "workload", workload.name, runs=_done(runs) + 2 * batch * first))
+        progress(
+            Event(
+                f"  {workload.name}: one run takes {min(walls) * 1000:.3g} ms: {batch} runs per side per round",
+                "workload",
+                workload.name,
+                runs=_done(runs) + 2 * batch * first,
+            )
+        )
     round_s = 0.0
     looks_set = set(looks)
     while True:
@@ -148,8 +171,14 @@ def run_rounds(workload: Workload, plan: MeterPlan, head_root: Path, base_root: 
                 break
             if n in looks_set and progress and n < max_rounds:
                 after = min([r for r in looks if r > n] or [max_rounds])
-                progress(Event(f"  {workload.name}: not decided after {n} rounds; next look at {after}", "workload",
-                               workload.name, runs=_done(runs) + 2 * runs.batch * (after - n)))
+                progress(
+                    Event(
+                        f"  {workload.name}: not decided after {n} rounds; next look at {after}",
+                        "workload",
+                        workload.name,
+                        runs=_done(runs) + 2 * runs.batch * (after - n),
+                    )
+                )
             if n >= max_rounds:
                 runs.stop = f"round budget spent (max_rounds {max_rounds})"
                 break
@@ -168,8 +197,16 @@ def _done(runs: PairedRuns) -> int:
     return len(runs.head) + len(runs.base)
 
 
-def _round(workload: Workload, plan: MeterPlan, sides: dict, runs: PairedRuns, rng: random.Random, *,
-           label: str, progress: Progress | None) -> None:
+def _round(
+    workload: Workload,
+    plan: MeterPlan,
+    sides: dict,
+    runs: PairedRuns,
+    rng: random.Random,
+    *,
+    label: str,
+    progress: Progress | None,
+) -> None:
     n = runs.rounds
     if runs.pairing == DUET:
         # Swap the CPU sets every round, so a faster CPU favours neither side.
@@ -182,9 +219,15 @@ def _round(workload: Workload, plan: MeterPlan, sides: dict, runs: PairedRuns, r
         jobs = [("h", head_cpus)] + ([] if runs.base_error else [("b", base_cpus)])
         done = [threading.Event() for _ in jobs]
         errors: list[BaseException] = []
-        workers = [threading.Thread(target=_quietly, args=(ev, errors, _batch, workload, plan, sides[k], runs, cpus,
-                                                           label, progress), name=f"carbon-gate-duet-{k}", daemon=True)
-                   for (k, cpus), ev in zip(jobs, done)]
+        workers = [
+            threading.Thread(
+                target=_quietly,
+                args=(ev, errors, _batch, workload, plan, sides[k], runs, cpus, label, progress),
+                name=f"carbon-gate-duet-{k}",
+                daemon=True,
+            )
+            for (k, cpus), ev in zip(jobs, done)
+        ]
         for t in workers if n % 4 < 2 else workers[::-1]:
             t.start()
         try:
@@ -235,16 +278,32 @@ def _interrupt(workers: list[threading.Thread], done: list[threading.Event]) -> 
         ev.wait(timeout=10)
 
 
-def _batch(workload: Workload, plan: MeterPlan, side: tuple, runs: PairedRuns, cpus: frozenset[int] | None,
-           label: str, progress: Progress | None) -> None:
+def _batch(
+    workload: Workload,
+    plan: MeterPlan,
+    side: tuple,
+    runs: PairedRuns,
+    cpus: frozenset[int] | None,
+    label: str,
+    progress: Progress | None,
+) -> None:
     for _ in range(runs.batch):
         sample = _one(workload, plan, side, runs, warmup=False, label=label, progress=progress, cpus=cpus)
         if not sample.ok:
             return
 
 
-def _one(workload: Workload, plan: MeterPlan, side: tuple, runs: PairedRuns, *,
-         warmup: bool, label: str, progress: Progress | None, cpus: frozenset[int] | None = None) -> Sample:
+def _one(
+    workload: Workload,
+    plan: MeterPlan,
+    side: tuple,
+    runs: PairedRuns,
+    *,
+    warmup: bool,
+    label: str,
+    progress: Progress | None,
+    cpus: frozenset[int] | None = None,
+) -> Sample:
     name, root, samples, environ = side
     sample = run_once(workload, plan, root, warmup=warmup, cpus=cpus, environ=environ)
     samples.append(sample)
@@ -252,6 +311,12 @@ def _one(workload: Workload, plan: MeterPlan, side: tuple, runs: PairedRuns, *,
         runs.base_error = sample.error
     if progress is not None:
         status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
-        progress(Event(f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}", "run", workload.name,
-                       label=f"{label} {name}"))
+        progress(
+            Event(
+                f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}",
+                "run",
+                workload.name,
+                label=f"{label} {name}",
+            )
+        )
     return sample

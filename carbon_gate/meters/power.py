@@ -34,7 +34,7 @@ class PowerCurve:
         return [(p, self.watts(p / 100)) for p in steps]
 
     @staticmethod
-    def linear(idle_w: float, max_w: float) -> "PowerCurve":
+    def linear(idle_w: float, max_w: float) -> PowerCurve:
         """A straight line from idle to full load."""
         return PowerCurve(((0.0, idle_w), (1.0, max_w)))
 

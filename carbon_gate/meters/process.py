@@ -99,8 +99,9 @@ def run_process(
     try:
         proc = _launch(command, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, cpus=cpus)
     except _LaunchFailed as failed:
-        return ProcessRun(wall_s=time.perf_counter() - start, cpu_s=0.0, exit_code=failed.exit_code,
-                          launch_error=failed.message)
+        return ProcessRun(
+            wall_s=time.perf_counter() - start, cpu_s=0.0, exit_code=failed.exit_code, launch_error=failed.message
+        )
     reaper = _Reaper(proc.pid)
     interrupts.track_group(proc.pid)  # a second Ctrl-C SIGKILLs it at once
     watchdog.track(proc.pid)
@@ -147,9 +148,16 @@ class _LaunchFailed(Exception):
         self.exit_code, self.message = exit_code, message
 
 
-def _launch(command: str | Sequence[str], *, cwd: str | os.PathLike[str] | None, env: dict[str, str] | None,
-            stdin: int | IO[Any] | None, stdout: int | IO[Any] | None, stderr: int | IO[Any] | None,
-            cpus: frozenset[int] | None) -> subprocess.Popen[bytes]:
+def _launch(
+    command: str | Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None,
+    env: dict[str, str] | None,
+    stdin: int | IO[Any] | None,
+    stdout: int | IO[Any] | None,
+    stderr: int | IO[Any] | None,
+    cpus: frozenset[int] | None,
+) -> subprocess.Popen[bytes]:
     """Start the command as the leader of its own session and process group, pinned to `cpus` if given."""
     shell = isinstance(command, str)
     # Linux affinity is per thread and inherited across fork: pin this thread just around the fork, so
@@ -215,8 +223,14 @@ class _Reaper:
         return self._ended
 
 
-def _sample(pgid: int, done: threading.Event, start: float, timeout_s: float | None, on_tick: TickHook | None,
-            watchdog_pid: int | None) -> tuple[list[Tick], bool]:
+def _sample(
+    pgid: int,
+    done: threading.Event,
+    start: float,
+    timeout_s: float | None,
+    on_tick: TickHook | None,
+    watchdog_pid: int | None,
+) -> tuple[list[Tick], bool]:
     """Observe the tree on SAMPLE_SCHEDULE until the leader exits (`done`) or the timeout kills the group:
     the ticks, and whether it timed out."""
     ticks: list[Tick] = []
@@ -421,9 +435,15 @@ class _Watchdog:
         try:
             import sys
 
-            self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG_CODE], stdin=subprocess.PIPE,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                         text=True, bufsize=1)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG_CODE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                text=True,
+                bufsize=1,
+            )
         except OSError:
             self.proc = None
         else:

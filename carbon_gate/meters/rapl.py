@@ -109,7 +109,11 @@ def _read_text(path: Path, raise_errors: bool = False) -> str | None:
         return path.read_text().strip()
     except OSError as exc:
         if raise_errors:
-            reason = "permission denied (energy_uj is root-only since Linux 5.10)" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+            reason = (
+                "permission denied (energy_uj is root-only since Linux 5.10)"
+                if isinstance(exc, PermissionError)
+                else (exc.strerror or str(exc))
+            )
             raise RaplError(f"cannot read {path}: {reason}") from exc
         return None
 

@@ -18,9 +18,16 @@ from .meter import MeterPlan, measure_command
 STDERR_TAIL_CHARS = 2000
 
 
-def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = False,
-             extra_env: dict[str, str] | None = None, environ: Mapping[str, str] | None = None,
-             cpus: frozenset[int] | None = None) -> Sample:
+def run_once(
+    workload: Workload,
+    plan: MeterPlan,
+    root: Path,
+    *,
+    warmup: bool = False,
+    extra_env: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cpus: frozenset[int] | None = None,
+) -> Sample:
     """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree).
 
     `environ` is what the workload inherits, already scrubbed (meters.environ); by default this process's
@@ -31,8 +38,15 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
         inherited = workload_environ() if environ is None else environ
         env = {**inherited, **workload.env, **(extra_env or {}), ENV_VAR: str(units_file)}
         sample = measure_command(
-            workload.command, plan, cwd=cwd, env=env, timeout_s=workload.timeout_s,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cpus=cpus,
+            workload.command,
+            plan,
+            cwd=cwd,
+            env=env,
+            timeout_s=workload.timeout_s,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cpus=cpus,
         )
         sample.stderr_tail = _tail(err)
         sample.units, _ = read_units_file(units_file)
@@ -41,9 +55,16 @@ def run_once(workload: Workload, plan: MeterPlan, root: Path, *, warmup: bool = 
     return sample
 
 
-def run_workload(workload: Workload, plan: MeterPlan, root: Path, *, repeats: int | None = None,
-                 progress: Progress | None = None, environ: Mapping[str, str] | None = None,
-                 into: list[Sample] | None = None) -> list[Sample]:
+def run_workload(
+    workload: Workload,
+    plan: MeterPlan,
+    root: Path,
+    *,
+    repeats: int | None = None,
+    progress: Progress | None = None,
+    environ: Mapping[str, str] | None = None,
+    into: list[Sample] | None = None,
+) -> list[Sample]:
     """Warm-ups then counted runs; stops at the first failed run (a crash or timeout would only repeat).
     Samples are appended to `into` as they finish, so an interrupted caller still has them."""
     n = workload.repeats if repeats is None else repeats
@@ -56,7 +77,9 @@ def run_workload(workload: Workload, plan: MeterPlan, root: Path, *, repeats: in
         if progress is not None:
             label = "warm-up" if is_warmup else f"run {i - workload.warmup + 1}/{n}"
             status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
-            progress(Event(f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}", "run", workload.name, label=label))
+            progress(
+                Event(f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}", "run", workload.name, label=label)
+            )
         if not sample.ok:
             break
     return samples

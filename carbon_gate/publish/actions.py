@@ -32,7 +32,9 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation(level: str, message: str, file: str | None = None, line: int | None = None, title: str | None = None) -> str:
+def annotation(
+    level: str, message: str, file: str | None = None, line: int | None = None, title: str | None = None
+) -> str:
     """`::error file=...,line=...,title=...::message`, escaped."""
     props = []
     if file:
@@ -51,11 +53,20 @@ def annotations_for(results: dict, config_file: str) -> list[str]:
     for w in results["workloads"]:
         if w["verdict"] in failing:
             reason = "; ".join(w.get("reasons", [])[:2])
-            out.append(annotation("error", f"{w['name']}: {w['verdict']}: {reason}", config_file, w.get("line"),
-                                  f"carbon-gate: {w['verdict']}"))
+            out.append(
+                annotation(
+                    "error",
+                    f"{w['name']}: {w['verdict']}: {reason}",
+                    config_file,
+                    w.get("line"),
+                    f"carbon-gate: {w['verdict']}",
+                )
+            )
     if len(out) > MAX_ANNOTATIONS:
         extra = len(out) - (MAX_ANNOTATIONS - 1)
-        out = out[: MAX_ANNOTATIONS - 1] + [annotation("error", f"{extra} more failing workloads: see the job summary", config_file)]
+        out = out[: MAX_ANNOTATIONS - 1] + [
+            annotation("error", f"{extra} more failing workloads: see the job summary", config_file)
+        ]
     return out
 
 
@@ -78,8 +89,10 @@ def error_summary(title: str, message: str, exit_code: int) -> str:
     """The job summary for a run that stopped on an error: the title and the message, verbatim in a
     code block (fenced longer than any backtick run in it, so the text cannot close it)."""
     fence = "`" * max(3, 1 + max(map(len, re.findall(r"`+", message)), default=0))
-    return (f"## ❌ {title}\n\nThe run stopped on this error; the step exits {exit_code}.\n\n"
-            f"{fence}text\n{message}\n{fence}\n")
+    return (
+        f"## ❌ {title}\n\nThe run stopped on this error; the step exits {exit_code}.\n\n"
+        f"{fence}text\n{message}\n{fence}\n"
+    )
 
 
 def write_outputs(values: Mapping[str, str], path: str | None = None) -> None:

@@ -47,12 +47,20 @@ def client(token: str, api_url: str | None = None, retries: int = 4, backoff: fl
     retry = GithubRetry(total=retries, backoff_factor=backoff, secondary_rate_wait=30, max_rate_limit_wait=120)
     # lazy: objects are not fetched until an attribute is needed, so the sticky comment goes straight to
     # GET .../issues/N/comments (no GET of the repository or the issue first).
-    return Github(auth=Auth.Token(token), base_url=(api_url or DEFAULT_API_URL).rstrip("/"), timeout=20, retry=retry,
-                  seconds_between_requests=None, seconds_between_writes=0.2, lazy=True)
+    return Github(
+        auth=Auth.Token(token),
+        base_url=(api_url or DEFAULT_API_URL).rstrip("/"),
+        timeout=20,
+        retry=retry,
+        seconds_between_requests=None,
+        seconds_between_writes=0.2,
+        lazy=True,
+    )
 
 
-def label_approval(token: str, repo: str, pr_number: int, label: str, api_url: str | None = None,
-                   retries: int = 2) -> tuple[bool, str]:
+def label_approval(
+    token: str, repo: str, pr_number: int, label: str, api_url: str | None = None, retries: int = 2
+) -> tuple[bool, str]:
     """Is `label` on the PR now, added by someone who may approve? Read live: the PR's current labels, then
     its timeline's last `labeled` event for that label (after any `unlabeled`). The PR's author, the token's
     own identity and `github-actions[bot]` (any workflow token, even one a PR's workflow edit obtains) do not
@@ -69,7 +77,10 @@ def label_approval(token: str, repo: str, pr_number: int, label: str, api_url: s
     author = issue.user.login if issue.user is not None else None
     refused = {author, own_login(gh), FALLBACK_AUTHOR} - {None}
     if actor is None:
-        return False, "labels read through the API: the timeline does not say who added the label, so it does not approve"
+        return (
+            False,
+            "labels read through the API: the timeline does not say who added the label, so it does not approve",
+        )
     if actor in refused:
         who = "the pull request's author" if actor == author else "the token's own identity"
         return False, f"labels read through the API: added by {actor} ({who}), who cannot approve their own loosening"
@@ -78,9 +89,15 @@ def label_approval(token: str, repo: str, pr_number: int, label: str, api_url: s
 
 def fork_hint(status: int, detail, headers: dict | None) -> str:
     """The hint for a refused write: a 403 is a read-only token, unless it is GitHub's (secondary) rate limit."""
-    limited = "rate limit" in str(detail).lower() or {k.lower(): v for k, v in (headers or {}).items()}.get(
-        "x-ratelimit-remaining") == "0"
-    return " (a fork's read-only token cannot comment: use the workflow_run recipe)" if status == 403 and not limited else ""
+    limited = (
+        "rate limit" in str(detail).lower()
+        or {k.lower(): v for k, v in (headers or {}).items()}.get("x-ratelimit-remaining") == "0"
+    )
+    return (
+        " (a fork's read-only token cannot comment: use the workflow_run recipe)"
+        if status == 403 and not limited
+        else ""
+    )
 
 
 def own_login(gh) -> str:
@@ -93,9 +110,20 @@ def own_login(gh) -> str:
         return FALLBACK_AUTHOR
 
 
-def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str | None = None, policy: str = "always",
-            changed: bool = True, failing: bool = False, expected_head_sha: str | None = None,
-            retries: int = 4, backoff: float = 0.5) -> Published:
+def publish(
+    report: str,
+    *,
+    token: str,
+    repo: str,
+    pr_number: int,
+    api_url: str | None = None,
+    policy: str = "always",
+    changed: bool = True,
+    failing: bool = False,
+    expected_head_sha: str | None = None,
+    retries: int = 4,
+    backoff: float = 0.5,
+) -> Published:
     """Create or update the sticky comment on PR `pr_number` of `repo`.
 
     With `expected_head_sha`, the PR's current head must equal it before anything is touched
@@ -104,8 +132,10 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
     if policy == "off":  # decided before any client exists: `comment: off` never touches the API
         return Published("skipped", "comment policy 'off': no comment posted or updated")
     if policy not in POLICIES:
-        return Published("failed", f"unknown comment policy {policy!r} (expected {', '.join(POLICIES)}); "
-                                   "the report is in the job summary")
+        return Published(
+            "failed",
+            f"unknown comment policy {policy!r} (expected {', '.join(POLICIES)}); the report is in the job summary",
+        )
     from github import GithubException
 
     if MARKER not in report:
@@ -119,8 +149,11 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
         if expected_head_sha is not None:
             actual = repository.get_pull(pr_number).head.sha
             if actual != expected_head_sha:
-                return Published("stale", f"PR #{pr_number} head is {actual[:12]}, not {expected_head_sha[:12]}, the commit "
-                                            "the report was made for: the report is stale or forged, so no comment was touched")
+                return Published(
+                    "stale",
+                    f"PR #{pr_number} head is {actual[:12]}, not {expected_head_sha[:12]}, the commit "
+                    "the report was made for: the report is stale or forged, so no comment was touched",
+                )
         me = own_login(gh)
         issue = repository.get_issue(pr_number)
         existing = None
@@ -137,7 +170,11 @@ def publish(report: str, *, token: str, repo: str, pr_number: int, api_url: str 
     except GithubException as exc:
         detail = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
         hint = fork_hint(exc.status, detail, exc.headers)
-        return Published("failed" if exc.status != 403 else "refused",
-                         f"GitHub API answered {exc.status}: {detail}{hint}; the report is in the job summary")
+        return Published(
+            "failed" if exc.status != 403 else "refused",
+            f"GitHub API answered {exc.status}: {detail}{hint}; the report is in the job summary",
+        )
     except Exception as exc:  # noqa: BLE001 - network errors of every kind: publishing never fails the gate
-        return Published("failed", f"could not reach GitHub ({type(exc).__name__}: {exc}); the report is in the job summary")
+        return Published(
+            "failed", f"could not reach GitHub ({type(exc).__name__}: {exc}); the report is in the job summary"
+        )

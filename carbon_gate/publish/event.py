@@ -50,8 +50,12 @@ def read_event(env: dict[str, str] | None = None) -> EventContext:
     except (OSError, ValueError) as exc:
         return EventContext(name, repo, note=f"could not read the event payload ({exc}); measured and reported only")
     if not isinstance(payload, dict):
-        return EventContext(name, repo, note=f"could not read the event payload (JSON {type(payload).__name__}, "
-                                             "not an object); measured and reported only")
+        return EventContext(
+            name,
+            repo,
+            note=f"could not read the event payload (JSON {type(payload).__name__}, "
+            "not an object); measured and reported only",
+        )
     return parse_event(name, payload, repo)
 
 
@@ -104,31 +108,65 @@ def parse_event(name: str, payload: dict[str, Any], repo: str | None = None) -> 
         base, head = _obj(pr.get("base")), _obj(pr.get("head"))
         base_repo = _obj(base.get("repo")).get("full_name") or repo
         return EventContext(
-            name, repo, _number(pr.get("number")) or _number(payload.get("number")), _sha(base.get("sha")),
-            _sha(head.get("sha")), base.get("ref"), head.get("ref"), fork=_is_fork(head, "repo", base_repo),
+            name,
+            repo,
+            _number(pr.get("number")) or _number(payload.get("number")),
+            _sha(base.get("sha")),
+            _sha(head.get("sha")),
+            base.get("ref"),
+            head.get("ref"),
+            fork=_is_fork(head, "repo", base_repo),
             labels=tuple(str(lbl.get("name", "")) for lbl in _list(pr.get("labels")) if isinstance(lbl, dict)),
-            author=_obj(pr.get("user")).get("login"), labeled=_labeled(payload),
+            author=_obj(pr.get("user")).get("login"),
+            labeled=_labeled(payload),
         )
     if name == "push":
         before, after = _sha(payload.get("before")), _sha(payload.get("after"))
         if after == ZERO_SHA or payload.get("deleted") is True:
-            return EventContext(name, repo, before=before, after=after, head_ref=payload.get("ref"),
-                                note=f"{payload.get('ref') or 'the ref'} was deleted: no commit to measure, nothing compared")
+            return EventContext(
+                name,
+                repo,
+                before=before,
+                after=after,
+                head_ref=payload.get("ref"),
+                note=f"{payload.get('ref') or 'the ref'} was deleted: no commit to measure, nothing compared",
+            )
         new = before in (None, ZERO_SHA)
-        return EventContext(name, repo, before=before, after=after, head_sha=after, base_sha=None if new else before,
-                            head_ref=payload.get("ref"), new_branch=new,
-                            note="new branch: nothing to compare with, measured and reported only" if new else None)
+        return EventContext(
+            name,
+            repo,
+            before=before,
+            after=after,
+            head_sha=after,
+            base_sha=None if new else before,
+            head_ref=payload.get("ref"),
+            new_branch=new,
+            note="new branch: nothing to compare with, measured and reported only" if new else None,
+        )
     if name == "merge_group":  # gated like a push of the queued commit against its base
         group = _obj(payload.get("merge_group"))
         base, head = _sha(group.get("base_sha")), _sha(group.get("head_sha"))
-        return EventContext(name, repo, base_sha=base, head_sha=head, base_ref=group.get("base_ref"),
-                            head_ref=group.get("head_ref"), before=base, after=head,
-                            note=None if base and head else "merge group without base and head commits: measured and reported only")
+        return EventContext(
+            name,
+            repo,
+            base_sha=base,
+            head_sha=head,
+            base_ref=group.get("base_ref"),
+            head_ref=group.get("head_ref"),
+            before=base,
+            after=head,
+            note=None if base and head else "merge group without base and head commits: measured and reported only",
+        )
     if name == "workflow_run":
         run = _obj(payload.get("workflow_run"))
         prs = [p for p in _list(run.get("pull_requests")) if isinstance(p, dict)]
         upstream = repo or _obj(run.get("repository")).get("full_name")
-        return EventContext(name, repo, _number(prs[0].get("number")) if prs else None,
-                            head_sha=_sha(run.get("head_sha")), head_ref=run.get("head_branch"),
-                            fork=_is_fork(run, "head_repository", upstream))
+        return EventContext(
+            name,
+            repo,
+            _number(prs[0].get("number")) if prs else None,
+            head_sha=_sha(run.get("head_sha")),
+            head_ref=run.get("head_branch"),
+            fork=_is_fork(run, "head_repository", upstream),
+        )
     return EventContext(name, repo, note=f"event {name!r}: measured and reported, no comparison")
