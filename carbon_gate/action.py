@@ -697,7 +697,8 @@ def _comment(inputs: ActionInputs, ctx: EventContext, report: str, *, changed: b
             why = (
                 "the token is read-only"
                 if ctx.event == "pull_request"
-                else "pull_request_target's token can write, but a fork's pull request never gets a comment made with it"
+                else "pull_request_target's token can write, "
+                "but a fork's pull request never gets a comment made with it"
             )
             echo(
                 f"carbon-gate: fork pull request: {why}, so the report is left for the workflow_run comment job "

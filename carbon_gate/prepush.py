@@ -1,5 +1,5 @@
-"""The local pre-push check (docs/configuration.md, `prepush`): which refs are pushed, which workloads their changes touch,
-and a quick paired comparison of each pushed commit against what the remote has. No token, no network."""
+"""The local pre-push check (docs/configuration.md, `prepush`): which refs are pushed, which workloads their changes
+touch, and a quick paired comparison of each pushed commit against what the remote has. No token, no network."""
 
 from __future__ import annotations
 
@@ -239,9 +239,8 @@ def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
         echo(run_summary(doc, shown.width, shown.colour), color=shown.colour)
         for w in doc["workloads"]:
             if w["verdict"] == "regression" and w.get("change"):
-                echo(
-                    f"carbon-gate: this push makes {w['name']} {(w['change']['ratio'] - 1) * 100:+.0f} % more energy-hungry"
-                )
+                more = (w["change"]["ratio"] - 1) * 100
+                echo(f"carbon-gate: this push makes {w['name']} {more:+.0f} % more energy-hungry")
         if outcome.interrupted_by is not None:
             return interrupts.exit_code(getattr(outcome.interrupted_by, "signum", None))
         worst = max(worst, outcome.suite.exit_code)

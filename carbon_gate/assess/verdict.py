@@ -1,4 +1,6 @@
-"""Verdicts per workload and for the suite (docs/statistics.md, "Verdicts"). Pure functions: samples in, verdicts out."""
+"""Verdicts per workload and for the suite (docs/statistics.md, "Verdicts").
+
+Pure functions: samples in, verdicts out."""
 
 from __future__ import annotations
 
@@ -176,7 +178,8 @@ class SuiteVerdict:
 
 
 def suite_verdict(workloads: Sequence[WorkloadResult], gate: GateSettings) -> SuiteVerdict:
-    """pass / warn (inconclusive, not configured to fail) / fail (a `fail_on` verdict) / error (a workload could not run)."""
+    """pass / warn (inconclusive, not configured to fail) / fail (a `fail_on` verdict) /
+    error (a workload could not run)."""
     failing = tuple(w.name for w in workloads if w.verdict in gate.fail_on and w.verdict != "error")
     errors = [w for w in workloads if w.verdict == "error"]
     if errors:

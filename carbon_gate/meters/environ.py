@@ -109,7 +109,11 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def is_passed(name: str, settings: EnvironmentSettings = EnvironmentSettings()) -> bool:
+# Frozen, so one shared instance is a safe default argument.
+_DEFAULT_SETTINGS = EnvironmentSettings()
+
+
+def is_passed(name: str, settings: EnvironmentSettings = _DEFAULT_SETTINGS) -> bool:
     """Does `name` reach workloads? Secrets and NEVER_PASS win over every allow pattern."""
     if _matches(name, NEVER_PASS) or _matches(name, settings.secrets):
         return False
@@ -117,7 +121,7 @@ def is_passed(name: str, settings: EnvironmentSettings = EnvironmentSettings()) 
 
 
 def workload_environ(
-    settings: EnvironmentSettings = EnvironmentSettings(), parent: Mapping[str, str] | None = None
+    settings: EnvironmentSettings = _DEFAULT_SETTINGS, parent: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The variables of `parent` (default: this process's) that a workload or setup command may see."""
     parent = os.environ if parent is None else parent

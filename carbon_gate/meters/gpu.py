@@ -10,6 +10,7 @@ refuses queries (MIG, vGPU) yields a stated reason — never a silent zero.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,10 +88,9 @@ class GpuMeter:
         d.last_power = (now, watts)
 
     def close(self) -> None:
-        try:
+        # Shutdown failures must not mask the measurement.
+        with contextlib.suppress(Exception):
             self.nvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001 - shutdown failures must not mask the measurement
-            pass
 
 
 def open_gpu_meter(nvml: Any = None, visible: str | None = None) -> tuple[GpuMeter | None, str]:

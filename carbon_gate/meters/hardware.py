@@ -41,8 +41,8 @@ def detect(proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> Ha
         ram_bytes=psutil.virtual_memory().total,
         os=f"{platform.system()} {platform.release()}",
         arch=platform.machine(),
-        image_os=os.environ.get("ImageOS"),
-        image_version=os.environ.get("ImageVersion"),
+        image_os=os.environ.get("ImageOS"),  # noqa: SIM112 - GitHub runners spell it so
+        image_version=os.environ.get("ImageVersion"),  # noqa: SIM112 - as above
         sockets=count_sockets(sys_root, packages),
     )
 

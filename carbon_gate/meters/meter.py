@@ -67,8 +67,12 @@ class MeterPlan:
         )
 
 
+# Frozen, so one shared instance is a safe default argument.
+_DEFAULT_SETTINGS = MeterSettings()
+
+
 def plan_meters(
-    settings: MeterSettings = MeterSettings(), hardware: Hardware | None = None, nvml: Any = None
+    settings: MeterSettings = _DEFAULT_SETTINGS, hardware: Hardware | None = None, nvml: Any = None
 ) -> MeterPlan:
     """Detect the hardware and choose each component's method (RAPL, profile/TDP curve, NVML)."""
     hw = hardware or detect()

@@ -382,10 +382,8 @@ def _reap_orphans(pgid: int) -> float:
 
 def _kill_leftovers(pgid: int) -> None:
     # Background children the command left behind would keep drawing power and outlive the gate.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 _PR_SET_PDEATHSIG = 1

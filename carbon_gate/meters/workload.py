@@ -31,7 +31,8 @@ def run_once(
     """Measure one run of `workload` in the tree at `root` (the config's directory, or a base worktree).
 
     `environ` is what the workload inherits, already scrubbed (meters.environ); by default this process's
-    environment through the default allow-list, never the whole of it. `cpus` pins the run's process tree (duet rounds)."""
+    environment through the default allow-list, never the whole of it.
+    `cpus` pins the run's process tree (duet rounds)."""
     cwd = workload.workdir(root)
     with tempfile.TemporaryDirectory(prefix="carbon-gate-run-") as scratch, tempfile.TemporaryFile() as err:
         units_file = Path(scratch) / "units"
