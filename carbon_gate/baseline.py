@@ -19,7 +19,7 @@ from .fsutil import atomic_write_text
 SCHEMA = "carbon-gate/baseline@1"
 
 
-def load(path: str | os.PathLike) -> dict[str, Any] | None:
+def load(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The baseline document, or None when the file does not exist (every workload is then `new`).
 
     A corrupt file, or one from another schema version, is a UsageError (exit 2) naming the file.
@@ -51,14 +51,15 @@ def load(path: str | os.PathLike) -> dict[str, Any] | None:
         )
     if not isinstance(data.get("workloads"), dict):
         raise UsageError(f"{p}: corrupt baseline file: 'workloads' must be a mapping")
-    for name, e in data["workloads"].items():
+    doc: dict[str, Any] = data
+    for name, e in doc["workloads"].items():
         problem = _entry_problem(e)
         if problem:
             raise UsageError(
                 f"{p}: corrupt baseline file: workloads.{name}.{problem}; restore it from git, or delete "
                 "it and run `carbon-gate baseline update`"
             )
-    return data
+    return doc
 
 
 def _no_constant(name: str) -> Any:
@@ -96,7 +97,8 @@ def entry(baseline: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
     """The stored entry for workload `name`, if any."""
     if baseline is None:
         return None
-    return baseline["workloads"].get(name)
+    found: dict[str, Any] | None = baseline["workloads"].get(name)
+    return found
 
 
 def update(
@@ -138,6 +140,6 @@ def update(
     }
 
 
-def write(path: str | os.PathLike, doc: dict[str, Any]) -> Path:
+def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> Path:
     """Write atomically with stable key order."""
     return atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

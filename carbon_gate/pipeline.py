@@ -21,7 +21,7 @@ from .errors import UsageError
 from .interrupts import Interrupted, interruptible, within
 from .meters.environ import workload_environ
 from .meters.meter import MeterPlan, plan_meters
-from .meters.paired import DUET, SEQUENTIAL, PairedRuns, run_rounds
+from .meters.paired import DUET, SEQUENTIAL, PairedRuns, Pairing, run_rounds
 from .meters.workload import run_workload
 from .progress import Event, Progress
 from .results import Results, WorkloadResult
@@ -733,7 +733,7 @@ def first_block(w: Workload) -> int:
     return max(w.repeats, MIN_FIRST_ROUNDS)
 
 
-def choose_pairing(setting: str) -> str:
+def choose_pairing(setting: str) -> Pairing:
     """`auto` → sequential: on the measured VM duet rounds were noisier (docs/statistics.md, 'Duet runs')."""
     return DUET if setting == DUET else SEQUENTIAL
 

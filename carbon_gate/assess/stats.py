@@ -219,7 +219,8 @@ def smallest_p(n_head: int, n_base: int, paired: bool) -> float:
     if paired:
         n = n_head
         if n <= EXACT_MAX_N:
-            return min(1.0, 2 / 2**n)
+            outcomes: int = 2**n  # typeshed types int ** int as Any (a negative exponent gives a float)
+            return min(1.0, 2 / outcomes)
         z = (n * (n + 1) / 2 - 1) / math.sqrt(n * (n + 1) * (2 * n + 1) / 6)  # doubled ranks, as there
         return min(1.0, 2 * _NORMAL.cdf(-z))
     m, n = n_head, n_base
@@ -424,7 +425,8 @@ def _signed_rank_p(d: list[float]) -> float:
     if len(nz) <= EXACT_MAX_N:
         counts = _subset_sum_counts(tuple(sorted(r2)))
         lower, upper = sum(counts[: t2 + 1]), sum(counts[t2:])
-        return min(1.0, 2 * min(lower, upper) / 2 ** len(nz))
+        outcomes: int = 2 ** len(nz)  # int, as above
+        return min(1.0, 2 * min(lower, upper) / outcomes)
     mean, var = sum(r2) / 2, sum(r * r for r in r2) / 4  # includes the tie correction
     z = max(0.0, (abs(t2 - mean) - 1) / math.sqrt(var))  # continuity: half a rank = 1 doubled unit
     return min(1.0, 2 * _NORMAL.cdf(-z))

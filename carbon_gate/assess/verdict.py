@@ -8,6 +8,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..account import Footprint, footprint
 from ..config import GateSettings, Workload
@@ -33,7 +34,7 @@ def assess_workload(
     baseline: Baseline | None = None,
     *,
     confidence: float = 0.95,
-    fingerprint: dict | None = None,
+    fingerprint: dict[str, Any] | None = None,
     base_samples: list[Sample] | None = None,
 ) -> WorkloadResult:
     """Summarise counted runs, account the median run, check budgets, compare with the baseline."""
@@ -56,15 +57,15 @@ def assess_workload(
     # A run that reports 0 units (an empty data loader) did no work to divide by: SCI is undefined.
     no_work = [s for s in counted if s.units is not None and s.units <= 0]
     if counted:
-        result.summary = summarise(
-            [s.energy_wh for s in counted], [s.wall_s for s in counted], [s.cpu_s for s in counted]
-        )
+        summary = summarise([s.energy_wh for s in counted], [s.wall_s for s in counted], [s.cpu_s for s in counted])
+        assert summary is not None  # counted is not empty
+        result.summary = summary
         if no_work:  # still show what was measured, per run
-            result.footprint = footprint(result.summary.median_wh, result.summary.median_wall_s, grid, embodied)
+            result.footprint = footprint(summary.median_wh, summary.median_wall_s, grid, embodied)
         else:
             units = _units(workload, counted)
             result.footprint = footprint(
-                result.summary.median_wh, result.summary.median_wall_s, grid, embodied, units, workload.unit_name
+                summary.median_wh, summary.median_wall_s, grid, embodied, units, workload.unit_name
             )
             projected = None
             if workload.extrapolate_to is not None and not missing_units:
@@ -106,18 +107,18 @@ def assess_workload(
 def family_control(results: Sequence[WorkloadResult], confidence: float) -> None:
     """Holm across all compared workloads: a regression whose p-value does not survive the family-wise
     correction becomes `inconclusive` (many workloads would otherwise multiply false alarms)."""
-    compared = [w for w in results if w.change is not None and math.isfinite(w.change.p_value)]
+    compared = [(w, w.change) for w in results if w.change is not None and math.isfinite(w.change.p_value)]
     if len(compared) < 2:
         return
     k = len(compared)
-    rejected = holm([w.change.p_value for w in compared if w.change], 1.0 - confidence)
-    for w, ok in zip(compared, rejected):
+    rejected = holm([change.p_value for _, change in compared], 1.0 - confidence)
+    for (w, change), ok in zip(compared, rejected):
         if w.verdict == "regression" and not ok:
             w.verdict = "inconclusive"
             w.reasons.insert(
                 0,
                 f"not significant after Holm correction across {k} workloads "
-                f"(p = {w.change.p_value:.3g}){_too_few(w.change, confidence, k)}",
+                f"(p = {change.p_value:.3g}){_too_few(change, confidence, k)}",
             )
 
 
@@ -144,7 +145,9 @@ def _units(workload: Workload, counted: Sequence[Sample]) -> float:
     return workload.unit_count if workload.unit_count is not None else 1.0
 
 
-def _project(workload: Workload, counted: Sequence[Sample], grid: GridFactor, embodied: Embodied | None):
+def _project(
+    workload: Workload, counted: Sequence[Sample], grid: GridFactor, embodied: Embodied | None
+) -> tuple[dict[str, Any], Footprint]:
     """Measured energy per unit (median over runs) × planned units; the runs' min/max per-unit energy
     give the range carried into the projection."""
     static = workload.unit_count if workload.unit_count is not None else 1.0

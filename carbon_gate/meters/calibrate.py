@@ -10,6 +10,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import rapl
 
@@ -71,7 +72,9 @@ def run_ladder(
     return steps
 
 
-def _measure(domains, level: int, seconds: float, busy_cpu_s) -> Step:
+def _measure(
+    domains: Sequence[rapl.RaplDomain], level: int, seconds: float, busy_cpu_s: Callable[[], tuple[float, float]]
+) -> Step:
     meter = rapl.RaplMeter(list(domains))
     meter.start()
     busy0, total0 = busy_cpu_s()
@@ -109,7 +112,7 @@ def _machine_cpu_s() -> tuple[float, float]:
 
 def profile_document(
     steps: Sequence[Step], *, name: str, cpu_model: str, vcpus: int, host: str, domains: Sequence[str]
-) -> dict:
+) -> dict[str, Any]:
     """The profile file's content: the measured points as the curve, extended flat to 0 and 100 %."""
     points: dict[int, float] = {}
     for s in sorted(steps, key=lambda s: s.utilisation):

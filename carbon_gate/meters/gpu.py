@@ -97,7 +97,7 @@ def open_gpu_meter(nvml: Any = None, visible: str | None = None) -> tuple[GpuMet
     """Initialise NVML and select devices; returns (meter, "") or (None, the reason there is no GPU meter)."""
     if nvml is None:
         try:
-            import pynvml as nvml  # type: ignore[import-not-found,no-redef]
+            import pynvml as nvml  # type: ignore[no-redef]
         except ImportError:
             return None, "nvidia-ml-py is not installed (pip install 'carbon-gate[gpu]'): no GPU component"
     try:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final, Literal
 
 from ..config import Workload
 from ..domain import Sample
@@ -30,7 +31,11 @@ from .workload import run_once
 
 MIN_ROUND_S = 0.25  # a side's share of a round lasts at least this long (timer and start-up noise fade)
 MAX_BATCH = 50  # runs per side per round at most; a run shorter than MIN_ROUND_S / MAX_BATCH is too short
-SEQUENTIAL, DUET = "sequential", "duet"
+Pairing = Literal["sequential", "duet"]
+SEQUENTIAL: Final = "sequential"
+DUET: Final = "duet"
+# One side of a comparison: (name, tree, its samples, the environment its runs inherit).
+Side = tuple[str, Path, list[Sample], Mapping[str, str] | None]
 
 
 @dataclass
@@ -40,17 +45,16 @@ class PairedRuns:
     head: list[Sample] = field(default_factory=list)
     base: list[Sample] = field(default_factory=list)
     base_error: str | None = None
-    orders: list[str] = field(
-        default_factory=list
-    )  # per round: "hb"/"bh" (sequential) or "h0"/"h1" (duet: head's CPU set)
+    # per round: "hb"/"bh" (sequential) or "h0"/"h1" (duet: head's CPU set)
+    orders: list[str] = field(default_factory=list)
     batch: int = 1
-    pairing: str = SEQUENTIAL
+    pairing: Pairing = SEQUENTIAL
     cpu_sets: tuple[tuple[int, ...], ...] = ()  # duet: the two CPU sets the sides swap between
     stop: str = ""  # why no more rounds were added
     elapsed_s: float = 0.0
     too_short: str | None = None  # set when one run is too short to compare even in batches
 
-    @property
+    # A method, not a property: a type checker would keep an earlier check's narrowing across runs.
     def head_failed(self) -> bool:
         return any(not s.ok for s in self.head)
 
@@ -102,7 +106,7 @@ def run_rounds(
     max_time_s: float,
     stop: Callable[[PairedRuns], bool],
     looks: tuple[int, ...],
-    pairing: str = SEQUENTIAL,
+    pairing: Pairing = SEQUENTIAL,
     runs: PairedRuns | None = None,
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
@@ -128,9 +132,9 @@ def run_rounds(
     # Warm-ups run one after the other, unpinned: they also measure how long one run takes.
     for _ in range(max(1, workload.warmup)):
         for key in "hb":
-            if not (key == "b" and runs.base_error) and not runs.head_failed:
+            if not (key == "b" and runs.base_error) and not runs.head_failed():
                 _one(workload, plan, sides[key], runs, warmup=True, label="warm-up", progress=progress)
-    if runs.head_failed:
+    if runs.head_failed():
         runs.stop = "the head failed"
         return runs
     walls = [s.wall_s for s in runs.head + runs.base if s.ok]
@@ -156,7 +160,7 @@ def run_rounds(
     looks_set = set(looks)
     while True:
         n = runs.rounds
-        if runs.head_failed:
+        if runs.head_failed():
             runs.stop = "the head failed"
             break
         if n >= first:
@@ -200,7 +204,7 @@ def _done(runs: PairedRuns) -> int:
 def _round(
     workload: Workload,
     plan: MeterPlan,
-    sides: dict,
+    sides: dict[str, Side],
     runs: PairedRuns,
     rng: random.Random,
     *,
@@ -248,12 +252,12 @@ def _round(
     for key in order:
         if key == "b" and runs.base_error:
             continue
-        if key == "h" and runs.head_failed:
+        if key == "h" and runs.head_failed():
             continue
         _batch(workload, plan, sides[key], runs, None, label, progress)
 
 
-def _quietly(done: threading.Event, errors: list[BaseException], fn: Callable, *args) -> None:
+def _quietly(done: threading.Event, errors: list[BaseException], fn: Callable[..., None], *args: Any) -> None:
     """Thread target: no traceback from the thread; its exception goes to `errors` for the main thread
     (an interrupt delivered by `_interrupt` is the main thread's own, already being raised there)."""
     try:
@@ -281,7 +285,7 @@ def _interrupt(workers: list[threading.Thread], done: list[threading.Event]) -> 
 def _batch(
     workload: Workload,
     plan: MeterPlan,
-    side: tuple,
+    side: Side,
     runs: PairedRuns,
     cpus: frozenset[int] | None,
     label: str,
@@ -296,7 +300,7 @@ def _batch(
 def _one(
     workload: Workload,
     plan: MeterPlan,
-    side: tuple,
+    side: Side,
     runs: PairedRuns,
     *,
     warmup: bool,

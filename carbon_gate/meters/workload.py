@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from ..config import Workload
 from ..domain import Sample
@@ -86,8 +87,9 @@ def run_workload(
     return samples
 
 
-def _tail(f) -> str:
+def _tail(f: IO[bytes]) -> str:
     f.seek(0, os.SEEK_END)
     size = f.tell()
     f.seek(max(0, size - STDERR_TAIL_CHARS * 4))
-    return f.read().decode("utf-8", errors="replace")[-STDERR_TAIL_CHARS:]
+    tail: str = f.read().decode("utf-8", errors="replace")
+    return tail[-STDERR_TAIL_CHARS:]

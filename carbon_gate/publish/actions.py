@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..render.markdown import SUMMARY_LIMIT  # GitHub refuses a step summary over 1 MiB
 
@@ -46,7 +46,7 @@ def annotation(
     return f"::{level}{' ' + ','.join(props) if props else ''}::{escape_data(message)}"
 
 
-def annotations_for(results: dict, config_file: str) -> list[str]:
+def annotations_for(results: dict[str, Any], config_file: str) -> list[str]:
     """One error annotation per failing workload, pointing at its line in the config (at most 10)."""
     failing = ("error", "over-budget", "regression")
     out = []

@@ -145,17 +145,19 @@ def parse_event(name: str, payload: dict[str, Any], repo: str | None = None) -> 
         )
     if name == "merge_group":  # gated like a push of the queued commit against its base
         group = _obj(payload.get("merge_group"))
-        base, head = _sha(group.get("base_sha")), _sha(group.get("head_sha"))
+        base_sha, head_sha = _sha(group.get("base_sha")), _sha(group.get("head_sha"))
         return EventContext(
             name,
             repo,
-            base_sha=base,
-            head_sha=head,
+            base_sha=base_sha,
+            head_sha=head_sha,
             base_ref=group.get("base_ref"),
             head_ref=group.get("head_ref"),
-            before=base,
-            after=head,
-            note=None if base and head else "merge group without base and head commits: measured and reported only",
+            before=base_sha,
+            after=head_sha,
+            note=None
+            if base_sha and head_sha
+            else "merge group without base and head commits: measured and reported only",
         )
     if name == "workflow_run":
         run = _obj(payload.get("workflow_run"))
