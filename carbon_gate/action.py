@@ -8,9 +8,10 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from . import config as config_mod
 from . import interrupts
@@ -29,6 +30,13 @@ from .publish.event import EventContext, read_event
 
 if TYPE_CHECKING:
     from .pipeline import RunOptions
+
+
+class Echo(Protocol):
+    """Where the Action's log lines go (print in the Action, a collector in tests)."""
+
+    def __call__(self, message: str, /, *, file: IO[str] | None = None) -> None: ...
+
 
 FAIL_ON_ALIASES = {
     "budget": "over-budget",
@@ -269,7 +277,7 @@ def _first_problem(exc: Exception) -> str:
     if not problems:
         return str(exc) or type(exc).__name__
     p = problems[0]
-    text = (f"line {p.line}: " if p.line else "") + (f"{p.key}: " if p.key else "") + p.message
+    text: str = (f"line {p.line}: " if p.line else "") + (f"{p.key}: " if p.key else "") + p.message
     return text + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
@@ -306,14 +314,14 @@ def approved(ctx: EventContext, label: str, token: str | None, api_url: str | No
 class Measured:
     """What the measure stage hands to the publish stage (in memory, or through the state file)."""
 
-    doc: dict
+    doc: dict[str, Any]
     exit_code: int  # the suite's, before the approval label is read
     signal: int | None  # the signal that interrupted the run
     first_look: bool  # did the label approve when the limits to measure with were picked
     config_file: str  # the budget file, relative to the repository (annotations point at it)
 
 
-def run_action(inputs: ActionInputs, echo=print) -> int:
+def run_action(inputs: ActionInputs, echo: Echo = print) -> int:
     """Run the Action; returns the exit code. An error that stops it (a config error, exit 2; a setup
     that cannot run, exit 3) is published like a verdict: annotations at the config's lines, the
     message in the job summary, and the outputs with verdict `error`.
@@ -342,7 +350,7 @@ def _error_kind(exc: CarbonGateError) -> str:
     return "configuration error" if isinstance(exc, ConfigError) else "error"
 
 
-def _publish_error(exc: CarbonGateError, inputs: ActionInputs, echo) -> int:
+def _publish_error(exc: CarbonGateError, inputs: ActionInputs, echo: Echo) -> int:
     from . import gitctx
 
     root = gitctx.repo_root(Path.cwd()) or Path.cwd()
@@ -354,7 +362,7 @@ def _publish_error(exc: CarbonGateError, inputs: ActionInputs, echo) -> int:
     return _write_error(_error_kind(exc), str(exc), exc.exit_code, echo)
 
 
-def _write_error(kind: str, message: str, exit_code: int, echo) -> int:
+def _write_error(kind: str, message: str, exit_code: int, echo: Echo) -> int:
     """The job summary and the outputs of a run an error stopped."""
     try:
         actions.write_summary(actions.error_summary(f"carbon-gate: {kind}", message, exit_code))
@@ -376,7 +384,7 @@ def _write_error(kind: str, message: str, exit_code: int, echo) -> int:
     return exit_code
 
 
-def _run_action(inputs: ActionInputs, echo) -> int:
+def _run_action(inputs: ActionInputs, echo: Echo) -> int:
     ctx = read_event()
     if inputs.stage == "fetch":
         return _fetch(inputs, ctx, echo)
@@ -416,7 +424,7 @@ def _state_path(inputs: ActionInputs) -> Path:
     return Path(inputs.results).with_name("carbon-gate-state.json")
 
 
-def _state_error(inputs: ActionInputs) -> dict | None:
+def _state_error(inputs: ActionInputs) -> dict[str, Any] | None:
     try:
         error = json.loads(_state_path(inputs).read_text(encoding="utf-8")).get("error")
     except (OSError, ValueError, AttributeError):
@@ -444,7 +452,7 @@ def _load_state(inputs: ActionInputs) -> Measured:
         ) from None
 
 
-def _fetch(inputs: ActionInputs, ctx: EventContext, echo) -> int:
+def _fetch(inputs: ActionInputs, ctx: EventContext, echo: Echo) -> int:
     """Make the base commit available, with the token's read access, before the measure stage; and, when the
     PR loosens its gate, take the first look at the approval label (it only picks the limits to measure
     with: the publish stage decides, so a hint tampered with in between cannot approve anything)."""
@@ -482,7 +490,7 @@ def _first_look(inputs: ActionInputs, ctx: EventContext) -> bool:
     return approved(ctx, inputs.approve_label, inputs.token, os.environ.get("GITHUB_API_URL"))[0]
 
 
-def _measure(inputs: ActionInputs, ctx: EventContext, echo) -> Measured:
+def _measure(inputs: ActionInputs, ctx: EventContext, echo: Echo) -> Measured:
     """Guard the budget file, run the suite, write the results and the report."""
     from . import gitctx
     from . import results as results_mod
@@ -590,7 +598,7 @@ def _run_options(
     return RunOptions(mode=mode, base=base, shard=parse_shard(inputs.shard) if inputs.shard else None)
 
 
-def _merged(globs: str) -> dict:
+def _merged(globs: str) -> dict[str, Any]:
     """The merge job's suite: every shard results file the globs match (artifacts: untrusted, schema-checked
     by results.load), merged; none at all is a usage error, a missing shard the merge's `error`."""
     import glob
@@ -604,7 +612,7 @@ def _merged(globs: str) -> dict:
     return merge([results_mod.load(f) for f in files], files)
 
 
-def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo) -> int:
+def _publish(inputs: ActionInputs, ctx: EventContext, measured: Measured, echo: Echo) -> int:
     """Once every workload has exited: read the approval label live, settle the verdict, and publish."""
     from . import results as results_mod
     from .fsutil import atomic_write_text
@@ -686,7 +694,7 @@ def _settle(inputs: ActionInputs, ctx: EventContext, measured: Measured) -> int:
     return exit_code
 
 
-def _comment(inputs: ActionInputs, ctx: EventContext, report: str, *, changed: bool, failing: bool, echo) -> None:
+def _comment(inputs: ActionInputs, ctx: EventContext, report: str, *, changed: bool, failing: bool, echo: Echo) -> None:
     """The sticky pull-request comment, when this run may post one (or why it does not)."""
     from .publish.comment import publish
 
@@ -722,7 +730,7 @@ def _comment(inputs: ActionInputs, ctx: EventContext, report: str, *, changed: b
             echo(actions.annotation("warning", result.message) if result.warning else f"carbon-gate: {result.message}")
 
 
-def _summary_report(doc: dict, results_name: str, render, limit: int) -> str:
+def _summary_report(doc: dict[str, Any], results_name: str, render: Callable[..., str], limit: int) -> str:
     """The report for $GITHUB_STEP_SUMMARY: as full as fits in `limit` bytes of UTF-8 (the renderer counts
     characters, so multi-byte text is rendered again to a proportionally smaller character limit)."""
     chars = limit

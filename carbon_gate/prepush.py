@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TextIO
 
 from . import gitctx, interrupts
 from .config import Workload
@@ -186,7 +187,13 @@ LIMITS = (
 )
 
 
-def run_check(config_path: str | None, quick: bool, stdin, echo) -> int:
+class Echo(Protocol):
+    """What the check prints with (click.echo)."""
+
+    def __call__(self, message: str, *, color: bool | None = None) -> None: ...
+
+
+def run_check(config_path: str | None, quick: bool, stdin: TextIO, echo: Echo) -> int:
     """The pre-push check; returns the exit code (non-zero blocks the push)."""
     import sys
 

@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import shlex
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, Workload
 from ..units import format_energy, format_mass
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class LimitChange:
     after: str
     loosened: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"what": self.what, "before": self.before, "after": self.after, "loosened": self.loosened}
 
 
@@ -93,13 +98,13 @@ def diff_configs(
             )
         # Where and how it runs: a new cwd the base lacks makes the base fail (no comparison), env and
         # warm-ups change what is measured on both sides.
-        for what, before, after in (
+        for what, was, now in (
             (f"{name}: cwd", b.cwd, h.cwd),
             (f"{name}: env", _env(b.env), _env(h.env)),
             (f"{name}: warmup", f"{b.warmup}", f"{h.warmup}"),
         ):
-            if before != after:
-                out.append(LimitChange(what, before, after, True))
+            if was != now:
+                out.append(LimitChange(what, was, now, True))
         out += _unknown(f"{name}: ", b, h, _WORKLOAD_RULES)
     for name in head_w.keys() - base_w.keys():
         out.append(LimitChange(f"workload {name}", "absent", "added", False))
@@ -158,9 +163,9 @@ def diff_configs(
         head,
         {"path", "version", "grid", "machine", "baseline", "gate", "workloads", "prepush", "environment"},
     )
-    for what, (before, after) in sorted((files or {}).items()):
-        if before != after:
-            out.append(LimitChange(what, _digest(before), _digest(after), True))
+    for what, (was_digest, now_digest) in sorted((files or {}).items()):
+        if was_digest != now_digest:
+            out.append(LimitChange(what, _digest(was_digest), _digest(now_digest), True))
     return out
 
 
@@ -189,7 +194,7 @@ _WORKLOAD_RULES = {
 }
 
 
-def _unknown(prefix: str, base, head, handled: set[str]) -> list[LimitChange]:
+def _unknown(prefix: str, base: DataclassInstance, head: DataclassInstance, handled: set[str]) -> list[LimitChange]:
     """Every other field of two dataclasses that differs, as loosened."""
     out = []
     for f in fields(base):
@@ -218,7 +223,7 @@ def _environment(base: Config, head: Config) -> list[LimitChange]:
     return out
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     if value is None:
         return "none"
     if isinstance(value, (tuple, list)):
@@ -234,7 +239,7 @@ def _env(env: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(env.items())) or "none"
 
 
-def _command(cmd) -> str:
+def _command(cmd: str | Sequence[str] | None) -> str:
     if cmd is None:
         return "none"
     return cmd if isinstance(cmd, str) else shlex.join(cmd)
@@ -264,7 +269,7 @@ def _more_units(b: Workload, h: Workload) -> bool:
     return h.unit_count > b.unit_count
 
 
-def diff_baselines(base_doc: dict | None, head_doc: dict | None) -> list[LimitChange]:
+def diff_baselines(base_doc: dict[str, Any] | None, head_doc: dict[str, Any] | None) -> list[LimitChange]:
     """A PR that raises a stored baseline's median (or drops an entry) makes regressions harder to see; so does
     one that edits the recorded samples (a wider spread) or the fingerprint (a mismatch is only inconclusive)
     while leaving the median alone. The median is that of `samples_wh`, which stored mode compares with."""
@@ -277,8 +282,9 @@ def diff_baselines(base_doc: dict | None, head_doc: dict | None) -> list[LimitCh
             out.append(LimitChange(f"baseline {name}", format_energy(b_med) if b_med else "present", "removed", True))
             continue
         a_med = _median(a)
-        moved = b_med is not None and a_med is not None and a_med != b_med
-        if moved:
+        moved = False
+        if b_med is not None and a_med is not None and a_med != b_med:
+            moved = True
             out.append(LimitChange(f"baseline {name}", format_energy(b_med), format_energy(a_med), a_med > b_med))
         # Checked whatever the median did: a slightly lower median with a much wider spread still hides a
         # regression (the wider interval makes it inconclusive). A uniformly rescaled set keeps its spread.
@@ -290,18 +296,18 @@ def diff_baselines(base_doc: dict | None, head_doc: dict | None) -> list[LimitCh
     return out
 
 
-def _entries(doc: dict | None) -> dict:
+def _entries(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     workloads = doc.get("workloads") if isinstance(doc, dict) else None
     return {n: e for n, e in workloads.items() if isinstance(e, dict)} if isinstance(workloads, dict) else {}
 
 
-def _numbers(value) -> list[float]:
+def _numbers(value: object) -> list[float]:
     if not isinstance(value, list):
         return []
     return [float(x) for x in value if isinstance(x, (int, float)) and not isinstance(x, bool)]
 
 
-def _median(entry: dict) -> float | None:
+def _median(entry: dict[str, Any]) -> float | None:
     samples = _numbers(entry.get("samples_wh"))
     if samples:
         return statistics.median(samples)
@@ -310,14 +316,14 @@ def _median(entry: dict) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _spread(entry: dict) -> float:
+def _spread(entry: dict[str, Any]) -> float:
     """(max - min) / median of the recorded samples: what a comparison's interval width follows."""
     samples = _numbers(entry.get("samples_wh"))
     median = statistics.median(samples) if samples else 0.0
     return (max(samples) - min(samples)) / median if median > 0 else 0.0
 
 
-def _count(entry: dict) -> str:
+def _count(entry: dict[str, Any]) -> str:
     n = len(_numbers(entry.get("samples_wh")))
     return f"{n} sample{'s' if n != 1 else ''}"
 

@@ -8,9 +8,14 @@ comes back as a `Published` with a warning for the log, never as an exception.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..render.markdown import COMMENT_LIMIT, MARKER
+
+if TYPE_CHECKING:
+    from github import Github
 
 DEFAULT_API_URL = "https://api.github.com"
 FALLBACK_AUTHOR = "github-actions[bot]"
@@ -40,7 +45,7 @@ def should_comment(policy: str, changed: bool, failing: bool, has_existing: bool
     return changed or failing
 
 
-def client(token: str, api_url: str | None = None, retries: int = 4, backoff: float = 0.5):
+def client(token: str, api_url: str | None = None, retries: int = 4, backoff: float = 0.5) -> Github:
     """A PyGithub client for github.com or GitHub Enterprise (`api_url` = $GITHUB_API_URL)."""
     from github import Auth, Github, GithubRetry
 
@@ -87,7 +92,7 @@ def label_approval(
     return True, f"labels read through the API: added by {actor}"
 
 
-def fork_hint(status: int, detail, headers: dict | None) -> str:
+def fork_hint(status: int, detail: object, headers: Mapping[str, Any] | None) -> str:
     """The hint for a refused write: a 403 is a read-only token, unless it is GitHub's (secondary) rate limit."""
     limited = (
         "rate limit" in str(detail).lower()
@@ -100,7 +105,7 @@ def fork_hint(status: int, detail, headers: dict | None) -> str:
     )
 
 
-def own_login(gh) -> str:
+def own_login(gh: Github) -> str:
     """The token's own login; installation tokens (GITHUB_TOKEN) cannot read /user, so fall back to the bot."""
     from github import GithubException
 
