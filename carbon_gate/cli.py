@@ -229,7 +229,7 @@ def measure(
             # No live line: the command writes to the same terminal.
             with interrupts.interruptible(), _progress(quiet, live=False) as progress:
                 if progress:
-                    progress(Event(f"measuring: {text}", "workload", text, runs=1))
+                    progress(Event(text=f"measuring: {text}", kind="workload", workload=text, runs=1))
                 sample = measure_command(list(command), plan, timeout_s=timeout_s)
         except (KeyboardInterrupt, Interrupted) as exc:
             click.echo("carbon-gate: interrupted; the command's process group was killed", err=True)
@@ -1008,18 +1008,18 @@ def estimate(
     grid = _pinned_grid(grid_intensity, grid_country, pue, source="--grid-intensity")
     try:
         inp = EstimateInput(
-            accelerator,
-            count,
-            params,
-            tokens,
-            moe_active_params,
-            hours,
-            mfu,
-            parse_power(avg_power) if avg_power else None,
-            dtype,
-            pue,
-            grid.g_per_kwh,
-            f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""),
+            accelerator=accelerator,
+            count=count,
+            params=params,
+            tokens=tokens,
+            moe_active_params=moe_active_params,
+            hours=hours,
+            mfu=mfu,
+            avg_power_w=parse_power(avg_power) if avg_power else None,
+            dtype=dtype,
+            pue=pue,
+            intensity_g_per_kwh=grid.g_per_kwh,
+            intensity_source=f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""),
         )
         est = run_estimate(inp)
         regions = _region_estimates(inp, compare_regions, pue) if compare_regions else None

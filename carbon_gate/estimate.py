@@ -76,7 +76,7 @@ def find_accelerator(name: str) -> Accelerator:
     raise ValueError(f"unknown accelerator {name!r}; known: {', '.join(table)}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EstimateInput:
     accelerator: str
     count: int

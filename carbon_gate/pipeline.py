@@ -301,7 +301,7 @@ def _measure_paired(
     for path in gitctx.remove_stale_worktrees(root):  # runs killed outright (SIGKILL) leave these
         git_notes.append(f"removed the worktree {path} an earlier, killed carbon-gate run left behind")
         if progress:
-            progress(Event(git_notes[-1]))
+            progress(Event(text=git_notes[-1]))
     seed = (
         options.seed
         if options.seed is not None
@@ -369,12 +369,12 @@ def _measure_stored(
         if progress:
             progress(
                 Event(
-                    f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}",
-                    "workload",
-                    w.name,
-                    index,
-                    count,
-                    w.warmup + w.repeats,
+                    text=f"{w.name}: {w.warmup} warm-up + {w.repeats} runs of {w.command_text()}",
+                    kind="workload",
+                    workload=w.name,
+                    index=index,
+                    count=count,
+                    runs=w.warmup + w.repeats,
                 )
             )
         samples: list[Sample] = []
@@ -611,7 +611,7 @@ def _setup(config: Config, tree: Path, label: str, progress: Progress | None) ->
     if not cmd:
         return None
     if progress:
-        progress(Event(f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}"))
+        progress(Event(text=f"setup ({label}): {cmd if isinstance(cmd, str) else ' '.join(cmd)}"))
     with tempfile.TemporaryFile() as err:
         run = run_process(
             cmd,
@@ -678,14 +678,14 @@ def _paired(
         if progress:  # runs planned up to the first look; run_rounds raises it with the batch and each look
             progress(
                 Event(
-                    f"{w.name}: paired with base {base_sha[:10]} ({pairing}): {max(1, w.warmup)} warm-up + {first} "
-                    f"rounds, then more until decided (at most {looks.rounds[-1]} rounds or {w.max_time_s:g} s; "
-                    f"seed {seed})",
-                    "workload",
-                    w.name,
-                    index,
-                    count,
-                    2 * (max(1, w.warmup) + first),
+                    text=f"{w.name}: paired with base {base_sha[:10]} ({pairing}): {max(1, w.warmup)} warm-up + "
+                    f"{first} rounds, then more until decided (at most {looks.rounds[-1]} rounds or "
+                    f"{w.max_time_s:g} s; seed {seed})",
+                    kind="workload",
+                    workload=w.name,
+                    index=index,
+                    count=count,
+                    runs=2 * (max(1, w.warmup) + first),
                 )
             )
         runs = PairedRuns(base_error=base_error)

@@ -19,7 +19,7 @@ EventKind = Literal["workload", "run", "note"]
 DisplayMode = Literal["actions", "live", "plain"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
     """One thing that happened. `text` is the plain log line; the rest lets a display count.
 

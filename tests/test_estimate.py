@@ -61,20 +61,10 @@ EIGHT_KG_ARGS = ("--hours", "10", "--count", "4", "--avg-power", "0.3kW", "--pue
 
 def gpt3_input(**over) -> EstimateInput:
     g = {**GPT3, **over}
-    return EstimateInput(
-        g["accelerator"],
-        g["count"],
-        g["params"],
-        g["tokens"],
-        g.get("moe_active_params"),
-        g.get("hours"),
-        g["mfu"],
-        g["avg_power_w"],
-        g.get("dtype"),
-        g["pue"],
-        g["intensity"],
-        "test",
-    )
+    return EstimateInput(accelerator=g["accelerator"], count=g["count"], params=g["params"], tokens=g["tokens"],
+                         moe_active_params=g.get("moe_active_params"), hours=g.get("hours"), mfu=g["mfu"],
+                         avg_power_w=g["avg_power_w"], dtype=g.get("dtype"), pue=g["pue"],
+                         intensity_g_per_kwh=g["intensity"], intensity_source="test")
 
 
 def assert_gpt3(days: float, energy_kwh: float, co2e_kg: float) -> None:
@@ -145,7 +135,7 @@ def test_gpt3_cli_text_prints_assumptions_and_mfu_sensitivity(cli):
 
 @pytest.mark.parametrize("accelerator", sorted(accelerators()))
 def test_the_worked_example_8_1_kg_on_any_accelerator(accelerator):
-    est = estimate(EstimateInput(accelerator, 4, hours=10, avg_power_w=300.0, pue=1.5, intensity_g_per_kwh=450.0))
+    est = estimate(EstimateInput(accelerator=accelerator, count=4, hours=10, avg_power_w=300.0, pue=1.5, intensity_g_per_kwh=450.0))
     assert est.energy_kwh == pytest.approx(18.0)
     assert est.co2e_kg == pytest.approx(8.1)
     assert est.flops is None and est.sensitivity == []
@@ -185,7 +175,7 @@ def test_moe_via_the_cli(cli):
 
 def test_without_average_power_the_tdp_times_the_factor_is_used_and_said():
     v100 = find_accelerator("V100")
-    est = estimate(EstimateInput("V100", 8, hours=24, pue=1.0, intensity_g_per_kwh=400.0))
+    est = estimate(EstimateInput(accelerator="V100", count=8, hours=24, pue=1.0, intensity_g_per_kwh=400.0))
     assert est.assumptions["avg_power_w"] == pytest.approx(v100.tdp_w * AVG_POWER_FACTOR)
     assert "TDP" in est.assumptions["avg_power_source"] and "default" in est.assumptions["avg_power_source"]
     assert est.energy_kwh == pytest.approx(8 * v100.tdp_w * AVG_POWER_FACTOR * 24 / 1000)

@@ -235,12 +235,12 @@ def test_eta_is_the_pace_so_far_times_the_runs_left():
     now = [100.0]
     out = io.StringIO()
     with Display(out, "plain", now=lambda: now[0]) as show:
-        show(Event("w: 1 warm-up + 3 runs", "workload", "w", 1, 2, 4))
+        show(Event(text="w: 1 warm-up + 3 runs", kind="workload", workload="w", index=1, count=2, runs=4))
         now[0] += 10
-        show(Event("  w: warm-up: 10 s", "run", "w", label="warm-up"))
+        show(Event(text="  w: warm-up: 10 s", kind="run", workload="w", label="warm-up"))
         now[0] += 10
-        show(Event("w: confirming", "workload", "w", 1, 2, 6))  # confirmation rounds extend the same workload
-        show(Event("  w: run 1/3: 10 s", "run", "w", label="run 1/3"))
+        show(Event(text="w: confirming", kind="workload", workload="w", index=1, count=2, runs=6))  # confirmation rounds extend the same workload
+        show(Event(text="  w: run 1/3: 10 s", kind="run", workload="w", label="run 1/3"))
     lines = out.getvalue().splitlines()
     assert lines[1].endswith("(workload 1/2 · 1/4 runs · 0:10 elapsed · ETA 0:30)")
     assert lines[3].endswith("(workload 1/2 · 2/6 runs · 0:20 elapsed · ETA 0:40)")

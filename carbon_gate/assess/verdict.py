@@ -212,18 +212,18 @@ def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
     try:
         est = estimate(
             EstimateInput(
-                e["accelerator"],
-                int(e["count"]),
-                e.get("params"),
-                e.get("tokens"),
-                e.get("moe_active_params"),
-                e.get("hours"),
-                e.get("mfu"),
-                e.get("avg_power"),
-                e.get("dtype"),
-                grid.pue,
-                grid.g_per_kwh,
-                f"{grid.location}, {grid.source}",
+                accelerator=e["accelerator"],
+                count=int(e["count"]),
+                params=e.get("params"),
+                tokens=e.get("tokens"),
+                moe_active_params=e.get("moe_active_params"),
+                hours=e.get("hours"),
+                mfu=e.get("mfu"),
+                avg_power_w=e.get("avg_power"),
+                dtype=e.get("dtype"),
+                pue=grid.pue,
+                intensity_g_per_kwh=grid.g_per_kwh,
+                intensity_source=f"{grid.location}, {grid.source}",
             )
         )
     except (ValueError, KeyError) as exc:

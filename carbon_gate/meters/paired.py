@@ -150,9 +150,9 @@ def run_rounds(
     if progress and batch > 1:
         progress(
             Event(
-                f"  {workload.name}: one run takes {min(walls) * 1000:.3g} ms: {batch} runs per side per round",
-                "workload",
-                workload.name,
+                text=f"  {workload.name}: one run takes {min(walls) * 1000:.3g} ms: {batch} runs per side per round",
+                kind="workload",
+                workload=workload.name,
                 runs=_done(runs) + 2 * batch * first,
             )
         )
@@ -177,9 +177,9 @@ def run_rounds(
                 after = min([r for r in looks if r > n] or [max_rounds])
                 progress(
                     Event(
-                        f"  {workload.name}: not decided after {n} rounds; next look at {after}",
-                        "workload",
-                        workload.name,
+                        text=f"  {workload.name}: not decided after {n} rounds; next look at {after}",
+                        kind="workload",
+                        workload=workload.name,
                         runs=_done(runs) + 2 * runs.batch * (after - n),
                     )
                 )
@@ -317,9 +317,9 @@ def _one(
         status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
         progress(
             Event(
-                f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}",
-                "run",
-                workload.name,
+                text=f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}",
+                kind="run",
+                workload=workload.name,
                 label=f"{label} {name}",
             )
         )

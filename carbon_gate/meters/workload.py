@@ -80,7 +80,12 @@ def run_workload(
             label = "warm-up" if is_warmup else f"run {i - workload.warmup + 1}/{n}"
             status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
             progress(
-                Event(f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}", "run", workload.name, label=label)
+                Event(
+                    text=f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}",
+                    kind="run",
+                    workload=workload.name,
+                    label=label,
+                )
             )
         if not sample.ok:
             break
