@@ -40,6 +40,7 @@ def parse_deadline(text: str, now: dt.datetime) -> dt.datetime:
 
 
 def run_forecast(
+    *,
     config_path: str,
     provider: str | None,
     zone: str | None,

@@ -376,41 +376,11 @@ def test_forecast_picks_the_hand_computed_window_on_a_replayed_48h_uk_forecast(h
 
     os.environ.update(monkey_env)
     try:
-        code = run_forecast(
-            str(config),
-            None,
-            None,
-            "3 kWh",
-            "2h",
-            None,
-            (),
-            "12h",
-            "IN",
-            None,
-            None,
-            True,
-            False,
-            echo=lines.append,
-            now=NOW,
-        )
+        common = dict(config_path=str(config), provider=None, zone=None, energy="3 kWh", duration="2h",
+                      results_path=None, names=(), deadline="12h", defer_above=None, api_url=None, github_output=False)
+        code = run_forecast(**common, regions="IN", as_json=True, echo=lines.append, now=NOW)
         text_lines: list[str] = []
-        run_forecast(
-            str(config),
-            None,
-            None,
-            "3 kWh",
-            "2h",
-            None,
-            (),
-            "12h",
-            None,
-            None,
-            None,
-            False,
-            False,
-            echo=text_lines.append,
-            now=NOW,
-        )
+        run_forecast(**common, regions=None, as_json=False, echo=text_lines.append, now=NOW)
     finally:
         for k in monkey_env:
             os.environ.pop(k, None)
