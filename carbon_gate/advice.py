@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import intensity
+from .domain import Summary
 from .intensity import CarbonAware, Reading
 from .shifting import Region, TimeShift, best_region, best_start, window_at
 
@@ -146,7 +147,39 @@ def live_at_run(
     return intensity.read(settings, "latest", country=country, env=os.environ if env is None else env, now=now)
 
 
-def workload_size(result: Any) -> tuple[float, float]:  # a results.WorkloadResult (results sits above advice)
+# What the advice reads of the config and the results: both sit above this module, so it names the fields
+# it needs instead of importing the types (config.Config, results.WorkloadResult, account.Footprint).
+class GridView(Protocol):
+    @property
+    def country(self) -> str | None: ...
+    @property
+    def pue(self) -> float: ...
+    @property
+    def carbon_aware(self) -> CarbonAware: ...
+
+
+class ConfigView(Protocol):
+    @property
+    def grid(self) -> GridView: ...
+
+
+class FootprintView(Protocol):
+    @property
+    def energy_wh(self) -> float: ...
+
+
+class WorkloadView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def projection(self) -> Mapping[str, Any] | None: ...
+    @property
+    def footprint(self) -> FootprintView | None: ...
+    @property
+    def summary(self) -> Summary | None: ...
+
+
+def workload_size(result: WorkloadView) -> tuple[float, float]:
     """(energy Wh, duration s) of a workload result: its projected full run, else its median run."""
     if result.projection and result.projection.get("energy_wh") is not None:
         return float(result.projection["energy_wh"]), float(result.projection.get("wall_s") or 0.0)
@@ -165,8 +198,7 @@ class LiveFigure(Protocol):
     def pinned(self) -> GridFactor: ...
 
 
-# `config` is a config.Config and `results` are results.WorkloadResult: both layers sit above this one.
-def carbon_aware_section(config: Any, live: LiveFigure, results: Sequence[Any]) -> dict[str, Any]:
+def carbon_aware_section(config: ConfigView, live: LiveFigure, results: Sequence[WorkloadView]) -> dict[str, Any]:
     """The results' `carbon_aware` block: the live figure (from `pipeline.live_grid`) and, for each
     workload at least `grid.advice.above` big, the best start within `grid.advice.window` and the best
     candidate zone. Savings of a zone are against the pinned figure (what the report's CO2e uses);
