@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Final, Literal
 
 from .units import format_energy, format_mass
 
-MEASURED, MODELLED, DEFAULTED = "measured", "modelled", "defaulted"
+Method = Literal["measured", "modelled", "defaulted"]  # how a component's energy was obtained
+MEASURED: Final = "measured"
+MODELLED: Final = "modelled"
+DEFAULTED: Final = "defaulted"
 
 # The config's defaults that other stages need too (a results file without a `gate`, a replayed workload without
 # a tolerance): one home each, documented in docs/configuration.md.
@@ -28,7 +31,7 @@ class Energy:
 
     component: str
     wh: float
-    method: str  # measured | modelled | defaulted
+    method: Method
     reason: str
     source: str = ""
 
@@ -187,6 +190,9 @@ class Summary:
         return Summary(**{f.name: d[f.name] for f in fields(Summary)})
 
 
+BudgetUnit = Literal["Wh", "g"]
+
+
 @dataclass(frozen=True)
 class BudgetCheck:
     """One limit against its measured value."""
@@ -194,7 +200,7 @@ class BudgetCheck:
     limit: str  # energy | co2e | per_unit.energy | per_unit.co2e | projected.energy | projected.co2e
     allowed: float
     actual: float
-    unit: str  # Wh | g
+    unit: BudgetUnit
     line: int | None = None
 
     @property
@@ -325,7 +331,7 @@ class Looks:
 class Baseline:
     """What a workload's head runs are compared with."""
 
-    mode: str  # paired | stored
+    mode: Literal["paired", "stored"]
     samples_wh: tuple[float, ...] = ()  # counted base energies; aligned by round when paired
     commit: str | None = None
     fingerprint: dict[str, Any] | None = None  # stored mode: the baseline's machine

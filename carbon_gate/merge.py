@@ -190,7 +190,7 @@ def merge_ranks(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
     """One job's results from its ranks' (see module doc)."""
     from .assess.verdict import assess_workload, suite_verdict
     from .config import GateSettings
-    from .domain import Energy, Sample
+    from .domain import Energy, Method, Sample
     from .grid import GridFactor
     from .replay import _embodied, _workload
     from .results import Results, WorkloadResult
@@ -219,9 +219,9 @@ def merge_ranks(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
     for wname in [w["name"] for w in first["workloads"]]:
         parts = [(d, next(w for w in d["workloads"] if w["name"] == wname)) for d in docs]
         counted = [(d, Sample.from_dict(s)) for d, w in parts for s in w["samples"] if not s.get("warmup")]
-        sums: dict[tuple[str, str], float] = {}
-        gpus: dict[tuple[str, str], dict[str, Any]] = {}
-        reasons: dict[tuple[str, str], str] = {}
+        sums: dict[tuple[str, Method], float] = {}
+        gpus: dict[tuple[str, str], dict] = {}
+        reasons: dict[tuple[str, Method], str] = {}
         for d, s in counted:
             node = str(d["rank"]["node"])
             for e in s.energy:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..account import Footprint
 from ..config import Budget
-from ..domain import BudgetCheck
+from ..domain import BudgetCheck, BudgetUnit
 
 
 def check_budget(budget: Budget, median: Footprint | None, projected: Footprint | None = None) -> list[BudgetCheck]:
     """Compare each configured limit with the median run's footprint (and the projected full run's)."""
-    actual: dict[str, tuple[float, str]] = {}
+    actual: dict[str, tuple[float, BudgetUnit]] = {}
     if median is not None:
         actual.update(
             {

@@ -8,7 +8,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 from ..account import Footprint, footprint
 from ..config import GateSettings, Workload
@@ -23,7 +23,11 @@ from .summary import summarise
 
 # Most severe first: a workload shows the first of these that applies.
 SEVERITY = ("error", "over-budget", "regression", "inconclusive", "new", "improvement", "unchanged")
-PASS, WARN, FAIL, ERROR = "pass", "warn", "fail", "error"
+SuiteOutcome = Literal["pass", "warn", "fail", "error"]
+PASS: Final = "pass"
+WARN: Final = "warn"
+FAIL: Final = "fail"
+ERROR: Final = "error"
 
 
 def assess_workload(
@@ -175,7 +179,7 @@ def _project(
 
 @dataclass(frozen=True)
 class SuiteVerdict:
-    verdict: str  # pass | warn | fail | error
+    verdict: SuiteOutcome
     exit_code: int
     failing: tuple[str, ...]
 

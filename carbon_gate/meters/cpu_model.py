@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from ..domain import Embodied
 from ..errors import CarbonGateError
@@ -62,7 +63,7 @@ class CpuModel:
     """The curve the CPU meter will integrate, and why it was chosen."""
 
     curve: PowerCurve
-    method: str  # modelled | defaulted
+    method: Literal["modelled", "defaulted"]
     reason: str
     source: str
     profile: str | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..domain import MEASURED, Energy
 
@@ -22,7 +22,7 @@ from ..domain import MEASURED, Energy
 class _Device:
     label: str  # "0: NVIDIA A100-SXM4-40GB"
     handle: Any
-    mode: str = ""  # counter | power
+    mode: Literal["", "counter", "power"] = ""  # "" until the first reading picks one
     start_mj: int = 0
     energy_j: float = 0.0
     last_power: tuple[float, float] | None = None  # (t, watts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..render.markdown import COMMENT_LIMIT, MARKER
 
@@ -24,7 +24,8 @@ POLICIES = ("always", "on-change", "on-failure", "off")
 
 @dataclass(frozen=True)
 class Published:
-    status: str  # created | updated | skipped | stale (head moved on: nothing touched) | refused | failed
+    # stale: the head moved on, nothing touched
+    status: Literal["created", "updated", "skipped", "stale", "refused", "failed"]
     message: str
     url: str | None = None
 
