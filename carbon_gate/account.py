@@ -8,7 +8,7 @@ Water (only with a WUE): E × WUE litres, CodeCarbon 3's definition.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .domain import Embodied
@@ -35,16 +35,10 @@ class Footprint:
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Footprint:
         sci = d.get("sci_g_per_unit")  # null in JSON: no units, so no per-unit figure
+        # Every other field is required, as written by to_dict.
+        required = {f.name: d[f.name] for f in fields(Footprint) if f.name not in ("sci_g_per_unit", "water_l")}
         return Footprint(
-            energy_wh=d["energy_wh"],
-            facility_wh=d["facility_wh"],
-            operational_g=d["operational_g"],
-            embodied_g=d["embodied_g"],
-            co2e_g=d["co2e_g"],
-            units=d["units"],
-            unit=d["unit"],
-            sci_g_per_unit=float(sci) if sci is not None else math.nan,
-            water_l=d.get("water_l"),
+            **required, sci_g_per_unit=float(sci) if sci is not None else math.nan, water_l=d.get("water_l")
         )
 
 

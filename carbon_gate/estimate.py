@@ -14,6 +14,7 @@ Checks reproduced in the tests: GPT-3 (175 B params, 300 B tokens, 10,000 V100 a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -90,6 +91,26 @@ class EstimateInput:
     pue: float = 1.0
     intensity_g_per_kwh: float = 480.6
     intensity_source: str = ""
+
+    @staticmethod
+    def from_spec(
+        spec: Mapping[str, Any], *, pue: float, intensity_g_per_kwh: float, intensity_source: str
+    ) -> EstimateInput:
+        """A workload's `estimate:` block (config keys: `avg_power` is in W), with the grid to account with."""
+        return EstimateInput(
+            accelerator=spec["accelerator"],
+            count=int(spec["count"]),
+            params=spec.get("params"),
+            tokens=spec.get("tokens"),
+            moe_active_params=spec.get("moe_active_params"),
+            hours=spec.get("hours"),
+            mfu=spec.get("mfu"),
+            avg_power_w=spec.get("avg_power"),
+            dtype=spec.get("dtype"),
+            pue=pue,
+            intensity_g_per_kwh=intensity_g_per_kwh,
+            intensity_source=intensity_source,
+        )
 
 
 @dataclass(frozen=True)

@@ -152,20 +152,7 @@ def _estimate_size(config: Config, names: Sequence[str]) -> tuple[float, float]:
         e = dict(w.estimate)
         try:
             est = estimate(
-                EstimateInput(
-                    accelerator=e["accelerator"],
-                    count=e["count"],
-                    params=e.get("params"),
-                    tokens=e.get("tokens"),
-                    moe_active_params=e.get("moe_active_params"),
-                    hours=e.get("hours"),
-                    mfu=e.get("mfu"),
-                    avg_power_w=e.get("avg_power"),
-                    dtype=e.get("dtype"),
-                    pue=config.grid.pue,
-                    intensity_g_per_kwh=0.0,
-                    intensity_source="",
-                )
+                EstimateInput.from_spec(e, pue=config.grid.pue, intensity_g_per_kwh=0.0, intensity_source="")
             )
         except ValueError as exc:
             raise UsageError(f"workload {w.name!r}: {exc}") from None

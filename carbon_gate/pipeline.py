@@ -384,32 +384,10 @@ def _measure_stored(
             )
         except BaseException:
             if samples:  # a signal keeps the finished runs of the workload it cut short: yielded, then raised
-                yield _partial(
-                    assess_workload(
-                        w,
-                        samples,
-                        grid,
-                        plan.embodied,
-                        baseline,
-                        confidence=config.gate.confidence,
-                        fingerprint=fingerprint,
-                    ),
-                    w.warmup + w.repeats,
-                )
+                yield _assess_runs(config, w, samples, grid, plan, baseline, fingerprint)
             raise
         if samples:
-            yield _partial(
-                assess_workload(
-                    w,
-                    samples,
-                    grid,
-                    plan.embodied,
-                    baseline,
-                    confidence=config.gate.confidence,
-                    fingerprint=fingerprint,
-                ),
-                w.warmup + w.repeats,
-            )
+            yield _assess_runs(config, w, samples, grid, plan, baseline, fingerprint)
 
 
 def _finish(
@@ -452,6 +430,24 @@ def _finish(
 
 
 INTERRUPTED = "interrupted"  # the suite's verdict when a signal ended the run
+
+
+def _assess_runs(
+    config: Config,
+    w: Workload,
+    samples: list[Sample],
+    grid: grid_mod.GridFactor,
+    plan: MeterPlan,
+    baseline: Baseline | None,
+    fingerprint: dict[str, Any],
+) -> WorkloadResult:
+    """A stored-mode workload's runs assessed: all of them, or those a signal left."""
+    return _partial(
+        assess_workload(
+            w, samples, grid, plan.embodied, baseline, confidence=config.gate.confidence, fingerprint=fingerprint
+        ),
+        w.warmup + w.repeats,
+    )
 
 
 def _partial(result: WorkloadResult, planned_runs: int) -> WorkloadResult:

@@ -59,17 +59,8 @@ def paired_change(head: Sequence[float], base: Sequence[float], confidence: floa
         # Hollander & Wolfe: the interval runs from the (c+1)-th smallest to the (c+1)-th largest Walsh average.
         low, high = _exp(walsh[c]), _exp(walsh[-1 - c])
         mde = paired_mde(_spread([d]), n, confidence)
-    return Change(
-        ratio=_exp(statistics.median(walsh)),
-        low=low,
-        high=high,
-        confidence=confidence,
-        mde=mde,
-        n_head=n,
-        n_base=n,
-        paired=True,
-        p_value=_signed_rank_p(d),
-        method=method,
+    return _change(
+        (_exp(statistics.median(walsh)), low, high), mde, (n, n), True, _signed_rank_p(d), confidence, method
     )
 
 
@@ -96,17 +87,8 @@ def unpaired_change(head: Sequence[float], base: Sequence[float], confidence: fl
     else:
         low, high = _exp(diffs[c]), _exp(diffs[-1 - c])
         mde = unpaired_mde(_spread([x, y]), m, n, confidence)
-    return Change(
-        ratio=_exp(statistics.median(diffs)),
-        low=low,
-        high=high,
-        confidence=confidence,
-        mde=mde,
-        n_head=m,
-        n_base=n,
-        paired=False,
-        p_value=_rank_sum_p(x, y),
-        method=method,
+    return _change(
+        (_exp(statistics.median(diffs)), low, high), mde, (m, n), False, _rank_sum_p(x, y), confidence, method
     )
 
 
@@ -310,17 +292,33 @@ def _unusable(h: list[float], b: list[float]) -> str | None:
 
 
 def _not_computable(h: list[float], b: list[float], paired: bool, confidence: float, why: str) -> Change:
+    return _change(
+        (math.nan, 0.0, math.inf), math.inf, (len(h), len(b)), paired, 1.0, confidence, f"not computable: {why}"
+    )
+
+
+def _change(
+    ratio_low_high: tuple[float, float, float],
+    mde: float,
+    n_head_base: tuple[int, int],
+    paired: bool,
+    p_value: float,
+    confidence: float,
+    method: str,
+) -> Change:
+    """One place that builds a Change, so each test above states its figures in one line."""
+    (ratio, low, high), (n_head, n_base) = ratio_low_high, n_head_base
     return Change(
-        ratio=math.nan,
-        low=0.0,
-        high=math.inf,
+        ratio=ratio,
+        low=low,
+        high=high,
         confidence=confidence,
-        mde=math.inf,
-        n_head=len(h),
-        n_base=len(b),
+        mde=mde,
+        n_head=n_head,
+        n_base=n_base,
         paired=paired,
-        p_value=1.0,
-        method=f"not computable: {why}",
+        p_value=p_value,
+        method=method,
     )
 
 
@@ -580,18 +578,7 @@ def sequential_change(
         f"{_pct_label(1 - looks.alphas[k])} interval (alpha spent by Lan–DeMets Pocock-type spending, "
         f"Bonferroni over looks: a {_pct_label(1 - overall)} confidence sequence)"
     )
-    return Change(
-        ratio=_exp(est),
-        low=_exp(low),
-        high=_exp(high),
-        confidence=1 - overall,
-        mde=mde,
-        n_head=n,
-        n_base=n,
-        paired=True,
-        p_value=p_seq,
-        method=text,
-    )
+    return _change((_exp(est), _exp(low), _exp(high)), mde, (n, n), True, p_seq, 1 - overall, text)
 
 
 def decided(verdict: str) -> bool:

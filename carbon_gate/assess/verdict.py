@@ -215,16 +215,8 @@ def assess_estimate(workload: Workload, grid: GridFactor) -> WorkloadResult:
     )
     try:
         est = estimate(
-            EstimateInput(
-                accelerator=e["accelerator"],
-                count=int(e["count"]),
-                params=e.get("params"),
-                tokens=e.get("tokens"),
-                moe_active_params=e.get("moe_active_params"),
-                hours=e.get("hours"),
-                mfu=e.get("mfu"),
-                avg_power_w=e.get("avg_power"),
-                dtype=e.get("dtype"),
+            EstimateInput.from_spec(
+                e,
                 pue=grid.pue,
                 intensity_g_per_kwh=grid.g_per_kwh,
                 intensity_source=f"{grid.location}, {grid.source}",

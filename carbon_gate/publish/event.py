@@ -123,14 +123,8 @@ def parse_event(name: str, payload: dict[str, Any], repo: str | None = None) -> 
     if name == "push":
         before, after = _sha(payload.get("before")), _sha(payload.get("after"))
         if after == ZERO_SHA or payload.get("deleted") is True:
-            return EventContext(
-                name,
-                repo,
-                before=before,
-                after=after,
-                head_ref=payload.get("ref"),
-                note=f"{payload.get('ref') or 'the ref'} was deleted: no commit to measure, nothing compared",
-            )
+            gone = f"{payload.get('ref') or 'the ref'} was deleted: no commit to measure, nothing compared"
+            return EventContext(name, repo, before=before, after=after, head_ref=payload.get("ref"), note=gone)
         new = before in (None, ZERO_SHA)
         return EventContext(
             name,
