@@ -220,7 +220,7 @@ def merge_ranks(docs: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[st
         parts = [(d, next(w for w in d["workloads"] if w["name"] == wname)) for d in docs]
         counted = [(d, Sample.from_dict(s)) for d, w in parts for s in w["samples"] if not s.get("warmup")]
         sums: dict[tuple[str, Method], float] = {}
-        gpus: dict[tuple[str, str], dict] = {}
+        gpus: dict[tuple[str, str], dict[str, Any]] = {}
         reasons: dict[tuple[str, Method], str] = {}
         for d, s in counted:
             node = str(d["rank"]["node"])

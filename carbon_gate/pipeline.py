@@ -184,8 +184,18 @@ def run_suite(
     # A corrupt baseline file is a usage error before anything runs (and before the placeholder).
     stored = baseline_mod.load(suite.baseline_path) if suite.mode == "stored" else None
     if on_start is not None:
-        on_start(Results(machine=machine_section(plan), grid=live.grid, workloads=[], verdict=INTERRUPTED, config=str(config.path), interrupted=True,
-                         git=git_info, notes=["the run started and has not finished (or was killed)"]))
+        on_start(
+            Results(
+                machine=machine_section(plan),
+                grid=live.grid,
+                workloads=[],
+                verdict=INTERRUPTED,
+                config=str(config.path),
+                interrupted=True,
+                git=git_info,
+                notes=["the run started and has not finished (or was killed)"],
+            )
+        )
     git_notes: list[str] = []
     if suite.mode == "paired":
         measured = _measure_paired(config, suite, options, plan, live.grid, fingerprint, progress, git_info, git_notes)
@@ -407,8 +417,16 @@ def _finish(
     if config.gate.family == "holm":
         family_control(outcome_results, config.gate.confidence)
     verdict = suite_verdict(outcome_results, config.gate)
-    results = Results(machine=machine_section(plan), grid=live.grid, workloads=outcome_results, verdict=verdict.verdict, config=str(config.path),
-                      interrupted=interrupted is not None, git=git_info, notes=git_notes)
+    results = Results(
+        machine=machine_section(plan),
+        grid=live.grid,
+        workloads=outcome_results,
+        verdict=verdict.verdict,
+        config=str(config.path),
+        interrupted=interrupted is not None,
+        git=git_info,
+        notes=git_notes,
+    )
     if interrupted is not None:
         results.verdict = INTERRUPTED
         results.notes.append(

@@ -376,8 +376,19 @@ def test_forecast_picks_the_hand_computed_window_on_a_replayed_48h_uk_forecast(h
 
     os.environ.update(monkey_env)
     try:
-        common = dict(config_path=str(config), provider=None, zone=None, energy="3 kWh", duration="2h",
-                      results_path=None, names=(), deadline="12h", defer_above=None, api_url=None, github_output=False)
+        common = {
+            "config_path": str(config),
+            "provider": None,
+            "zone": None,
+            "energy": "3 kWh",
+            "duration": "2h",
+            "results_path": None,
+            "names": (),
+            "deadline": "12h",
+            "defer_above": None,
+            "api_url": None,
+            "github_output": False,
+        }
         code = run_forecast(**common, regions="IN", as_json=True, echo=lines.append, now=NOW)
         text_lines: list[str] = []
         run_forecast(**common, regions=None, as_json=False, echo=text_lines.append, now=NOW)

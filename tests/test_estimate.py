@@ -61,10 +61,20 @@ EIGHT_KG_ARGS = ("--hours", "10", "--count", "4", "--avg-power", "0.3kW", "--pue
 
 def gpt3_input(**over) -> EstimateInput:
     g = {**GPT3, **over}
-    return EstimateInput(accelerator=g["accelerator"], count=g["count"], params=g["params"], tokens=g["tokens"],
-                         moe_active_params=g.get("moe_active_params"), hours=g.get("hours"), mfu=g["mfu"],
-                         avg_power_w=g["avg_power_w"], dtype=g.get("dtype"), pue=g["pue"],
-                         intensity_g_per_kwh=g["intensity"], intensity_source="test")
+    return EstimateInput(
+        accelerator=g["accelerator"],
+        count=g["count"],
+        params=g["params"],
+        tokens=g["tokens"],
+        moe_active_params=g.get("moe_active_params"),
+        hours=g.get("hours"),
+        mfu=g["mfu"],
+        avg_power_w=g["avg_power_w"],
+        dtype=g.get("dtype"),
+        pue=g["pue"],
+        intensity_g_per_kwh=g["intensity"],
+        intensity_source="test",
+    )
 
 
 def assert_gpt3(days: float, energy_kwh: float, co2e_kg: float) -> None:
@@ -135,7 +145,9 @@ def test_gpt3_cli_text_prints_assumptions_and_mfu_sensitivity(cli):
 
 @pytest.mark.parametrize("accelerator", sorted(accelerators()))
 def test_the_worked_example_8_1_kg_on_any_accelerator(accelerator):
-    est = estimate(EstimateInput(accelerator=accelerator, count=4, hours=10, avg_power_w=300.0, pue=1.5, intensity_g_per_kwh=450.0))
+    est = estimate(
+        EstimateInput(accelerator=accelerator, count=4, hours=10, avg_power_w=300.0, pue=1.5, intensity_g_per_kwh=450.0)
+    )
     assert est.energy_kwh == pytest.approx(18.0)
     assert est.co2e_kg == pytest.approx(8.1)
     assert est.flops is None and est.sensitivity == []

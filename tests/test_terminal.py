@@ -239,7 +239,9 @@ def test_eta_is_the_pace_so_far_times_the_runs_left():
         now[0] += 10
         show(Event(text="  w: warm-up: 10 s", kind="run", workload="w", label="warm-up"))
         now[0] += 10
-        show(Event(text="w: confirming", kind="workload", workload="w", index=1, count=2, runs=6))  # confirmation rounds extend the same workload
+        show(
+            Event(text="w: confirming", kind="workload", workload="w", index=1, count=2, runs=6)
+        )  # confirmation rounds extend the same workload
         show(Event(text="  w: run 1/3: 10 s", kind="run", workload="w", label="run 1/3"))
     lines = out.getvalue().splitlines()
     assert lines[1].endswith("(workload 1/2 · 1/4 runs · 0:10 elapsed · ETA 0:30)")
