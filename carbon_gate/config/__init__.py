@@ -3,7 +3,8 @@
 Every problem names the file, the line, the key, the bad value and what was expected. Unknown
 keys are errors: a typo must not silently disable a budget (docs/configuration.md).
 
-- `records`: the typed settings (Config, Workload, Budget, MeterSettings, ...), the lowest layer;
+- the typed settings (Config, Workload, Budget, MeterSettings, ...) live in `carbon_gate.settings`, below the
+  meters that take them, and are re-exported here;
 - `spec`: the declarative spec (`SPEC`) every other part reads;
 - `yaml_lines`: YAML with the line of every key; `validate`: the generic spec walker;
 - `load`: `load`/`parse` with the cross-key rules; `schema`: `json_schema()` for editors.
@@ -12,8 +13,7 @@ keys are errors: a typo must not silently disable a budget (docs/configuration.m
 from __future__ import annotations
 
 from ..errors import ConfigError, ConfigProblem
-from .load import MAX_CONFIG_BYTES, load, parse
-from .records import (
+from ..settings import (
     DEFAULT_HISTORY,
     DEFAULT_PREPUSH_REPEATS,
     DEFAULT_TOLERANCE,
@@ -27,6 +27,7 @@ from .records import (
     PrepushSettings,
     Workload,
 )
+from .load import MAX_CONFIG_BYTES, load, parse
 from .schema import json_schema
 from .spec import ESTIMATE_SIZE_KEYS, SPEC, VERDICTS, Key, iter_keys
 from .validate import MAGNITUDE, MAX_INTEGER

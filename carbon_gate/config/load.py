@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from ..errors import ConfigError, ConfigProblem
 from ..intensity import LEGACY_LIVE, CarbonAware
-from . import records
-from .records import Config, GateSettings, Workload
+from ..settings import Config, GateSettings, Workload
 from .spec import CARBON_AWARE_KEYS, ENV_NAME, ESTIMATE_SIZE_KEYS, KEY_ENV_HINTS, REMOVED_KEYS, RUN_KEYS, SPEC
 from .validate import Validator, kind_of, parsed_default
 from .yaml_lines import KeyPath, Lines, load_yaml
@@ -142,14 +142,14 @@ def _build(path: Path, v: dict[str, Any], lines: Lines) -> Config:
     grid = v.get("grid", {})
     machine = v.get("machine", {})
     defaults = {k: v.get("defaults", {}).get(k, parsed_default(RUN_KEYS[k])) for k in RUN_KEYS}
-    base, base_default = v.get("baseline", {}), records.BaselineSettings()
+    base, base_default = v.get("baseline", {}), settings.BaselineSettings()
     gate, gate_default = v.get("gate", {}), GateSettings()
-    prepush, prepush_default = v.get("prepush", {}), records.PrepushSettings()
+    prepush, prepush_default = v.get("prepush", {}), settings.PrepushSettings()
     environment = v.get("environment", {})
     return Config(
         path=path,
         version=v["version"],
-        grid=records.GridSettings(
+        grid=settings.GridSettings(
             country=grid.get("country"),
             intensity=grid.get("intensity"),
             source=grid.get("source"),
@@ -159,8 +159,8 @@ def _build(path: Path, v: dict[str, Any], lines: Lines) -> Config:
             carbon_aware=_carbon_aware(grid),
             wue=grid.get("wue"),
         ),
-        machine=records.MeterSettings(**{k: machine[k] for k in machine}),
-        baseline=records.BaselineSettings(
+        machine=settings.MeterSettings(**{k: machine[k] for k in machine}),
+        baseline=settings.BaselineSettings(
             mode=base.get("mode", "auto"),
             file=Path(base.get("file", base_default.file)),
             setup=base.get("setup"),
@@ -174,11 +174,11 @@ def _build(path: Path, v: dict[str, Any], lines: Lines) -> Config:
             gate.get("family", gate_default.family),
         ),
         workloads=tuple(_workload(i, w, defaults, lines) for i, w in enumerate(v["workloads"])),
-        prepush=records.PrepushSettings(
+        prepush=settings.PrepushSettings(
             prepush.get("repeats", prepush_default.repeats), prepush.get("warmup", prepush_default.warmup)
         ),
         # The live-grid provider's key variables are secrets too: `CARBON_GATE_*` names pass by default.
-        environment=records.EnvironmentSettings(
+        environment=settings.EnvironmentSettings(
             environment.get("pass", ()),
             tuple(environment.get("secrets", ())) + tuple(n for n in (grid.get("key_env"), grid.get("user_env")) if n),
         ),
@@ -211,12 +211,12 @@ def _workload(i: int, w: dict[str, Any], defaults: dict[str, Any], lines: Lines)
     )
 
 
-def _budget(at: KeyPath, b: dict[str, Any], lines: Lines) -> records.Budget:
+def _budget(at: KeyPath, b: dict[str, Any], lines: Lines) -> settings.Budget:
     per_unit = b.get("per_unit", {})
     projected = b.get("projected", {})
     names = ("energy", "co2e", "per_unit.energy", "per_unit.co2e", "projected.energy", "projected.co2e")
     budget_lines = {name: lines[at + tuple(name.split("."))] for name in names if at + tuple(name.split(".")) in lines}
-    return records.Budget(
+    return settings.Budget(
         b.get("energy"),
         b.get("co2e"),
         per_unit.get("energy"),

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..intensity import PROVIDERS
 from ..domain import DEFAULT_HISTORY, DEFAULT_PREPUSH_REPEATS, DEFAULT_TOLERANCE
+from ..intensity import PROVIDERS
 
 Kind = Literal[
     "string",

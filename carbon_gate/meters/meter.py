@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config.records import MeterSettings
 from ..domain import MEASURED, MODELLED, Embodied, Energy, Fingerprint, Sample
+from ..settings import MeterSettings
 from . import rapl
 from .cpu_model import CpuModel, choose_cpu_model
 from .gpu import GpuMeter, open_gpu_meter

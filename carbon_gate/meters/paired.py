@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ..config import Workload
 from ..domain import Sample
 from ..progress import Event, Progress
+from ..settings import Workload
 from .meter import MeterPlan
 from .workload import run_once
 

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from ..config import Workload
 from ..domain import Sample
 from ..functional_units import ENV_VAR, read_metrics_file, read_units_file
 from ..progress import Event, Progress
+from ..settings import Workload
 from .environ import workload_environ
 from .meter import MeterPlan, measure_command
 

@@ -1,7 +1,8 @@
 """The typed settings a `carbon-gate.yml` becomes: plain records, importing nothing of the pipeline.
 
-They sit in the lowest layer, so the meters, the assessment and the renderers can take them without
-pulling in the loader (docs/configuration.md documents every key).
+They live outside the `config` package, below the meters that take them, so importing a record never runs the
+loader or the validator (which read the meters' CPU profiles). `carbon_gate.config` re-exports them;
+docs/configuration.md documents every key.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import Any, Literal
 
 # The defaults with more than one reader, and EnvironmentSettings, live in domain (the lowest layer, which
 # render and replay read without importing config); re-exported here beside the other config records.
-from ..domain import DEFAULT_FAIL_ON
-from ..domain import DEFAULT_HISTORY as DEFAULT_HISTORY
-from ..domain import DEFAULT_PREPUSH_REPEATS as DEFAULT_PREPUSH_REPEATS
-from ..domain import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
-from ..domain import EnvironmentSettings as EnvironmentSettings
-from ..intensity import CarbonAware
+from .domain import DEFAULT_FAIL_ON
+from .domain import DEFAULT_HISTORY as DEFAULT_HISTORY
+from .domain import DEFAULT_PREPUSH_REPEATS as DEFAULT_PREPUSH_REPEATS
+from .domain import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
+from .domain import EnvironmentSettings as EnvironmentSettings
+from .intensity import CarbonAware
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class GridSettings:
     pue: float = 1.0
     live: Literal["none", "electricitymaps", "uk", "watttime"] = "none"
     lines: dict[str, int] = field(default_factory=dict, compare=False)  # key -> line, for errors found later
-    carbon_aware: CarbonAware = CarbonAware()
+    carbon_aware: CarbonAware = field(default_factory=CarbonAware)
     wue: float | None = None  # L/kWh; None: water is not counted
 
 
@@ -160,7 +161,7 @@ class Config:
     gate: GateSettings
     workloads: tuple[Workload, ...]
     prepush: PrepushSettings = PrepushSettings()
-    environment: EnvironmentSettings = EnvironmentSettings()
+    environment: EnvironmentSettings = field(default_factory=EnvironmentSettings)
 
     @property
     def root(self) -> Path:
