@@ -53,25 +53,31 @@ class Key:
     example: Any = None
 
 
+def _limits(text: str, *, energy: tuple[str, str], co2e: tuple[str, str]) -> Key:
+    """An object of an energy and a CO2e limit, each (help, example) and above 0."""
+    return Key(
+        "object",
+        text,
+        children={
+            "energy": Key("energy", energy[0], example=energy[1], above=0.0),
+            "co2e": Key("mass", co2e[0], example=co2e[1], above=0.0),
+        },
+    )
+
+
 # A budget of 0 can never be met (and would make "% of budget" infinite): leave the key out for no limit.
 BUDGET_KEYS = {
     "energy": Key("energy", "Largest median energy per run.", example="40 Wh", above=0.0),
-    "projected": Key(
-        "object",
+    "projected": _limits(
         "Limits on the projected full run (with `extrapolate`) or the forecast (`estimate`).",
-        children={
-            "energy": Key("energy", "Largest projected energy of the full run.", example="2 MWh", above=0.0),
-            "co2e": Key("mass", "Largest projected CO2e of the full run.", example="50 kg", above=0.0),
-        },
+        energy=("Largest projected energy of the full run.", "2 MWh"),
+        co2e=("Largest projected CO2e of the full run.", "50 kg"),
     ),
     "co2e": Key("mass", "Largest median CO2e per run (operational + embodied).", example="15 g", above=0.0),
-    "per_unit": Key(
-        "object",
+    "per_unit": _limits(
         "Limits per functional unit (SCI).",
-        children={
-            "energy": Key("energy", "Largest median energy per unit.", example="2 Wh", above=0.0),
-            "co2e": Key("mass", "Largest SCI: CO2e per unit.", example="1 g", above=0.0),
-        },
+        energy=("Largest median energy per unit.", "2 Wh"),
+        co2e=("Largest SCI: CO2e per unit.", "1 g"),
     ),
 }
 
