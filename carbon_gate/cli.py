@@ -432,45 +432,21 @@ def baseline_update(
     config_path: str, from_results: str | None, names: tuple[str, ...], repeats: int | None, quiet: bool
 ) -> None:
     """Measure the workloads (or read --from RESULTS) and write the baseline file."""
-    from . import baseline as baseline_mod
     from . import config as config_mod
-    from . import gitctx, interrupts
-    from . import results as results_mod
-    from .errors import UsageError
-    from .pipeline import RunOptions, run_suite
+    from .baseline_update import update_baseline
 
     config = config_mod.load(config_path)
-    path = config.root / config.baseline.file
-    previous = baseline_mod.load(path)  # a corrupt file stops here, before any work
-    if from_results:
-        doc = results_mod.load(from_results)
-        if doc.get("interrupted"):
-            raise UsageError(
-                f"{from_results}: the run was interrupted, so its runs are partial; "
-                "record the results of a finished run"
-            )
-        commit = (doc.get("git") or {}).get("head")
-    else:
-        with interrupts.deferred(), _progress(quiet) as progress:  # the baseline is written whole or not at all
-            outcome = run_suite(config, RunOptions(tuple(names), repeats, mode="none"), progress)
-        if outcome.interrupted_by is not None:
-            click.echo("carbon-gate: interrupted; the baseline file was not changed", err=True)
-            sys.exit(_interrupt_code(outcome.interrupted_by))
-        doc = outcome.results.to_dict()
-        commit = (doc.get("git") or {}).get("head")
-    root = gitctx.repo_root(config.root)
-    if commit is None and root is not None:
-        here = gitctx.head(root)
-        commit = here.sha if here else None
-    new = baseline_mod.update(previous, doc, commit, config.baseline.history)
-    baseline_mod.write(path, new)
-    recorded = [w["name"] for w in doc["workloads"] if w["name"] in new["workloads"] and w["verdict"] != "error"]
-    skipped = [w["name"] for w in doc["workloads"] if w["verdict"] == "error"]
-    click.echo(
-        f"baseline: {path} — recorded {', '.join(recorded) or 'nothing'}"
-        + (f"; skipped failed {', '.join(skipped)}" if skipped else "")
+    done = update_baseline(
+        config, from_results=from_results, names=names, repeats=repeats, display=lambda: _progress(quiet)
     )
-    sys.exit(EXIT_WORKLOAD if skipped else EXIT_PASS)
+    if done.interrupted_by is not None:
+        click.echo("carbon-gate: interrupted; the baseline file was not changed", err=True)
+        sys.exit(_interrupt_code(done.interrupted_by))
+    click.echo(
+        f"baseline: {done.path} — recorded {', '.join(done.recorded) or 'nothing'}"
+        + (f"; skipped failed {', '.join(done.skipped)}" if done.skipped else "")
+    )
+    sys.exit(EXIT_WORKLOAD if done.skipped else EXIT_PASS)
 
 
 @main.command(context_settings=CONTEXT)

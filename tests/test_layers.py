@@ -43,17 +43,8 @@ LAYERS = (
     "gitctx",
     "codecarbon_import",
     "pipeline",  # plan -> measure -> account -> assess, over a whole suite
-    "replay",
-    "merge",
-    "rank",
-    "api",
-    "dataframe",
-    "forecast",
-    "scaffold",
-    "prepush",
-    "machine",
-    "import_codecarbon",
-    "comment_job",  # the logic of the CLI commands of those names
+    "replay", "merge", "rank", "api", "dataframe", "forecast", "scaffold", "prepush",
+    "machine", "import_codecarbon", "comment_job", "baseline_update",  # the logic of the CLI commands of those names
     "action",  # the GitHub Action's run: pipeline + render + publish
     "cli",
     "__main__",
