@@ -608,17 +608,7 @@ def machine(
 @_friendly
 def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: float) -> None:
     """Measure this host's package power at a load ladder (RAPL) and write a runner profile for machine.profile."""
-    import os
-    import platform
-    from pathlib import Path
-
-    import yaml
-
-    from .errors import UsageError
-    from .meters import rapl
-    from .meters.calibrate import CalibrationError, profile_document, run_ladder
-    from .meters.hardware import detect
-    from .meters.meter import POWERCAP_ENV
+    from .machine import calibrate
 
     try:
         ladder = sorted({int(x) for x in levels.split(",") if x.strip()})
@@ -628,37 +618,20 @@ def machine_calibrate(out_path: str, name: str | None, levels: str, seconds: flo
         ) from None
     if len(ladder) < 2 or not all(0 <= x <= 100 for x in ladder):
         raise click.BadParameter("at least two levels, each from 0 to 100", param_hint="--levels")
-    root = Path(os.environ.get(POWERCAP_ENV) or rapl.DEFAULT_ROOT)
-    domains, why = rapl.discover(root)
-    if not domains:
-        raise UsageError(f"cannot calibrate without RAPL counters: {why}")
-    hw = detect()
-    click.echo(f"calibrating {hw.cpu_model}, {hw.logical_cpus} CPUs: levels {ladder} %, {seconds:g} s each", err=True)
-    try:
-        steps = run_ladder(domains, hw.logical_cpus, ladder, seconds)
-    except CalibrationError as exc:
-        raise UsageError(f"a RAPL counter failed during calibration: {exc}") from None
-    doc = profile_document(
-        steps,
+    done = calibrate(
         name=name or Path(out_path).stem,
-        cpu_model=hw.cpu_model,
-        vcpus=hw.logical_cpus,
-        host=platform.node() or "this host",
-        domains=[d.name for d in domains],
+        levels=ladder,
+        seconds=seconds,
+        announce=lambda text: click.echo(text, err=True),
     )
-    header = (
-        "# Written by `carbon-gate machine calibrate`: name this file in the config as machine.profile.\n"
-        "# curve: watts of all the host's CPUs at each utilisation (%); calibration: the raw ladder.\n"
-    )
-    _write(out_path, header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-    for s in steps:
+    _write(out_path, done.profile_text)
+    for s in done.steps:
         click.echo(
             f"  {s.target_pct:>3} % asked  {s.utilisation * 100:5.1f} % seen  {s.watts:8.2f} W  ±{s.spread * 100:.0f} %"
         )
-    lowest = min(steps, key=lambda s: s.target_pct)
-    if lowest.target_pct == 0 and lowest.utilisation > 0.2:  # the curve's low end is then not this host's idle
+    if done.busy_idle is not None:
         click.echo(
-            f"warning: the host was {lowest.utilisation:.0%} busy during the idle step: "
+            f"warning: the host was {done.busy_idle:.0%} busy during the idle step: "
             "calibrate on a quiet host for a true idle point",
             err=True,
         )

@@ -1,16 +1,29 @@
-"""`carbon-gate machine`: what the meters will use on this machine (or a pretended one), and why."""
+"""`carbon-gate machine`: what the meters will use on this machine (or a pretended one), and why; and
+`machine calibrate`: this host's measured power curve as a runner profile."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import platform
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .config import MeterSettings
+from .errors import UsageError
+from .meters import rapl
+from .meters.calibrate import CalibrationError, Step, profile_document, run_ladder
 from .meters.hardware import Hardware, detect
-from .meters.meter import MEMORY_W_PER_GB, plan_meters
+from .meters.meter import MEMORY_W_PER_GB, POWERCAP_ENV, plan_meters
 from .pipeline import machine_section
+from .settings import MeterSettings
+
+PROFILE_HEADER = (
+    "# Written by `carbon-gate machine calibrate`: name this file in the config as machine.profile.\n"
+    "# curve: watts of all the host's CPUs at each utilisation (%); calibration: the raw ladder.\n"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,3 +105,46 @@ def machine_lines(info: dict[str, Any], hw: Hardware, query: MachineQuery) -> li
     )
     lines.append(f"fingerprint  {json.dumps(info['fingerprint'], sort_keys=True)}")
     return lines
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """A measured load ladder and the runner profile made of it."""
+
+    steps: list[Step]
+    profile_text: str  # the profile file: YAML, with a header that says how to use it
+
+    @property
+    def busy_idle(self) -> float | None:
+        """The host's utilisation during the 0 % step when it was over 20 %: then the curve's low end is
+        not this host's idle. None otherwise."""
+        lowest = min(self.steps, key=lambda s: s.target_pct)
+        return lowest.utilisation if lowest.target_pct == 0 and lowest.utilisation > 0.2 else None
+
+
+def calibrate(*, name: str, levels: Sequence[int], seconds: float, announce: Callable[[str], None]) -> Calibration:
+    """Measure this host's package power (RAPL) at each load level, `seconds` each, and make a runner profile
+    named `name` of it. `announce` hears what is about to be measured; no counters is a UsageError."""
+    import yaml
+
+    root = Path(os.environ.get(POWERCAP_ENV) or rapl.DEFAULT_ROOT)
+    domains, why = rapl.discover(root)
+    if not domains:
+        raise UsageError(f"cannot calibrate without RAPL counters: {why}")
+    hw = detect()
+    announce(f"calibrating {hw.cpu_model}, {hw.logical_cpus} CPUs: levels {list(levels)} %, {seconds:g} s each")
+    try:
+        steps = run_ladder(domains, hw.logical_cpus, levels, seconds)
+    except CalibrationError as exc:
+        raise UsageError(f"a RAPL counter failed during calibration: {exc}") from None
+    doc = profile_document(
+        steps,
+        name=name,
+        cpu_model=hw.cpu_model,
+        vcpus=hw.logical_cpus,
+        host=platform.node() or "this host",
+        domains=[d.name for d in domains],
+    )
+    return Calibration(
+        steps=steps, profile_text=PROFILE_HEADER + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    )
