@@ -20,13 +20,7 @@ import carbon_gate
 # fmt: off
 LAYERS = (
     # Foundations: no carbon_gate imports, or only of the units above them here.
-    "errors",
-    "units",
-    "fsutil",
-    "interrupts",
-    "functional_units",
-    "estimate",
-    "grid",
+    "errors", "units", "fsutil", "interrupts", "functional_units", "estimate", "grid",
     "domain",  # the plain records every stage shares (Sample, Fingerprint, Summary, Change, Baseline, ...)
     "intensity", "shifting", "advice",  # grid-intensity providers and carbon-aware advice
     "settings",  # the typed config records (Config, Workload, MeterSettings, ...); config re-exports them
@@ -38,16 +32,12 @@ LAYERS = (
     "meters",  # measure: processes, RAPL, GPU, power models
     "config",  # the config file: spec, validator, loader, JSON Schema
     "assess",  # budgets, statistics, verdicts: pure
-    "baseline",
-    "shard",
-    "gitctx",
-    "codecarbon_import",
+    "baseline", "shard", "gitctx", "codecarbon_import",
     "pipeline",  # plan -> measure -> account -> assess, over a whole suite
     "replay", "merge", "rank", "api", "dataframe", "forecast", "scaffold", "prepush",
     "machine", "import_codecarbon", "comment_job", "baseline_update",  # the logic of the CLI commands of those names
     "action",  # the GitHub Action's run: pipeline + render + publish
-    "cli",
-    "__main__",
+    "cli", "__main__",
 )
 # fmt: on
 
