@@ -907,20 +907,13 @@ def estimate(
 
     grid = _pinned_grid(grid_intensity, grid_country, pue, source="--grid-intensity")
     try:
-        inp = EstimateInput(
-            accelerator=accelerator,
-            count=count,
-            params=params,
-            tokens=tokens,
-            moe_active_params=moe_active_params,
-            hours=hours,
-            mfu=mfu,
-            avg_power_w=parse_power(avg_power) if avg_power else None,
-            dtype=dtype,
-            pue=pue,
-            intensity_g_per_kwh=grid.g_per_kwh,
-            intensity_source=f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else ""),
-        )
+        source = f"{grid.location}, {grid.source}" + (f" {grid.year}" if grid.year else "")
+        # fmt: off
+        inp = EstimateInput(accelerator=accelerator, count=count, params=params, tokens=tokens,
+                            moe_active_params=moe_active_params, hours=hours, mfu=mfu,
+                            avg_power_w=parse_power(avg_power) if avg_power else None, dtype=dtype, pue=pue,
+                            intensity_g_per_kwh=grid.g_per_kwh, intensity_source=source)
+        # fmt: on
         est = run_estimate(inp)
         regions = _region_estimates(inp, compare_regions, pue) if compare_regions else None
     except (ValueError, UnknownCountry) as exc:

@@ -308,18 +308,10 @@ def _change(
 ) -> Change:
     """One place that builds a Change, so each test above states its figures in one line."""
     (ratio, low, high), (n_head, n_base) = ratio_low_high, n_head_base
-    return Change(
-        ratio=ratio,
-        low=low,
-        high=high,
-        confidence=confidence,
-        mde=mde,
-        n_head=n_head,
-        n_base=n_base,
-        paired=paired,
-        p_value=p_value,
-        method=method,
-    )
+    # fmt: off
+    return Change(ratio=ratio, low=low, high=high, confidence=confidence, mde=mde,
+                  n_head=n_head, n_base=n_base, paired=paired, p_value=p_value, method=method)
+    # fmt: on
 
 
 def _exp(x: float) -> float:

@@ -27,7 +27,7 @@ from ..domain import Sample
 from ..progress import Event, Progress
 from ..settings import Workload
 from .meter import MeterPlan
-from .workload import run_once
+from .workload import run_event, run_once
 
 MIN_ROUND_S = 0.25  # a side's share of a round lasts at least this long (timer and start-up noise fade)
 MAX_BATCH = 50  # runs per side per round at most; a run shorter than MIN_ROUND_S / MAX_BATCH is too short
@@ -314,13 +314,5 @@ def _one(
     if name == "base" and not sample.ok and runs.base_error is None:
         runs.base_error = sample.error
     if progress is not None:
-        status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
-        progress(
-            Event(
-                text=f"  {workload.name}: {label} {name}: {sample.wall_s:.2f} s, {status}",
-                kind="run",
-                workload=workload.name,
-                label=f"{label} {name}",
-            )
-        )
+        progress(run_event(workload.name, f"{label} {name}", sample))
     return sample

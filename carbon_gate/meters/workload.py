@@ -57,6 +57,14 @@ def run_once(
     return sample
 
 
+def run_event(workload: str, label: str, sample: Sample) -> Event:
+    """The progress line for one finished run: its time and energy, or its error."""
+    status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
+    return Event(
+        text=f"  {workload}: {label}: {sample.wall_s:.2f} s, {status}", kind="run", workload=workload, label=label
+    )
+
+
 def run_workload(
     workload: Workload,
     plan: MeterPlan,
@@ -78,15 +86,7 @@ def run_workload(
         samples.append(sample)
         if progress is not None:
             label = "warm-up" if is_warmup else f"run {i - workload.warmup + 1}/{n}"
-            status = sample.error or f"{sample.energy_wh * 1000:.3g} mWh"
-            progress(
-                Event(
-                    text=f"  {workload.name}: {label}: {sample.wall_s:.2f} s, {status}",
-                    kind="run",
-                    workload=workload.name,
-                    label=label,
-                )
-            )
+            progress(run_event(workload.name, label, sample))
         if not sample.ok:
             break
     return samples
